@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# System packages examday needs: xmlsec1 (pysaml2's signature backend, used by
+# the interoperability tests). Installed when run as root, else the apt line
+# is printed.
+set -u
+need=()
+command -v xmlsec1 >/dev/null 2>&1 || need+=(xmlsec1)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing system packages: ${need[*]}"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/dev/null \
+    || echo "warning: apt-get install ${need[*]} failed" >&2
+else
+  echo "please run: sudo apt-get install -y ${need[*]}" >&2
+fi
+exit 0

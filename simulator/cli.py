@@ -1,0 +1,87 @@
+"""The ``examday`` command: parses arguments and hands each verb to its module.
+
+Each verb lives in ``simulator/commands/<verb>.py`` with ``HELP``,
+``EXAMPLE``, ``add_arguments(parser)`` and ``run(args) -> int``. Modules are
+imported only when their verb runs, so ``examday validate`` never pays for
+Locust or matplotlib.
+
+Exit codes: 0 ok, 1 an SLO breached, 2 bad input or error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+from .errors import UserError
+
+__all__ = ["main", "VERBS"]
+
+#: verb -> one-line help, in the order people meet them.
+VERBS = {
+    "validate": "check scenario files and their profiles",
+    "schema": "print the scenario JSON Schema (for editors)",
+    "plan": "expand a scenario into its seeded plan and summarise it",
+    "simulate": "predict the exam start with the model engine",
+    "stack": "run the reference IdP, test platform and provisioning on loopback",
+    "provision": "push a scenario's roster through the EGIL (SCIM) API",
+    "load": "replay the exam start with real traffic (Locust)",
+    "report": "analyse a run folder: summary, plots, HTML, JUnit",
+    "compare": "compare two runs side by side",
+    "sweep": "run the model over a grid of scenario values",
+    "demo": "the main job on the shipped ci-smoke scenario (what `make demo` runs)",
+}
+
+
+def _available() -> dict[str, str]:
+    return {v: h for v, h in VERBS.items() if importlib.util.find_spec(f"simulator.commands.{v}") is not None}
+
+
+def build_parser(verbs: dict[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="examday",
+        description="Exam-day network and load simulator.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  examday validate scenarios/*.yaml\n  examday plan scenarios/school-ak9.yaml\n"
+               "  examday simulate scenarios/school-ak9.yaml --set 'sites[0].uplink.down=50 Mbit/s'",
+    )
+    parser.add_argument("--version", action="version", version=f"examday {_version()}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    sub.required = True
+    return parser, sub
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    verbs = _available()
+    parser, sub = build_parser(verbs)
+    modules = {}
+    # Only the chosen verb's module is imported; the others get a bare sub-parser for --help listings.
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for verb, help_text in verbs.items():
+        if verb == chosen:
+            mod = importlib.import_module(f"simulator.commands.{verb}")
+            modules[verb] = mod
+            p = sub.add_parser(verb, help=help_text, description=help_text,
+                               epilog=f"example:\n  {mod.EXAMPLE}",
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+            mod.add_arguments(p)
+        else:
+            sub.add_parser(verb, help=help_text, add_help=False)
+    args = parser.parse_args(argv)
+    try:
+        return int(modules[args.verb].run(args) or 0)
+    except UserError as err:
+        for line in err.lines:
+            print(line, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

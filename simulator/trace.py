@@ -1,0 +1,289 @@
+"""The one record format both engines write and every analyser reads.
+
+A trace lives in a run folder as gzip-compressed CSV shards:
+
+- ``steps*.csv.gz`` — one row per step attempt (``STEP_COLUMNS``);
+- ``resources*.csv.gz`` — resource samples (``RESOURCE_COLUMNS``).
+
+Several shards (one per Locust worker, say) are merged by the reader. Writers
+flush with a gzip *sync flush* every ``flush_every`` rows and on close, so a
+run killed with SIGKILL leaves a shard whose completed rows are all readable:
+the reader decompresses up to the last complete row and ignores a missing
+gzip trailer. Times are seconds from the scenario's t0 (the exam start,
+``Plan.t0_clock``); ``planned_s`` is when the step *should* have started, so a
+generator that falls behind (coordinated omission) shows it.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import math
+import os
+import threading
+import zlib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+__all__ = [
+    "STEPS",
+    "STEP_COLUMNS",
+    "RESOURCE_COLUMNS",
+    "StepRecord",
+    "ResourceSample",
+    "TraceWriter",
+    "StepTable",
+    "ResourceTable",
+    "read_steps",
+    "read_resources",
+]
+
+#: Canonical step names (DESIGN.md), in the order a device walks them.
+STEPS = ("join", "login", "assertion", "download", "autosave", "submit", "provision")
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One attempt at one step by one device."""
+
+    run: str
+    engine: str  # "model" | "live"
+    device: str
+    kind: str  # device profile name, "teacher", "egil-client", ...
+    site: str
+    room: str
+    ap: str
+    step: str  # one of STEPS
+    planned_s: float
+    start_s: float
+    end_s: float
+    bytes: int = 0
+    ok: bool = True
+    error: str = ""  # short reason when not ok ("timeout", "http 503", "saml: bad signature")
+    ttfb_s: float = math.nan  # time to first byte after start (downloads), NaN when not measured
+    attempt: int = 1  # 1 for the first try, 2.. for retries
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSample:
+    """Utilisation and queue length of one resource (AP radio, link, service) at one time."""
+
+    t_s: float
+    resource: str  # "ap:ak9/9A", "uplink-down:ak9", "service:idp"
+    kind: str  # "ap" | "link" | "service" | "dhcp" | "generator"
+    utilisation: float  # 0..1 (busy share of the sample interval)
+    queue: float  # waiting requests/flows at t_s
+
+
+STEP_COLUMNS = tuple(f.name for f in fields(StepRecord))
+RESOURCE_COLUMNS = tuple(f.name for f in fields(ResourceSample))
+
+
+def _fmt(v: object) -> object:
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, float):
+        return "" if math.isnan(v) else repr(round(v, 6))
+    return v
+
+
+class _Shard:
+    """One gzip CSV file written incrementally with periodic sync flushes."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...], flush_every: int):
+        self.path = path
+        self._raw = open(path, "wb")
+        self._z = zlib.compressobj(6, zlib.DEFLATED, 31)
+        self._buf = io.StringIO()
+        self._csv = csv.writer(self._buf, lineterminator="\n")
+        self._csv.writerow(columns)
+        self._pending = 0
+        self._flush_every = flush_every
+        self._lock = threading.Lock()
+        self.rows = 0
+        self.flush()
+
+    def write(self, values: Iterable[object]) -> None:
+        with self._lock:
+            self._csv.writerow([_fmt(v) for v in values])
+            self._pending += 1
+            self.rows += 1
+            if self._pending >= self._flush_every:
+                self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        data = self._buf.getvalue().encode()
+        self._buf.seek(0)
+        self._buf.truncate()
+        self._raw.write(self._z.compress(data) + self._z.flush(zlib.Z_SYNC_FLUSH))
+        self._raw.flush()
+        self._pending = 0
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._raw.closed:
+                return
+            self._flush_locked()
+            self._raw.write(self._z.flush(zlib.Z_FINISH))
+            self._raw.close()
+
+
+class TraceWriter:
+    """Writes a trace shard pair into ``run_dir``.
+
+    ``shard`` names the file (``steps-<shard>.csv.gz``) so several writers
+    (one per worker process) never share a file. Thread-safe; use as a
+    context manager or call ``close()``.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, shard: str = "", flush_every: int = 200):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        suffix = f"-{shard}" if shard else ""
+        self._steps = _Shard(self.run_dir / f"steps{suffix}.csv.gz", STEP_COLUMNS, flush_every)
+        self._resources = _Shard(self.run_dir / f"resources{suffix}.csv.gz", RESOURCE_COLUMNS, flush_every)
+
+    @property
+    def step_rows(self) -> int:
+        return self._steps.rows
+
+    def step(self, rec: StepRecord) -> None:
+        self._steps.write(getattr(rec, c) for c in STEP_COLUMNS)
+
+    def step_values(self, values: tuple) -> None:
+        """Fast path: a tuple in ``STEP_COLUMNS`` order (the model writes millions)."""
+        self._steps.write(values)
+
+    def resource(self, sample: ResourceSample) -> None:
+        self._resources.write(getattr(sample, c) for c in RESOURCE_COLUMNS)
+
+    def flush(self) -> None:
+        self._steps.flush()
+        self._resources.flush()
+
+    def close(self) -> None:
+        self._steps.close()
+        self._resources.close()
+
+    def __enter__(self) -> "TraceWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _read_text(path: Path) -> str:
+    """Decompress a gzip shard, tolerating a missing trailer (killed writer)."""
+    d = zlib.decompressobj(31)
+    out = []
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            try:
+                out.append(d.decompress(chunk))
+            except zlib.error:
+                break
+    text = b"".join(out).decode("utf-8", errors="replace")
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]  # drop a half-written last row
+    return text
+
+
+def _rows(pattern: str, run_dir: Path) -> Iterator[list[str]]:
+    for path in sorted(glob.glob(str(run_dir / pattern))):
+        reader = csv.reader(io.StringIO(_read_text(Path(path))))
+        next(reader, None)
+        yield from reader
+
+
+_STR = ("run", "engine", "device", "kind", "site", "room", "ap", "step", "error")
+_FLOAT = ("planned_s", "start_s", "end_s", "ttfb_s")
+
+
+@dataclass
+class StepTable:
+    """Column arrays of step rows (numpy), as analysers want them."""
+
+    run: np.ndarray
+    engine: np.ndarray
+    device: np.ndarray
+    kind: np.ndarray
+    site: np.ndarray
+    room: np.ndarray
+    ap: np.ndarray
+    step: np.ndarray
+    planned_s: np.ndarray
+    start_s: np.ndarray
+    end_s: np.ndarray
+    bytes: np.ndarray
+    ok: np.ndarray
+    error: np.ndarray
+    ttfb_s: np.ndarray
+    attempt: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    @property
+    def duration_s(self) -> np.ndarray:
+        return self.end_s - self.start_s
+
+    def where(self, mask: np.ndarray) -> "StepTable":
+        return StepTable(**{c: getattr(self, c)[mask] for c in STEP_COLUMNS})
+
+    def records(self) -> Iterator[StepRecord]:
+        for i in range(len(self)):
+            yield StepRecord(**{c: (getattr(self, c)[i].item()) for c in STEP_COLUMNS})
+
+
+@dataclass
+class ResourceTable:
+    t_s: np.ndarray
+    resource: np.ndarray
+    kind: np.ndarray
+    utilisation: np.ndarray
+    queue: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.t_s)
+
+
+def _to_float(col: list[str]) -> np.ndarray:
+    return np.array([float(v) if v else math.nan for v in col], dtype=float)
+
+
+def read_steps(run_dir: str | os.PathLike) -> StepTable:
+    """All step rows of a run folder (every ``steps*.csv.gz`` shard), as arrays."""
+    rows = list(_rows("steps*.csv.gz", Path(run_dir)))
+    cols = list(zip(*rows)) if rows else [() for _ in STEP_COLUMNS]
+    data: dict[str, np.ndarray] = {}
+    for name, col in zip(STEP_COLUMNS, cols):
+        if name in _STR:
+            data[name] = np.array(col, dtype=object) if col else np.array([], dtype=object)
+        elif name in _FLOAT:
+            data[name] = _to_float(list(col))
+        elif name == "ok":
+            data[name] = np.array([v == "1" for v in col], dtype=bool)
+        else:
+            data[name] = np.array([int(v or 0) for v in col], dtype=np.int64)
+    return StepTable(**data)
+
+
+def read_resources(run_dir: str | os.PathLike) -> ResourceTable:
+    rows = list(_rows("resources*.csv.gz", Path(run_dir)))
+    cols = list(zip(*rows)) if rows else [() for _ in RESOURCE_COLUMNS]
+    t, res, kind, util, q = cols
+    return ResourceTable(
+        t_s=_to_float(list(t)),
+        resource=np.array(res, dtype=object),
+        kind=np.array(kind, dtype=object),
+        utilisation=_to_float(list(util)),
+        queue=_to_float(list(q)),
+    )
