@@ -5,6 +5,11 @@ A trace lives in a run folder as gzip-compressed CSV shards:
 - ``steps*.csv.gz`` — one row per step attempt (``STEP_COLUMNS``);
 - ``resources*.csv.gz`` — resource samples (``RESOURCE_COLUMNS``).
 
+Resource names: ``ap:<site>/<room>`` (radio airtime), ``uplink-down:<site>``,
+``uplink-up:<site>``, ``core-down``, ``core-up``, ``dhcp:<site>``,
+``service:<idp|platform|content|provisioning>``, ``generator:<worker>``
+(live load generator CPU).
+
 Several shards (one per Locust worker, say) are merged by the reader. Writers
 flush with a gzip *sync flush* every ``flush_every`` rows and on close, so a
 run killed with SIGKILL leaves a shard whose completed rows are all readable:
@@ -66,6 +71,7 @@ class StepRecord:
     error: str = ""  # short reason when not ok ("timeout", "http 503", "saml: bad signature")
     ttfb_s: float = math.nan  # time to first byte after start (downloads), NaN when not measured
     attempt: int = 1  # 1 for the first try, 2.. for retries
+    queue_s: float = math.nan  # of the duration, time spent queued at servers/DHCP (model); NaN when unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +210,7 @@ def _rows(pattern: str, run_dir: Path) -> Iterator[list[str]]:
 
 
 _STR = ("run", "engine", "device", "kind", "site", "room", "ap", "step", "error")
-_FLOAT = ("planned_s", "start_s", "end_s", "ttfb_s")
+_FLOAT = ("planned_s", "start_s", "end_s", "ttfb_s", "queue_s")
 
 
 @dataclass
@@ -227,6 +233,7 @@ class StepTable:
     error: np.ndarray
     ttfb_s: np.ndarray
     attempt: np.ndarray
+    queue_s: np.ndarray
 
     def __len__(self) -> int:
         return len(self.step)
