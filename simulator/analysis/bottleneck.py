@@ -1,0 +1,155 @@
+"""Which resource breaks first: ranked by peak utilisation and by the waiting it caused.
+
+Two sources of waiting, used together:
+
+- resource samples: the integral of the queue length over time (Little's law:
+  queue-length x seconds = request-seconds spent waiting);
+- the trace's ``queue_s`` column (model): per step, the time a device spent
+  queued at a server or DHCP, attributed to the resource that serves that step.
+
+When both exist for a resource the trace figure wins (it is per device and
+exact); the source is recorded. The single *bottleneck* is the resource
+that spent longest saturated (>= 95 % busy), ties broken by waiting; if
+nothing saturated, the one that caused most waiting; else none. Load
+generator resources (``generator:*``) are never the bottleneck: they are the
+measuring instrument, reported separately as generator saturation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..trace import ResourceTable, StepTable
+
+__all__ = ["ResourceStats", "Bottlenecks", "resource_stats", "bottlenecks", "step_resource", "SATURATED"]
+
+#: Utilisation at or above which a resource counts as saturated.
+SATURATED = 0.95
+
+#: Which resource serves (and queues) each step. ``{site}`` is the device's site.
+_STEP_RESOURCE = {
+    "join": "dhcp:{site}",
+    "login": "service:idp",
+    "assertion": "service:platform",
+    "download": "service:content",
+    "autosave": "service:platform",
+    "submit": "service:platform",
+    "provision": "service:provisioning",
+}
+
+
+def step_resource(step: str, site: str) -> str:
+    """The resource a step queues at (``queue_s`` attribution)."""
+    return _STEP_RESOURCE.get(step, f"service:{step}").format(site=site)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceStats:
+    """One resource over the run."""
+
+    resource: str
+    kind: str
+    samples: int
+    peak_utilisation: float
+    mean_utilisation: float
+    saturated_s: float  # time at >= SATURATED utilisation
+    peak_queue: float
+    wait_s: float  # request-seconds of waiting caused
+    wait_source: str  # "trace" (queue_s column) | "samples" (queue integral) | "none"
+    peak_at_s: float  # trace time of peak utilisation
+
+    def to_json(self) -> dict:
+        return {"resource": self.resource, "kind": self.kind, "samples": self.samples,
+                "peak_utilisation": round(self.peak_utilisation, 4),
+                "mean_utilisation": round(self.mean_utilisation, 4),
+                "saturated_s": round(self.saturated_s, 3), "peak_queue": round(self.peak_queue, 3),
+                "wait_s": round(self.wait_s, 3), "wait_source": self.wait_source,
+                "peak_at_s": None if math.isnan(self.peak_at_s) else round(self.peak_at_s, 3)}
+
+
+@dataclass(frozen=True, slots=True)
+class Bottlenecks:
+    by_peak_utilisation: list[ResourceStats]
+    by_waiting: list[ResourceStats]
+    bottleneck: ResourceStats | None
+    reason: str  # why that one (or why none)
+
+    def to_json(self, top: int = 20) -> dict:
+        return {"bottleneck": self.bottleneck.resource if self.bottleneck else None, "reason": self.reason,
+                "by_peak_utilisation": [r.to_json() for r in self.by_peak_utilisation[:top]],
+                "by_waiting": [r.to_json() for r in self.by_waiting[:top]]}
+
+
+def _trace_waits(t: StepTable) -> dict[str, float]:
+    """Sum of ``queue_s`` per serving resource (only rows where it is known)."""
+    if len(t) == 0:
+        return {}
+    known = ~np.isnan(t.queue_s) & (t.queue_s > 0)
+    if not known.any():
+        return {}
+    steps, sites, q = t.step[known], t.site[known], t.queue_s[known]
+    keys = np.array([step_resource(s, si) for s, si in zip(steps, sites)], dtype=object) \
+        if known.sum() < 50_000 else _fast_keys(steps, sites)
+    names, inv = np.unique(keys, return_inverse=True)
+    return dict(zip(names.tolist(), np.bincount(inv, weights=q).tolist()))
+
+
+def _fast_keys(steps: np.ndarray, sites: np.ndarray) -> np.ndarray:
+    """``step_resource`` over many rows: computed once per distinct (step, site) pair."""
+    pairs = np.char.add(np.char.add(steps.astype(str), "\x00"), sites.astype(str))
+    uniq, inv = np.unique(pairs, return_inverse=True)
+    mapped = np.array([step_resource(*p.split("\x00", 1)) for p in uniq.tolist()], dtype=object)
+    return mapped[inv]
+
+
+def resource_stats(r: ResourceTable, t: StepTable | None = None) -> list[ResourceStats]:
+    """Statistics of every sampled resource (plus resources only the trace's queue_s names)."""
+    waits = _trace_waits(t) if t is not None else {}
+    out: list[ResourceStats] = []
+    if len(r):
+        order = np.lexsort((r.t_s, r.resource))
+        res, ts = r.resource[order], r.t_s[order]
+        util = np.nan_to_num(r.utilisation[order]); queue = np.nan_to_num(r.queue[order])
+        kinds = r.kind[order]
+        bounds = np.flatnonzero(np.r_[True, res[1:] != res[:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            name = str(res[a])
+            tt, u, qq = ts[a:b], util[a:b], queue[a:b]
+            dt = np.diff(tt)
+            step = float(np.median(dt)) if len(dt) else 1.0
+            dt = np.r_[dt, step]  # the last sample covers one typical interval
+            sample_wait = float((qq * dt).sum())
+            if name in waits:
+                wait, src = waits.pop(name), "trace"
+            else:
+                wait, src = sample_wait, "samples" if sample_wait > 0 else "none"
+            i = int(np.argmax(u))
+            out.append(ResourceStats(name, str(kinds[a]), int(b - a), float(u.max()), float(u.mean()),
+                                     float(dt[u >= SATURATED].sum()), float(qq.max()), wait, src, float(tt[i])))
+    for name, wait in waits.items():  # waited at, but never sampled
+        kind = name.split(":", 1)[0]
+        out.append(ResourceStats(name, kind, 0, math.nan, math.nan, 0.0, math.nan, wait, "trace", math.nan))
+    return out
+
+
+def bottlenecks(stats: list[ResourceStats]) -> Bottlenecks:
+    """Rank resources and name the bottleneck (see module docstring)."""
+    def peak(s: ResourceStats) -> float:
+        return -1.0 if math.isnan(s.peak_utilisation) else s.peak_utilisation
+
+    by_peak = sorted(stats, key=lambda s: (-peak(s), -s.wait_s, s.resource))
+    by_wait = sorted([s for s in stats if s.wait_s > 0], key=lambda s: (-s.wait_s, -peak(s), s.resource))
+    candidates = [s for s in stats if not s.resource.startswith("generator:")]
+    saturated = [s for s in candidates if s.saturated_s > 0]
+    if saturated:
+        best = max(saturated, key=lambda s: (s.saturated_s, s.wait_s))
+        reason = f"saturated (>= {SATURATED:.0%} busy) for {best.saturated_s:.0f} s"
+    elif any(s.wait_s > 0 for s in candidates):
+        best = max(candidates, key=lambda s: s.wait_s)
+        reason = f"caused the most waiting ({best.wait_s:.0f} request-seconds)"
+    else:
+        best, reason = None, "no resource saturated or queued" if stats else "no resource samples in the trace"
+    return Bottlenecks(by_peak, by_wait, best, reason)

@@ -1,0 +1,214 @@
+"""Exact percentiles, per-step statistics, time-to-ready and coordinated-omission lag.
+
+All percentiles are exact (numpy, nearest-rank ``inverted_cdf``: every reported
+value is an observed sample), forced monotone so p100 (max) is never below p99,
+and always carry the number of samples they rest on. Pure functions of a
+``StepTable``: no engine, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..trace import STEPS, StepTable
+
+__all__ = [
+    "QUANTILES",
+    "Percentiles",
+    "percentiles",
+    "percentile_of",
+    "StepStats",
+    "step_stats",
+    "Readiness",
+    "readiness",
+    "ready_share",
+    "NON_PUPIL_KINDS",
+    "READY_STEPS",
+]
+
+#: The percentiles every report carries (per cent); "max" is added as p100.
+QUANTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+#: Steps that make up "getting ready"; a device with any of them is in the ready population.
+READY_STEPS = ("join", "login", "assertion", "download")
+
+#: Kinds that are not pupils waiting for their test (left out of time-to-ready).
+NON_PUPIL_KINDS = ("teacher", "egil-client", "provisioning")
+
+
+def _key(q: float) -> str:
+    """50 -> 'p50', 99.9 -> 'p99.9'."""
+    return f"p{q:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    """Exact percentiles of a sample; values may be ``inf`` (e.g. never ready), NaN when empty."""
+
+    count: int
+    values: dict[str, float]  # "p50", "p90", "p95", "p99", "p99.9", "max"
+    tail_counts: dict[str, int]  # samples strictly above each percentile (how much the tail rests on)
+    mean: float = math.nan
+
+    def __getitem__(self, key: str) -> float:
+        return self.values[key]
+
+    def to_json(self) -> dict:
+        def num(v: float) -> float | None:
+            return None if (math.isnan(v) or math.isinf(v)) else round(float(v), 6)
+
+        return {"count": self.count, **{k: num(v) for k, v in self.values.items()},
+                "mean": num(self.mean), "above": dict(self.tail_counts)}
+
+
+def percentile_of(sorted_values: np.ndarray, q: float) -> float:
+    """Exact nearest-rank percentile ``q`` (0..100] of an already sorted array; NaN when empty."""
+    n = len(sorted_values)
+    if n == 0:
+        return math.nan
+    # inverted_cdf: smallest x with F(x) >= q/100, i.e. rank ceil(q/100*n) (1-based).
+    rank = min(n, max(1, math.ceil(q / 100.0 * n - 1e-9)))
+    return float(sorted_values[rank - 1])
+
+
+def percentiles(values: np.ndarray, quantiles: tuple[float, ...] = QUANTILES,
+                presorted: bool = False) -> Percentiles:
+    """Percentiles of ``values`` (NaN dropped; ``inf`` kept and sorts last)."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if not presorted:
+        v = np.sort(v)
+    n = len(v)
+    keys = [_key(q) for q in quantiles] + ["max"]
+    if n == 0:
+        return Percentiles(0, {k: math.nan for k in keys}, {k: 0 for k in keys})
+    vals = [percentile_of(v, q) for q in quantiles] + [float(v[-1])]
+    vals = list(np.maximum.accumulate(vals))  # monotone by construction; guard anyway
+    tails = {k: int(n - np.searchsorted(v, x, side="right")) for k, x in zip(keys, vals)}
+    finite = v[np.isfinite(v)]
+    mean = float(finite.mean()) if len(finite) == n else math.inf
+    return Percentiles(n, dict(zip(keys, map(float, vals))), tails, mean)
+
+
+@dataclass(frozen=True, slots=True)
+class StepStats:
+    """One step: attempts, failures by reason, and latency of successful attempts."""
+
+    step: str
+    count: int  # attempts
+    ok: int
+    errors: dict[str, int]  # reason -> attempts
+    devices: int
+    duration_s: Percentiles  # successful attempts only
+    queue_s: Percentiles | None  # part of the duration spent queued, when the engine knows it
+    retries: int  # attempts with attempt > 1
+
+    @property
+    def failed(self) -> int:
+        return self.count - self.ok
+
+    @property
+    def error_rate(self) -> float:
+        return self.failed / self.count if self.count else math.nan
+
+    def to_json(self) -> dict:
+        return {"count": self.count, "ok": self.ok, "failed": self.failed,
+                "error_rate": None if math.isnan(self.error_rate) else round(self.error_rate, 6),
+                "errors": dict(self.errors), "devices": self.devices, "retries": self.retries,
+                "duration_s": self.duration_s.to_json(),
+                "queue_s": self.queue_s.to_json() if self.queue_s else None}
+
+
+def _step_order(names: set[str]) -> list[str]:
+    return [s for s in STEPS if s in names] + sorted(names - set(STEPS))
+
+
+def step_stats(t: StepTable) -> dict[str, StepStats]:
+    """Per-step statistics, canonical steps first; steps absent from the trace are absent here."""
+    out: dict[str, StepStats] = {}
+    if len(t) == 0:
+        return out
+    dur = t.duration_s
+    for step in _step_order(set(np.unique(t.step).tolist())):
+        m = t.step == step
+        ok = t.ok[m]
+        errs = t.error[m][~ok]
+        reasons, counts = np.unique(np.where(errs == "", "unknown", errs).astype(str), return_counts=True) \
+            if len(errs) else (np.array([]), np.array([]))
+        errors = dict(sorted(zip(reasons.tolist(), counts.tolist()), key=lambda kv: -kv[1]))
+        q = t.queue_s[m][ok]
+        queue = percentiles(q) if np.any(~np.isnan(q)) else None
+        out[step] = StepStats(step=step, count=int(m.sum()), ok=int(ok.sum()), errors=errors,
+                              devices=len(np.unique(t.device[m])), duration_s=percentiles(dur[m][ok]),
+                              queue_s=queue, retries=int((t.attempt[m] > 1).sum()))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Time-to-ready of every pupil device.
+
+    Ready = from the device's first ``planned_s`` (its earliest step) to the end
+    of its last successful ``download``. Devices that never finish a download
+    are *not ready*: their time-to-ready is ``inf``, so percentiles above the
+    ready share come out as "never" rather than silently shrinking the sample.
+    """
+
+    devices: np.ndarray  # device ids (object)
+    groups_site: np.ndarray  # site of each device
+    groups_room: np.ndarray  # "site/room" of each device
+    start_s: np.ndarray  # first planned_s
+    ready_at_s: np.ndarray  # trace time the device was ready (inf if never)
+    time_to_ready_s: np.ndarray  # ready_at_s - start_s (inf if never)
+    excluded_kinds: tuple[str, ...] = field(default=NON_PUPIL_KINDS)
+
+    @property
+    def population(self) -> int:
+        return len(self.devices)
+
+    @property
+    def ready(self) -> int:
+        return int(np.isfinite(self.ready_at_s).sum())
+
+    @property
+    def not_ready(self) -> int:
+        return self.population - self.ready
+
+    def percentiles(self) -> Percentiles:
+        return percentiles(self.time_to_ready_s)
+
+    def share_by(self, t_s: float) -> float:
+        """Share of the population ready at trace time ``t_s`` (NaN when nobody is expected)."""
+        return ready_share(self.ready_at_s, t_s)
+
+
+def ready_share(ready_at_s: np.ndarray, t_s: float) -> float:
+    n = len(ready_at_s)
+    return float((ready_at_s <= t_s).sum() / n) if n else math.nan
+
+
+def readiness(t: StepTable, exclude_kinds: tuple[str, ...] = NON_PUPIL_KINDS) -> Readiness:
+    """Time-to-ready per device (vectorised: one pass of ``np.unique`` and reductions)."""
+    pop = np.isin(t.step, READY_STEPS) & ~np.isin(t.kind, list(exclude_kinds)) if len(t) else np.zeros(0, bool)
+    if not pop.any():
+        empty = np.array([], dtype=object)
+        return Readiness(empty, empty, empty, np.array([]), np.array([]), np.array([]), exclude_kinds)
+    in_pop = np.isin(t.device, np.unique(t.device[pop]))
+    sub = t.where(in_pop)
+    devices, inv = np.unique(sub.device, return_inverse=True)
+    n = len(devices)
+    planned = np.where(np.isnan(sub.planned_s), sub.start_s, sub.planned_s)
+    start = np.full(n, np.inf)
+    np.minimum.at(start, inv, planned)
+    done = (sub.step == "download") & sub.ok
+    ready_at = np.full(n, -np.inf)
+    np.maximum.at(ready_at, inv[done], sub.end_s[done])
+    ready_at[np.isneginf(ready_at)] = np.inf
+    first = np.zeros(n, dtype=np.int64)
+    first[inv[::-1]] = np.arange(len(inv))[::-1]  # first row of each device (for its site/room)
+    site = sub.site[first]
+    room = np.array([f"{s}/{r}" for s, r in zip(site, sub.room[first])], dtype=object)
+    return Readiness(devices, site, room, start, ready_at, ready_at - start, exclude_kinds)

@@ -1,0 +1,53 @@
+"""Numbers to artefacts: ``summary.json``, ``plots/*.png``, ``report.html``, ``junit.xml`` in the run folder.
+
+``write_report`` is what ``examday report`` runs, and what the engines' verbs
+call when a run ends. Exit code: 0 every SLO holds, 1 one is breached (bad
+input raises ``simulator.errors.UserError``, which the CLI turns into 2).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..analysis.summary import Analysis, analyse
+
+__all__ = ["ReportResult", "write_report", "write_summary"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportResult:
+    exit_code: int  # 0 all SLOs hold, 1 breached
+    summary: dict  # the summary.json document
+    html_path: Path
+    verdict_line: str
+    summary_path: Path
+    junit_path: Path
+    plot_paths: tuple[Path, ...]
+    analysis: Analysis
+
+
+def write_summary(a: Analysis, path: Path) -> dict:
+    doc = a.to_json()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=float) + "\n")
+    os.replace(tmp, path)
+    return doc
+
+
+def write_report(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None = None) -> ReportResult:
+    """Analyse ``run_dir`` and write summary.json, plots/*.png, report.html and junit.xml into it."""
+    from .html import write_html
+    from .junit import write_junit
+    from .plots import write_plots
+
+    a = analyse(run_dir, slo_overrides)
+    root = Path(run_dir)
+    summary = write_summary(a, root / "summary.json")
+    plots = write_plots(a, root / "plots")
+    html_path = write_html(a, plots, root / "report.html")
+    junit_path = write_junit(a, root / "junit.xml")
+    return ReportResult(a.exit_code, summary, html_path, a.verdict_line(), root / "summary.json", junit_path,
+                        tuple(p.path for p in plots), a)
