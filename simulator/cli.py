@@ -85,3 +85,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `examday plan ... | head`
+        sys.stderr.close()
+        return 0

@@ -23,8 +23,8 @@ class Problem:
 class UserError(Exception):
     """Bad input: the CLI prints each line and exits 2, without a traceback."""
 
-    def __init__(self, problems: "list[Problem] | list[str] | str"):
-        if isinstance(problems, str):
+    def __init__(self, problems: "list[Problem] | list[str] | Problem | str"):
+        if isinstance(problems, (str, Problem)):
             problems = [problems]
         self.problems = list(problems)
         self.lines = [str(p) for p in self.problems]

@@ -1,0 +1,65 @@
+"""The trace format: round trip, shards merge, a killed writer loses no flushed row."""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+
+from simulator.trace import ResourceSample, StepRecord, TraceWriter, read_resources, read_steps
+
+
+def _rec(i, step="login", ok=True):
+    return StepRecord("r1", "model", f"s/9A/chromebook-{i}", "chromebook", "s", "9A", "s/9A", step,
+                      planned_s=float(i), start_s=i + 0.5, end_s=i + 2.25, bytes=100 * i, ok=ok,
+                      error="" if ok else "http 503", attempt=1 + (not ok))
+
+
+def test_round_trip_and_shards(tmp_path):
+    with TraceWriter(tmp_path, "w1") as w:
+        for i in range(3):
+            w.step(_rec(i))
+        w.resource(ResourceSample(1.0, "service:idp", "service", 0.5, 3.0))
+    with TraceWriter(tmp_path, "w2") as w:
+        w.step(_rec(3, ok=False))
+    t = read_steps(tmp_path)
+    assert len(t) == 4
+    assert sorted(t.device) == [f"s/9A/chromebook-{i}" for i in range(4)]
+    assert t.ok.tolist().count(False) == 1
+    i = int(np.flatnonzero(~t.ok)[0])
+    assert t.error[i] == "http 503" and t.attempt[i] == 2 and t.bytes[i] == 300
+    assert np.allclose(t.duration_s, 1.75)
+    assert math.isnan(t.ttfb_s[0])
+    r = read_resources(tmp_path)
+    assert r.resource.tolist() == ["service:idp"] and r.queue[0] == 3.0
+
+
+def test_empty_run_reads_as_empty(tmp_path):
+    assert len(read_steps(tmp_path)) == 0 and len(read_resources(tmp_path)) == 0
+
+
+def test_sigkill_keeps_every_flushed_row(tmp_path):
+    code = textwrap.dedent(f"""
+        import sys, time
+        from simulator.trace import TraceWriter, StepRecord
+        w = TraceWriter({str(tmp_path)!r}, "k", flush_every=10)
+        for i in range(1000000):
+            w.step(StepRecord("r", "live", f"d{{i}}", "k", "s", "r", "a", "join", 0.0, 0.0, 1.0))
+            if i == 105:
+                print("ready", flush=True)
+            if i >= 105:
+                time.sleep(0.001)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    t = read_steps(tmp_path)
+    assert len(t) >= 100  # every row flushed before the kill (flush every 10 rows)
+    assert t.device.tolist() == [f"d{i}" for i in range(len(t))]  # no half row, no gap
