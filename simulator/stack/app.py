@@ -1,0 +1,164 @@
+"""One ASGI app with a router for the three systems (IdP ``/idp``, platform
+``/platform``, provisioning ``/scim/v2`` + ``/ss12000``), their shared state,
+federation trust, overload protection and the server loop.
+
+Overload: each service has a bounded in-flight counter; a request beyond
+``max_inflight`` gets ``503`` + ``Retry-After`` at once (RFC 9110 §15.6.4,
+§10.2.3) instead of queueing without bound.
+
+Trust (saml-metadata-2.0-os): the IdP trusts the reference SP and every SP in
+``--trust-metadata`` documents; the platform trusts the reference IdP and every
+IdP in them. A document may be a file or an http(s) URL, fetched once at start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import urllib.request
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from . import exam, idp, keys, platform, saml, scim, ss12000
+from .config import StackConfig
+from .store import Db, Directory
+
+__all__ = ["Stack", "build_app", "app_from_env", "prepare", "serve", "CONFIG_ENV", "SERVICES"]
+
+log = logging.getLogger("examday.stack")
+CONFIG_ENV = "EXAMDAY_STACK_CONFIG"
+SERVICES = {"/idp": "idp", "/platform/content": "content", "/platform": "platform", "/scim": "provisioning",
+            "/ss12000": "provisioning"}
+
+SAML_STATE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sp_requests(id TEXT PRIMARY KEY, created REAL NOT NULL, used INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS seen_assertions(id TEXT PRIMARY KEY, expires REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS seen_assertions_expires ON seen_assertions(expires);
+CREATE TABLE IF NOT EXISTS mfa(id TEXT PRIMARY KEY, user_name TEXT, approve_at REAL, ctx TEXT);
+"""
+
+
+def _fetch(source: str) -> bytes:
+    if source.startswith(("http://", "https://")):
+        with urllib.request.urlopen(source, timeout=10) as resp:  # noqa: S310 - operator-given metadata URL
+            return resp.read(4 * 1024 * 1024)
+    return Path(source).read_bytes()
+
+
+class Stack:
+    """Per-process state: keys loaded once, DB handles, trust, URLs."""
+
+    def __init__(self, config: StackConfig):
+        self.config = config
+        data = Path(config.data_dir)
+        self.idp_keys = keys.load_or_create(data, "idp", f"{config.url}/idp")
+        self.sp_keys = keys.load_or_create(data, "platform", f"{config.url}/platform")
+        self.secret = keys.secret_key(data)
+        self.directory = Directory(data)
+        self.state = Db(data / "saml.db", SAML_STATE_SCHEMA, "NORMAL")
+        self.platform_db = Db(data / "platform.db", exam.PLATFORM_SCHEMA, "FULL")
+        base = config.url
+        self.idp_entity_id, self.idp_sso_url = f"{base}/idp", f"{base}/idp/sso"
+        self.sp_entity_id, self.acs_url = f"{base}/platform", f"{base}/platform/acs"
+        own_idp = saml.parse_metadata(saml.idp_metadata(self.idp_entity_id, self.idp_sso_url,
+                                                        self.idp_keys.cert_b64).encode())[0]
+        own_sp = saml.parse_metadata(saml.sp_metadata(self.sp_entity_id, self.acs_url,
+                                                      self.sp_keys.cert_b64).encode())[0]
+        self.trusted_idps = {own_idp.entity_id: own_idp}
+        self.trusted_sps = {own_sp.entity_id: own_sp}
+        for source in config.trust_metadata:
+            for ent in saml.parse_metadata(_fetch(source)):
+                if ent.is_idp:
+                    self.trusted_idps[ent.entity_id] = ent
+                if ent.is_sp:
+                    self.trusted_sps[ent.entity_id] = ent
+                log.info("trusting %s %s from %s", "IdP" if ent.is_idp else "SP", ent.entity_id, source)
+
+
+class Overload:
+    """ASGI middleware: per-service in-flight bound, 503 + Retry-After beyond it."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+        self.inflight = {s: 0 for s in set(SERVICES.values())}
+        self.rejected = {s: 0 for s in set(SERVICES.values())}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        service = next((s for p, s in SERVICES.items() if path.startswith(p)), None)
+        if service is None:
+            return await self.app(scope, receive, send)
+        if self.inflight[service] >= self.limit:
+            self.rejected[service] += 1
+            resp = PlainTextResponse(f"{service} overloaded, retry later\n", 503, headers={"Retry-After": "1"})
+            return await resp(scope, receive, send)
+        self.inflight[service] += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.inflight[service] -= 1
+
+
+def build_app(config: StackConfig) -> Starlette:
+    stack = Stack(config)
+    started = time.time()
+    overload: list[Overload] = []
+
+    def health(request: Request) -> JSONResponse:
+        stack.directory.db.query("SELECT 1")
+        stack.platform_db.query("SELECT 1")
+        o = overload[0]
+        return JSONResponse({"ok": True, "pid": os.getpid(), "uptime_s": round(time.time() - started, 1),
+                             "services": {s: {"inflight": o.inflight[s], "rejected_503": o.rejected[s]}
+                                          for s in sorted(o.inflight)},
+                             "urls": urls(config.url)})
+
+    routes = [Route("/health", health)]
+    for mod in (idp, platform, exam, scim, ss12000):
+        routes += mod.routes(stack)
+    app = Starlette(routes=routes)
+    app.state.stack = stack
+    o = Overload(app, config.max_inflight)
+    overload.append(o)
+    return o  # type: ignore[return-value]
+
+
+def urls(base: str) -> dict[str, str]:
+    return {"idp": f"{base}/idp", "idp_metadata": f"{base}/idp/metadata", "platform": f"{base}/platform",
+            "platform_login": f"{base}/platform/login", "platform_metadata": f"{base}/platform/metadata",
+            "scim": f"{base}/scim/v2", "ss12000": f"{base}/ss12000", "health": f"{base}/health"}
+
+
+def prepare(config: StackConfig) -> StackConfig:
+    """First-start work done once before workers fork: token, keys, content files, schemas."""
+    config = config.resolved()
+    data = Path(config.data_dir)
+    keys.load_or_create(data, "idp", f"{config.url}/idp")
+    keys.load_or_create(data, "platform", f"{config.url}/platform")
+    keys.secret_key(data)
+    exam.materialise_content(data, config.catalogue)
+    Stack(config)  # creates the databases (and checks trust documents) before serving
+    return config
+
+
+def app_from_env():
+    """uvicorn factory for ``--workers N`` (config passed as JSON in ``EXAMDAY_STACK_CONFIG``)."""
+    return build_app(StackConfig.from_json(os.environ[CONFIG_ENV]))
+
+
+def serve(config: StackConfig, workers: int = 1) -> None:
+    """Run until Ctrl-C / SIGTERM (uvicorn handles both, finishing in-flight requests)."""
+    import uvicorn
+    config = prepare(config)
+    os.environ[CONFIG_ENV] = config.to_json()
+    level = "info" if config.access_log else "warning"
+    uvicorn.run("simulator.stack.app:app_from_env", factory=True, host=config.host, port=config.port,
+                workers=workers if workers > 1 else None, access_log=config.access_log, log_level=level,
+                timeout_graceful_shutdown=5, backlog=2048, lifespan="off")

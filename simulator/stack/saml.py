@@ -1,0 +1,424 @@
+"""SAML 2.0 Web Browser SSO messages, as the reference IdP and SP speak them.
+
+Specs (OASIS, March 2005): *Assertions and Protocols* (saml-core-2.0-os:
+§2 assertions, §3.2.2 Response, §3.4 AuthnRequest), *Bindings*
+(saml-bindings-2.0-os: §3.4 HTTP-Redirect with DEFLATE encoding and the
+query-string signature of §3.4.4.1, §3.5 HTTP-POST), *Profiles*
+(saml-profiles-2.0-os §4.1.4: assertion requirements of Web Browser SSO),
+*Metadata* (saml-metadata-2.0-os). XML-DSig (W3C xmldsig-core1) with
+RSA-SHA256 and exclusive canonicalisation (W3C xml-exc-c14n) via signxml.
+
+The SP side (``verify_response``) reads the assertion only from signxml's
+``VerifyResult.signed_xml`` (never from the received tree), and refuses any
+Response that holds more or fewer than one ``Assertion`` element: the two
+defences against XML signature wrapping (Somorovsky et al., USENIX Sec 2012).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import secrets
+import urllib.parse
+import zlib
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape, quoteattr
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from lxml import etree
+from signxml import XMLSigner, XMLVerifier
+from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
+from signxml.verifier import SignatureConfiguration
+
+__all__ = [
+    "NS", "BINDING_REDIRECT", "BINDING_POST", "ATTR", "SamlRejected", "AuthnRequestInfo", "VerifiedAssertion",
+    "EntityInfo", "new_id", "instant", "parse_instant", "build_authn_request", "encode_redirect",
+    "decode_redirect", "build_response", "sign_assertion", "verify_response", "idp_metadata", "sp_metadata",
+    "parse_metadata", "post_form",
+]
+
+NS = {
+    "samlp": "urn:oasis:names:tc:SAML:2.0:protocol",
+    "saml": "urn:oasis:names:tc:SAML:2.0:assertion",
+    "md": "urn:oasis:names:tc:SAML:2.0:metadata",
+    "ds": "http://www.w3.org/2000/09/xmldsig#",
+}
+BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+SIGALG_RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+NAMEID_TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
+NAMEID_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+#: Attribute names (urn:oid, NameFormat uri) as Skolfederation/SWAMID release them.
+ATTR = {
+    "eduPersonPrincipalName": "urn:oid:1.3.6.1.4.1.5923.1.1.1.6",
+    "eduPersonAffiliation": "urn:oid:1.3.6.1.4.1.5923.1.1.1.1",
+    "sisSchoolUnitCode": "urn:oid:1.2.752.194.10.2.2",
+}
+_FRIENDLY = {v: k for k, v in ATTR.items()}
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=False, huge_tree=False)
+_SIGNER = XMLSigner(signature_algorithm="rsa-sha256", digest_algorithm="sha256", c14n_algorithm=EXC_C14N)
+_VERIFY_CONFIG = SignatureConfiguration(location="./", expect_references=1)
+MAX_MESSAGE = 256 * 1024
+
+
+class SamlRejected(Exception):
+    """A message the receiver must refuse; ``reason`` is a short code, ``detail`` for the log."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        self.reason, self.detail = reason, detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthnRequestInfo:
+    id: str
+    issuer: str
+    destination: str
+    acs_url: str  # "" when the request names none (use the SP's metadata default)
+    relay_state: str
+    signed: bool
+    name_id_format: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedAssertion:
+    issuer: str
+    assertion_id: str
+    in_response_to: str
+    name_id: str
+    not_on_or_after: float
+    session_index: str
+    attributes: dict = field(default_factory=dict)  # friendly name (or Name) -> list[str]
+
+    def first(self, name: str, default: str = "") -> str:
+        values = self.attributes.get(name) or []
+        return values[0] if values else default
+
+
+@dataclass(frozen=True)
+class EntityInfo:
+    """What trust needs from a metadata ``EntityDescriptor``."""
+
+    entity_id: str
+    certs: tuple[x509.Certificate, ...]
+    sso_redirect: str = ""  # IdP: SingleSignOnService, HTTP-Redirect
+    acs_post: tuple[str, ...] = ()  # SP: AssertionConsumerService, HTTP-POST (default first)
+    is_idp: bool = False
+    is_sp: bool = False
+    authn_requests_signed: bool = False
+
+
+def new_id() -> str:
+    """An xs:ID (must not start with a digit; 128 random bits, saml-core §1.3.4)."""
+    return "_" + secrets.token_hex(16)
+
+
+def instant(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_instant(text: str | None) -> float:
+    if not text:
+        raise SamlRejected("malformed", "missing time")
+    t = text.strip().replace("Z", "+00:00")
+    if "." in t:  # fractional seconds of any length
+        head, _, tail = t.partition(".")
+        digits = "".join(c for c in tail if c.isdigit())
+        t = head + tail[len(digits):]
+    try:
+        value = dt.datetime.fromisoformat(t)
+    except ValueError as err:
+        raise SamlRejected("malformed", f"bad time {text!r}") from err
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.timestamp()
+
+
+def build_authn_request(req_id: str, issuer: str, destination: str, acs_url: str, now: float) -> str:
+    """saml-core §3.4.1, asking for the HTTP-POST response binding."""
+    return (f'<samlp:AuthnRequest xmlns:samlp="{NS["samlp"]}" xmlns:saml="{NS["saml"]}" ID="{req_id}" '
+            f'Version="2.0" IssueInstant="{instant(now)}" Destination={quoteattr(destination)} '
+            f'AssertionConsumerServiceURL={quoteattr(acs_url)} ProtocolBinding="{BINDING_POST}">'
+            f'<saml:Issuer>{escape(issuer)}</saml:Issuer>'
+            f'<samlp:NameIDPolicy Format="{NAMEID_TRANSIENT}" AllowCreate="true"/></samlp:AuthnRequest>')
+
+
+def encode_redirect(xml: str, relay_state: str = "", key: rsa.RSAPrivateKey | None = None,
+                    param: str = "SAMLRequest") -> str:
+    """The query string of the HTTP-Redirect binding (saml-bindings §3.4.4.1), signed when ``key`` is given."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    deflated = comp.compress(xml.encode()) + comp.flush()
+    query = f"{param}=" + urllib.parse.quote_plus(base64.b64encode(deflated).decode())
+    if relay_state:
+        query += "&RelayState=" + urllib.parse.quote_plus(relay_state)
+    if key is not None:
+        query += "&SigAlg=" + urllib.parse.quote_plus(SIGALG_RSA_SHA256)
+        sig = key.sign(query.encode(), padding.PKCS1v15(), hashes.SHA256())
+        query += "&Signature=" + urllib.parse.quote_plus(base64.b64encode(sig).decode())
+    return query
+
+
+def decode_redirect(raw_query: str, trusted_sps: dict[str, EntityInfo]) -> AuthnRequestInfo:
+    """Parse and check an AuthnRequest on the HTTP-Redirect binding.
+
+    The signature, when present, is over the query parameters exactly as
+    received (§3.4.4.1), so this takes the raw query string.
+    """
+    raw: dict[str, str] = {}
+    for piece in raw_query.split("&"):
+        name, _, value = piece.partition("=")
+        if name in ("SAMLRequest", "RelayState", "SigAlg", "Signature") and name not in raw:
+            raw[name] = value
+    if "SAMLRequest" not in raw:
+        raise SamlRejected("malformed", "no SAMLRequest")
+    val = {k: urllib.parse.unquote_plus(v) for k, v in raw.items()}
+    try:
+        data = zlib.decompressobj(-15).decompress(base64.b64decode(val["SAMLRequest"]), MAX_MESSAGE)
+        root = etree.fromstring(data, _PARSER)
+    except Exception as err:  # bad base64, deflate or XML
+        raise SamlRejected("malformed", f"undecodable SAMLRequest: {err}") from err
+    if root.tag != f"{{{NS['samlp']}}}AuthnRequest" or root.get("Version") != "2.0":
+        raise SamlRejected("malformed", "not a SAML 2.0 AuthnRequest")
+    issuer = (root.findtext("saml:Issuer", namespaces=NS) or "").strip()
+    sp = trusted_sps.get(issuer)
+    if sp is None:
+        raise SamlRejected("untrusted-sp", f"no trusted metadata for SP {issuer!r}")
+    signed = "Signature" in raw
+    if signed:
+        if val.get("SigAlg") != SIGALG_RSA_SHA256:
+            raise SamlRejected("bad-signature", f"unsupported SigAlg {val.get('SigAlg')!r}")
+        signed_part = "&".join(f"{k}={raw[k]}" for k in ("SAMLRequest", "RelayState", "SigAlg") if k in raw)
+        sig = base64.b64decode(val["Signature"])
+        if not any(_rsa_ok(c, sig, signed_part.encode()) for c in sp.certs):
+            raise SamlRejected("bad-signature", "AuthnRequest signature does not verify")
+    elif sp.authn_requests_signed:
+        raise SamlRejected("unsigned", "SP metadata requires signed AuthnRequests")
+    acs = root.get("AssertionConsumerServiceURL") or ""
+    if acs and acs not in sp.acs_post:
+        raise SamlRejected("wrong-destination", f"ACS {acs!r} is not in the SP's metadata")
+    policy = root.find("samlp:NameIDPolicy", NS)
+    return AuthnRequestInfo(id=root.get("ID") or "", issuer=issuer, destination=root.get("Destination") or "",
+                            acs_url=acs or (sp.acs_post[0] if sp.acs_post else ""),
+                            relay_state=val.get("RelayState", ""), signed=signed,
+                            name_id_format=policy.get("Format", "") if policy is not None else "")
+
+
+def _rsa_ok(cert: x509.Certificate, sig: bytes, data: bytes) -> bool:
+    try:
+        cert.public_key().verify(sig, data, padding.PKCS1v15(), hashes.SHA256())
+        return True
+    except (_CryptoInvalidSignature, ValueError, TypeError):
+        return False
+
+
+def sign_assertion(assertion_xml: str, key: rsa.RSAPrivateKey, cert_pem: str) -> etree._Element:
+    """Enveloped RSA-SHA256 signature, exclusive c14n, placed after ``Issuer`` (saml-core §5.4)."""
+    root = etree.fromstring(assertion_xml.encode(), _PARSER)
+    return _SIGNER.sign(root, key=key, cert=cert_pem, reference_uri="#" + root.get("ID"))
+
+
+def build_response(*, issuer: str, destination: str, audience: str, in_response_to: str, name_id: str,
+                   name_id_format: str, attributes: dict[str, list[str]], key: rsa.RSAPrivateKey, cert_pem: str,
+                   now: float, lifetime_s: float = 300.0, authn_context: str = "", session_index: str = "",
+                   assertion_id: str | None = None, not_before: float | None = None,
+                   not_on_or_after: float | None = None) -> bytes:
+    """A samlp:Response with one signed Assertion (saml-profiles §4.1.4.2)."""
+    aid, rid = assertion_id or new_id(), new_id()
+    nb = instant(now - 30 if not_before is None else not_before)
+    noa = instant(now + lifetime_s if not_on_or_after is None else not_on_or_after)
+    irt = f" InResponseTo={quoteattr(in_response_to)}" if in_response_to else ""
+    attrs = "".join(
+        f'<saml:Attribute Name="{ATTR.get(n, n)}" FriendlyName="{n}" '
+        f'NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri">'
+        + "".join(f'<saml:AttributeValue xmlns:xs="http://www.w3.org/2001/XMLSchema" '
+                  f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">{escape(v)}'
+                  f"</saml:AttributeValue>" for v in values)
+        + "</saml:Attribute>" for n, values in attributes.items())
+    assertion = (
+        f'<saml:Assertion xmlns:saml="{NS["saml"]}" ID="{aid}" Version="2.0" IssueInstant="{instant(now)}">'
+        f'<saml:Issuer>{escape(issuer)}</saml:Issuer>'
+        f'<ds:Signature xmlns:ds="{NS["ds"]}" Id="placeholder"></ds:Signature>'
+        f'<saml:Subject><saml:NameID Format="{name_id_format}">{escape(name_id)}</saml:NameID>'
+        f'<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">'
+        f'<saml:SubjectConfirmationData{irt} NotOnOrAfter="{noa}" Recipient={quoteattr(destination)}/>'
+        f'</saml:SubjectConfirmation></saml:Subject>'
+        f'<saml:Conditions NotBefore="{nb}" NotOnOrAfter="{noa}"><saml:AudienceRestriction>'
+        f'<saml:Audience>{escape(audience)}</saml:Audience></saml:AudienceRestriction></saml:Conditions>'
+        f'<saml:AuthnStatement AuthnInstant="{instant(now)}" SessionIndex="{session_index or aid}">'
+        f'<saml:AuthnContext><saml:AuthnContextClassRef>'
+        f'{authn_context or "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"}'
+        f'</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>'
+        f'<saml:AttributeStatement>{attrs}</saml:AttributeStatement></saml:Assertion>')
+    signed = etree.tostring(sign_assertion(assertion, key, cert_pem))
+    return (f'<samlp:Response xmlns:samlp="{NS["samlp"]}" xmlns:saml="{NS["saml"]}" ID="{rid}" Version="2.0" '
+            f'IssueInstant="{instant(now)}" Destination={quoteattr(destination)}{irt}>'
+            f'<saml:Issuer>{escape(issuer)}</saml:Issuer><samlp:Status><samlp:StatusCode '
+            f'Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>').encode() + signed \
+        + b"</samlp:Response>"
+
+
+def verify_response(saml_response_b64: str, *, trusted_idps: dict[str, EntityInfo], sp_entity_id: str,
+                    acs_url: str, now: float, skew_s: float = 60.0) -> VerifiedAssertion:
+    """Check a Response from the HTTP-POST binding; raise ``SamlRejected`` with the reason.
+
+    Replay of the assertion ID and the ``InResponseTo`` bookkeeping need state
+    and are the caller's (``platform.py``).
+    """
+    try:
+        data = base64.b64decode(saml_response_b64, validate=False)
+    except ValueError as err:
+        raise SamlRejected("malformed", "SAMLResponse is not base64") from err
+    if len(data) > MAX_MESSAGE or b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise SamlRejected("malformed", "oversized or DTD-bearing message")
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as err:
+        raise SamlRejected("malformed", f"not XML: {err}") from err
+    if root.tag != f"{{{NS['samlp']}}}Response" or root.get("Version") != "2.0":
+        raise SamlRejected("malformed", "not a SAML 2.0 Response")
+    status = root.find("samlp:Status/samlp:StatusCode", NS)
+    if status is None or status.get("Value") != "urn:oasis:names:tc:SAML:2.0:status:Success":
+        raise SamlRejected("status", "IdP did not report Success")
+    found = root.findall(".//saml:Assertion", NS)
+    if root.findall(".//saml:EncryptedAssertion", NS):
+        raise SamlRejected("malformed", "encrypted assertions are not supported")
+    if len(found) != 1:
+        raise SamlRejected("wrapped", f"{len(found)} Assertion elements (signature wrapping?)")
+    received = found[0]
+    if received.getparent() is not root:
+        raise SamlRejected("wrapped", "Assertion is not a child of Response")
+    issuer = (received.findtext("saml:Issuer", namespaces=NS) or "").strip()
+    idp = trusted_idps.get(issuer)
+    if idp is None:
+        raise SamlRejected("untrusted-issuer", f"no trusted IdP metadata for {issuer!r}")
+    if received.find("ds:Signature", NS) is None:
+        raise SamlRejected("unsigned", "Assertion carries no signature")
+    standalone = etree.fromstring(etree.tostring(received), _PARSER)
+    signed = None
+    errors = []
+    for cert in idp.certs:
+        try:
+            signed = XMLVerifier().verify(standalone, x509_cert=cert, expect_config=_VERIFY_CONFIG).signed_xml
+            break
+        except (InvalidSignature, InvalidDigest, InvalidInput, InvalidCertificate, etree.LxmlError) as err:
+            errors.append(str(err))
+    if signed is None:
+        raise SamlRejected("bad-signature", "; ".join(errors)[:300] or "no certificate")
+    if signed.tag != f"{{{NS['saml']}}}Assertion" or signed.get("ID") != received.get("ID"):
+        raise SamlRejected("wrapped", "signature does not cover the Assertion")
+    # From here on, only the signed copy is read.
+    a = signed
+    if (a.findtext("saml:Issuer", namespaces=NS) or "").strip() != issuer:
+        raise SamlRejected("untrusted-issuer", "signed Issuer differs")
+    resp_issuer = root.findtext("saml:Issuer", namespaces=NS)
+    if resp_issuer is not None and resp_issuer.strip() != issuer:
+        raise SamlRejected("wrong-issuer", f"Response Issuer {resp_issuer.strip()!r} != Assertion Issuer")
+    if root.get("Destination") != acs_url:
+        raise SamlRejected("wrong-destination", f"Destination {root.get('Destination')!r} is not {acs_url!r}")
+    conf = a.find("saml:Subject/saml:SubjectConfirmation[@Method='urn:oasis:names:tc:SAML:2.0:cm:bearer']"
+                  "/saml:SubjectConfirmationData", NS)
+    if conf is None:
+        raise SamlRejected("malformed", "no bearer SubjectConfirmationData")
+    if conf.get("Recipient") != acs_url:
+        raise SamlRejected("wrong-destination", f"Recipient {conf.get('Recipient')!r} is not {acs_url!r}")
+    cond = a.find("saml:Conditions", NS)
+    if cond is None:
+        raise SamlRejected("malformed", "no Conditions")
+    audiences = [x.text.strip() for x in cond.findall("saml:AudienceRestriction/saml:Audience", NS) if x.text]
+    if sp_entity_id not in audiences:
+        raise SamlRejected("wrong-audience", f"audience {audiences} does not include {sp_entity_id!r}")
+    if cond.get("NotBefore") and now + skew_s < parse_instant(cond.get("NotBefore")):
+        raise SamlRejected("not-yet-valid", f"NotBefore {cond.get('NotBefore')}")
+    noa = min(parse_instant(x) for x in (cond.get("NotOnOrAfter"), conf.get("NotOnOrAfter")) if x) \
+        if (cond.get("NotOnOrAfter") or conf.get("NotOnOrAfter")) else None
+    if noa is None:
+        raise SamlRejected("malformed", "no NotOnOrAfter")
+    if now - skew_s >= noa:
+        raise SamlRejected("expired", f"NotOnOrAfter {instant(noa)}")
+    irt = conf.get("InResponseTo") or ""
+    if root.get("InResponseTo") and root.get("InResponseTo") != irt:
+        raise SamlRejected("unknown-in-response-to", "Response and assertion InResponseTo differ")
+    attributes: dict[str, list[str]] = {}
+    for attr in a.findall("saml:AttributeStatement/saml:Attribute", NS):
+        name = _FRIENDLY.get(attr.get("Name", ""), attr.get("FriendlyName") or attr.get("Name", ""))
+        attributes.setdefault(name, []).extend(
+            (v.text or "").strip() for v in attr.findall("saml:AttributeValue", NS))
+    stmt = a.find("saml:AuthnStatement", NS)
+    return VerifiedAssertion(issuer=issuer, assertion_id=a.get("ID") or "", in_response_to=irt,
+                             name_id=(a.findtext("saml:Subject/saml:NameID", namespaces=NS) or "").strip(),
+                             not_on_or_after=noa, attributes=attributes,
+                             session_index=stmt.get("SessionIndex", "") if stmt is not None else "")
+
+
+def _key_descriptor(cert_b64: str) -> str:
+    return (f'<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="{NS["ds"]}"><ds:X509Data>'
+            f'<ds:X509Certificate>{cert_b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>')
+
+
+def idp_metadata(entity_id: str, sso_url: str, cert_b64: str) -> str:
+    return (f'<?xml version="1.0"?>\n<md:EntityDescriptor xmlns:md="{NS["md"]}" entityID={quoteattr(entity_id)}>'
+            f'<md:IDPSSODescriptor WantAuthnRequestsSigned="false" '
+            f'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{_key_descriptor(cert_b64)}'
+            f'<md:NameIDFormat>{NAMEID_TRANSIENT}</md:NameIDFormat>'
+            f'<md:NameIDFormat>{NAMEID_PERSISTENT}</md:NameIDFormat>'
+            f'<md:SingleSignOnService Binding="{BINDING_REDIRECT}" Location={quoteattr(sso_url)}/>'
+            f'</md:IDPSSODescriptor></md:EntityDescriptor>\n')
+
+
+def sp_metadata(entity_id: str, acs_url: str, cert_b64: str) -> str:
+    return (f'<?xml version="1.0"?>\n<md:EntityDescriptor xmlns:md="{NS["md"]}" entityID={quoteattr(entity_id)}>'
+            f'<md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" '
+            f'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{_key_descriptor(cert_b64)}'
+            f'<md:NameIDFormat>{NAMEID_TRANSIENT}</md:NameIDFormat>'
+            f'<md:AssertionConsumerService Binding="{BINDING_POST}" Location={quoteattr(acs_url)} index="0" '
+            f'isDefault="true"/></md:SPSSODescriptor></md:EntityDescriptor>\n')
+
+
+def parse_metadata(data: bytes) -> list[EntityInfo]:
+    """Entities of an ``EntityDescriptor`` or ``EntitiesDescriptor`` document (signing keys only)."""
+    root = etree.fromstring(data, _PARSER)
+    nodes = [root] if root.tag == f"{{{NS['md']}}}EntityDescriptor" else root.findall(".//md:EntityDescriptor", NS)
+    out = []
+    for ed in nodes:
+        idp, sp = ed.find("md:IDPSSODescriptor", NS), ed.find("md:SPSSODescriptor", NS)
+        certs = []
+        for role in (idp, sp):
+            if role is None:
+                continue
+            for kd in role.findall("md:KeyDescriptor", NS):
+                if kd.get("use", "signing") != "signing":
+                    continue
+                for c in kd.findall(".//ds:X509Certificate", NS):
+                    der = base64.b64decode("".join((c.text or "").split()))
+                    certs.append(x509.load_der_x509_certificate(der))
+        sso = ""
+        if idp is not None:
+            for s in idp.findall("md:SingleSignOnService", NS):
+                if s.get("Binding") == BINDING_REDIRECT:
+                    sso = s.get("Location", "")
+        acs: list[str] = []
+        if sp is not None:
+            services = [s for s in sp.findall("md:AssertionConsumerService", NS) if s.get("Binding") == BINDING_POST]
+            services.sort(key=lambda s: (s.get("isDefault") != "true", int(s.get("index", "0") or 0)))
+            acs = [s.get("Location", "") for s in services]
+        out.append(EntityInfo(entity_id=ed.get("entityID", ""), certs=tuple(certs), sso_redirect=sso,
+                              acs_post=tuple(acs), is_idp=idp is not None, is_sp=sp is not None,
+                              authn_requests_signed=sp is not None and sp.get("AuthnRequestsSigned") == "true"))
+    return out
+
+
+def post_form(action: str, saml_response: bytes, relay_state: str = "") -> str:
+    """The auto-submitting page of the HTTP-POST binding (saml-bindings §3.5.4)."""
+    value = base64.b64encode(saml_response).decode()
+    relay = (f'<input type="hidden" name="RelayState" value="{html.escape(relay_state, quote=True)}"/>'
+             if relay_state else "")
+    return ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>Continue</title></head>'
+            '<body onload="document.forms[0].submit()">'
+            f'<form method="post" action="{html.escape(action, quote=True)}">'
+            f'<input type="hidden" name="SAMLResponse" value="{value}"/>{relay}'
+            '<noscript><button type="submit">Continue</button></noscript></form></body></html>')
