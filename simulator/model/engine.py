@@ -1,0 +1,310 @@
+"""The model engine: a discrete-event simulation of every device's exam start, written as a trace.
+
+Sources (each effect is cited in its own module):
+
+- Wi-Fi airtime, Bianchi (2000) DCF with A-MPDU aggregation (ns-3
+  ``wifi-bianchi``/``bianchi11ax.py``), airtime fairness vs the performance
+  anomaly (Heusse 2003; Høiland-Jørgensen et al., USENIX ATC 2017): ``wifi.py``.
+- TCP at flow level: max-min fair shares, slow start with IW = 10 (RFC 6928): ``flows.py``.
+- Servers as multi-server queues (Erlang C validation): ``services.py``.
+- DHCP client timers (RFC 2131 §4.1: initial wait, 4 s retransmit doubling
+  to 64 s, randomised by ±1 s) in ``procs.py``.
+
+The event loop is a binary heap (``heapq``) of (time, sequence, kind, item);
+each device is a generator (``procs.device``) that yields the absolute time
+it next needs, or a command (bulk flow, processor-sharing job, wait for the
+room's session). Everything random comes from ``numpy.random.default_rng``
+streams derived from the plan's seed, so a seed gives an identical trace.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..plan import Plan
+from ..trace import TraceWriter
+from .flows import FluidNetwork
+from .procs import DeviceState, device_proc
+from .sampling import write_samples
+from .services import ServiceTimes, Station
+from .topology import Topology, build_topology
+
+__all__ = ["simulate", "ModelResult", "ModelOptions", "Simulation"]
+
+_RESUME, _NET, _PS, _TICK = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOptions:
+    sample_interval_s: float | None = None  # None: adaptive (≥ 1 s, ≤ max_resource_rows rows)
+    max_resource_rows: int = 120_000
+    autosave_detail: int = 4  # autosaves per device modelled one by one (rest in aggregate); 0 = all
+    gap_per_flow_s: float = 2e-5  # flow-recompute batching window per active flow
+    max_gap_s: float = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class ModelResult:
+    run_dir: Path
+    devices: int
+    step_rows: int
+    resource_rows: int
+    events: int
+    flow_recomputes: int
+    sim_start_s: float
+    sim_end_s: float
+    wall_s: float
+    sample_interval_s: float
+    autosave_detail: int
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.wall_s if self.wall_s > 0 else math.inf
+
+
+@dataclass
+class Simulation:
+    """All mutable state of one run (the device processes reach it through ``sim``)."""
+
+    plan: Plan
+    topo: Topology
+    writer: TraceWriter
+    options: ModelOptions
+    run_id: str
+    horizon: float
+    t_lo: float
+    stations: dict[str, Station] = field(default_factory=dict)
+    ops: dict[str, dict[str, float]] = field(default_factory=dict)
+    now: float = 0.0
+    events: int = 0
+    heap: list = field(default_factory=list)
+    seq: int = 0
+
+    def __post_init__(self) -> None:
+        plan, topo = self.plan, self.topo
+        ss = np.random.SeedSequence(plan.seed)
+        streams = ss.spawn(8)
+        self.rng_dev = np.random.default_rng(streams[0])
+        self.rng_jitter = np.random.default_rng(streams[1])
+        self.dev_uniform = self.rng_dev.random(len(plan.devices))
+        for k, (role, sp) in enumerate(sorted(plan.services.items())):
+            prof = sp.profile
+            self.stations[role] = Station(f"service:{role}", sp.workers, prof.discipline, sp.max_connections,
+                                          ServiceTimes(np.random.default_rng(streams[2 + k % 6]), prof.service_cv))
+            self.ops[role] = dict(prof.operations)
+        span = self.horizon - self.t_lo
+        dt = self.options.sample_interval_s or _nice(topo.n_resources * span / self.options.max_resource_rows)
+        self.dt = dt
+        self.n_bins = int(math.ceil(span / dt)) + 1
+        self.net = FluidNetwork(topo.capacities, topo.offsets, topo.n_resources, dt, self.n_bins,
+                                self.options.gap_per_flow_s, self.options.max_gap_s, t_lo=self.t_lo)
+        self.net.phy_cls = np.zeros(len(self.net.rem), np.int64)
+        self.net_version = 0
+        self.net_due = math.inf
+        self.ap_bulk = np.zeros(len(topo.room_ids), np.int64)
+        self.site_bulk = np.zeros(len(topo.site_ids), np.int64)
+        self.room_open: list[float | None] = [None] * len(topo.room_ids)
+        self.room_waiters: list[list] = [[] for _ in topo.room_ids]
+        self.small: list[tuple[float, int, int, float, float]] = []  # (t, room, class, up B, down B)
+        self.autosave_hist = np.zeros(int(span) + 2)
+        self.autosave_bytes = np.zeros((self.n_bins + 1, len(topo.room_ids)))
+        self.dhcp_site: list[int] = []
+        self.ps_due: dict[str, float] = {}
+
+    # ------------------------------------------------------------ scheduling
+    def push(self, t: float, kind: int, item: object) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (t, self.seq, kind, item))
+
+    def resume(self, proc, value) -> None:
+        """Run a device process until it next waits."""
+        while True:
+            try:
+                cmd = proc.send(value)
+            except StopIteration:
+                return
+            if isinstance(cmd, float):
+                if cmd <= self.now:
+                    value = self.now
+                    continue
+                self.seq += 1
+                heapq.heappush(self.heap, (cmd, self.seq, _RESUME, proc))
+                return
+            op = cmd[0]
+            if op == "flow":
+                _, room, site, cls, bits, weight = cmd
+                fid = self.net.add((room, room, site, site, 0, 0, 0), bits, weight, proc)
+                if fid >= len(self.net.phy_cls):
+                    self.net.phy_cls = np.resize(self.net.phy_cls, len(self.net.rem))
+                self.net.phy_cls[fid] = cls
+                self.ap_bulk[room] += 1
+                self.site_bulk[site] += 1
+                self._schedule_net()
+                return
+            if op == "ps":
+                _, role, work = cmd
+                st = self.stations[role]
+                if not st.ps_offer(self.now, work, proc):
+                    value = None
+                    continue
+                self._schedule_ps(role)
+                return
+            if op == "session":
+                room = cmd[1]
+                if self.room_open[room] is not None:
+                    value = self.room_open[room]
+                    continue
+                self.room_waiters[room].append(proc)
+                return
+            raise ValueError(f"unknown command {cmd!r}")
+
+    def open_session(self, room: int, t: float) -> None:
+        if self.room_open[room] is not None:
+            return
+        self.room_open[room] = t
+        for proc in self.room_waiters[room]:
+            self.push(t, _RESUME, proc)
+        self.room_waiters[room] = []
+
+    def _schedule_net(self) -> None:
+        t = self.net.next_time()
+        if t < self.net_due - 1e-12 or t == math.inf:
+            self.net_due = t
+            self.net_version += 1
+            if t < math.inf:
+                self.push(max(t, self.now), _NET, self.net_version)
+
+    def _schedule_ps(self, role: str) -> None:
+        t = self.stations[role].next_completion()
+        if t < self.ps_due.get(role, math.inf) - 1e-12:
+            self.ps_due[role] = t
+            self.push(max(t, self.now), _PS, role)
+
+    def _refresh_ap(self, net: FluidNetwork, idx: np.ndarray) -> None:
+        rooms = net.nodes[idx, 0]
+        n = np.bincount(rooms, minlength=len(self.topo.room_ids))[rooms]
+        cls = net.phy_cls[idx]
+        e = np.array([c[0] for c in self.topo.phy_classes])[cls] * self.topo.eff[cls, np.minimum(n, 255)]
+        net.ap_cost[idx] = 1.0 / e
+        net.ap_weight[idx] = np.where(self.topo.room_fair[rooms], e, 1.0)
+
+    def _on_net(self, version: int) -> None:
+        if version != self.net_version:
+            return
+        self.net_due = math.inf
+        done = self.net.update(self.now, self._refresh_ap)
+        for c in done:
+            room = int(self.net.nodes[c.flow, 0])
+            self.ap_bulk[room] -= 1
+            self.site_bulk[self.topo.room_site[room]] -= 1
+            self.push(max(c.end_s, self.now), _RESUME, (c.token, c.end_s))
+        self._schedule_net()
+
+    def _on_ps(self, role: str) -> None:
+        st = self.stations[role]
+        self.ps_due[role] = math.inf
+        for job, end in st.pop_done(self.now):
+            self.push(self.now, _RESUME, (job.token, end))
+        self._schedule_ps(role)
+
+    def _on_tick(self, t: float) -> None:
+        sec = int(t - self.t_lo)
+        if 0 <= sec < len(self.autosave_hist) and self.autosave_hist[sec] > 0:
+            mean = self.ops["platform"].get("autosave", 0.005)
+            self.stations["platform"].background(t, self.autosave_hist[sec] * mean)
+        if t + 1.0 <= self.horizon:
+            self.push(t + 1.0, _TICK, t + 1.0)
+
+    # ------------------------------------------------------------ loop
+    def run(self, until: float, progress: Callable[[float, float], None] | None = None) -> None:
+        heap, pop = self.heap, heapq.heappop
+        next_report = 0
+        while heap:
+            t, _, kind, item = heap[0]
+            if t > until:
+                break
+            pop(heap)
+            self.now = t
+            self.events += 1
+            if kind == _RESUME:
+                if item.__class__ is tuple:
+                    self.resume(item[0], item[1])
+                else:
+                    self.resume(item, t)
+            elif kind == _NET:
+                self._on_net(item)
+            elif kind == _PS:
+                self._on_ps(item)
+            else:
+                self._on_tick(item)
+            if progress is not None and self.events >= next_report:
+                next_report = self.events + 20000
+                progress(t - self.t_lo, until - self.t_lo)
+
+
+def _nice(x: float) -> float:
+    for v in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600):
+        if x <= v:
+            return float(v)
+    return 600.0
+
+
+def simulate(plan: Plan, run_dir: str | Path, until_s: float | None = None,
+             progress: Callable[[float, float], None] | None = None,
+             options: ModelOptions | None = None, shard: str = "") -> ModelResult:
+    """Run the model over ``plan`` and write the trace into ``run_dir``.
+
+    ``until_s`` (seconds from t0) stops the simulation there; steps still in
+    progress then are not written. ``progress(done_s, total_s)`` is called now
+    and then. Deterministic for a given plan (seed).
+    """
+    wall0 = time.perf_counter()
+    options = options or ModelOptions()
+    run_dir = Path(run_dir)
+    topo = build_topology(plan)
+    starts = plan.starts()
+    t_lo = math.floor(min(float(starts.min()) if len(starts) else 0.0, 0.0))
+    longest = max((r.workload.duration_s for r in plan.rooms), default=0.0)
+    natural_end = max(plan.end_s, float(starts.max()) + longest + 1800.0 if len(starts) else plan.end_s)
+    horizon = natural_end if until_s is None else min(float(until_s), natural_end)
+    writer = TraceWriter(run_dir, shard=shard, flush_every=5000)
+    sim = Simulation(plan, topo, writer, options, run_dir.name, horizon, t_lo)
+    try:
+        sim.now = t_lo
+        room_index = {rid: i for i, rid in enumerate(topo.room_ids)}
+        counts: dict[int, int] = {}
+        with_teacher: set[int] = set()
+        for i, d in enumerate(plan.devices):
+            ri = room_index[d.room.id]
+            n_in_room = counts.get(ri, 0)
+            counts[ri] = n_in_room + 1
+            if d.role == "teacher":
+                with_teacher.add(ri)
+            st = DeviceState(d, i, ri, int(topo.room_site[ri]), topo.kind_class[(d.kind, ri)],
+                             n_in_room >= d.room.ap.max_clients)
+            proc = device_proc(sim, st)
+            next(proc)
+            sim.push(d.start_s, _RESUME, proc)
+        for ri, room in enumerate(plan.rooms):
+            if ri not in with_teacher:
+                sim.open_session(ri, room.start_s)
+        sim.push(math.ceil(t_lo), _TICK, float(math.ceil(t_lo)))
+        sim.run(horizon, progress)
+        end = min(horizon, sim.now if sim.heap else sim.now)
+        if sim.net.n_active:
+            sim.net.update(min(horizon, max(sim.now, sim.net.t)), sim._refresh_ap)
+        resource_rows = write_samples(sim, end)
+    finally:
+        writer.close()
+    if progress is not None:
+        progress(horizon - t_lo, horizon - t_lo)
+    return ModelResult(run_dir, len(plan.devices), writer.step_rows, resource_rows, sim.events,
+                       sim.net.recomputes, t_lo, end, time.perf_counter() - wall0, sim.dt,
+                       options.autosave_detail)

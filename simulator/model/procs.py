@@ -1,0 +1,247 @@
+"""One device's exam start as a process: join, login, assertion, download, autosave, submit.
+
+Sources:
+
+- RFC 2131 §4.1 (DHCP client): first DISCOVER after a random wait
+  (``dhcp.initial_wait_min..max``), retransmission after 4 s doubling to 64 s,
+  each randomised by ±1 s; DORA is two exchanges with the server.
+- SAML 2.0 Web Browser SSO (HTTP-Redirect to the IdP, login page, credentials
+  POST answered by an auto-submitting form, HTTP-POST to the SP's ACS):
+  three exchanges for ``login``, one for ``assertion`` (DESIGN.md steps).
+- RFC 6928 / RFC 5681 slow start for every response (``flows.slow_start``);
+  a new host costs a TCP and a TLS 1.3 handshake (2 RTT).
+- Retries with exponential backoff and jitter (the device profile's
+  ``http.retry``): delay = min(max_backoff, backoff·2^(k−1)) · (1 ± jitter).
+
+Each step attempt becomes one trace row (``queue_s`` = time queued at
+servers/DHCP). Autosaves: ``autosave_detail`` per device are simulated one by
+one (rows); the others load the platform and links in aggregate (per-second
+background work, per-bin bytes) and write no rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..plan import Device
+from .flows import IW_SEGMENTS, MSS, slow_start
+from .services import REFUSED
+
+__all__ = ["DeviceState", "device_proc", "WIFI_RTT_S"]
+
+WIFI_RTT_S = 0.002  # Wi-Fi access round trip added to the wired route (inference)
+NAN = math.nan
+# request / response sizes of the exchanges (bytes; inference from SAML Web SSO traces)
+REDIRECT = (900.0, 1200.0)
+LOGIN_PAGE = (900.0, 30000.0)
+CREDENTIALS = (1200.0, 12000.0)
+ACS = (12000.0, 40000.0)
+MANIFEST_REQ = 900.0
+AUTOSAVE_RESP = 500.0
+SUBMIT_RESP = 2000.0
+
+
+@dataclass(slots=True)
+class DeviceState:
+    dev: Device
+    index: int
+    room: int
+    site: int
+    cls: int
+    over_capacity: bool
+
+
+def _share(sim, st: DeviceState) -> float:
+    """A new transfer's expected rate (bit/s): its airtime share on the AP, its share of the site uplink."""
+    n_ap = int(sim.ap_bulk[st.room]) + 1
+    r_ap = sim.topo.station_rate(st.cls, n_ap) / n_ap
+    r_up = float(sim.topo.capacities[3][st.site]) / (int(sim.site_bulk[st.site]) + 1)
+    return r_ap if r_ap < r_up else r_up
+
+
+def _resp_time(size: float, rate: float, rtt: float) -> float:
+    """Response after the server's last byte: half an RTT, slow-start rounds, serialisation."""
+    k, sent = slow_start(size, rate, rtt)
+    first = min(size, IW_SEGMENTS * MSS)
+    return rtt / 2 + max(k - 1, 0) * rtt + (max(0.0, size - sent) + first) * 8 / rate
+
+
+def _exchange(sim, st: DeviceState, rtt: float, role: str, op: str, req: float, resp: float,
+              setup: int, timeout: float):
+    """One HTTP request/response with server work → (ok, error, queue_s, end)."""
+    t0 = sim.now
+    rate = _share(sim, st)
+    now = yield t0 + setup * rtt + req * 8 / rate + rtt / 2
+    station = sim.stations[role]
+    work = station.times.draw(sim.ops[role].get(op, 0.001))
+    if station.discipline == "fifo":
+        start, end = station.offer(now, work)
+        if start == REFUSED:
+            now = yield now + rtt / 2
+            return False, "http 503", 0.0, now
+        q = start - now
+    else:
+        end = yield ("ps", role, work)
+        if end is None:
+            now = yield now + rtt / 2
+            return False, "http 503", 0.0, now
+        q = max(0.0, end - now - work)
+    sim.small.append((t0, st.room, st.cls, req, resp))
+    t_done = end + _resp_time(resp, _share(sim, st), rtt)
+    if t_done - t0 > timeout:
+        now = yield t0 + timeout
+        return False, "timeout", q, now
+    now = yield t_done
+    return True, "", q, now
+
+
+def device_proc(sim, st: DeviceState):
+    """The generator the engine drives; prime it with ``next()`` before the first ``send``."""
+    now = yield None
+    d = st.dev
+    prof = sim.plan.device_profiles[d.kind]
+    http, retry = prof.http, prof.http.retry
+    kind = "teacher" if d.role == "teacher" else d.kind
+    base = (sim.run_id, "model", d.id, kind, d.site, d.room.name, d.room.id)
+    rtt = float(sim.topo.room_rtt[st.room]) + WIFI_RTT_S
+    write = sim.writer.step_values
+    rng_u = sim.rng_jitter
+
+    def row(step, planned, start, end, nbytes, ok, err, attempt, q, ttfb=NAN):
+        write(base + (step, float(planned), float(start), float(end), int(nbytes), ok, err, float(ttfb), attempt,
+                      float(q)))
+
+    def backoff(attempt: int) -> float:
+        b = min(retry.max_backoff, retry.backoff * 2 ** (attempt - 1))
+        return b * (1 + retry.jitter * (2 * float(rng_u.random()) - 1))
+
+    # ---------------------------------------------------------------- join
+    start = now
+    if st.over_capacity:
+        row("join", d.start_s, start, start, 0, False, "ap full: association refused", 1, 0.0)
+        return
+    dh = prof.dhcp
+    u = sim.dev_uniform[st.index]
+    t = start + prof.association + dh.initial_wait_min + u * (dh.initial_wait_max - dh.initial_wait_min)
+    dhcp = sim.stations["dhcp"]
+    lease = sim.ops["dhcp"].get("lease", 0.002)
+    q_total, timer = 0.0, dh.retransmit
+    for _phase in range(2):  # DISCOVER/OFFER, REQUEST/ACK
+        while True:
+            now = yield t + rtt / 2
+            s0, e0 = dhcp.offer(now, dhcp.times.draw(lease))
+            if s0 != REFUSED:
+                sim.dhcp_site.append(st.site)
+                if e0 + rtt / 2 - t <= timer:
+                    q_total += s0 - now
+                    t = e0 + rtt / 2
+                    break
+            t = t + timer + (2 * float(rng_u.random()) - 1)
+            timer = min(2 * timer, dh.max_retransmit)
+    now = yield t
+    row("join", d.start_s, start, now, 1200, True, "", 1, q_total)
+
+    # ---------------------------------------------------------------- login, assertion
+    def http_step(name, exchanges, planned):
+        attempt, t_plan = 1, planned
+        while True:
+            s = sim.now
+            q, nbytes, ok, err, end = 0.0, 0.0, True, "", s
+            for role, op, req, resp, setup in exchanges(attempt):
+                ok, err, qq, end = yield from _exchange(sim, st, rtt, role, op, req, resp, setup, http.timeout)
+                q += qq
+                nbytes += resp
+                if not ok:
+                    break
+            row(name, t_plan, s, end, nbytes, ok, err, attempt, q)
+            if ok:
+                return True
+            if attempt >= retry.attempts:
+                return False
+            attempt += 1
+            t_plan = end + backoff(attempt - 1)
+            yield t_plan
+
+    def login_ex(attempt):
+        new = 2 if attempt == 1 else 0
+        return (("platform", "authn_request", *REDIRECT, new), ("idp", "authn_request", *LOGIN_PAGE, new),
+                ("idp", "credentials", *CREDENTIALS, 0))
+
+    if not (yield from http_step("login", login_ex, now)):
+        return
+    if not (yield from http_step("assertion", lambda a: (("platform", "acs", *ACS, 0),), sim.now)):
+        return
+    if d.role == "teacher":
+        sim.open_session(st.room, sim.now)
+        return
+
+    # ---------------------------------------------------------------- download
+    opened = yield ("session", st.room)
+    now = sim.now
+    wl = d.room.workload
+    parts = wl.parts
+    manifest_b = next((b for n, b in parts if n == "manifest"), 2000.0)
+    content = [b for n, b in parts if n != "manifest"]
+    bulk = float(sum(content))
+    conns = max(1, min(http.connections_per_host, len(content)))
+    attempt, t_plan = 1, max(now, opened)
+    while True:
+        s = sim.now
+        ok, err, q, _ = yield from _exchange(sim, st, rtt, "platform", "manifest", MANIFEST_REQ, manifest_b, 0,
+                                             http.timeout)
+        ttfb, end = NAN, sim.now
+        if ok and content:
+            ok, err, qq, t_first = yield from _exchange(sim, st, rtt, "content", "part", MANIFEST_REQ * len(content),
+                                                         0.0, 2, http.timeout)
+            q += qq
+            if ok:
+                ttfb = t_first - s
+                rate = _share(sim, st)
+                k, sent = slow_start(bulk, rate, rtt, conns)
+                sim.small.append((sim.now, st.room, st.cls, 0.0, min(sent, bulk)))
+                if sent >= bulk:
+                    end = yield sim.now + k * rtt + min(bulk, IW_SEGMENTS * MSS * conns) * 8 / rate
+                else:
+                    yield sim.now + k * rtt
+                    end = yield ("flow", st.room, st.site, st.cls, (bulk - sent) * 8.0, float(conns))
+            else:
+                end = sim.now
+        elif ok:
+            end = sim.now
+        row("download", t_plan, s, end, manifest_b + bulk, ok, err, attempt, q, ttfb)
+        if ok:
+            break
+        if attempt >= retry.attempts:
+            return
+        attempt += 1
+        t_plan = end + backoff(attempt - 1)
+        yield t_plan
+
+    # ---------------------------------------------------------------- autosave, submit
+    test_start = sim.now
+    n, every = wl.autosaves, wl.autosave_every_s
+    detail = sim.options.autosave_detail
+    ks = np.arange(1, n + 1)
+    if detail and n > detail:
+        step = n // detail
+        detailed = ks[(ks - 1) % step == 0][:detail]
+        agg = np.setdiff1d(ks, detailed)
+        if len(agg):
+            times = test_start + every * agg
+            times = times[times < sim.horizon]
+            np.add.at(sim.autosave_hist, (times - sim.t_lo).astype(np.int64), 1.0)
+            np.add.at(sim.autosave_bytes[:, st.room], ((times - sim.t_lo) // sim.dt).astype(np.int64),
+                      wl.autosave_bytes)
+    else:
+        detailed = ks
+    for k in detailed.tolist():
+        planned = test_start + every * k
+        yield planned
+        ex = lambda a: (("platform", "autosave", wl.autosave_bytes, AUTOSAVE_RESP, 0),)  # noqa: E731
+        yield from http_step("autosave", ex, planned)
+    planned = test_start + wl.duration_s
+    yield planned
+    yield from http_step("submit", lambda a: (("platform", "submit", wl.submit_bytes, SUBMIT_RESP, 0),), planned)

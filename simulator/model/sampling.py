@@ -1,0 +1,101 @@
+"""Resource samples for the trace: utilisation and queue of every AP radio, link and service per interval.
+
+Sources: the trace format (``simulator.trace``: ``ap:<site>/<room>``,
+``uplink-down:<site>``, ``core-down``, ``dhcp:<site>``, ``service:<role>``);
+utilisation is the busy share of each interval (Little's law reading of
+queue × time as waiting, as the analysis uses it). Bulk-flow load comes from
+the fluid network's integrals (``flows.FluidNetwork``), short exchanges and
+aggregated autosaves are added per interval here; service stations are
+sampled from their job records (``services.Station.sample``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["write_samples"]
+
+
+def write_samples(sim, end: float) -> int:
+    topo, dt, t_lo = sim.topo, sim.dt, sim.t_lo
+    nb = max(1, min(sim.n_bins, int(math.ceil((end - t_lo) / dt))))
+    edges = t_lo + dt * np.arange(nb + 1)
+    busy = sim.net.busy[:nb].copy()
+    wait = sim.net.waiting[:nb] / dt
+    nr = len(topo.room_ids)
+    phy = np.array([c[0] for c in topo.phy_classes]) * topo.eff[:, 1]
+    if sim.small:
+        arr = np.array(sim.small, dtype=float)
+        t, room, cls = arr[:, 0], arr[:, 1].astype(np.int64), arr[:, 2].astype(np.int64)
+        up, down = arr[:, 3] * 8, arr[:, 4] * 8
+        b = ((t - t_lo) // dt).astype(np.int64)
+        keep = (b >= 0) & (b < nb)
+        b, room, cls, up, down = b[keep], room[keep], cls[keep], up[keep], down[keep]
+        site = topo.room_site[room]
+        off = topo.offsets
+        np.add.at(busy, (b, off[0] + room), (up + down) / phy[cls])
+        np.add.at(busy, (b, off[1] + room), down / topo.capacities[1][room])
+        np.add.at(busy, (b, off[2] + site), down / topo.capacities[2][site])
+        np.add.at(busy, (b, off[3] + site), down / topo.capacities[3][site])
+        for lv in (4, 5):
+            np.add.at(busy[:, off[lv]], b, down / topo.capacities[lv][0])
+        _up(sim, busy, b, site, up)
+    ab = sim.autosave_bytes[:nb] * 8  # [bin, room]
+    if ab.any():
+        bins, rooms = np.nonzero(ab)
+        vals = ab[bins, rooms]
+        np.add.at(busy, (bins, topo.offsets[0] + rooms), vals / phy[0])
+        _up(sim, busy, bins, topo.room_site[rooms], vals)
+    util = np.clip(busy / dt, 0.0, 1.0)
+    names = list(topo.resources)
+    columns = [util[:, i] for i in range(topo.n_resources)]
+    queues = [wait[:, i] for i in range(topo.n_resources)]
+    for role in ("idp", "platform", "content", "provisioning"):
+        u, q = sim.stations[role].sample(edges)
+        names.append((f"service:{role}", "service"))
+        columns.append(u)
+        queues.append(q)
+    du, _ = sim.stations["dhcp"].sample(edges)
+    dq = _dhcp_queues(sim, edges)
+    for si, s in enumerate(topo.site_ids):
+        names.append((f"dhcp:{s}", "dhcp"))
+        columns.append(du)
+        queues.append(dq[si])
+    t_col = [repr(round(float(x), 6)) for x in edges[1:]]
+    rows = 0
+    always = ("uplink", "core", "dc-", "service:", "dhcp:")
+    for (name, kind), u, q in zip(names, columns, queues):
+        if not (u.any() or q.any()) and not name.startswith(always):
+            continue
+        mid = f",{name},{kind},"
+        lines = [f"{tt}{mid}{uu!r},{qq!r}\n" for tt, uu, qq in zip(t_col, np.round(u, 5).tolist(),
+                                                                      np.round(q, 3).tolist())]
+        sim.writer.resource_csv("".join(lines), len(lines))
+        rows += len(lines)
+    return rows
+
+
+def _up(sim, busy: np.ndarray, b: np.ndarray, site: np.ndarray, bits: np.ndarray) -> None:
+    topo = sim.topo
+    uo = topo.up_offsets
+    np.add.at(busy, (b, uo["uplink-up"] + site), bits / topo.up_caps["uplink-up"][site])
+    np.add.at(busy[:, uo["core-up"]], b, bits / topo.up_caps["core-up"][0])
+    np.add.at(busy[:, uo["dc-up"]], b, bits / topo.up_caps["dc-up"][0])
+
+
+def _dhcp_queues(sim, edges: np.ndarray) -> np.ndarray:
+    """DHCP requests waiting at each interval's end, per site (central server, per-site view)."""
+    st = sim.stations["dhcp"]
+    ns = len(sim.topo.site_ids)
+    out = np.zeros((ns, len(edges) - 1))
+    if not st.arrivals:
+        return out
+    a, s = np.asarray(st.arrivals), np.asarray(st.starts)
+    site = np.asarray(sim.dhcp_site[: len(a)])
+    for si in np.unique(site):
+        m = site == si
+        out[si] = (np.searchsorted(np.sort(a[m]), edges[1:], "right")
+                   - np.searchsorted(np.sort(s[m]), edges[1:], "right"))
+    return out
