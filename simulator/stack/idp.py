@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from . import saml, tokens
+from .forms import read_form
 from .saml import AuthnRequestInfo, SamlRejected
 
 __all__ = ["routes", "LOA3"]
@@ -108,7 +109,7 @@ def routes(stack) -> list[Route]:
         return _login_form(tokens.sign(info, secret, 1800, "idp-ctx"))
 
     async def login(request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = await read_form(request)
         return await run_in_threadpool(_login, form)
 
     def _login(form: dict) -> Response:

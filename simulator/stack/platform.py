@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from . import saml, tokens
+from .forms import read_form
 from .saml import SamlRejected
 
 __all__ = ["routes", "SESSION_COOKIE", "session_of", "REQUEST_TTL_S"]
@@ -67,8 +68,8 @@ def routes(stack) -> list[Route]:
         return RedirectResponse(idp.sso_redirect + sep + query, 302)
 
     async def acs(request: Request) -> Response:
-        form = await request.form()
-        return await run_in_threadpool(_acs, str(form.get("SAMLResponse", "")), str(form.get("RelayState", "")))
+        form = await read_form(request)
+        return await run_in_threadpool(_acs, form.get("SAMLResponse", ""), form.get("RelayState", ""))
 
     def _reject(reason: str, detail: str) -> Response:
         log.warning("ACS rejected: %s: %s", reason, detail)
