@@ -129,6 +129,15 @@ class _Shard:
         self._raw.flush()
         self._pending = 0
 
+    def write_text(self, text: str, rows: int) -> None:
+        """Append ``rows`` already-formatted CSV lines (each ending in a newline)."""
+        with self._lock:
+            self._buf.write(text)
+            self._pending += rows
+            self.rows += rows
+            if self._pending >= self._flush_every:
+                self._flush_locked()
+
     def flush(self) -> None:
         with self._lock:
             self._flush_locked()
@@ -167,6 +176,14 @@ class TraceWriter:
     def step_values(self, values: tuple) -> None:
         """Fast path: a tuple in ``STEP_COLUMNS`` order (the model writes millions)."""
         self._steps.write(values)
+
+    def resource_values(self, values: tuple) -> None:
+        """Fast path: a tuple in ``RESOURCE_COLUMNS`` order."""
+        self._resources.write(values)
+
+    def resource_csv(self, text: str, rows: int) -> None:
+        """Fastest path: ``rows`` CSV lines in ``RESOURCE_COLUMNS`` order, already formatted (model engine)."""
+        self._resources.write_text(text, rows)
 
     def resource(self, sample: ResourceSample) -> None:
         self._resources.write(getattr(sample, c) for c in RESOURCE_COLUMNS)
