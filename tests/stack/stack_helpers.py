@@ -34,6 +34,10 @@ ROSTER = Roster(
                          test="tiny-test"),
                 Activity(id="a-2", name="Engelska 9B", school_unit=SU.id, groups=("g-9b",), teachers=(TEACHER.id,),
                          test="tiny-test")))
+#: The same roster sitting the shipped profiles/tests/smoke-test.yaml (for subprocess stacks).
+SMOKE = Roster(ROSTER.school_units, ROSTER.groups, ROSTER.persons, ROSTER.employments,
+               tuple(Activity(a.id, a.name, a.school_unit, a.groups, a.teachers, "smoke-test")
+                     for a in ROSTER.activities))
 CATALOGUE = Catalogue.of(TestSpec(name="tiny-test", parts=(ContentPart("questions", 50_000),
                                                            ContentPart("audio", 3_000_000)),
                                   duration_s=60, autosave_every_s=5, autosave_size=2000, submit_size=8000))
