@@ -1,0 +1,452 @@
+"""Locust users, one per planned device, and the scripts they walk.
+
+Steps and their boundaries (trace step names, DESIGN.md):
+
+- ``login``: GET ``{platform}/login?idp={targets.idp}`` -> 302 to the IdP with
+  a ``SAMLRequest`` (HTTP-Redirect binding) -> the IdP's login page -> find
+  the form (``targets.login_form``) -> POST credentials -> the auto-submitting
+  form with ``SAMLResponse``. Teachers (staff) get the Freja eID+ stand-in
+  first: a pending page polled (meta refresh / ``Retry-After``) until the
+  approval arrives; that wait is part of their login.
+- ``assertion``: POST ``SAMLResponse`` + ``RelayState`` to the form's action
+  (the ACS), take the session cookie, follow the redirect.
+- ``download``: GET the test manifest, then every part in parallel over the
+  device's connections, streamed and discarded. ``ttfb_s`` = step start ->
+  first byte of the first content part. Before the teacher opens the session
+  the platform answers 409 ``session-not-open``: the pupil polls (honouring
+  ``Retry-After``) and the time spent waiting is the row's ``queue_s``.
+- ``autosave``: every ``workload.autosave_every_s`` after the download
+  (``workload.autosaves`` of them), ``POST answers?seq=k``; ok only on the
+  platform's durable acknowledgement.
+- ``submit``: at ``download end + test duration``.
+- teacher ``open``: after login + assertion, ``POST
+  {platform}/api/teacher/groups/{group}/open`` for the room's group.
+- ``provision``: one SCIM push (EGIL client, kind ``egil-client``) or one
+  SS 12000 page (pull client, kind ``ss12000-client``).
+
+There is no ``join`` step in the live engine: devices here sit on the
+generator's network, not on classroom Wi-Fi (that is the model's, and later
+the ``emulate`` engine's, job).
+
+Each attempt is one trace row; a failed attempt that may succeed on retry
+(transport error, 5xx, 429, 408) is retried with the profile's exponential
+backoff and jitter (``http.retry``), honouring ``Retry-After``; other failures
+end the device's walk (a pupil who cannot log in is not ready).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.parse
+
+import gevent
+from gevent.pool import Pool
+from locust import User
+
+from . import forms
+from .context import RunContext, StepFailed
+from .http import Browser, HttpError, Response
+
+__all__ = ["DeviceUser", "PupilUser", "TeacherUser", "EgilUser", "Ss12000User", "backoff_delay",
+           "pupil_script", "teacher_script"]
+
+RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+MFA_POLLS = 120
+ANSWER_PAD = b"x" * (1 << 20)
+
+
+def backoff_delay(attempt: int, retry, rng, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter: ``min(max, base*2^(n-1)) * (1 ± jitter)``, at least Retry-After."""
+    base = min(retry.max_backoff, retry.backoff * 2 ** (attempt - 1))
+    d = base * (1.0 + retry.jitter * (2.0 * rng.random() - 1.0))
+    return max(d, retry_after or 0.0)
+
+
+def _retry_after(resp: Response) -> float | None:
+    v = resp.header("retry-after")
+    try:
+        return float(v) if v else None
+    except ValueError:
+        return None
+
+
+def _check(resp: Response, what: str, ok=(200,)) -> Response:
+    if resp.status in ok:
+        return resp
+    detail = ""
+    if resp.body and len(resp.body) < 2000:
+        reject = resp.header("x-examday-reject")
+        if reject:
+            detail = f": {reject}"
+        else:
+            try:
+                detail = f": {json.loads(resp.body).get('error', '')}"
+            except (ValueError, AttributeError):
+                detail = ""
+    raise StepFailed(f"{what}: http {resp.status}{detail.rstrip(': ')}", resp.status in RETRYABLE,
+                     _retry_after(resp))
+
+
+class Walk:
+    """One device's walk: its browser, its trace rows, its retries."""
+
+    def __init__(self, ctx: RunContext, device, kind: str, profile=None):
+        self.ctx, self.device, self.kind, self.profile = ctx, device, kind, profile
+        self.retry = profile.http.retry if profile is not None else None
+        self.browser: Browser = ctx.browser(profile)
+
+    def close(self) -> None:
+        self.ctx.release(self.browser)
+
+    def step(self, step: str, planned_s: float, fn) -> object | None:
+        """Run ``fn()`` as ``step`` with retries; fn returns (result, bytes, ttfb_s, queue_s)."""
+        ctx = self.ctx
+        attempts = self.retry.attempts if self.retry is not None else 3
+        planned = planned_s
+        for attempt in range(1, attempts + 1):
+            if not ctx.clock.sleep_until(planned, ctx.stop) and attempt > 1:
+                return None
+            start = ctx.clock.now()
+            try:
+                result, nbytes, ttfb, queue = fn()
+            except gevent.GreenletExit:
+                ctx.row(self.device, self.kind, step, planned, start, ctx.clock.now(), 0, False, "stopped",
+                        math.nan, attempt)
+                raise
+            except Exception as err:  # noqa: BLE001 - every attempt leaves a row, whatever went wrong
+                end = ctx.clock.now()
+                if not isinstance(err, (StepFailed, HttpError, forms.PageMismatch)):
+                    err = StepFailed(f"internal error: {type(err).__name__}: {err}")
+                retryable = isinstance(err, HttpError) or getattr(err, "retryable", False)
+                ctx.row(self.device, self.kind, step, planned, start, end, 0, False, err.reason, math.nan, attempt)
+                if not retryable or attempt == attempts or ctx.stop.is_set():
+                    return None
+                retry = self.retry or _DefaultRetry
+                planned = end + backoff_delay(attempt, retry, ctx.rng, getattr(err, "retry_after", None))
+                continue
+            ctx.row(self.device, self.kind, step, planned, start, ctx.clock.now(), nbytes, True, "", ttfb, attempt,
+                    queue)
+            return result
+        return None
+
+    # ------------------------------------------------------------ SAML
+    def login(self) -> tuple:
+        """``login`` step body: platform -> IdP -> credentials -> SAMLResponse form."""
+        t = self.ctx.targets
+        lf = t["login_form"]
+        b = self.browser
+        start = t["platform"].rstrip("/") + "/login?" + urllib.parse.urlencode({"idp": t["idp"]})
+        resp = b.request("GET", start, name="login: platform")
+        nbytes = resp.nbytes
+        _check(resp, "login page")
+        if "SAMLResponse" in resp.body.decode("utf-8", "replace"):  # IdP SSO session: straight to the form
+            return forms.saml_post_form(resp.body, resp.url), nbytes, math.nan, math.nan
+        form = forms.login_form(resp.body, resp.url, lf["form"], lf["username"], lf["password"])
+        form.set(lf["username"], self.device.eppn)
+        form.set(lf["password"], self.device.password)
+        resp = b.request(form.method, form.action, form.encoded(),
+                         {"Content-Type": "application/x-www-form-urlencoded", "Origin": _origin(resp.url),
+                          "Referer": resp.url}, name="login: credentials")
+        nbytes += resp.nbytes
+        polls = 0
+        while True:
+            if resp.status in (200, 202):
+                doc = forms.parse(resp.body)
+                if doc.xpath('//input[@name="SAMLResponse"]'):
+                    return forms.saml_post_form(resp.body, resp.url, doc), nbytes, math.nan, math.nan
+                refresh = forms.meta_refresh(doc, resp.url)
+                if refresh and polls < MFA_POLLS:  # second factor pending (Freja eID+ stand-in)
+                    polls += 1
+                    gevent.sleep(_retry_after(resp) or 1.0)
+                    resp = b.request("GET", refresh, name="login: second factor")
+                    nbytes += resp.nbytes
+                    continue
+                if doc.xpath("//form"):
+                    err = forms.page_error(doc)
+                    if err:
+                        raise StepFailed(f"login rejected: {err}")
+                return forms.saml_post_form(resp.body, resp.url, doc), nbytes, math.nan, math.nan
+            if resp.status in (400, 401, 403):
+                try:
+                    err = forms.page_error(forms.parse(resp.body)) or f"http {resp.status}"
+                except forms.PageMismatch:
+                    err = f"http {resp.status}"
+                raise StepFailed(f"login rejected: {err}")
+            _check(resp, "login")
+
+    def assertion(self, form: forms.Form) -> tuple:
+        """``assertion`` step body: POST the SAMLResponse to the ACS, hold a session."""
+        resp = self.browser.request(form.method or "POST", form.action, form.encoded(),
+                                    {"Content-Type": "application/x-www-form-urlencoded"}, name="assertion: acs")
+        _check(resp, "assertion")
+        return True, resp.nbytes, math.nan, math.nan
+
+
+class _DefaultRetry:
+    attempts, backoff, max_backoff, jitter = 3, 1.0, 30.0, 0.5
+
+
+def _origin(url: str) -> str:
+    p = urllib.parse.urlsplit(url)
+    return f"{p.scheme}://{p.netloc}"
+
+
+# ---------------------------------------------------------------- pupils
+
+def pupil_script(ctx: RunContext, device, profile) -> None:
+    """A pupil's exam start and sitting, from its planned start to submit."""
+    if not ctx.clock.sleep_until(device.start_s, ctx.stop):
+        return
+    ctx.counters["devices_started"] += 1
+    w = Walk(ctx, device, device.kind, profile)
+    try:
+        form = w.step("login", device.start_s, w.login)
+        if form is None:
+            return
+        if w.step("assertion", ctx.clock.now(), lambda: w.assertion(form)) is None:
+            return
+        man = w.step("download", ctx.clock.now(), lambda: _download(w))
+        if man is None:
+            return
+        t_ready = ctx.clock.now()
+        wl = device.room.workload
+        base = t_ready
+        origin = ctx.targets["platform"].rstrip("/")
+        autosave = urllib.parse.urljoin(origin + "/", (man.get("autosave") or {}).get("url", "api/answers"))
+        submit = urllib.parse.urljoin(origin + "/", (man.get("submit") or {}).get("url", "api/submit"))
+        body = ANSWER_PAD[:int(wl.autosave_bytes)]
+        for k in range(1, wl.autosaves + 1):
+            planned = base + k * wl.autosave_every_s
+            if not ctx.clock.sleep_until(planned, ctx.stop):
+                return
+            w.step("autosave", planned, lambda k=k: _post_answer(w, f"{autosave}?seq={k}", body, k))
+        planned = base + wl.duration_s
+        if not ctx.clock.sleep_until(planned, ctx.stop):
+            return
+        w.step("submit", planned, lambda: _post_submit(w, submit, ANSWER_PAD[:int(wl.submit_bytes)]))
+    finally:
+        ctx.counters["devices_done"] += 1
+        w.close()
+
+
+def _download(w: Walk) -> tuple:
+    ctx = w.ctx
+    start = ctx.clock.now()
+    url = ctx.targets["platform"].rstrip("/") + "/api/manifest"
+    waited = 0.0
+    while True:
+        resp = w.browser.request("GET", url, headers={"Accept": "application/json"}, name="download: manifest")
+        if resp.status == 409 and b"session-not-open" in resp.body:
+            if waited >= ctx.session_wait_s:
+                raise StepFailed(f"session not opened by the teacher within {ctx.session_wait_s:.0f} s")
+            d = _retry_after(resp) or 2.0
+            t = ctx.clock.now()
+            if ctx.stop.wait(d):
+                raise StepFailed("stopped while waiting for the session to open")
+            waited += ctx.clock.now() - t
+            continue
+        _check(resp, "manifest")
+        break
+    try:
+        man = json.loads(resp.body)
+    except ValueError:
+        raise StepFailed("manifest: not JSON") from None
+    nbytes = resp.nbytes
+    parts = man.get("parts") or []
+    origin = _origin(resp.url)
+    first = [math.nan]
+    results: list = []
+
+    def fetch(part):
+        sent = ctx.clock.now()
+        r = w.browser.request("GET", urllib.parse.urljoin(origin + "/", part["url"]), stream=True,
+                              name=f"download: {part.get('name', 'part')}")
+        first_byte = sent + r.ttfb_s - start
+        if math.isnan(first[0]) or first_byte < first[0]:
+            first[0] = first_byte
+        _check(r, f"part {part.get('name', '?')}")
+        size = part.get("size")
+        if size is not None and r.nbytes != int(size):
+            raise StepFailed(f"part {part.get('name', '?')}: got {r.nbytes} of {int(size)} bytes", True)
+        return r.nbytes
+
+    pool = Pool(max(1, w.browser.connections))
+    jobs = [pool.spawn(fetch, p) for p in parts]
+    gevent.joinall(jobs)
+    for j in jobs:
+        if j.exception is not None:
+            raise j.exception
+        results.append(j.value)
+    return man, nbytes + sum(results), first[0], waited
+
+
+def _post_answer(w: Walk, url: str, body: bytes, seq: int) -> tuple:
+    resp = w.browser.request("POST", url, body, {"Content-Type": "application/octet-stream"},
+                             name="autosave")
+    _check(resp, "autosave")
+    try:
+        ok = json.loads(resp.body).get("ok") is True
+    except ValueError:
+        ok = False
+    if not ok:
+        raise StepFailed("autosave: not acknowledged")
+    w.ctx.ack(w.device.eppn, seq)
+    return True, len(body), math.nan, math.nan
+
+
+def _post_submit(w: Walk, url: str, body: bytes) -> tuple:
+    resp = w.browser.request("POST", url, body, {"Content-Type": "application/octet-stream"}, name="submit")
+    _check(resp, "submit")
+    return True, len(body), math.nan, math.nan
+
+
+# ---------------------------------------------------------------- teachers
+
+def teacher_script(ctx: RunContext, device, profile) -> None:
+    """A teacher logs in (with the second factor) and opens the session for the room's group."""
+    if not ctx.clock.sleep_until(device.start_s, ctx.stop):
+        return
+    ctx.counters["devices_started"] += 1
+    w = Walk(ctx, device, "teacher", profile)
+    try:
+        form = w.step("login", device.start_s, w.login)
+        if form is None:
+            return
+        if w.step("assertion", ctx.clock.now(), lambda: w.assertion(form)) is None:
+            return
+        w.step("open", ctx.clock.now(), lambda: _open_session(w, device.room.group))
+    finally:
+        ctx.counters["devices_done"] += 1
+        w.close()
+
+
+def _open_session(w: Walk, group: str) -> tuple:
+    base = w.ctx.targets["platform"].rstrip("/") + "/api/teacher/groups"
+    resp = _check(w.browser.request("GET", base, headers={"Accept": "application/json"}, name="teacher: groups"),
+                  "teacher groups")
+    try:
+        mine = [g for g in json.loads(resp.body).get("groups", []) if g.get("group") == group]
+    except ValueError:
+        raise StepFailed("teacher groups: not JSON") from None
+    if not mine:
+        raise StepFailed(f"group {group} is not among the teacher's groups")
+    n = resp.nbytes
+    for g in mine:
+        r = w.browser.request("POST", f"{base}/{urllib.parse.quote(group)}/open?activity="
+                              f"{urllib.parse.quote(g.get('activity', ''))}", b"", name="teacher: open")
+        _check(r, "open session")
+        n += r.nbytes
+    return True, n, math.nan, math.nan
+
+
+# ---------------------------------------------------------------- provisioning
+
+class _Named:
+    """A trace 'device' for clients that are not classroom devices."""
+
+    def __init__(self, id_: str):
+        self.id, self.site, self.ap = id_, "", ""
+
+        class _R:
+            name = ""
+        self.room = _R()
+
+
+def egil_script(ctx: RunContext, objects: list, start_s: float, every_s: float) -> None:
+    """EGIL changes during the run: one SCIM PUT (replace, idempotent) per object, paced."""
+    dev = _Named("egil-client")
+    w = Walk(ctx, dev, "egil-client")
+    scim = ctx.targets["scim"].rstrip("/")
+    headers = {"Authorization": f"Bearer {ctx.targets['scim_token']}", "Content-Type": "application/scim+json",
+               "Accept": "application/scim+json"}
+    try:
+        for i, (endpoint, obj_id, body) in enumerate(objects):
+            planned = start_s + i * every_s
+            if not ctx.clock.sleep_until(planned, ctx.stop):
+                return
+            data = json.dumps(body).encode()
+
+            def push(endpoint=endpoint, obj_id=obj_id, data=data):
+                r = w.browser.request("PUT", f"{scim}/{endpoint}/{urllib.parse.quote(obj_id, safe='')}", data,
+                                      headers, name=f"provision: PUT {endpoint}")
+                _check(r, f"SCIM PUT {endpoint}", ok=(200, 201))
+                return True, len(data), math.nan, math.nan
+            w.step("provision", planned, push)
+    finally:
+        w.close()
+
+
+def ss12000_script(ctx: RunContext, start_s: float, walks: int, every_s: float, limit: int = 100) -> None:
+    """SS 12000 pull: page through persons and groups (``limit`` + ``pageToken``), ``walks`` times."""
+    dev = _Named("ss12000-client")
+    w = Walk(ctx, dev, "ss12000-client")
+    base = ctx.targets["ss12000"].rstrip("/")
+    headers = {"Authorization": f"Bearer {ctx.targets['scim_token']}", "Accept": "application/json"}
+    try:
+        for n in range(walks):
+            planned = start_s + n * every_s
+            for coll in ("persons", "groups"):
+                token, pages = "", 0
+                while pages < 10_000:
+                    if not ctx.clock.sleep_until(planned, ctx.stop):
+                        return
+                    q = {"limit": limit, **({"pageToken": token} if token else {})}
+
+                    def page(coll=coll, q=q):
+                        r = w.browser.request("GET", f"{base}/{coll}?{urllib.parse.urlencode(q)}",
+                                              headers=headers, name=f"provision: SS12000 {coll}")
+                        _check(r, f"SS 12000 {coll}")
+                        try:
+                            return json.loads(r.body).get("pageToken") or "", r.nbytes, math.nan, math.nan
+                        except ValueError:
+                            raise StepFailed(f"SS 12000 {coll}: not JSON") from None
+                    nxt = w.step("provision", planned, page)
+                    pages += 1
+                    planned = ctx.clock.now()
+                    if not nxt:
+                        break
+                    token = nxt
+    finally:
+        w.close()
+
+
+# ---------------------------------------------------------------- Locust users
+
+class DeviceUser(User):
+    """A Locust user bound to one planned device (``device``) and the run context."""
+
+    abstract = True
+    device = None
+    profile = None
+    ctx: RunContext | None = None
+
+    def __init__(self, environment, device=None, profile=None, ctx: RunContext | None = None, job=None):
+        super().__init__(environment)
+        self.device, self.profile, self.ctx, self.job = device, profile, ctx, job
+
+    def run(self):  # one walk, then the user ends (no task loop: arrivals are the plan's)
+        self.script()
+
+    def script(self) -> None:
+        raise NotImplementedError
+
+
+class PupilUser(DeviceUser):
+    def script(self) -> None:
+        pupil_script(self.ctx, self.device, self.profile)
+
+
+class TeacherUser(DeviceUser):
+    def script(self) -> None:
+        teacher_script(self.ctx, self.device, self.profile)
+
+
+class EgilUser(DeviceUser):
+    def script(self) -> None:
+        egil_script(self.ctx, *self.job)
+
+
+class Ss12000User(DeviceUser):
+    def script(self) -> None:
+        ss12000_script(self.ctx, *self.job)
