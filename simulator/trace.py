@@ -177,6 +177,10 @@ class TraceWriter:
         """Fast path: a tuple in ``STEP_COLUMNS`` order (the model writes millions)."""
         self._steps.write(values)
 
+    def step_csv(self, text: str, rows: int) -> None:
+        """Fastest path: ``rows`` CSV lines in ``STEP_COLUMNS`` order, already formatted (model engine)."""
+        self._steps.write_text(text, rows)
+
     def resource_values(self, values: tuple) -> None:
         """Fast path: a tuple in ``RESOURCE_COLUMNS`` order."""
         self._resources.write(values)

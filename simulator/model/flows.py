@@ -46,8 +46,8 @@ def slow_start(size: float, rate: float, rtt: float, connections: int = 1) -> tu
     doubles per RTT. Returns (rounds, bytes) — bytes ≥ size when it ends in slow start.
     """
     iw = IW_SEGMENTS * MSS * max(1, connections)
-    if size <= 0:
-        return 0, 0.0
+    if size <= iw:
+        return (1, size) if size > 0 else (0, 0.0)
     k_done = math.ceil(math.log2(size / iw + 1) - 1e-12)
     target = rate * rtt / 8  # bytes per RTT at full rate
     k_rate = 0 if iw >= target else math.ceil(math.log2(target / iw) - 1e-12)

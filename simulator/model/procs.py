@@ -54,11 +54,26 @@ class DeviceState:
     over_capacity: bool
 
 
+def _f(x: float) -> str:
+    """A float as the trace writes it (``repr`` of the value rounded to µs; empty for NaN)."""
+    return "" if x != x else repr(round(float(x), 6))
+
+
+def csv_field(text: str) -> str:
+    if any(c in text for c in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def csv_prefix(values: tuple) -> str:
+    return "".join(csv_field(str(v)) + "," for v in values)
+
+
 def _share(sim, st: DeviceState) -> float:
     """A new transfer's expected rate (bit/s): its airtime share on the AP, its share of the site uplink."""
-    n_ap = int(sim.ap_bulk[st.room]) + 1
-    r_ap = sim.topo.station_rate(st.cls, n_ap) / n_ap
-    r_up = float(sim.topo.capacities[3][st.site]) / (int(sim.site_bulk[st.site]) + 1)
+    n_ap = sim.ap_bulk[st.room] + 1
+    r_ap = sim.rate_table[st.cls][n_ap if n_ap < 255 else 255] / n_ap
+    r_up = sim.uplink_caps[st.site] / (sim.site_bulk[st.site] + 1)
     return r_ap if r_ap < r_up else r_up
 
 
@@ -71,24 +86,31 @@ def _resp_time(size: float, rate: float, rtt: float) -> float:
 
 def _exchange(sim, st: DeviceState, rtt: float, role: str, op: str, req: float, resp: float,
               setup: int, timeout: float):
-    """One HTTP request/response with server work → (ok, error, queue_s, end)."""
+    """One HTTP request/response with server work → (ok, error, queue_s, end).
+
+    FIFO stations are offered the request when it is sent, with its arrival
+    time (send + handshakes + transfer + half an RTT): the station serves in
+    send order, which differs from arrival order only by differences in
+    one-way delay (milliseconds), and the exchange costs one event.
+    """
     t0 = sim.now
     rate = _share(sim, st)
-    now = yield t0 + setup * rtt + req * 8 / rate + rtt / 2
+    t_arr = t0 + setup * rtt + req * 8 / rate + rtt / 2
     station = sim.stations[role]
     work = station.times.draw(sim.ops[role].get(op, 0.001))
     if station.discipline == "fifo":
-        start, end = station.offer(now, work)
+        start, end = station.offer(t_arr, work)
         if start == REFUSED:
-            now = yield now + rtt / 2
+            now = yield t_arr + rtt / 2
             return False, "http 503", 0.0, now
-        q = start - now
+        q = start - t_arr
     else:
+        now = yield t_arr
         end = yield ("ps", role, work)
         if end is None:
             now = yield now + rtt / 2
             return False, "http 503", 0.0, now
-        q = max(0.0, end - now - work)
+        q = max(0.0, end - t_arr - work)
     sim.small.append((t0, st.room, st.cls, req, resp))
     t_done = end + _resp_time(resp, _share(sim, st), rtt)
     if t_done - t0 > timeout:
@@ -105,14 +127,16 @@ def device_proc(sim, st: DeviceState):
     prof = sim.plan.device_profiles[d.kind]
     http, retry = prof.http, prof.http.retry
     kind = "teacher" if d.role == "teacher" else d.kind
-    base = (sim.run_id, "model", d.id, kind, d.site, d.room.name, d.room.id)
+    base = csv_prefix((sim.run_id, "model", d.id, kind, d.site, d.room.name, d.room.id))
     rtt = float(sim.topo.room_rtt[st.room]) + WIFI_RTT_S
-    write = sim.writer.step_values
+    out = sim.rows
     rng_u = sim.rng_jitter
 
     def row(step, planned, start, end, nbytes, ok, err, attempt, q, ttfb=NAN):
-        write(base + (step, float(planned), float(start), float(end), int(nbytes), ok, err, float(ttfb), attempt,
-                      float(q)))
+        out.append(f"{base}{step},{_f(planned)},{_f(start)},{_f(end)},{int(nbytes)},{1 if ok else 0},"
+                   f"{csv_field(err)},{_f(ttfb)},{attempt},{_f(q)}\n")
+        if len(out) >= 5000:
+            sim.flush_rows()
 
     def backoff(attempt: int) -> float:
         b = min(retry.max_backoff, retry.backoff * 2 ** (attempt - 1))
@@ -129,18 +153,19 @@ def device_proc(sim, st: DeviceState):
     dhcp = sim.stations["dhcp"]
     lease = sim.ops["dhcp"].get("lease", 0.002)
     q_total, timer = 0.0, dh.retransmit
-    for _phase in range(2):  # DISCOVER/OFFER, REQUEST/ACK
+    now = yield t + rtt / 2  # first DISCOVER reaches the server
+    for _phase in range(2):  # DISCOVER/OFFER, REQUEST/ACK (offered on sending, as in _exchange)
         while True:
-            now = yield t + rtt / 2
-            s0, e0 = dhcp.offer(now, dhcp.times.draw(lease))
+            s0, e0 = dhcp.offer(t + rtt / 2, dhcp.times.draw(lease))
             if s0 != REFUSED:
                 sim.dhcp_site.append(st.site)
                 if e0 + rtt / 2 - t <= timer:
-                    q_total += s0 - now
+                    q_total += s0 - (t + rtt / 2)
                     t = e0 + rtt / 2
                     break
             t = t + timer + (2 * float(rng_u.random()) - 1)
             timer = min(2 * timer, dh.max_retransmit)
+            now = yield t + rtt / 2
     now = yield t
     row("join", d.start_s, start, now, 1200, True, "", 1, q_total)
 
@@ -228,7 +253,9 @@ def device_proc(sim, st: DeviceState):
     if detail and n > detail:
         step = n // detail
         detailed = ks[(ks - 1) % step == 0][:detail]
-        agg = np.setdiff1d(ks, detailed)
+        mask = np.ones(n, bool)
+        mask[detailed - 1] = False
+        agg = ks[mask]
         if len(agg):
             times = test_start + every * agg
             times = times[times < sim.horizon]
