@@ -1,0 +1,141 @@
+"""``examday simulate SCENARIO``: predict the exam start with the model engine and write a run folder.
+
+The run folder (``results/<scenario>-model-<UTC time>/``) gets ``manifest.json``,
+the trace (``steps.csv.gz``, ``resources.csv.gz``) and ``summary.json``: the
+full report (``simulator.report.write_report``) when it is installed, else a
+minimal summary (per-step count/errors/p50/p95/p99/max, time-to-ready
+percentiles, resources by peak utilisation).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..units import UnitError, parse_duration
+from . import add_run_options, load_plan
+
+HELP = "predict the exam start with the model engine"
+EXAMPLE = "examday simulate scenarios/school-ak9.yaml --set 'sites[0].uplink.down=50 Mbit/s' --until 30min"
+
+
+def add_arguments(p) -> None:
+    add_run_options(p)
+    p.add_argument("--until", default=None, metavar="DURATION",
+                   help="stop the simulation this long after the exam start, e.g. '30min'")
+
+
+def _until(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except UnitError as e:
+        raise UserError(f"--until: {e}") from None
+
+
+def run(args) -> int:
+    from ..model import simulate
+    from ..results import new_run_dir, update_manifest, write_manifest
+
+    until = _until(args.until)
+    plan = load_plan(args.scenario, args.overrides, args.seed)
+    for w in plan.loaded.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    run_dir = new_run_dir(plan.scenario, "model", args.out)
+    write_manifest(run_dir, scenario_path=args.scenario, scenario_name=plan.scenario, engine="model",
+                   seed=plan.seed, overrides=list(args.overrides), t0_clock=plan.t0_clock, slo=plan.slo,
+                   until_s=until, devices=len(plan.devices))
+    try:
+        if args.quiet or args.json:
+            result = simulate(plan, run_dir, until_s=until)
+        else:
+            result = _with_progress(simulate, plan, run_dir, until)
+    except KeyboardInterrupt:
+        update_manifest(run_dir, status="interrupted")
+        raise
+    except Exception:
+        update_manifest(run_dir, status="failed")
+        raise
+    update_manifest(run_dir, status="finished", model={
+        "events": result.events, "wall_s": round(result.wall_s, 3), "flow_recomputes": result.flow_recomputes,
+        "sample_interval_s": result.sample_interval_s, "autosave_detail": result.autosave_detail,
+        "sim_end_s": result.sim_end_s})
+    code = _report(run_dir, args)
+    if args.json:
+        print(json.dumps({"run_dir": str(run_dir), "exit_code": code, "devices": result.devices,
+                          "events": result.events, "wall_s": round(result.wall_s, 3)}))
+    else:
+        print(run_dir)
+    return code
+
+
+def _with_progress(simulate, plan, run_dir, until):
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("simulating {task.description}"), BarColumn(),
+                  TextColumn("{task.completed:.0f}/{task.total:.0f} s simulated"), TimeElapsedColumn(),
+                  transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task(plan.scenario, total=1.0)
+
+        def progress(done: float, total: float) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return simulate(plan, run_dir, until_s=until, progress=progress)
+
+
+def _report(run_dir: Path, args) -> int:
+    try:
+        from ..report import write_report
+    except ImportError:
+        write_report = None
+    if write_report is not None:
+        result = write_report(run_dir)
+        if not (args.quiet or args.json):
+            print(result.verdict_line, file=sys.stderr)
+        return int(result.exit_code)
+    write_minimal_summary(run_dir)
+    return 0
+
+
+def _pct(x: np.ndarray) -> dict:
+    if len(x) == 0:
+        return {"count": 0}
+    p50, p95, p99 = np.percentile(x, [50, 95, 99])
+    return {"count": int(len(x)), "p50": round(float(p50), 4), "p95": round(float(p95), 4),
+            "p99": round(float(p99), 4), "max": round(float(x.max()), 4)}
+
+
+def write_minimal_summary(run_dir: Path) -> dict:
+    """summary.json without the analysis package: per-step percentiles, time to ready, resources by peak."""
+    from ..trace import STEPS, read_resources, read_steps
+
+    st = read_steps(run_dir)
+    steps = {}
+    for name in STEPS:
+        m = st.step == name
+        if m.any():
+            d = _pct(st.duration_s[m & st.ok])
+            d["count"] = int(m.sum())
+            d["errors"] = int((m & ~st.ok).sum())
+            steps[name] = d
+    dl = (st.step == "download") & st.ok & (st.kind != "teacher")
+    first = {}
+    for dev, t in zip(st.device[st.step == "join"], st.planned_s[st.step == "join"]):
+        first.setdefault(dev, t)
+    ready = np.array([e - first[d] for d, e in zip(st.device[dl], st.end_s[dl]) if d in first])
+    res = read_resources(run_dir)
+    peaks = {}
+    for name in np.unique(res.resource) if len(res) else []:
+        m = res.resource == name
+        peaks[str(name)] = float(np.nanmax(res.utilisation[m]))
+    ranked = sorted(peaks.items(), key=lambda kv: -kv[1])
+    doc = {"steps": steps, "ready": _pct(ready),
+           "resources": [{"resource": k, "peak_utilisation": round(v, 4)} for k, v in ranked]}
+    (Path(run_dir) / "summary.json").write_text(json.dumps(doc, indent=2) + "\n")
+    return doc
