@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["LEAD_S", "t0_epoch", "partition", "Estimate", "estimate", "requests_per_pupil"]
+__all__ = ["LEAD_S", "t0_epoch", "backoff_delay", "partition", "Estimate", "estimate", "requests_per_pupil"]
 
 LEAD_S = 1.0
 
@@ -113,3 +113,11 @@ def estimate(plan, provision_objects: int = 0) -> Estimate:
     return Estimate(devices=len(devices), pupils=len(pupils), teachers=len(teachers), rooms=len(plan.rooms),
                     requests=int(req), bytes_down=down, bytes_up=up, peak_rps=peak, span_s=end - t_min,
                     lead_s=LEAD_S - t_min)
+
+
+def backoff_delay(attempt: int, retry, rng, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter (``DeviceProfile.http.retry``), at least the server's Retry-After:
+    ``min(max_backoff, backoff * 2^(attempt-1)) * (1 ± jitter)``."""
+    base = min(retry.max_backoff, retry.backoff * 2 ** (attempt - 1))
+    d = base * (1.0 + retry.jitter * (2.0 * rng.random() - 1.0))
+    return max(d, retry_after or 0.0)

@@ -47,6 +47,7 @@ from locust import User
 from . import forms
 from .context import RunContext, StepFailed
 from .http import Browser, HttpError, Response
+from .schedule import backoff_delay
 
 __all__ = ["DeviceUser", "PupilUser", "TeacherUser", "EgilUser", "Ss12000User", "backoff_delay",
            "pupil_script", "teacher_script"]
@@ -54,13 +55,6 @@ __all__ = ["DeviceUser", "PupilUser", "TeacherUser", "EgilUser", "Ss12000User", 
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 MFA_POLLS = 120
 ANSWER_PAD = b"x" * (1 << 20)
-
-
-def backoff_delay(attempt: int, retry, rng, retry_after: float | None = None) -> float:
-    """Exponential backoff with jitter: ``min(max, base*2^(n-1)) * (1 ± jitter)``, at least Retry-After."""
-    base = min(retry.max_backoff, retry.backoff * 2 ** (attempt - 1))
-    d = base * (1.0 + retry.jitter * (2.0 * rng.random() - 1.0))
-    return max(d, retry_after or 0.0)
 
 
 def _retry_after(resp: Response) -> float | None:

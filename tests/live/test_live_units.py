@@ -1,0 +1,100 @@
+"""Pure pieces of the live engine: timeline, partitions, pre-flight, forms, backoff, target safety."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from simulator.commands import load_plan
+from simulator.errors import UserError
+from simulator.live import forms
+from simulator.live.safety import check_targets
+from simulator.live.schedule import estimate, partition, t0_epoch
+from conftest import REPO
+
+
+def test_timeline_puts_earliest_start_one_second_after_launch():
+    assert t0_epoch(1000.0, [-5.0, 0.7, 15.0]) == pytest.approx(1006.0)
+    assert t0_epoch(1000.0, [2.0, 3.0]) == pytest.approx(999.0)
+
+
+def test_partition_is_deterministic_and_complete():
+    items = list(range(62))
+    shares = [partition(items, i, 3) for i in range(3)]
+    assert sorted(sum(shares, [])) == items
+    assert shares[1] == items[1::3]
+    with pytest.raises(ValueError):
+        partition(items, 3, 3)
+
+
+def test_preflight_estimate_of_ci_smoke():
+    plan = load_plan(str(REPO / "scenarios" / "ci-smoke.yaml"))
+    est = estimate(plan)
+    assert (est.devices, est.pupils, est.teachers) == (62, 60, 2)
+    assert est.requests > 60 * 10 and est.peak_rps > 0 and est.bytes_down > 60 * 2.5e6
+    assert any("peak" in line for line in est.lines())
+
+
+REF_PAGE = b"""<html><head><title>Logga in</title></head><body><form method="post" action="/idp/login">
+<input name="username"><input name="password" type="password"><input type="hidden" name="ctx" value="abc">
+<button type="submit">Logga in</button></form></body></html>"""
+OTHER_PAGE = b"""<html><head><title>Sign in to Skolfederation</title></head><body>
+<form id="kc-form-login" action="/auth?s=1" method="post"><input name="j_username"><input name="j_password">
+<input type="hidden" name="AuthState" value="st"><input type="checkbox" name="remember"><input type="submit"
+name="login" value="Sign in"></form></body></html>"""
+
+
+def test_login_form_found_by_action_on_reference_page():
+    f = forms.login_form(REF_PAGE, "http://127.0.0.1:8400/idp/sso?x=1")
+    assert f.action == "http://127.0.0.1:8400/idp/login" and f.method == "POST"
+    assert dict(f.fields) == {"username": "", "password": "", "ctx": "abc"}
+
+
+def test_login_form_found_by_id_with_configured_fields():
+    f = forms.login_form(OTHER_PAGE, "http://127.0.0.1:9/sso", "kc-form-login", "j_username", "j_password")
+    f.set("j_username", "p@x")
+    assert f.action == "http://127.0.0.1:9/auth?s=1"
+    assert dict(f.fields) == {"j_username": "p@x", "j_password": "", "AuthState": "st"}  # unchecked box not sent
+
+
+def test_wrong_page_fails_with_a_clear_reason():
+    with pytest.raises(forms.PageMismatch, match="login form 'login' not found on IdP page 'Sign in to Skolfed"):
+        forms.login_form(OTHER_PAGE, "http://127.0.0.1:9/sso")
+    with pytest.raises(forms.PageMismatch, match="has no field 'username'"):
+        forms.login_form(OTHER_PAGE, "http://127.0.0.1:9/sso", "kc-form-login")
+    with pytest.raises(forms.PageMismatch, match="no SAMLResponse form"):
+        forms.saml_post_form(REF_PAGE, "http://x/")
+
+
+def test_saml_post_form_and_meta_refresh():
+    page = (b'<html><head><meta http-equiv="refresh" content="1;url=/idp/mfa/abc"></head><body>'
+            b'<form method="post" action="https://sp/acs"><input type="hidden" name="SAMLResponse" value="PHg+">'
+            b'<input type="hidden" name="RelayState" value="/next"></form></body></html>')
+    f = forms.saml_post_form(page, "http://idp/")
+    assert f.action == "https://sp/acs" and f.value("SAMLResponse") == "PHg+" and f.value("RelayState") == "/next"
+    assert forms.meta_refresh(forms.parse(page), "http://idp/x") == "http://idp/idp/mfa/abc"
+
+
+def test_backoff_grows_with_jitter_and_honours_retry_after():
+    from simulator.live.schedule import backoff_delay
+    from simulator.scenario.models import Retry
+
+    r, rng = Retry(attempts=5, backoff="1 s", max_backoff="4 s", jitter="50 %"), random.Random(1)
+    d1 = [backoff_delay(1, r, rng) for _ in range(200)]
+    d3 = [backoff_delay(3, r, rng) for _ in range(200)]
+    assert 0.5 <= min(d1) and max(d1) <= 1.5 and 2.0 <= min(d3) and max(d3) <= 6.0
+    assert backoff_delay(1, r, rng, retry_after=10.0) == 10.0
+
+
+def test_targets_loopback_ok_others_refused_without_flag():
+    loop = {"idp": "http://127.0.0.1:1/idp", "platform": "http://localhost:1/platform",
+            "scim": "http://[::1]:1/scim", "ss12000": "http://127.0.0.1:1/ss", "allowed_hosts": []}
+    assert check_targets(loop, i_own_these_targets=False) == []
+    ext = {**loop, "platform": "http://192.0.2.10/platform"}
+    with pytest.raises(UserError, match="not in targets.allowed_hosts"):
+        check_targets(ext, i_own_these_targets=True)
+    ext["allowed_hosts"] = ["192.0.2.10"]
+    with pytest.raises(UserError, match="--i-own-these-targets"):
+        check_targets(ext, i_own_these_targets=False)
+    assert check_targets(ext, i_own_these_targets=True) == ["192.0.2.10"]
