@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--master-host", default="127.0.0.1", help="worker: the master's address (default 127.0.0.1)")
     p.add_argument("--master-bind-host", default=None,
                    help="master: listen address for workers (default 127.0.0.1; '*' with --master)")
-    p.add_argument("--master-port", type=int, default=5557, help="master/worker port (default 5557)")
+    p.add_argument("--master-port", type=int, default=5557, help="master/worker port (default 5557; 0: any free port, local workers only)")
     p.add_argument("--i-own-these-targets", action="store_true",
                    help="allow non-loopback targets listed in targets.allowed_hosts")
     p.add_argument("--max-rps", type=float, default=None, metavar="R", help="global request-rate cap (requests/s)")
@@ -120,6 +120,11 @@ def _run_load(args) -> int:  # noqa: C901 - one linear story: plan, checks, stac
             _say(args, f"stack at {urls.base}; provisioned {len(pushed.outcomes)} objects "
                        f"({pushed.created} created, {pushed.replaced} replaced)")
         master = args.workers > 1 or args.master
+        if args.master_port == 0:
+            import socket
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                args.master_port = sock.getsockname()[1]
         cfg = LiveConfig(scenario=str(Path(args.scenario).resolve()), run_dir=str(run_dir.resolve()),
                          run=run_dir.name, targets=targets, digest=plan.digest, overrides=list(args.overrides),
                          seed=args.seed, workers=args.workers, local_workers=not args.master,
