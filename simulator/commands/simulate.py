@@ -95,10 +95,17 @@ def _report(run_dir: Path, args) -> int:
     except ImportError:
         write_report = None
     if write_report is not None:
-        result = write_report(run_dir)
-        if not (args.quiet or args.json):
-            print(result.verdict_line, file=sys.stderr)
-        return int(result.exit_code)
+        try:
+            result = write_report(run_dir)
+        except UserError:
+            raise
+        except Exception as e:  # the trace is complete: keep it usable even if the report breaks
+            print(f"warning: the report failed ({type(e).__name__}: {e}); wrote a minimal summary.json",
+                  file=sys.stderr)
+        else:
+            if not (args.quiet or args.json):
+                print(result.verdict_line, file=sys.stderr)
+            return int(result.exit_code)
     write_minimal_summary(run_dir)
     return 0
 

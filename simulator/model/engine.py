@@ -38,7 +38,7 @@ from .topology import Topology, build_topology
 
 __all__ = ["simulate", "ModelResult", "ModelOptions", "Simulation"]
 
-_RESUME, _NET, _PS, _TICK = 0, 1, 2, 3
+_RESUME, _NET, _PS, _TICK, _SESSION_TIMEOUT = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +80,7 @@ class Simulation:
     run_id: str
     horizon: float
     t_lo: float
+    to_the_end: bool = True
     stations: dict[str, Station] = field(default_factory=dict)
     ops: dict[str, dict[str, float]] = field(default_factory=dict)
     now: float = 0.0
@@ -164,12 +165,15 @@ class Simulation:
                     continue
                 self._schedule_ps(role)
                 return
-            if op == "session":
+            if op == "session":  # wait for the teacher; give up at the horizon
                 room = cmd[1]
                 if self.room_open[room] is not None:
                     value = self.room_open[room]
                     continue
-                self.room_waiters[room].append(proc)
+                entry = [proc, True]
+                self.room_waiters[room].append(entry)
+                if self.to_the_end:  # cut short by until_s: still waiting, not failed
+                    self.push(self.horizon, _SESSION_TIMEOUT, entry)
                 return
             raise ValueError(f"unknown command {cmd!r}")
 
@@ -177,8 +181,10 @@ class Simulation:
         if self.room_open[room] is not None:
             return
         self.room_open[room] = t
-        for proc in self.room_waiters[room]:
-            self.push(t, _RESUME, proc)
+        for entry in self.room_waiters[room]:
+            if entry[1]:
+                entry[1] = False
+                self.push(t, _RESUME, entry[0])
         self.room_waiters[room] = []
 
     def _schedule_net(self) -> None:
@@ -250,6 +256,10 @@ class Simulation:
                 self._on_net(item)
             elif kind == _PS:
                 self._on_ps(item)
+            elif kind == _SESSION_TIMEOUT:
+                if item[1]:
+                    item[1] = False
+                    self.resume(item[0], None)
             else:
                 self._on_tick(item)
             if progress is not None and self.events >= next_report:
@@ -283,7 +293,7 @@ def simulate(plan: Plan, run_dir: str | Path, until_s: float | None = None,
     natural_end = max(plan.end_s, float(starts.max()) + longest + 1800.0 if len(starts) else plan.end_s)
     horizon = natural_end if until_s is None else min(float(until_s), natural_end)
     writer = TraceWriter(run_dir, shard=shard, flush_every=5000)
-    sim = Simulation(plan, topo, writer, options, run_dir.name, horizon, t_lo)
+    sim = Simulation(plan, topo, writer, options, run_dir.name, horizon, t_lo, horizon >= natural_end)
     try:
         sim.now = t_lo
         room_index = {rid: i for i, rid in enumerate(topo.room_ids)}

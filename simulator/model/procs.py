@@ -152,20 +152,22 @@ def device_proc(sim, st: DeviceState):
     t = start + prof.association + dh.initial_wait_min + u * (dh.initial_wait_max - dh.initial_wait_min)
     dhcp = sim.stations["dhcp"]
     lease = sim.ops["dhcp"].get("lease", 0.002)
-    q_total, timer = 0.0, dh.retransmit
-    now = yield t + rtt / 2  # first DISCOVER reaches the server
-    for _phase in range(2):  # DISCOVER/OFFER, REQUEST/ACK (offered on sending, as in _exchange)
+    q_total = 0.0
+    for _phase in range(2):  # DISCOVER/OFFER, REQUEST/ACK
+        timer, best, q_best = dh.retransmit, math.inf, 0.0
         while True:
-            s0, e0 = dhcp.offer(t + rtt / 2, dhcp.times.draw(lease))
+            arrive = t + rtt / 2
+            now = yield arrive  # offered in arrival order: the DHCP queue is FIFO
+            s0, e0 = dhcp.offer(arrive, dhcp.times.draw(lease))
             if s0 != REFUSED:
                 sim.dhcp_site.append(st.site)
-                if e0 + rtt / 2 - t <= timer:
-                    q_total += s0 - (t + rtt / 2)
-                    t = e0 + rtt / 2
-                    break
-            t = t + timer + (2 * float(rng_u.random()) - 1)
-            timer = min(2 * timer, dh.max_retransmit)
-            now = yield t + rtt / 2
+                if e0 + rtt / 2 < best:  # retransmissions keep the xid: the first answer wins
+                    best, q_best = e0 + rtt / 2, s0 - arrive
+            t_next = t + timer + (2 * float(rng_u.random()) - 1)
+            if best <= t_next:
+                t, q_total = best, q_total + q_best
+                break
+            t, timer = t_next, min(2 * timer, dh.max_retransmit)
     now = yield t
     row("join", d.start_s, start, now, 1200, True, "", 1, q_total)
 
@@ -204,8 +206,12 @@ def device_proc(sim, st: DeviceState):
         return
 
     # ---------------------------------------------------------------- download
+    waiting_since = sim.now
     opened = yield ("session", st.room)
     now = sim.now
+    if opened is None:  # the teacher never opened the session (failed login) before the horizon
+        row("download", waiting_since, waiting_since, now, 0, False, "session not opened", 1, 0.0)
+        return
     wl = d.room.workload
     parts = wl.parts
     manifest_b = next((b for n, b in parts if n == "manifest"), 2000.0)
