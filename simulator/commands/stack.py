@@ -78,5 +78,5 @@ def run(args) -> int:
         print(f"  {name:18} {u[name]}")
     print(f"  {'scim token':18} {config.data_dir}/scim-token")
     sys.stdout.flush()
-    serve(config, workers=args.workers)
+    serve(config, workers=args.workers, prepared=True)
     return 0

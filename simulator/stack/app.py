@@ -13,6 +13,7 @@ IdP in them. A document may be a file or an http(s) URL, fetched once at start.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -101,6 +102,9 @@ class Overload:
             return await resp(scope, receive, send)
         self.inflight[service] += 1
         try:
+            # Yield once so every request already read off the sockets enters (and is counted)
+            # before any of them runs its CPU work inline: the counter is then the queue length.
+            await asyncio.sleep(0)
             await self.app(scope, receive, send)
         finally:
             self.inflight[service] -= 1
@@ -153,10 +157,11 @@ def app_from_env():
     return build_app(StackConfig.from_json(os.environ[CONFIG_ENV]))
 
 
-def serve(config: StackConfig, workers: int = 1) -> None:
+def serve(config: StackConfig, workers: int = 1, prepared: bool = False) -> None:
     """Run until Ctrl-C / SIGTERM (uvicorn handles both, finishing in-flight requests)."""
     import uvicorn
-    config = prepare(config)
+    if not prepared:
+        config = prepare(config)
     os.environ[CONFIG_ENV] = config.to_json()
     level = "info" if config.access_log else "warning"
     uvicorn.run("simulator.stack.app:app_from_env", factory=True, host=config.host, port=config.port,

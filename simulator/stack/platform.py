@@ -27,7 +27,6 @@ import logging
 import time
 import urllib.parse
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -52,7 +51,7 @@ def routes(stack) -> list[Route]:
     cfg, state, directory = stack.config, stack.state, stack.directory
     sp_id, acs_url = stack.sp_entity_id, stack.acs_url
 
-    def login(request: Request) -> Response:
+    async def login(request: Request) -> Response:
         idp_id = request.query_params.get("idp") or stack.idp_entity_id
         idp = stack.trusted_idps.get(idp_id)
         if idp is None or not idp.sso_redirect:
@@ -69,7 +68,8 @@ def routes(stack) -> list[Route]:
 
     async def acs(request: Request) -> Response:
         form = await read_form(request)
-        return await run_in_threadpool(_acs, form.get("SAMLResponse", ""), form.get("RelayState", ""))
+        # inline: ~1 ms of CPU (signature check) and WAL commits without fsync; a thread hop costs more
+        return _acs(form.get("SAMLResponse", ""), form.get("RelayState", ""))
 
     def _reject(reason: str, detail: str) -> Response:
         log.warning("ACS rejected: %s: %s", reason, detail)
@@ -114,13 +114,13 @@ def routes(stack) -> list[Route]:
         log.info("login %s (%s) via %s", user.user_name, user.affiliation, a.issuer)
         return resp
 
-    def me(request: Request) -> Response:
+    async def me(request: Request) -> Response:
         s = session_of(stack, request)
         if s is None:
             return JSONResponse({"error": "not logged in", "login": "/platform/login"}, 401)
         return JSONResponse({"user": s["u"], "eppn": s["e"], "affiliation": s["a"]})
 
-    def metadata(request: Request) -> Response:
+    async def metadata(request: Request) -> Response:
         return Response(saml.sp_metadata(sp_id, acs_url, stack.sp_keys.cert_b64),
                         media_type="application/samlmetadata+xml")
 

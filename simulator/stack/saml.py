@@ -216,14 +216,19 @@ def _rsa_ok(cert: x509.Certificate, sig: bytes, data: bytes) -> bool:
         return False
 
 
-def sign_assertion(assertion_xml: str, key: rsa.RSAPrivateKey, cert_pem: str) -> etree._Element:
-    """Enveloped RSA-SHA256 signature, exclusive c14n, placed after ``Issuer`` (saml-core §5.4)."""
+def sign_assertion(assertion_xml: str, key: rsa.RSAPrivateKey,
+                   cert: "str | x509.Certificate") -> etree._Element:
+    """Enveloped RSA-SHA256 signature, exclusive c14n, placed after ``Issuer`` (saml-core §5.4).
+
+    Pass the parsed certificate (not PEM) on hot paths: signxml re-parses PEM on every call."""
     root = etree.fromstring(assertion_xml.encode(), _PARSER)
-    return _SIGNER.sign(root, key=key, cert=cert_pem, reference_uri="#" + root.get("ID"))
+    certs = [cert] if isinstance(cert, x509.Certificate) else cert
+    return _SIGNER.sign(root, key=key, cert=certs, reference_uri="#" + root.get("ID"))
 
 
 def build_response(*, issuer: str, destination: str, audience: str, in_response_to: str, name_id: str,
-                   name_id_format: str, attributes: dict[str, list[str]], key: rsa.RSAPrivateKey, cert_pem: str,
+                   name_id_format: str, attributes: dict[str, list[str]], key: rsa.RSAPrivateKey,
+                   cert_pem: "str | x509.Certificate",
                    now: float, lifetime_s: float = 300.0, authn_context: str = "", session_index: str = "",
                    assertion_id: str | None = None, not_before: float | None = None,
                    not_on_or_after: float | None = None) -> bytes:

@@ -1,0 +1,166 @@
+"""Reference stack capacity: complete SAML logins per second per core, and
+content throughput.
+
+A login here is the whole Web Browser SSO walk with a fresh cookie jar (so
+the password is checked every time): GET /platform/login (AuthnRequest) ->
+GET /idp/sso (login page) -> POST /idp/login (argon2id check, RSA-SHA256
+signed assertion) -> POST /platform/acs (signature verification, replay and
+InResponseTo bookkeeping) -> session cookie.
+
+"Per core" is logins divided by the CPU seconds the stack process spent
+(psutil), so the load generator's own CPU on the same machine does not count
+against the stack. Wall-clock logins/s (one uvicorn worker = at most one core)
+is printed too.
+
+Content: a 40 MB part fetched over loopback with http.client ``readinto`` into
+a reused buffer (a cheap client), 1 and 4 parallel streams, in Gbit/s.
+
+    .venv/bin/python benchmarks/stack.py [--logins 600] [--clients 4] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+
+from simulator.roster import Activity, Person, Roster, SchoolUnit, StudentGroup, password_for  # noqa: E402
+from simulator.stack.egil_client import push_roster  # noqa: E402
+from simulator.stack.process import running_stack  # noqa: E402
+from simulator.stack.walk import login  # noqa: E402
+
+PART_MB = 40
+
+
+def roster(n: int) -> Roster:
+    su = SchoolUnit("su-bench", "99999999", "Benchskolan")
+    pupils = tuple(Person(f"pb-{i}", f"pb{i:05d}@bench.example", "B", str(i), "student", su.id,
+                          password_for(0, f"pb{i}")) for i in range(n))
+    group = StudentGroup("g-bench", "9X", su.id, tuple(p.id for p in pupils))
+    return Roster((su,), (group,), pupils, (), (Activity("a-bench", "bench", su.id, (group.id,), (), "bench-40mb"),))
+
+
+def profiles_dir(root: Path) -> Path:
+    (root / "tests").mkdir(parents=True)
+    (root / "tests" / "bench-40mb.yaml").write_text(
+        "name: bench-40mb\nduration: 10 min\nparts:\n"
+        f"  - {{name: audio, size: {PART_MB} MB}}\nautosave: {{every: 30 s, size: 4 kB}}\nsubmit: {{size: 20 kB}}\n")
+    return root / "tests"
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of the stack process and its children."""
+    p = psutil.Process(pid)
+    times = [x.cpu_times() for x in (p, *p.children(recursive=True))]
+    return sum(t.user for t in times), sum(t.system for t in times)
+
+
+def cpu_of(pid: int) -> float:
+    return sum(cpu_split(pid))
+
+
+def bench_logins(urls, r: Roster, n: int, clients: int) -> tuple[float, float, float, float]:
+    """(logins per stack CPU second, per wall second, mean client-observed seconds, user share of stack CPU)."""
+    pupils = r.persons
+    counter, lock = [0], threading.Lock()
+    latencies: list[float] = []
+
+    def worker(_: int) -> None:
+        while True:
+            with lock:
+                i = counter[0]
+                counter[0] += 1
+            if i >= n:
+                return
+            p = pupils[i % len(pupils)]
+            with httpx.Client() as c:  # fresh cookies: a full password login every time
+                t = login(c, urls.base, p.eppn, p.password)
+            latencies.append(t["login_s"] + t["assertion_s"])
+
+    for p in pupils[:clients]:  # warm up connections, caches, JIT-less code paths
+        with httpx.Client() as c:
+            login(c, urls.base, p.eppn, p.password)
+    (u0, s0), t0 = cpu_split(urls.pid), time.perf_counter()
+    with ThreadPoolExecutor(clients) as ex:
+        list(ex.map(worker, range(clients)))
+    wall, (u1, s1) = time.perf_counter() - t0, cpu_split(urls.pid)
+    cpu = (u1 - u0) + (s1 - s0)
+    return n / cpu, n / wall, sum(latencies) / len(latencies), (u1 - u0) / cpu
+
+
+def bench_content(urls, r: Roster, streams: int, rounds: int = 3) -> float:
+    p = r.persons[0]
+    with httpx.Client() as c:
+        login(c, urls.base, p.eppn, p.password)
+        cookie = "; ".join(f"{k}={v}" for k, v in c.cookies.items())
+    host, port = urls.base.split("//")[1].split(":")
+
+    def fetch(_: int) -> int:
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        buf = memoryview(bytearray(1 << 20))
+        total = 0
+        for _ in range(rounds):
+            conn.request("GET", "/platform/content/bench-40mb/audio", headers={"Cookie": cookie})
+            resp = conn.getresponse()
+            assert resp.status == 200, resp.status
+            while (k := resp.readinto(buf)) > 0:
+                total += k
+        conn.close()
+        return total
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(streams) as ex:
+        nbytes = sum(ex.map(fetch, range(streams)))
+    return nbytes * 8 / (time.perf_counter() - t0) / 1e9
+
+
+def open_session(urls) -> None:
+    """The bench roster has no teacher: open the group's session directly in the store."""
+    import sqlite3
+    db = sqlite3.connect(Path(urls.data_dir) / "platform.db")
+    db.execute("INSERT OR REPLACE INTO sessions VALUES('a-bench','g-bench','open',0,'bench')")
+    db.commit()
+    db.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--logins", type=int, default=600, help="logins per measurement at cheap cost")
+    ap.add_argument("--clients", type=int, default=4, help="concurrent login clients (threads)")
+    ap.add_argument("--quick", action="store_true", help="fewer logins")
+    args = ap.parse_args()
+    n = 150 if args.quick else args.logins
+    print(f"cpu: {psutil.cpu_count()} logical cores; stack: 1 uvicorn worker")
+    with tempfile.TemporaryDirectory() as tmp:
+        profiles = profiles_dir(Path(tmp) / "profiles")
+        for cost, count, users in (("cheap", n, 200), ("production", max(20, n // 10), 40)):
+            r = roster(users)
+            with running_stack(Path(tmp) / cost, hash_cost=cost, profiles=profiles) as urls:
+                t0 = time.perf_counter()
+                pushed = push_roster(r, urls.scim_url, urls.scim_token)
+                assert not pushed.failed, pushed.failed[:3]
+                push_s = time.perf_counter() - t0
+                per_cpu, per_wall, mean, user = bench_logins(urls, r, count, args.clients)
+                print(f"logins [{cost:10}] {per_cpu:7.1f} logins/s per core (stack CPU, {user:.0%} user)   "
+                      f"{per_wall:7.1f} logins/s wall   mean {mean * 1000:6.1f} ms   ({count} logins, "
+                      f"{args.clients} clients; provisioning {len(r)} objects: {len(r) / push_s:.0f}/s)")
+                if cost == "cheap":
+                    open_session(urls)
+                    for streams in (1, 4):
+                        gbps = bench_content(urls, r, streams)
+                        print(f"content [{PART_MB} MB part] {gbps:6.2f} Gbit/s with {streams} stream(s) over loopback")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
