@@ -68,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
     if args.worker:
-        cfg = LiveConfig(scenario=args.scenario, run_dir=args.out or ".", run="", targets={}, quiet=args.quiet)
+        import tempfile
+        cfg = LiveConfig(scenario=args.scenario, run_dir=args.out or tempfile.mkdtemp(prefix="examday-worker-"),
+                         run="", targets={}, quiet=args.quiet)
         extra = ["--master-host", args.master_host, "--master-port", str(args.master_port), "--scenario",
                  args.scenario] + (["--out", args.out] if args.out else [])
         Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
@@ -134,6 +136,8 @@ def _run_load(args) -> int:  # noqa: C901 - one linear story: plan, checks, stac
                          provision_load=not args.no_provision_load, quiet=args.quiet)
         _say(args, f"running {plan.scenario}: {est.devices} devices"
                    + (f" on {args.workers} workers" if master else "") + f" -> {run_dir}")
+        if cfg.ui:
+            _say(args, f"Locust web UI: http://{cfg.ui_host}:{cfg.ui_port}")
         code = launch.run_locust(cfg, "master" if master else "local", quiet=True)
         interrupted = bool(launch.signals_received) or code == 130
         result = launch.read_result(run_dir) or {"status": "failed",
