@@ -1,8 +1,8 @@
 """Model engine speed: school-ak9, the city's worst case (first 30 min), and how cost grows with devices.
 
 Run: ``.venv/bin/python benchmarks/model.py`` (``--quick`` skips the 50k point).
-Prints wall time, events processed per second, peak memory per device
-(tracemalloc, Python heap), and a scaling table for 1k/5k/20k/50k devices
+Prints wall and CPU time, events processed per (CPU) second, peak memory per
+device (RSS growth in a fresh process), and a scaling table for 1k/5k/20k/50k devices
 generated from a city template (sites of nine 28-device classrooms, 1 Gbit/s
 uplinks, 10 Gbit/s core), simulated through their first 30 minutes.
 """
@@ -10,10 +10,12 @@ uplinks, 10 Gbit/s core), simulated through their first 30 minutes.
 from __future__ import annotations
 
 import argparse
+import json
+import resource
+import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,22 +66,31 @@ def city_scenario(devices: int, folder: Path) -> Path:
     return path
 
 
-def measure(path: Path, until: float | None, overrides=()) -> dict:
-    plan = load_plan(str(path), list(overrides))
+def _measure_here(path: str, until: float | None) -> dict:
+    """One measurement in this process: wall and CPU time of ``simulate``, peak RSS growth per device."""
+    plan = load_plan(path)
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     with tempfile.TemporaryDirectory() as out:
-        tracemalloc.start()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         r = simulate(plan, out, until_s=until)
-        wall = time.perf_counter() - t0
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    return {"devices": len(plan.devices), "wall_s": wall, "events": r.events, "events_per_s": r.events / wall,
-            "peak_bytes_per_device": peak / max(1, len(plan.devices)), "step_rows": r.step_rows,
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    n = len(plan.devices)
+    return {"devices": n, "wall_s": wall, "cpu_s": cpu, "events": r.events, "events_per_s": r.events / cpu,
+            "peak_bytes_per_device": max(0, peak - base_rss) / n, "step_rows": r.step_rows,
             "resource_rows": r.resource_rows, "recomputes": r.flow_recomputes}
 
 
+def measure(path: Path, until: float | None) -> dict:
+    """Measure in a fresh interpreter, so peak memory belongs to this run alone."""
+    cmd = [sys.executable, __file__, "--one", str(path)] + (["--until", str(until)] if until else [])
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def _line(name: str, m: dict) -> str:
-    return (f"{name:<34} {m['devices']:>7} dev {m['wall_s']:>7.2f} s  {m['events']:>9} ev  "
+    return (f"{name:<40} {m['devices']:>6} dev  wall {m['wall_s']:>6.2f} s  cpu {m['cpu_s']:>6.2f} s  "
+            f"{m['events']:>7} ev  "
             f"{m['events_per_s'] / 1e3:>6.0f} kev/s  {m['peak_bytes_per_device'] / 1e3:>6.1f} kB/dev  "
             f"{m['step_rows']:>7} rows  {m['recomputes']:>6} recomputes")
 
@@ -87,15 +98,21 @@ def _line(name: str, m: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="skip the 50k-device point")
+    ap.add_argument("--one", metavar="SCENARIO", help=argparse.SUPPRESS)
+    ap.add_argument("--until", type=float, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    print("(wall time measured with tracemalloc on, which slows Python ~1.3-2x; figures are upper bounds)")
+    if args.one:
+        print(json.dumps(_measure_here(args.one, args.until)))
+        return 0
+    print("each figure from a fresh process; cpu = process CPU time (the machine may be shared), "
+          "memory = peak RSS growth during simulate / devices")
     ak9 = measure(ROOT / "scenarios" / "school-ak9.yaml", None)
     print(_line("school-ak9 (whole run, aim < 1 s)", ak9))
     worst = ROOT / "scenarios" / "malmo-worst-case.yaml"
     with tempfile.TemporaryDirectory() as tmp:
         if not worst.exists():
             worst = city_scenario(20000, Path(tmp))
-            print(f"(scenarios/malmo-worst-case.yaml missing: using a generated 20k-device city)")
+            print("(scenarios/malmo-worst-case.yaml missing: using a generated 20k-device city)")
         m = measure(worst, 1800.0)
         print(_line(f"{worst.stem} first 30 min (aim < 10 s)", m))
         print("\nscaling (first 30 min):")
@@ -104,10 +121,11 @@ def main(argv=None) -> int:
             rows.append(measure(city_scenario(n, Path(tmp)), 1800.0))
             print(_line(f"city {n}", rows[-1]))
         base = rows[0]
-        print("\n devices   wall_s   s per 1k devices   ratio to linear")
+        print("\n devices    cpu_s   cpu s per 1k devices   relative to the 1k point (1.0 = linear)")
         for r in rows:
-            per_k = r["wall_s"] / r["devices"] * 1000
-            print(f"{r['devices']:>8} {r['wall_s']:>8.2f} {per_k:>14.3f} {per_k / (base['wall_s'] / base['devices'] * 1000):>16.2f}")
+            per_k = r["cpu_s"] / r["devices"] * 1000
+            rel = per_k / (base["cpu_s"] / base["devices"] * 1000)
+            print(f"{r['devices']:>8} {r['cpu_s']:>8.2f} {per_k:>20.3f} {rel:>24.2f}")
     return 0
 
 

@@ -55,8 +55,8 @@ class DeviceState:
 
 
 def _f(x: float) -> str:
-    """A float as the trace writes it (``repr`` of the value rounded to µs; empty for NaN)."""
-    return "" if x != x else repr(round(float(x), 6))
+    """A float for the trace, to the microsecond (empty for NaN)."""
+    return "" if x != x else f"{x:.6f}"
 
 
 def csv_field(text: str) -> str:
@@ -134,7 +134,7 @@ def device_proc(sim, st: DeviceState):
 
     def row(step, planned, start, end, nbytes, ok, err, attempt, q, ttfb=NAN):
         out.append(f"{base}{step},{_f(planned)},{_f(start)},{_f(end)},{int(nbytes)},{1 if ok else 0},"
-                   f"{csv_field(err)},{_f(ttfb)},{attempt},{_f(q)}\n")
+                   f"{csv_field(err) if err else ''},{_f(ttfb)},{attempt},{_f(q)}\n")
         if len(out) >= 5000:
             sim.flush_rows()
 

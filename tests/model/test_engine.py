@@ -126,3 +126,11 @@ def test_performance_anomaly_without_airtime_fairness(tmp_path):
     _, _, s_unfair = run(unfair, tmp_path / "u")
     cb = lambda s: mean_duration(s.where(s.kind == "chromebook"), "download")  # noqa: E731
     assert cb(s_unfair) > cb(s_fair)  # the iPads drag the Chromebooks down without airtime fairness
+
+
+def test_devices_beyond_the_ap_client_limit_cannot_join(tmp_path):
+    path = city(tmp_path, rooms=1, chromebooks=70, ipads=0, name="full")  # aruba-535: max 64 clients
+    plan, _, steps = run(path, tmp_path / "run")
+    failed = (steps.step == "join") & ~steps.ok
+    assert failed.sum() == len(plan.devices) - 64
+    assert set(steps.error[failed]) == {"ap full: association refused"}
