@@ -174,17 +174,16 @@ class Station:
 
     # ---------------------------------------------------------- sampling
     def sample(self, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(utilisation per interval, queue length at each interval's end) for bins ``edges``."""
+        """(utilisation per interval, queue length at each interval's end) for bins ``edges``.
+
+        Utilisation is the busy-worker integral over the interval / (c · interval)
+        (exact for FIFO; for PS the mean number in system / c, capped at 1).
+        """
         if not self.arrivals:
             return np.zeros(len(edges) - 1), np.zeros(len(edges) - 1)
         a = np.sort(np.asarray(self.arrivals))
         s = np.asarray(self.starts)
         e = np.asarray(self.ends)
-        if self.discipline == "ps":
-            # in system between arrival and end; busy workers = min(n, c) at the bin end
-            n = np.searchsorted(a, edges[1:], "right") - np.searchsorted(np.sort(e), edges[1:], "right")
-            util = np.minimum(n, self.workers) / self.workers
-            return util.astype(float), np.maximum(0, n - self.workers).astype(float)
         ss, es = np.sort(s), np.sort(e)
 
         def integral(sorted_t: np.ndarray, cum: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -194,6 +193,9 @@ class Station:
         cs = np.concatenate(([0.0], np.cumsum(ss)))
         ce = np.concatenate(([0.0], np.cumsum(es)))
         busy = integral(ss, cs, edges) - integral(es, ce, edges)
-        util = np.diff(busy) / (np.diff(edges) * self.workers)
+        util = np.diff(busy) / (np.diff(edges) * self.workers)  # PS: mean jobs in system / c
+        if self.discipline == "ps":
+            n = np.searchsorted(a, edges[1:], "right") - np.searchsorted(es, edges[1:], "right")
+            return np.clip(util, 0, 1), np.maximum(0, n - self.workers).astype(float)
         queue = np.searchsorted(a, edges[1:], "right") - np.searchsorted(ss, edges[1:], "right")
         return np.clip(util, 0, 1), queue.astype(float)
