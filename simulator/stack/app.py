@@ -164,6 +164,11 @@ def serve(config: StackConfig, workers: int = 1, prepared: bool = False) -> None
         config = prepare(config)
     os.environ[CONFIG_ENV] = config.to_json()
     level = "info" if config.access_log else "warning"
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+    log_config = copy.deepcopy(LOGGING_CONFIG)  # uvicorn's, plus the stack's own loggers (refusals, logins)
+    log_config["loggers"]["examday"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
     uvicorn.run("simulator.stack.app:app_from_env", factory=True, host=config.host, port=config.port,
                 workers=workers if workers > 1 else None, access_log=config.access_log, log_level=level,
-                timeout_graceful_shutdown=5, backlog=2048, lifespan="off")
+                timeout_graceful_shutdown=5, backlog=2048, lifespan="off", log_config=log_config)

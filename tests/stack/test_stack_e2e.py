@@ -109,3 +109,22 @@ def test_examday_provision_scenario_then_its_pupil_logs_in(tmp_path):
 def test_ctrl_c_stops_cleanly(tmp_path):
     proc, urls = start_stack(tmp_path / "s")
     assert stop_stack(proc, signal.SIGINT) == 0
+
+
+def test_trust_metadata_from_url(stack, tmp_path):
+    """``--trust-metadata URL``: another stack's SP (and IdP) metadata fetched over HTTP."""
+    from simulator.stack.app import Stack
+    from stack_helpers import make_config
+    other = Stack(make_config(tmp_path, trust_metadata=(f"{stack.base}/platform/metadata",
+                                                        f"{stack.base}/idp/metadata")))
+    assert f"{stack.base}/platform" in other.trusted_sps and f"{stack.base}/idp" in other.trusted_idps
+    assert other.trusted_sps[f"{stack.base}/platform"].acs_post == (f"{stack.base}/platform/acs",)
+
+
+def test_two_workers_share_one_store(tmp_path):
+    with running_stack(tmp_path / "w2", workers=2) as urls:
+        assert not push_roster(SMOKE, urls.scim_url, urls.scim_token).failed
+        for p in PUPILS:
+            with httpx.Client() as c:
+                login(c, urls.base, p.eppn, p.password)
+                assert c.get(f"{urls.base}/platform/api/me").json()["eppn"] == p.eppn
