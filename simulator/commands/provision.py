@@ -38,6 +38,11 @@ def run(args) -> int:
         if not path.exists():
             raise UserError(f"{path}: no SCIM token file; give --token or --token-file (the stack writes DATA/scim-token)")
         token = path.read_text().strip()
+    try:  # fail fast when nothing listens there (the pusher would retry every object)
+        import urllib.request
+        urllib.request.urlopen(args.url.rstrip("/") + "/ServiceProviderConfig", timeout=5).close()
+    except OSError as err:
+        raise UserError(f"{args.url}: no SCIM service there ({err}); start one with `examday stack`") from err
     loaded = load_scenario(args.scenario, args.overrides)
     roster = build_plan(loaded, args.seed).roster()
     total = len(roster)

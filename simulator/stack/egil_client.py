@@ -172,14 +172,19 @@ class ScimPusher:
 
 def push_roster(roster: Roster, base_url: str, token: str,
                 progress: Callable[[PushOutcome], None] | None = None) -> PushResult:
-    """Push every object of ``roster`` to ``base_url`` (e.g. ``http://127.0.0.1:8400/scim/v2``)."""
-    pusher, result = ScimPusher(base_url, token), PushResult()
+    """Push every object of ``roster`` to ``base_url`` (e.g. ``http://127.0.0.1:8400/scim/v2``).
+
+    Raises ``ConnectionError`` after 3 objects in a row could not reach the server at all."""
+    pusher, result, unreachable = ScimPusher(base_url, token), PushResult(), 0
     try:
         for endpoint, obj_id, body in scim_objects(roster):
             outcome = pusher.push(endpoint, obj_id, body)
             result.outcomes.append(outcome)
             if progress is not None:
                 progress(outcome)
+            unreachable = unreachable + 1 if outcome.status == 0 else 0
+            if unreachable >= 3:
+                raise ConnectionError(f"{base_url}: unreachable ({outcome.error})")
     finally:
         pusher.close()
     return result

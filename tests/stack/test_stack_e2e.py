@@ -128,3 +128,12 @@ def test_two_workers_share_one_store(tmp_path):
             with httpx.Client() as c:
                 login(c, urls.base, p.eppn, p.password)
                 assert c.get(f"{urls.base}/platform/api/me").json()["eppn"] == p.eppn
+
+
+def test_provision_without_a_stack_is_a_clear_error(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("x")
+    cmd = [sys.executable, "-m", "simulator", "provision", "scenarios/ci-smoke.yaml", "--url",
+           f"http://127.0.0.1:{free_port()}/scim/v2", "--token-file", str(token)]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2 and "no SCIM service there" in done.stderr and "Traceback" not in done.stderr
