@@ -114,6 +114,8 @@ class Simulation:
         self.site_bulk = [0] * len(topo.site_ids)
         self.rate_table = [(topo.eff[c] * topo.phy_classes[c][0]).tolist() for c in range(len(topo.phy_classes))]
         self.uplink_caps = topo.capacities[3].tolist()
+        self.core_cap = float(min(topo.capacities[4][0], topo.capacities[5][0], topo.capacities[6][0]))
+        self.total_bulk = 0
         self.rows: list[str] = []
         self.room_open: list[float | None] = [None] * len(topo.room_ids)
         self.room_waiters: list[list] = [[] for _ in topo.room_ids]
@@ -156,6 +158,7 @@ class Simulation:
                 self.net.phy_cls[fid] = cls
                 self.ap_bulk[room] += 1
                 self.site_bulk[site] += 1
+                self.total_bulk += 1
                 self._schedule_net()
                 return
             if op == "ps":
@@ -219,6 +222,7 @@ class Simulation:
             room = int(self.net.nodes[c.flow, 0])
             self.ap_bulk[room] -= 1
             self.site_bulk[int(self.topo.room_site[room])] -= 1
+            self.total_bulk -= 1
             self.push(max(c.end_s, self.now), _RESUME, (c.token, c.end_s))
         self._schedule_net()
 

@@ -264,9 +264,26 @@ class FluidNetwork:
         return done
 
     def _allocate(self, idx: np.ndarray) -> None:
-        rate = self.demand[idx].copy()
+        """Bottom-up water-filling; a second pass hands airtime freed by wired limits back to the radio.
+
+        Airtime is not a plain capacity (a station's cost is 1/e_i), so when a
+        wired level lowers some stations of an AP, slower stations of the same
+        AP may use the airtime freed: pass 2 re-fills the radios with the
+        wired-limited flows frozen at their rates, then re-applies the wired levels.
+        """
+        demand = np.minimum(self.demand[idx], 1e15)
+        rate, limit = self._pass(idx, demand, 0)
+        if (limit > 0).any() and (limit == 0).any():
+            frozen = limit > 0
+            rate2, limit2 = self._pass(idx, np.where(frozen, rate, demand), 0)
+            limit2[frozen & (limit2 < 0)] = limit[frozen & (limit2 < 0)]
+            rate, limit = rate2, limit2
+        self.rate[idx] = rate
+        self.limit_level[idx] = limit
+
+    def _pass(self, idx: np.ndarray, rate: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
         limit = np.full(len(idx), -1)
-        for lv in range(self.L):
+        for lv in range(first, self.L):
             nodes = self.nodes[idx, lv]
             if lv == 0:
                 w, c = self.ap_weight[idx], self.ap_cost[idx]
@@ -274,10 +291,6 @@ class FluidNetwork:
             else:
                 w, c = self.weight[idx], np.ones(len(idx))
                 capa = self.caps[lv]
-            if lv == 0:
-                big = np.isinf(rate)
-                rate = np.where(big, 1e15, rate)
             rate, lim = waterfill(rate, w, c, nodes, capa)
             limit[lim] = lv
-        self.rate[idx] = rate
-        self.limit_level[idx] = limit
+        return rate, limit

@@ -70,11 +70,13 @@ def csv_prefix(values: tuple) -> str:
 
 
 def _share(sim, st: DeviceState) -> float:
-    """A new transfer's expected rate (bit/s): its airtime share on the AP, its share of the site uplink."""
+    """A new transfer's expected rate (bit/s): the least of its shares of AP airtime, uplink and city core."""
     n_ap = sim.ap_bulk[st.room] + 1
     r_ap = sim.rate_table[st.cls][n_ap if n_ap < 255 else 255] / n_ap
     r_up = sim.uplink_caps[st.site] / (sim.site_bulk[st.site] + 1)
-    return r_ap if r_ap < r_up else r_up
+    r_core = sim.core_cap / (sim.total_bulk + 1)  # core, data centre, content egress: the smallest
+    r = r_ap if r_ap < r_up else r_up
+    return r if r < r_core else r_core
 
 
 def _resp_time(size: float, rate: float, rtt: float) -> float:

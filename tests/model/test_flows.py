@@ -66,3 +66,20 @@ def test_single_5mb_download_on_an_idle_path_is_slow_start_plus_serialisation(tm
     assert bulk_s == pytest.approx(expected, rel=0.01)
     assert expected > size * 8 / uplink  # slow start costs round trips on top of serialisation
     assert math.isfinite(steps.ttfb_s[row])
+
+
+def test_airtime_freed_by_a_wired_limit_goes_to_the_slow_station():
+    # one AP with airtime fairness: a fast station (e=400) and a slow one (e=20) behind a 100 Mbit/s uplink
+    net = _net([[1.0], [100.0]])
+    net.add((0, 0), 1e6, 1.0, "fast")
+    net.add((0, 0), 1e6, 1.0, "slow")
+    net.ap_cost[:2] = [1 / 400, 1 / 20]
+    net.ap_weight[:2] = [400, 20]
+    net.update(0.0)
+    fast, slow = net.rate[:2]
+    # equal airtime alone would give 200 and 10; the uplink caps the pair at 100, and the air the fast
+    # station no longer needs goes to the slow one. Exact max-min: slow/20 + (100 - slow)/400 = 1 -> 15.79;
+    # two passes get 15.5 (the second pass freezes the fast station at its first-pass rate).
+    assert fast + slow == pytest.approx(100.0)
+    assert 15.0 < slow < 15.8
+    assert slow / 20 + fast / 400 <= 1.0 + 1e-9
