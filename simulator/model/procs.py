@@ -86,40 +86,53 @@ def _resp_time(size: float, rate: float, rtt: float) -> float:
     return rtt / 2 + max(k - 1, 0) * rtt + (max(0.0, size - sent) + first) * 8 / rate
 
 
-def _exchange(sim, st: DeviceState, rtt: float, role: str, op: str, req: float, resp: float,
-              setup: int, timeout: float):
-    """One HTTP request/response with server work → (ok, error, queue_s, end).
+AHEAD_S = 0.05  # exchanges starting within this of "now" are offered ahead, without an event
 
-    FIFO stations are offered the request when it is sent, with its arrival
-    time (send + handshakes + transfer + half an RTT): the station serves in
-    send order, which differs from arrival order only by differences in
-    one-way delay (milliseconds), and the exchange costs one event.
+
+def _exchange_fifo(sim, st: DeviceState, rtt: float, t0: float, role: str, op: str, req: float, resp: float,
+                   setup: int, timeout: float) -> tuple[bool, str, float, float]:
+    """One HTTP request/response at a FIFO station, sent at t0 → (ok, error, queue_s, end).
+
+    The station is offered the request with its arrival time (send +
+    handshakes + transfer + half an RTT) without waiting for it in simulated
+    time; callers only do this for requests sent within ``AHEAD_S`` of now,
+    so the station serves in send order, which differs from arrival order by
+    milliseconds.
+    """
+    rate = _share(sim, st)
+    t_arr = t0 + setup * rtt + req * 8 / rate + rtt / 2
+    station = sim.stations[role]
+    start, end = station.offer(t_arr, station.times.draw(sim.ops[role].get(op, 0.001)))
+    if start == REFUSED:
+        return False, "http 503", 0.0, t_arr + rtt / 2
+    sim.small.append((t0, st.room, st.cls, req, resp))
+    t_done = end + _resp_time(resp, rate, rtt)
+    if t_done - t0 > timeout:
+        return False, "timeout", start - t_arr, t0 + timeout
+    return True, "", start - t_arr, t_done
+
+
+def _exchange_ps(sim, st: DeviceState, rtt: float, role: str, op: str, req: float, resp: float,
+                 setup: int, timeout: float):
+    """A request to a processor-sharing station (events at arrival and completion) → (ok, error, queue_s, end).
+
+    ``end`` (the response's last byte) may lie ahead of the simulated time.
     """
     t0 = sim.now
     rate = _share(sim, st)
     t_arr = t0 + setup * rtt + req * 8 / rate + rtt / 2
     station = sim.stations[role]
     work = station.times.draw(sim.ops[role].get(op, 0.001))
-    if station.discipline == "fifo":
-        start, end = station.offer(t_arr, work)
-        if start == REFUSED:
-            now = yield t_arr + rtt / 2
-            return False, "http 503", 0.0, now
-        q = start - t_arr
-    else:
-        now = yield t_arr
-        end = yield ("ps", role, work)
-        if end is None:
-            now = yield now + rtt / 2
-            return False, "http 503", 0.0, now
-        q = max(0.0, end - t_arr - work)
+    now = yield t_arr
+    end = yield ("ps", role, work)
+    if end is None:
+        return False, "http 503", 0.0, now + rtt / 2
     sim.small.append((t0, st.room, st.cls, req, resp))
+    q = max(0.0, end - t_arr - work)
     t_done = end + _resp_time(resp, _share(sim, st), rtt)
     if t_done - t0 > timeout:
-        now = yield t0 + timeout
-        return False, "timeout", q, now
-    now = yield t_done
-    return True, "", q, now
+        return False, "timeout", q, t0 + timeout
+    return True, "", q, t_done
 
 
 def device_proc(sim, st: DeviceState):
@@ -174,35 +187,47 @@ def device_proc(sim, st: DeviceState):
     row("join", d.start_s, start, now, 1200, True, "", 1, q_total)
 
     # ---------------------------------------------------------------- login, assertion
-    def http_step(name, exchanges, planned):
-        attempt, t_plan = 1, planned
+    def http_step(name, exchanges, planned, t_start):
+        """Exchanges in a row, retried per the policy → end of the successful attempt, or None.
+
+        Returns without waiting for the end in simulated time (the caller
+        does), so consecutive steps cost one event when nothing queues.
+        """
+        attempt, t_plan, t = 1, planned, t_start
         while True:
-            s = sim.now
-            q, nbytes, ok, err, end = 0.0, 0.0, True, "", s
+            s = t
+            q, nbytes, ok, err, end = 0.0, 0.0, True, "", t
             for role, op, req, resp, setup in exchanges(attempt):
-                ok, err, qq, end = yield from _exchange(sim, st, rtt, role, op, req, resp, setup, http.timeout)
+                if end - sim.now > AHEAD_S:  # keep the stations' arrivals in order when they queue
+                    yield end
+                ok, err, qq, end = _exchange_fifo(sim, st, rtt, end, role, op, req, resp, setup, http.timeout)
                 q += qq
                 nbytes += resp
                 if not ok:
                     break
+            if end > sim.horizon:
+                return None  # still in progress when the run stops
             row(name, t_plan, s, end, nbytes, ok, err, attempt, q)
             if ok:
-                return True
+                return end
             if attempt >= retry.attempts:
-                return False
+                return None
             attempt += 1
             t_plan = end + backoff(attempt - 1)
-            yield t_plan
+            t = yield t_plan
 
     def login_ex(attempt):
         new = 2 if attempt == 1 else 0
         return (("platform", "authn_request", *REDIRECT, new), ("idp", "authn_request", *LOGIN_PAGE, new),
                 ("idp", "credentials", *CREDENTIALS, 0))
 
-    if not (yield from http_step("login", login_ex, now)):
+    end = yield from http_step("login", login_ex, now, now)
+    if end is None:
         return
-    if not (yield from http_step("assertion", lambda a: (("platform", "acs", *ACS, 0),), sim.now)):
+    end = yield from http_step("assertion", lambda a: (("platform", "acs", *ACS, 0),), end, end)
+    if end is None:
         return
+    yield end
     if d.role == "teacher":
         sim.open_session(st.room, sim.now)
         return
@@ -223,28 +248,29 @@ def device_proc(sim, st: DeviceState):
     attempt, t_plan = 1, max(now, opened)
     while True:
         s = sim.now
-        ok, err, q, _ = yield from _exchange(sim, st, rtt, "platform", "manifest", MANIFEST_REQ, manifest_b, 0,
-                                             http.timeout)
-        ttfb, end = NAN, sim.now
+        ok, err, q, end = _exchange_fifo(sim, st, rtt, s, "platform", "manifest", MANIFEST_REQ, manifest_b, 0,
+                                         http.timeout)
+        ttfb = NAN
         if ok and content:
-            ok, err, qq, t_first = yield from _exchange(sim, st, rtt, "content", "part", MANIFEST_REQ * len(content),
-                                                         0.0, 2, http.timeout)
+            yield end
+            ok, err, qq, t_first = yield from _exchange_ps(sim, st, rtt, "content", "part",
+                                                           MANIFEST_REQ * len(content), 0.0, 2, http.timeout)
             q += qq
+            end = t_first
             if ok:
                 ttfb = t_first - s
                 rate = _share(sim, st)
                 k, sent = slow_start(bulk, rate, rtt, conns)
-                sim.small.append((sim.now, st.room, st.cls, 0.0, min(sent, bulk)))
+                sim.small.append((t_first, st.room, st.cls, 0.0, min(sent, bulk)))
                 if sent >= bulk:
-                    end = yield sim.now + k * rtt + min(bulk, IW_SEGMENTS * MSS * conns) * 8 / rate
+                    end = t_first + k * rtt + min(bulk, IW_SEGMENTS * MSS * conns) * 8 / rate
                 else:
-                    yield sim.now + k * rtt
+                    yield t_first + k * rtt
                     end = yield ("flow", st.room, st.site, st.cls, (bulk - sent) * 8.0, float(conns))
-            else:
-                end = sim.now
-        elif ok:
-            end = sim.now
+        if end > sim.horizon:
+            return
         row("download", t_plan, s, end, manifest_b + bulk, ok, err, attempt, q, ttfb)
+        yield end
         if ok:
             break
         if attempt >= retry.attempts:
@@ -274,9 +300,12 @@ def device_proc(sim, st: DeviceState):
         detailed = ks
     for k in detailed.tolist():
         planned = test_start + every * k
-        yield planned
+        now = yield planned
         ex = lambda a: (("platform", "autosave", wl.autosave_bytes, AUTOSAVE_RESP, 0),)  # noqa: E731
-        yield from http_step("autosave", ex, planned)
+        end = yield from http_step("autosave", ex, planned, now)
+        if end is None and sim.now + every > sim.horizon:
+            return
     planned = test_start + wl.duration_s
-    yield planned
-    yield from http_step("submit", lambda a: (("platform", "submit", wl.submit_bytes, SUBMIT_RESP, 0),), planned)
+    now = yield planned
+    yield from http_step("submit", lambda a: (("platform", "submit", wl.submit_bytes, SUBMIT_RESP, 0),), planned,
+                         now)
