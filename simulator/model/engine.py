@@ -107,7 +107,6 @@ class Simulation:
         self.n_bins = int(math.ceil(span / dt)) + 1
         self.net = FluidNetwork(topo.capacities, topo.offsets, topo.n_resources, dt, self.n_bins,
                                 self.options.gap_per_flow_s, self.options.max_gap_s, t_lo=self.t_lo)
-        self.net.phy_cls = np.zeros(len(self.net.rem), np.int64)
         self.net_version = 0
         self.net_due = math.inf
         self.ap_bulk = [0] * len(topo.room_ids)  # active bulk flows per AP / per site (plain lists: hot path)
@@ -152,10 +151,7 @@ class Simulation:
             op = cmd[0]
             if op == "flow":
                 _, room, site, cls, bits, weight = cmd
-                fid = self.net.add((room, room, site, site, 0, 0, 0), bits, weight, proc)
-                if fid >= len(self.net.phy_cls):
-                    self.net.phy_cls = np.resize(self.net.phy_cls, len(self.net.rem))
-                self.net.phy_cls[fid] = cls
+                self.net.add((room, room, site, site, 0, 0, 0), bits, weight, proc, cls=cls)
                 self.ap_bulk[room] += 1
                 self.site_bulk[site] += 1
                 self.total_bulk += 1
@@ -320,9 +316,9 @@ def simulate(plan: Plan, run_dir: str | Path, until_s: float | None = None,
                 sim.open_session(ri, room.start_s)
         sim.push(math.ceil(t_lo), _TICK, float(math.ceil(t_lo)))
         sim.run(horizon, progress)
-        end = min(horizon, sim.now if sim.heap else sim.now)
-        if sim.net.n_active:
-            sim.net.update(min(horizon, max(sim.now, sim.net.t)), sim._refresh_ap)
+        end = horizon if until_s is not None else max(sim.now, t_lo + 1.0)
+        if sim.net.n_active and end > sim.net.t:
+            sim.net.update(end, sim._refresh_ap)  # integrate the flows' load up to the end
         sim.flush_rows()
         resource_rows = write_samples(sim, end)
     finally:

@@ -142,6 +142,7 @@ class FluidNetwork:
         self.weight = np.ones(cap)
         self.ap_weight = np.ones(cap)
         self.ap_cost = np.ones(cap)
+        self.phy_cls = np.zeros(cap, np.int64)  # the station's radio class (engine: airtime per station)
         self.demand = np.full(cap, np.inf)
         self.rem = np.zeros(cap)  # bits remaining
         self.rate = np.zeros(cap)
@@ -153,13 +154,13 @@ class FluidNetwork:
         self.t = t_lo
         self.last_recompute = -math.inf
         self.recomputes = 0
-        self.ap_station_rate = None  # optional callable(nodes, mask) -> (weight, cost) refresh
 
     # ------------------------------------------------------------ flows
     def _grow(self) -> None:
         old = len(self.rem)
         new = old * 2
-        for name in ("nodes", "weight", "ap_weight", "ap_cost", "demand", "rem", "rate", "limit_level", "active"):
+        for name in ("nodes", "weight", "ap_weight", "ap_cost", "phy_cls", "demand", "rem", "rate", "limit_level",
+                     "active"):
             a = getattr(self, name)
             shape = (new,) + a.shape[1:]
             b = np.zeros(shape, a.dtype)
@@ -169,12 +170,13 @@ class FluidNetwork:
         self.free.extend(range(new - 1, old - 1, -1))
 
     def add(self, nodes: tuple[int, ...], bits: float, weight: float, token: object,
-            demand: float = math.inf) -> int:
+            demand: float = math.inf, cls: int = 0) -> int:
         """Queue a flow; it starts sharing at the next recompute (``update``)."""
         if not self.free:
             self._grow()
         i = self.free.pop()
         self.nodes[i] = nodes
+        self.phy_cls[i] = cls
         self.weight[i] = weight
         self.demand[i] = demand
         self.rem[i] = bits
