@@ -183,7 +183,8 @@ def main() -> int:
     print(f"cpu: {psutil.cpu_count()} logical cores; stack: 1 uvicorn worker")
     with tempfile.TemporaryDirectory() as tmp:
         profiles = profiles_dir(Path(tmp) / "profiles")
-        for cost, count, users in (("cheap", n, 200), ("production", max(20, n // 10), 40)):
+        for cost, count, users in (("cheap", n, 200), ("keycloak", max(40, n // 4), 100),
+                                   ("production", max(20, n // 10), 40)):
             r = roster(users)
             with running_stack(Path(tmp) / cost, hash_cost=cost, profiles=profiles) as urls:
                 t0 = time.perf_counter()

@@ -21,8 +21,8 @@ def add_arguments(p) -> None:
     p.add_argument("--port", type=int, default=8400, help="listen port (default 8400)")
     p.add_argument("--base-url", default="", help="public base URL when behind a proxy (default http://HOST:PORT)")
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
-    p.add_argument("--hash-cost", choices=("cheap", "production"), default="cheap",
-                   help="argon2id cost for passwords (production: t=3, 64 MiB, p=4)")
+    p.add_argument("--hash-cost", choices=("cheap", "keycloak", "production"), default="cheap",
+                   help="argon2id cost for passwords (keycloak: t=5, 7 MiB, p=1; production: t=3, 64 MiB, p=4)")
     p.add_argument("--trust-metadata", action="append", default=[], metavar="FILE_OR_URL",
                    help="also trust the IdPs/SPs in this SAML metadata (repeatable)")
     p.add_argument("--mfa-delay", default="2 s", help="staff second-factor approval delay (default '2 s')")
