@@ -230,6 +230,39 @@ def _rows(pattern: str, run_dir: Path) -> Iterator[list[str]]:
         yield from reader
 
 
+def _shard_columns(text: str, ncols: int) -> list[list[str]]:
+    """Columns of one shard's CSV text (header dropped).
+
+    Fast path: without quote characters no field holds a comma or newline, so
+    the body splits into one flat field list that is sliced per column (about
+    10x faster than ``csv.reader``). Anything else goes through ``csv``.
+    """
+    body = text[text.find("\n") + 1:] if text else ""
+    if not body:
+        return [[] for _ in range(ncols)]
+    if '"' not in body:
+        flat = body.replace("\n", ",").split(",")
+        nrows = body.count("\n")
+        if len(flat) == nrows * ncols + 1:
+            flat.pop()
+            return [flat[i::ncols] for i in range(ncols)]
+    rows = list(csv.reader(io.StringIO(body)))
+    return [list(c) for c in zip(*rows)] if rows else [[] for _ in range(ncols)]
+
+
+def _columns(pattern: str, run_dir: Path, ncols: int) -> list[list[str]]:
+    """Columns over every shard matching ``pattern`` (shards in name order, rows in file order)."""
+    cols: list[list[str]] | None = None
+    for path in sorted(glob.glob(str(run_dir / pattern))):
+        shard = _shard_columns(_read_text(Path(path)), ncols)
+        if cols is None:
+            cols = shard  # one shard (the usual model run): no copy
+        else:
+            for acc, col in zip(cols, shard):
+                acc.extend(col)
+    return cols if cols is not None else [[] for _ in range(ncols)]
+
+
 _STR = ("run", "engine", "device", "kind", "site", "room", "ap", "step", "error")
 _FLOAT = ("planned_s", "start_s", "end_s", "ttfb_s", "queue_s")
 
@@ -284,34 +317,41 @@ class ResourceTable:
 
 
 def _to_float(col: list[str]) -> np.ndarray:
-    return np.array([float(v) if v else math.nan for v in col], dtype=float)
+    try:
+        return np.array(col, dtype=float)  # C conversion; fails only on empty fields
+    except ValueError:
+        return np.array([float(v) if v else math.nan for v in col], dtype=float)
+
+
+def _to_int(col: list[str]) -> np.ndarray:
+    try:
+        return np.array(col, dtype=np.int64) if col else np.array([], dtype=np.int64)
+    except ValueError:
+        return np.array([int(v or 0) for v in col], dtype=np.int64)
 
 
 def read_steps(run_dir: str | os.PathLike) -> StepTable:
     """All step rows of a run folder (every ``steps*.csv.gz`` shard), as arrays."""
-    rows = list(_rows("steps*.csv.gz", Path(run_dir)))
-    cols = list(zip(*rows)) if rows else [() for _ in STEP_COLUMNS]
+    cols = _columns("steps*.csv.gz", Path(run_dir), len(STEP_COLUMNS))
     data: dict[str, np.ndarray] = {}
     for name, col in zip(STEP_COLUMNS, cols):
         if name in _STR:
             data[name] = np.array(col, dtype=object) if col else np.array([], dtype=object)
         elif name in _FLOAT:
-            data[name] = _to_float(list(col))
+            data[name] = _to_float(col)
         elif name == "ok":
-            data[name] = np.array([v == "1" for v in col], dtype=bool)
+            data[name] = np.array(col, dtype=object) == "1" if col else np.array([], dtype=bool)
         else:
-            data[name] = np.array([int(v or 0) for v in col], dtype=np.int64)
+            data[name] = _to_int(col)
     return StepTable(**data)
 
 
 def read_resources(run_dir: str | os.PathLike) -> ResourceTable:
-    rows = list(_rows("resources*.csv.gz", Path(run_dir)))
-    cols = list(zip(*rows)) if rows else [() for _ in RESOURCE_COLUMNS]
-    t, res, kind, util, q = cols
+    t, res, kind, util, q = _columns("resources*.csv.gz", Path(run_dir), len(RESOURCE_COLUMNS))
     return ResourceTable(
-        t_s=_to_float(list(t)),
+        t_s=_to_float(t),
         resource=np.array(res, dtype=object),
         kind=np.array(kind, dtype=object),
-        utilisation=_to_float(list(util)),
-        queue=_to_float(list(q)),
+        utilisation=_to_float(util),
+        queue=_to_float(q),
     )

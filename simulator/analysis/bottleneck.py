@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..trace import ResourceTable, StepTable
+from .stats import factorize
 
 __all__ = ["ResourceStats", "Bottlenecks", "resource_stats", "bottlenecks", "step_resource", "SATURATED"]
 
@@ -90,19 +91,15 @@ def _trace_waits(t: StepTable) -> dict[str, float]:
     known = ~np.isnan(t.queue_s) & (t.queue_s > 0)
     if not known.any():
         return {}
-    steps, sites, q = t.step[known], t.site[known], t.queue_s[known]
-    keys = np.array([step_resource(s, si) for s, si in zip(steps, sites)], dtype=object) \
-        if known.sum() < 50_000 else _fast_keys(steps, sites)
-    names, inv = np.unique(keys, return_inverse=True)
-    return dict(zip(names.tolist(), np.bincount(inv, weights=q).tolist()))
-
-
-def _fast_keys(steps: np.ndarray, sites: np.ndarray) -> np.ndarray:
-    """``step_resource`` over many rows: computed once per distinct (step, site) pair."""
-    pairs = np.char.add(np.char.add(steps.astype(str), "\x00"), sites.astype(str))
-    uniq, inv = np.unique(pairs, return_inverse=True)
-    mapped = np.array([step_resource(*p.split("\x00", 1)) for p in uniq.tolist()], dtype=object)
-    return mapped[inv]
+    steps, step_codes = factorize(t.step)
+    sites, site_codes = factorize(t.site)
+    pair = step_codes[known] * len(sites) + site_codes[known]
+    sums = np.bincount(pair, weights=t.queue_s[known], minlength=len(steps) * len(sites))
+    out: dict[str, float] = {}
+    for k in np.flatnonzero(sums):
+        name = step_resource(str(steps[k // len(sites)]), str(sites[k % len(sites)]))
+        out[name] = out.get(name, 0.0) + float(sums[k])
+    return out
 
 
 def resource_stats(r: ResourceTable, t: StepTable | None = None) -> list[ResourceStats]:
@@ -110,11 +107,13 @@ def resource_stats(r: ResourceTable, t: StepTable | None = None) -> list[Resourc
     waits = _trace_waits(t) if t is not None else {}
     out: list[ResourceStats] = []
     if len(r):
-        order = np.lexsort((r.t_s, r.resource))
+        _, res_codes = factorize(r.resource)
+        order = np.lexsort((r.t_s, res_codes))
         res, ts = r.resource[order], r.t_s[order]
         util = np.nan_to_num(r.utilisation[order]); queue = np.nan_to_num(r.queue[order])
         kinds = r.kind[order]
-        bounds = np.flatnonzero(np.r_[True, res[1:] != res[:-1], True])
+        rc = res_codes[order]
+        bounds = np.flatnonzero(np.r_[True, rc[1:] != rc[:-1], True])
         for a, b in zip(bounds[:-1], bounds[1:]):
             name = str(res[a])
             tt, u, qq = ts[a:b], util[a:b], queue[a:b]

@@ -86,11 +86,13 @@ class Verdict:
 
 
 def _q(text: str) -> float:
-    """'95' -> 95, '999' -> 99.9, '9999' -> 99.99, '99.9' -> 99.9."""
+    """'95' -> 95, '999' -> 99.9, '9999' -> 99.99, '99.9' -> 99.9 ('101' is an error)."""
     if "." in text or len(text) <= 2:
         q = float(text)
-    else:
+    elif text.startswith("99"):
         q = float(text[:2] + "." + text[2:])
+    else:
+        raise ValueError(text)
     if not 0 < q <= 100:
         raise ValueError(text)
     return q

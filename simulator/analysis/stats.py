@@ -9,6 +9,7 @@ and always carry the number of samples they rest on. Pure functions of a
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,7 @@ __all__ = [
     "readiness",
     "ready_share",
     "NON_PUPIL_KINDS",
+    "factorize",
     "READY_STEPS",
 ]
 
@@ -37,6 +39,35 @@ READY_STEPS = ("join", "login", "assertion", "download")
 
 #: Kinds that are not pupils waiting for their test (left out of time-to-ready).
 NON_PUPIL_KINDS = ("teacher", "egil-client", "provisioning")
+
+
+_FACTOR_CACHE: dict[int, tuple[weakref.ref, tuple[np.ndarray, np.ndarray]]] = {}
+
+
+def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, codes) with ``labels[codes] == values``; labels in first-seen order.
+
+    Dict passes at C speed, ~5x faster than ``np.unique`` on object arrays of
+    strings. Results are memoised per array object (trace columns are never
+    mutated), so the device column of a 10^6-row trace is factorised once.
+    """
+    hit = _FACTOR_CACHE.get(id(values))
+    if hit is not None and hit[0]() is values:
+        return hit[1]
+    items = values.tolist()
+    first = dict.fromkeys(items)
+    lookup = {k: i for i, k in enumerate(first)}
+    codes = np.fromiter(map(lookup.__getitem__, items), dtype=np.int64, count=len(items))
+    labels = np.empty(len(first), dtype=object)
+    labels[:] = list(first)
+    try:
+        ref = weakref.ref(values)
+    except TypeError:
+        return labels, codes
+    for k in [k for k, (r, _) in _FACTOR_CACHE.items() if r() is None]:
+        del _FACTOR_CACHE[k]
+    _FACTOR_CACHE[id(values)] = (ref, (labels, codes))
+    return labels, codes
 
 
 def _key(q: float) -> str:
@@ -132,17 +163,19 @@ def step_stats(t: StepTable) -> dict[str, StepStats]:
     if len(t) == 0:
         return out
     dur = t.duration_s
-    for step in _step_order(set(np.unique(t.step).tolist())):
-        m = t.step == step
+    step_names, step_codes = factorize(t.step)
+    _, dev_codes = factorize(t.device)
+    for step in _step_order(set(step_names.tolist())):
+        m = step_codes == step_names.tolist().index(step)
         ok = t.ok[m]
-        errs = t.error[m][~ok]
-        reasons, counts = np.unique(np.where(errs == "", "unknown", errs).astype(str), return_counts=True) \
-            if len(errs) else (np.array([]), np.array([]))
-        errors = dict(sorted(zip(reasons.tolist(), counts.tolist()), key=lambda kv: -kv[1]))
+        errors: dict[str, int] = {}
+        for e in t.error[m][~ok].tolist():
+            errors[e or "unknown"] = errors.get(e or "unknown", 0) + 1
+        errors = dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0])))
         q = t.queue_s[m][ok]
         queue = percentiles(q) if np.any(~np.isnan(q)) else None
         out[step] = StepStats(step=step, count=int(m.sum()), ok=int(ok.sum()), errors=errors,
-                              devices=len(np.unique(t.device[m])), duration_s=percentiles(dur[m][ok]),
+                              devices=len(np.unique(dev_codes[m])), duration_s=percentiles(dur[m][ok]),
                               queue_s=queue, retries=int((t.attempt[m] > 1).sum()))
     return out
 
@@ -164,6 +197,7 @@ class Readiness:
     ready_at_s: np.ndarray  # trace time the device was ready (inf if never)
     time_to_ready_s: np.ndarray  # ready_at_s - start_s (inf if never)
     excluded_kinds: tuple[str, ...] = field(default=NON_PUPIL_KINDS)
+    row_device: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # per trace row: index into devices, -1 if not a pupil
 
     @property
     def population(self) -> int:
@@ -191,24 +225,30 @@ def ready_share(ready_at_s: np.ndarray, t_s: float) -> float:
 
 
 def readiness(t: StepTable, exclude_kinds: tuple[str, ...] = NON_PUPIL_KINDS) -> Readiness:
-    """Time-to-ready per device (vectorised: one pass of ``np.unique`` and reductions)."""
-    pop = np.isin(t.step, READY_STEPS) & ~np.isin(t.kind, list(exclude_kinds)) if len(t) else np.zeros(0, bool)
-    if not pop.any():
-        empty = np.array([], dtype=object)
-        return Readiness(empty, empty, empty, np.array([]), np.array([]), np.array([]), exclude_kinds)
-    in_pop = np.isin(t.device, np.unique(t.device[pop]))
-    sub = t.where(in_pop)
-    devices, inv = np.unique(sub.device, return_inverse=True)
-    n = len(devices)
-    planned = np.where(np.isnan(sub.planned_s), sub.start_s, sub.planned_s)
+    """Time-to-ready per pupil device (vectorised over integer device codes)."""
+    names, codes = factorize(t.device)
+    step_names, step_codes = factorize(t.step)
+    kind_names, kind_codes = factorize(t.kind)
+    ready_ids = [i for i, s in enumerate(step_names.tolist()) if s in READY_STEPS]
+    pupil = np.array([k not in exclude_kinds for k in kind_names.tolist()], dtype=bool)
+    pop_rows = np.isin(step_codes, ready_ids) & pupil[kind_codes] if len(t) else np.zeros(0, bool)
+    in_pop = np.zeros(len(names), dtype=bool)
+    in_pop[codes[pop_rows]] = True
+    n = len(names)
+    planned = np.where(np.isnan(t.planned_s), t.start_s, t.planned_s)
     start = np.full(n, np.inf)
-    np.minimum.at(start, inv, planned)
-    done = (sub.step == "download") & sub.ok
+    np.minimum.at(start, codes, planned)
+    done = (t.step == "download") & t.ok if len(t) else np.zeros(0, bool)
     ready_at = np.full(n, -np.inf)
-    np.maximum.at(ready_at, inv[done], sub.end_s[done])
+    np.maximum.at(ready_at, codes[done], t.end_s[done])
     ready_at[np.isneginf(ready_at)] = np.inf
-    first = np.zeros(n, dtype=np.int64)
-    first[inv[::-1]] = np.arange(len(inv))[::-1]  # first row of each device (for its site/room)
-    site = sub.site[first]
-    room = np.array([f"{s}/{r}" for s, r in zip(site, sub.room[first])], dtype=object)
-    return Readiness(devices, site, room, start, ready_at, ready_at - start, exclude_kinds)
+    first = np.full(n, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))  # first row of each device (for its site/room)
+    sel = np.flatnonzero(in_pop)
+    site = t.site[first[sel]] if len(sel) else np.array([], dtype=object)
+    room = np.empty(len(sel), dtype=object)
+    room[:] = [f"{s}/{r}" for s, r in zip(site.tolist(), t.room[first[sel]].tolist())]
+    remap = np.full(n, -1, dtype=np.int64)
+    remap[sel] = np.arange(len(sel))
+    return Readiness(names[sel], site, room, start[sel], ready_at[sel], ready_at[sel] - start[sel],
+                     exclude_kinds, remap[codes])

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from ..analysis.stats import READY_STEPS  # noqa: E402
+from ..analysis.stats import READY_STEPS, factorize  # noqa: E402
 from ..analysis.summary import Analysis  # noqa: E402
 from ..units import format_clock  # noqa: E402
 
@@ -137,7 +137,8 @@ def ready_cdf(a: Analysis, top_n: int = 6) -> Figure:
     """CDF of time-to-ready for all pupils and the ``top_n`` slowest classrooms (or sites)."""
     rd = a.readiness
     what, groups = _groups(a)
-    n_groups = min(top_n, len(np.unique(groups))) if len(np.unique(groups)) > 1 else 0
+    n_distinct = len(set(groups.tolist()))
+    n_groups = min(top_n, n_distinct) if n_distinct > 1 else 0
     fig, ax = _fig(f"{a.info.scenario}: time to ready, all pupils"
                    + (f" and the {n_groups} slowest {what}s" if n_groups else ""))
     ax.set_xlabel("time to ready: first planned step to download done (s)")
@@ -146,7 +147,7 @@ def ready_cdf(a: Analysis, top_n: int = 6) -> Figure:
     if rd.population == 0:
         _empty(ax, "no pupil devices in the trace")
         return fig
-    names, inv = np.unique(groups.astype(str), return_inverse=True)
+    names, inv = factorize(groups)
     ttr = rd.time_to_ready_s
     order = np.lexsort((ttr, inv))
     sg, st = inv[order], ttr[order]
@@ -195,20 +196,19 @@ def _breakdown(a: Analysis, q: float, band: float = 2.0) -> tuple[dict[str, floa
     ready = np.isfinite(rd.time_to_ready_s)
     if not ready.any():
         return {}, 0, math.nan
-    devs, ttr, at = rd.devices[ready], rd.time_to_ready_s[ready], rd.ready_at_s[ready]
+    ttr, at = rd.time_to_ready_s[ready], rd.ready_at_s[ready]
     order = np.argsort(ttr, kind="stable")
     n = len(order)
     lo = max(0, math.ceil((q - band) / 100 * n) - 1)
     hi = min(n, max(lo + 1, math.ceil((q + band) / 100 * n)))
     pick = order[lo:hi]
     t = a.steps
-    m = np.isin(t.device, devs[pick])
+    idx = np.flatnonzero(ready)[pick]  # indices into rd.devices
+    m = np.isin(rd.row_device, idx)
     sub = t.where(m)
-    _, inv = np.unique(np.r_[devs[pick], sub.device], return_inverse=True)
-    dev_idx = inv[len(pick):]
-    ready_at_by = np.empty(inv[:len(pick)].max() + 1)
-    ready_at_by[inv[:len(pick)]] = at[pick]
-    keep = sub.end_s <= ready_at_by[dev_idx] + 1e-9
+    ready_at_by = np.full(rd.population, np.inf)
+    ready_at_by[idx] = at[pick]
+    keep = sub.end_s <= ready_at_by[rd.row_device[m]] + 1e-9
     dur = sub.duration_s
     qs = np.clip(np.nan_to_num(sub.queue_s), 0, dur)
     parts: dict[str, float] = {}

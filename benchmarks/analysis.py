@@ -1,0 +1,128 @@
+"""Benchmark: analysis (summary + every plot) of a 10^6-row trace; target < 10 s.
+
+Generates a realistic city-scale exam start with ``TraceWriter`` — ~150k pupil
+devices over 50 sites walking join -> login -> assertion -> download (+ an
+autosave), 3 % failed logins retried, 1 % downloads that never finish — and
+AP/link/service resource samples every 10 s. Then times ``analyse`` and
+``write_report`` (summary.json, plots, HTML, JUnit) separately.
+
+    .venv/bin/python benchmarks/analysis.py [--rows 1000000] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from simulator.trace import ResourceSample, TraceWriter  # noqa: E402
+
+
+def generate(run_dir: Path, rows: int, seed: int = 7) -> int:
+    """Write about ``rows`` step rows; return how many were written."""
+    rng = np.random.default_rng(seed)
+    n = int(rows / 6.03)  # rows per device incl. retries
+    sites = [f"s{k:02d}" for k in range(50)]
+    site_i = rng.integers(0, len(sites), n)
+    room_i = rng.integers(0, 100, n)
+    t = rng.uniform(-60, 120, n)
+    join_e = t + 2 + rng.exponential(3, n)
+    login_q = rng.exponential(8, n)
+    login_e = join_e + 1 + login_q + rng.exponential(1, n)
+    fail_first = rng.random(n) < 0.03
+    login_e += np.where(fail_first, 6, 0)
+    ass_e = login_e + 0.2 + rng.exponential(0.3, n)
+    dl_e = ass_e + 10 + rng.exponential(40, n)
+    dl_ok = rng.random(n) > 0.01
+    # plain Python floats: TraceWriter's _fmt writes numpy scalars as 'np.float64(...)' (reported)
+    t, join_e, login_q, login_e, ass_e, dl_e = (x.tolist() for x in (t, join_e, login_q, login_e, ass_e, dl_e))
+    fail_first, dl_ok = fail_first.tolist(), dl_ok.tolist()  # numpy bools would be written as 'True'
+    w = TraceWriter(run_dir, flush_every=5000)
+    written = 0
+    put = w.step_values
+    for i in range(n):
+        site, room = sites[site_i[i]], f"r{room_i[i]:02d}"
+        dev, ap = f"{site}-{room}-{i}", f"ap:{site}/{room}"
+        base = ("bench", "model", dev, "chromebook", site, room, ap)
+        put(base + ("join", t[i], t[i], join_e[i], 1200, True, "", math.nan, 1, 0.5))
+        ls = join_e[i] + 1
+        if fail_first[i]:
+            put(base + ("login", ls, ls, ls + 5, 2000, False, "http 503", math.nan, 1, 4.0))
+            ls += 6
+            written += 1
+        put(base + ("login", ls, ls, login_e[i], 9000, True, "", math.nan, 2 if fail_first[i] else 1, login_q[i]))
+        put(base + ("assertion", login_e[i], login_e[i], ass_e[i], 6000, True, "", math.nan, 1, 0.01))
+        put(base + ("download", ass_e[i], ass_e[i], dl_e[i], 35_000_000, dl_ok[i],
+                    "" if dl_ok[i] else "reset", ass_e[i] + 0.1, 1, 0.0))
+        put(base + ("autosave", dl_e[i] + 60, dl_e[i] + 60, dl_e[i] + 60.4, 4000, True, "", math.nan, 1, 0.0))
+        put(base + ("autosave", dl_e[i] + 120, dl_e[i] + 120, dl_e[i] + 120.3, 4000, True, "", math.nan, 1, 0.0))
+        written += 6
+    ts = np.arange(-60, 600, 10.0)
+    shape = np.exp(-((ts - 90) / 120) ** 2).tolist()
+    ts = ts.tolist()
+    peaks = rng.uniform(0.3, 1.0, len(sites) * 50).tolist()
+    for s in sites:
+        for r in range(0, 100, 2):  # half the rooms have an AP sample series
+            peak = peaks.pop()
+            for k, tt in enumerate(ts):
+                w.resource(ResourceSample(tt, f"ap:{s}/r{r:02d}", "ap", min(1.0, peak * shape[k]), 0.0))
+        for k, tt in enumerate(ts):
+            w.resource(ResourceSample(tt, f"uplink-down:{s}", "link", 0.7 * shape[k], 0.0))
+    for k, tt in enumerate(ts):
+        w.resource(ResourceSample(tt, "service:idp", "service", min(1.0, 1.3 * shape[k]), 400 * shape[k]))
+        w.resource(ResourceSample(tt, "service:content", "service", 0.5 * shape[k], 0.0))
+    w.close()
+    import json
+    (run_dir / "manifest.json").write_text(json.dumps({
+        "engine": "model", "scenario": {"name": "bench-city"}, "status": "finished", "t0_clock": 32400.0,
+        "slo": {"ready_p95": 300.0, "ready_by_0905": 0.9, "login_p99": 60.0, "error_rate": 0.05}}))
+    return written
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--keep", metavar="DIR", help="write (or reuse) the trace in DIR instead of a temp dir")
+    args = ap.parse_args()
+    tmp = None
+    if args.keep:
+        run_dir = Path(args.keep)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="examday-bench-")
+        run_dir = Path(tmp.name)
+    if not any(run_dir.glob("steps*.csv.gz")):
+        t = time.perf_counter()
+        rows = generate(run_dir, args.rows)
+        print(f"generated {rows} step rows in {time.perf_counter() - t:.1f} s ({run_dir})")
+    from simulator.analysis.summary import analyse
+    from simulator.report import write_report
+    from simulator.trace import read_steps
+
+    t = time.perf_counter()
+    steps = read_steps(run_dir)
+    t_read = time.perf_counter() - t
+    t = time.perf_counter()
+    a = analyse(run_dir)
+    t_an = time.perf_counter() - t
+    t = time.perf_counter()
+    res = write_report(run_dir)
+    t_all = time.perf_counter() - t
+    print(f"rows: {len(steps)} steps, {len(a.resources)} resource samples")
+    print(f"read_steps alone:                 {t_read:6.2f} s")
+    print(f"analyse (read + summary numbers): {t_an:6.2f} s")
+    print(f"write_report (summary + all plots + html + junit): {t_all:6.2f} s  (target < 10 s)")
+    print(f"verdict: {res.verdict_line}")
+    if tmp:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
