@@ -47,13 +47,24 @@ def session_of(stack, request: Request) -> dict | None:
     return tokens.unsign(request.cookies.get(SESSION_COOKIE), stack.secret, "dnp")
 
 
+def _find_idp(trusted: dict, wanted: str):
+    """A trusted IdP by entityID, or by its SSO or metadata URL (what a load script may have at hand)."""
+    if wanted in trusted:
+        return trusted[wanted]
+    w = wanted.rstrip("/")
+    for ent in trusted.values():
+        if w in (ent.entity_id.rstrip("/"), ent.sso_redirect.rstrip("/"), ent.entity_id.rstrip("/") + "/metadata"):
+            return ent
+    return None
+
+
 def routes(stack) -> list[Route]:
     cfg, state, directory = stack.config, stack.state, stack.directory
     sp_id, acs_url = stack.sp_entity_id, stack.acs_url
 
     async def login(request: Request) -> Response:
         idp_id = request.query_params.get("idp") or stack.idp_entity_id
-        idp = stack.trusted_idps.get(idp_id)
+        idp = _find_idp(stack.trusted_idps, idp_id)
         if idp is None or not idp.sso_redirect:
             return PlainTextResponse(f"unknown IdP {idp_id!r}", 400)
         nxt = request.query_params.get("next") or "/platform/api/me"

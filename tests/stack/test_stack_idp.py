@@ -124,3 +124,10 @@ def test_keys_generated_once_and_reused(config, tmp_path):
     from simulator.stack.app import Stack
     a, b = Stack(config), Stack(config)
     assert a.idp_keys.cert_pem == b.idp_keys.cert_pem
+
+
+def test_platform_login_names_the_idp_by_entity_id_sso_or_metadata_url(client):
+    for idp in (f"{BASE}/idp", f"{BASE}/idp/", f"{BASE}/idp/sso", f"{BASE}/idp/metadata"):
+        assert start_login(client, idp=idp).startswith(f"{BASE}/idp/sso?")
+    r = client.get("/platform/login", params={"idp": "https://unknown.example/idp"}, follow_redirects=False)
+    assert r.status_code == 400
