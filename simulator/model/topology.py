@@ -4,7 +4,8 @@ Sources: the Plan (``simulator.plan``: rooms, routes, links) and the trace's
 resource naming (``simulator.trace``). Wi-Fi link capabilities come from
 ``wifi.negotiate`` (lower of device and AP, IEEE 802.11); MAC efficiency per
 number of contending stations from Bianchi (2000) with A-MPDU aggregation
-(ns-3 ``bianchi11ax.py``), tabulated once per (PHY rate, standard).
+(ns-3 ``bianchi11ax.py``), tabulated once per (PHY rate, standard), times
+the TCP goodput share (``TCP_GOODPUT``: headers and the stations' TCP ACKs).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from .wifi import efficiency_table, negotiate
 __all__ = ["Topology", "build_topology", "MAX_N"]
 
 MAX_N = 256  # efficiency table size (contending stations)
+#: TCP goodput per MAC payload byte: 1460 B of MSS in each 1500 B IP packet, and ~3 % of airtime for the
+#: stations' TCP ACKs (one uplink TXOP with a BlockAck per downlink A-MPDU; inference from the timings)
+TCP_GOODPUT = 1460 / 1500 * 0.97
 
 #: bulk (download) tree levels, leaf to root
 LEVELS = ("ap", "ap-port", "switch", "uplink-down", "core-down", "dc-down", "content-egress")
@@ -109,7 +113,7 @@ def build_topology(plan: Plan) -> Topology:
             kind_class[(k, ri)] = cls_index[c]
     eff = np.zeros((len(classes), MAX_N))
     for ci, (rate, std) in enumerate(classes):
-        eff[ci] = efficiency_table(rate, std, MAX_N)
+        eff[ci] = efficiency_table(rate, std, MAX_N) * TCP_GOODPUT
     return Topology(
         room_ids=[r.id for r in rooms], room_site=room_site, site_ids=site_ids,
         room_fair=np.array([r.ap.airtime_fairness for r in rooms]),
