@@ -29,7 +29,8 @@ from functools import lru_cache
 import numpy as np
 
 __all__ = ["LinkRadio", "phy_rate", "negotiate", "bianchi_tau", "bianchi_throughput", "ampdu_throughput",
-           "mac_efficiency", "efficiency_table", "bianchi_tau_array", "ampdu_frames", "airtime_shares", "STANDARD_ORDER"]
+           "mac_efficiency", "efficiency_table", "bianchi_tau_array", "ampdu_frames", "airtime_shares",
+           "STANDARD_ORDER"]
 
 STANDARD_ORDER = {"a": 0, "n": 1, "ac": 2, "ax": 3}
 _MAX_MCS = {"a": 7, "n": 7, "ac": 9, "ax": 11}

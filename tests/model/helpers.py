@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def city(tmp: Path, *, sites: int = 1, rooms: int = 2, chromebooks: int = 26, ipads: int = 2,
          test: str = "english-listening-9", median: str = "45 s", p95: str = "3 min", uplink: str = "1 Gbit/s",
-         core: str = "10 Gbit/s", idp: str = "idp-broker", ap: str = "aruba-535", teacher: str | None = "windows-laptop",
+         core: str = "10 Gbit/s", idp: str = "idp-broker", ap: str = "aruba-535",
+         teacher: str | None = "windows-laptop",
          profiles: Path | None = None, name: str = "t") -> Path:
     text = f"""\
 name: {name}
