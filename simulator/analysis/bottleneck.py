@@ -63,10 +63,13 @@ class ResourceStats:
     peak_at_s: float  # trace time of peak utilisation
 
     def to_json(self) -> dict:
+        def num(v: float, nd: int) -> float | None:
+            return None if math.isnan(v) else round(v, nd)
+
         return {"resource": self.resource, "kind": self.kind, "samples": self.samples,
-                "peak_utilisation": round(self.peak_utilisation, 4),
-                "mean_utilisation": round(self.mean_utilisation, 4),
-                "saturated_s": round(self.saturated_s, 3), "peak_queue": round(self.peak_queue, 3),
+                "peak_utilisation": num(self.peak_utilisation, 4),
+                "mean_utilisation": num(self.mean_utilisation, 4),
+                "saturated_s": round(self.saturated_s, 3), "peak_queue": num(self.peak_queue, 3),
                 "wait_s": round(self.wait_s, 3), "wait_source": self.wait_source,
                 "peak_at_s": None if math.isnan(self.peak_at_s) else round(self.peak_at_s, 3)}
 

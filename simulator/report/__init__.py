@@ -8,6 +8,7 @@ input raises ``simulator.errors.UserError``, which the CLI turns into 2).
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +30,24 @@ class ReportResult:
     analysis: Analysis
 
 
+def _clean(v: object) -> object:
+    """Strict JSON: NaN/inf become null, numpy scalars plain numbers."""
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
 def write_summary(a: Analysis, path: Path) -> dict:
-    doc = a.to_json()
+    """Write ``summary.json`` atomically (strict JSON) and return the document."""
+    doc = _clean(a.to_json())
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=float) + "\n")
+    tmp.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
     os.replace(tmp, path)
     return doc
 

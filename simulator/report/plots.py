@@ -278,8 +278,8 @@ def ap_grid(a: Analysis) -> Figure | None:
     im = ax.imshow(grid, aspect="auto", cmap="RdYlGn_r", vmin=0, vmax=100, interpolation="nearest")
     fig.colorbar(im, ax=ax, label="peak utilisation (%)")
     ax.set_yticks(range(len(sites)), sites, fontsize=8 if len(sites) < 40 else 5)
-    ax.set_ylabel("site")
-    ax.set_xlabel("AP index within site (rooms in name order)")
+    ax.set_ylabel("site (one row per school)")
+    ax.set_xlabel("AP within site (one cell per classroom AP, rooms in name order)")
     if grid.size <= 300:
         for i, site in enumerate(sites):
             for j, room in enumerate(per_site[site]):

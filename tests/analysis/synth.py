@@ -38,7 +38,7 @@ def school(run_dir: Path, n: int = 60, *, sites: tuple[str, ...] = ("ak9",), roo
         dev = f"{site}-{room}-{i:04d}"
         t = float(rng.uniform(-30, 30))
         kw = dict(site=site, room=room, engine=engine)
-        lag = float(rng.exponential(0.5)) if engine == "live" else 0.0
+        lag = float(rng.exponential(0.5)) * (engine == "live")  # same draws for both engines
         j = t + 2 + rng.exponential(3)
         w.step(rec(dev, "join", t + lag, j, planned=t, queue=float(rng.uniform(0, 1)), **kw))
         ls = j + 1

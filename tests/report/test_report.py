@@ -1,0 +1,167 @@
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from simulator.analysis.summary import analyse
+from simulator.cli import main
+from simulator.report import write_report
+from simulator.report.junit import junit_xml
+from simulator.report.plots import PLOTS, cdf_overlay
+from simulator.trace import read_steps
+
+import synth
+
+SLO = {"ready_p90": 600.0, "ready_by_0905": 0.9, "login_p99": 30.0, "error_rate": 0.2}
+
+
+@pytest.fixture
+def run(tmp_path):
+    return synth.school(tmp_path / "run", 90, sites=("ak9", "bk7"), slo=SLO)
+
+
+def test_write_report_artefacts(run):
+    res = write_report(run)
+    assert res.exit_code == 0
+    for name in ("summary.json", "report.html", "junit.xml"):
+        assert (run / name).stat().st_size > 0
+    assert {p.name for p in res.plot_paths} == {f"{n}.png" for n in PLOTS}  # two sites: AP grid included
+    doc = json.loads((run / "summary.json").read_text())
+    assert doc == res.summary
+    assert doc["format"] == "examday-summary/1" and doc["slo_ok"] is True
+    assert set(doc["steps"]) == {"join", "login", "assertion", "download", "autosave"}
+    login = doc["steps"]["login"]
+    assert login["errors"] == {"http 503": 9} and login["duration_s"]["count"] == 90
+    assert set(login["duration_s"]) >= {"count", "p50", "p90", "p95", "p99", "p99.9", "max"}
+    assert doc["ready"]["population"] == 90 and doc["ready"]["not_ready"] == 5
+    assert [d["clock"] for d in doc["ready"]["by_deadline"]] == ["09:02", "09:05", "09:10"]
+    assert doc["resources"]["bottleneck"] == "ap:bk7/9C"
+    assert [v["name"] for v in doc["slo"]] == list(SLO)
+    assert res.verdict_line.startswith("09:00 start of school-ak9: ")
+    assert "bottleneck: ap:bk7/9C" in res.verdict_line and doc["verdict"] == res.verdict_line
+
+
+def test_html_self_contained_verdict_first(run):
+    res = write_report(run)
+    page = res.html_path.read_text()
+    srcs = re.findall(r'src="([^"]*)"', page)
+    assert len(srcs) == len(res.plot_paths) and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert not re.search(r'(src|href)\s*=\s*["\']?(https?:)?//', page)
+    assert "<link" not in page and "<script" not in page and "@import" not in page
+    assert page.index(res.verdict_line.split(";")[0]) < page.index("<table")
+    assert page.index("Service-level objectives") < page.index("Scenario and run")
+    assert page.index("&quot;t0_clock&quot;") > page.index("data:image")  # manifest metadata at the end
+
+
+def test_junit_valid_one_case_per_slo(run):
+    a = analyse(run, {"ready_p90": 1.0})  # breach one
+    root = ET.fromstring(junit_xml(a).split("\n", 1)[1])
+    assert root.tag == "testsuites"
+    (suite,) = root.findall("testsuite")
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == list(SLO)
+    assert suite.get("tests") == "4" and suite.get("failures") == "1" == root.get("failures")
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert [c.get("name") for c in failed] == ["ready_p90"]
+    assert "BREACHED" in failed[0].find("failure").get("message")
+    assert all(c.get("classname") and c.get("time") == "0" for c in cases)
+
+
+def _check_labelled(fig):
+    ax = fig.axes[0]
+    assert ax.get_title(), "every figure is titled"
+    for label in (ax.get_xlabel(), ax.get_ylabel()):
+        assert label and "(" in label and ")" in label, f"axis label with unit: {label!r}"
+
+
+def test_every_plot_titled_and_labelled(run):
+    a = analyse(run)
+    for name, fn in PLOTS.items():
+        fig = fn(a)
+        assert fig is not None, name
+        _check_labelled(fig)
+    cb = PLOTS["ap_grid"](a).axes[1]  # colour bar of the AP grid says what the colour means
+    assert "utilisation" in cb.get_ylabel()
+    _check_labelled(cdf_overlay([("a", a), ("b", a)]))
+
+
+def test_single_site_has_no_ap_grid_and_cdf_per_classroom(tmp_path):
+    a = analyse(synth.school(tmp_path / "one", 30))
+    assert PLOTS["ap_grid"](a) is None
+    assert "classroom" in PLOTS["ready_cdf"](a).axes[0].get_title()
+
+
+def test_zero_logins_still_renders(tmp_path):
+    run = synth.school(tmp_path / "z", 40, login_ok=False, slo={"ready_p95": 300.0, "login_p95": 10.0})
+    res = write_report(run)
+    assert res.exit_code == 1
+    assert "no successful login" in res.verdict_line and "0 % ready" in res.verdict_line
+    assert any("zero successful logins" in n for n in res.summary["notes"])
+    assert res.summary["ready"]["ready"] == 0 and res.summary["ready"]["time_to_ready_s"]["p50"] is None
+    assert all(not v["ok"] for v in res.summary["slo"])
+    a = res.analysis
+    for fn in PLOTS.values():
+        fig = fn(a)
+        if fig is not None:
+            _check_labelled(fig)
+    assert "zero successful logins" in res.html_path.read_text()
+
+
+def test_truncated_trace_still_renders(tmp_path):
+    run = synth.school(tmp_path / "t", 50, close=False, status="running")
+    raw = (run / "steps.csv.gz").read_bytes()
+    (run / "steps.csv.gz").write_bytes(raw[: len(raw) - 9])  # killed mid-write, too
+    res = write_report(run)
+    assert res.summary["run"]["truncated_shards"]
+    assert any("truncated" in n for n in res.summary["notes"])
+    assert "[run running]" in res.verdict_line
+    assert res.summary["run"]["step_rows"] > 0 and res.html_path.exists()
+
+
+def test_no_manifest_still_renders(tmp_path):
+    run = synth.school(tmp_path / "bare", 20, no_manifest=True)
+    res = write_report(run)
+    assert res.exit_code == 0 and res.summary["run"]["manifest"] is False
+    assert res.summary["run"]["scenario"] == "bare" and res.summary["run"]["engine"] == "model"
+    assert any("no manifest.json" in n for n in res.summary["notes"])
+    assert "No manifest.json" in res.html_path.read_text()
+
+
+def test_empty_trace_still_renders(tmp_path):
+    from simulator.trace import TraceWriter
+    TraceWriter(tmp_path / "e").close()
+    synth.manifest(tmp_path / "e", slo={"ready_p95": 60.0})
+    res = write_report(tmp_path / "e")
+    assert res.exit_code == 1 and "no pupil devices" in res.verdict_line
+    assert any("no step rows" in n for n in res.summary["notes"])
+
+
+def test_live_run_sections(tmp_path):
+    run = synth.school(tmp_path / "live", 40, engine="live", generator={"saturated": True, "max_cpu": 0.97},
+                       checks={"autosaves_acknowledged": 40, "autosaves_stored": 38})
+    doc = write_report(run).summary
+    lag = doc["live"]["co_lag_s"]
+    t = read_steps(run)
+    expect = np.sort((t.start_s - t.planned_s)[t.attempt == 1])  # only the synthetic joins start late
+    assert lag["count"] == len(expect) and lag["max"] == pytest.approx(expect[-1])
+    assert lag["p99"] == pytest.approx(expect[int(np.ceil(0.99 * len(expect))) - 1]) and lag["p99"] > 0
+    assert doc["live"]["generator"]["saturated"] is True
+    assert any("generator saturated" in n for n in doc["notes"])
+    assert any("2 acknowledged autosaves were not stored" in n for n in doc["notes"])
+    assert doc["checks"] == {"autosaves_acknowledged": 40, "autosaves_stored": 38}
+
+
+def test_cli_exit_codes(run, tmp_path, capsys):
+    assert main(["report", str(run), "--quiet"]) == 0
+    assert main(["report", str(run), "--quiet", "--slo", "ready_p90=1 s"]) == 1
+    assert main(["report", str(run), "--slo", "ready_p95=3"]) == 2  # no unit
+    assert main(["report", str(run), "--slo", "bogus_p95=3 s"]) == 2
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    capsys.readouterr()
+    assert main(["report", str(run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["format"] == "examday-summary/1"
+    assert main(["report", str(run), "--slo", "ready_by_0905=99 %"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL ready by 09:05" in out and "SLO breached: ready_by_0905" in out
