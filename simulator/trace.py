@@ -207,15 +207,37 @@ class TraceWriter:
         self.close()
 
 
+def _inflate(d, data: bytes, out: list[bytes], steps: tuple[int, ...]) -> tuple[object, bool]:
+    """Feed ``data`` in pieces of ``steps[0]``; on a corrupt piece, retry it from the saved state in
+    smaller pieces. Returns (decompressor, ok); ``ok`` False once damage is reached."""
+    size = steps[0]
+    for i in range(0, len(data), size):
+        piece = data[i:i + size]
+        saved = d.copy()
+        try:
+            out.append(d.decompress(piece))
+        except zlib.error:
+            if len(steps) == 1:
+                return saved, False
+            d, _ = _inflate(saved, piece, out, steps[1:])
+            return d, False
+        if d.eof:
+            return d, False
+    return d, True
+
+
 def _read_text(path: Path) -> str:
-    """Decompress a gzip shard, tolerating a missing trailer (killed writer)."""
+    """Decompress a gzip shard, tolerating a missing trailer (killed writer) or a corrupt tail.
+
+    Everything before the first undecodable byte is kept (pieces of 1 MiB,
+    retried in 4 KiB and then 1-byte steps from a copy of the decompressor).
+    """
     d = zlib.decompressobj(31)
-    out = []
+    out: list[bytes] = []
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
-            try:
-                out.append(d.decompress(chunk))
-            except zlib.error:
+            d, ok = _inflate(d, chunk, out, (1 << 20, 4096, 1))
+            if not ok:
                 break
     text = b"".join(out).decode("utf-8", errors="replace")
     if not text.endswith("\n"):
@@ -301,7 +323,8 @@ class StepTable:
 
     def records(self) -> Iterator[StepRecord]:
         for i in range(len(self)):
-            yield StepRecord(**{c: (getattr(self, c)[i].item()) for c in STEP_COLUMNS})
+            row = {c: getattr(self, c)[i] for c in STEP_COLUMNS}
+            yield StepRecord(**{c: v.item() if isinstance(v, np.generic) else v for c, v in row.items()})
 
 
 @dataclass
