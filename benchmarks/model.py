@@ -121,11 +121,13 @@ def main(argv=None) -> int:
             rows.append(measure(city_scenario(n, Path(tmp)), 1800.0))
             print(_line(f"city {n}", rows[-1]))
         base = rows[0]
-        print("\n devices    cpu_s   cpu s per 1k devices   relative to the 1k point (1.0 = linear)")
+        print("\n devices    cpu_s   cpu s per 1k devices   relative to the 1k point (1.0 = linear)"
+              "   events/device   us/event")
         for r in rows:
             per_k = r["cpu_s"] / r["devices"] * 1000
             rel = per_k / (base["cpu_s"] / base["devices"] * 1000)
-            print(f"{r['devices']:>8} {r['cpu_s']:>8.2f} {per_k:>20.3f} {rel:>24.2f}")
+            print(f"{r['devices']:>8} {r['cpu_s']:>8.2f} {per_k:>20.3f} {rel:>24.2f} {' ' * 14}"
+                  f"{r['events'] / r['devices']:>14.1f} {r['cpu_s'] / r['events'] * 1e6:>10.1f}")
     return 0
 
 
