@@ -39,6 +39,7 @@ from .topology import Topology, build_topology
 __all__ = ["simulate", "ModelResult", "ModelOptions", "Simulation"]
 
 _RESUME, _NET, _PS, _TICK, _SESSION_TIMEOUT = 0, 1, 2, 3, 4
+AIR_TAU_S = 1.0  # time constant of the short exchanges' airtime estimate per AP
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,8 @@ class Simulation:
         self.core_cap = float(min(topo.capacities[4][0], topo.capacities[5][0], topo.capacities[6][0]))
         self.total_bulk = 0
         self.rows: list[str] = []
+        self.air_v = np.zeros(len(topo.room_ids))  # short exchanges' airtime per second, decaying (AIR_TAU_S)
+        self.air_t = np.full(len(topo.room_ids), self.t_lo)
         self.room_open: list[float | None] = [None] * len(topo.room_ids)
         self.room_waiters: list[list] = [[] for _ in topo.room_ids]
         self.small: list[tuple[float, int, int, float, float]] = []  # (t, room, class, up B, down B)
@@ -201,7 +204,17 @@ class Simulation:
             self.ps_due[role] = t
             self.push(max(t, self.now), _PS, role)
 
+    def add_airtime(self, room: int, t: float, seconds: float) -> None:
+        """Airtime taken by a short exchange (both directions share the radio): a decaying rate per room."""
+        dt = t - self.air_t[room]
+        v = self.air_v[room]
+        self.air_v[room] = (v * math.exp(-dt / AIR_TAU_S) if dt > 0 else v) + seconds / AIR_TAU_S
+        if dt > 0:
+            self.air_t[room] = t
+
     def _refresh_ap(self, net: FluidNetwork, idx: np.ndarray) -> None:
+        busy = self.air_v * np.exp(-np.maximum(0.0, self.now - self.air_t) / AIR_TAU_S)
+        net.ap_capacity = 1.0 - np.minimum(busy, 0.9)
         rooms = net.nodes[idx, 0]
         n = np.bincount(rooms, minlength=len(self.topo.room_ids))[rooms]
         cls = net.phy_cls[idx]

@@ -156,6 +156,7 @@ class FluidNetwork:
         self.ap_weight = np.ones(cap)
         self.ap_cost = np.ones(cap)
         self.phy_cls = np.zeros(cap, np.int64)  # the station's radio class (engine: airtime per station)
+        self.ap_capacity = np.ones(len(capacities[0]))  # airtime left to bulk flows (short exchanges take some)
         self.demand = np.full(cap, np.inf)
         self.rem = np.zeros(cap)  # bits remaining
         self.rate = np.zeros(cap)
@@ -302,7 +303,7 @@ class FluidNetwork:
             nodes = self.nodes[idx, lv]
             if lv == 0:
                 w, c = self.ap_weight[idx], self.ap_cost[idx]
-                capa = np.ones(len(self.caps[0]))
+                capa = self.ap_capacity
             else:
                 w, c = self.weight[idx], np.ones(len(idx))
                 capa = self.caps[lv]

@@ -13,6 +13,9 @@ Sources:
 - Retries with exponential backoff and jitter (the device profile's
   ``http.retry``): delay = min(max_backoff, backoff·2^(k−1)) · (1 ± jitter).
 
+Short exchanges (requests up, responses down) take airtime from the same
+radio as the downloads (``Simulation.add_airtime``); downloads share what is left.
+
 Each step attempt becomes one trace row (``queue_s`` = time queued at
 servers/DHCP). Autosaves: ``autosave_detail`` per device are simulated one by
 one (rows); the others load the platform and links in aggregate (per-second
@@ -106,6 +109,7 @@ def _exchange_fifo(sim, st: DeviceState, rtt: float, t0: float, role: str, op: s
     if start == REFUSED:
         return False, "http 503", 0.0, t_arr + rtt / 2
     sim.small.append((t0, st.room, st.cls, req, resp))
+    sim.add_airtime(st.room, t0, (req + resp) * 8 / sim.rate_table[st.cls][1])
     t_done = end + _resp_time(resp, rate, rtt)
     if t_done - t0 > timeout:
         return False, "timeout", start - t_arr, t0 + timeout
@@ -128,6 +132,7 @@ def _exchange_ps(sim, st: DeviceState, rtt: float, role: str, op: str, req: floa
     if end is None:
         return False, "http 503", 0.0, now + rtt / 2
     sim.small.append((t0, st.room, st.cls, req, resp))
+    sim.add_airtime(st.room, t0, (req + resp) * 8 / sim.rate_table[st.cls][1])
     q = max(0.0, end - t_arr - work)
     t_done = end + _resp_time(resp, _share(sim, st), rtt)
     if t_done - t0 > timeout:

@@ -83,3 +83,15 @@ def test_airtime_freed_by_a_wired_limit_goes_to_the_slow_station():
     assert fast + slow == pytest.approx(100.0)
     assert 15.0 < slow < 15.8
     assert slow / 20 + fast / 400 <= 1.0 + 1e-9
+
+
+def test_airtime_taken_by_short_exchanges_slows_downloads():
+    net = _net([[1.0], [1e9]])
+    net.add((0, 0), 1e6, 1.0, "dl")
+    net.ap_cost[0], net.ap_weight[0] = 1 / 400.0, 400.0
+    net.update(0.0)
+    full = net.rate[0]
+    net.ap_capacity = np.array([0.75])  # a quarter of the air taken by uploads and short responses
+    net.update(0.0)
+    assert full == pytest.approx(400.0)
+    assert net.rate[0] == pytest.approx(300.0)
