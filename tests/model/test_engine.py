@@ -134,3 +134,16 @@ def test_devices_beyond_the_ap_client_limit_cannot_join(tmp_path):
     failed = (steps.step == "join") & ~steps.ok
     assert failed.sum() == len(plan.devices) - 64
     assert set(steps.error[failed]) == {"ap full: association refused"}
+
+
+def test_every_autosave_as_a_row_when_asked(tmp_path):
+    from simulator.commands import load_plan
+    from simulator.model import ModelOptions, simulate
+    from simulator.trace import read_steps
+
+    plan = load_plan(str(ROOT / "scenarios" / "ci-smoke.yaml"))
+    simulate(plan, tmp_path / "all", options=ModelOptions(autosave_detail=0))
+    steps = read_steps(tmp_path / "all")
+    pupils = sum(1 for d in plan.devices if d.role == "pupil")
+    per_pupil = plan.rooms[0].workload.autosaves
+    assert (steps.step == "autosave").sum() == pupils * per_pupil
