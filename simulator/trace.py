@@ -357,11 +357,16 @@ def read_steps(run_dir: str | os.PathLike) -> StepTable:
     """All step rows of a run folder (every ``steps*.csv.gz`` shard), as arrays."""
     cols = _columns("steps*.csv.gz", Path(run_dir), len(STEP_COLUMNS))
     data: dict[str, np.ndarray] = {}
+    parsed: list[tuple[list[str], np.ndarray]] = []
     for name, col in zip(STEP_COLUMNS, cols):
         if name in _STR:
             data[name] = np.array(col, dtype=object) if col else np.array([], dtype=object)
         elif name in _FLOAT:
-            data[name] = _to_float(col)
+            # planned_s equals start_s in model traces: compare the text (cheap) before parsing it again
+            same = next((arr for c, arr in parsed if c == col), None)
+            data[name] = same.copy() if same is not None else _to_float(col)
+            if name == "planned_s":
+                parsed.append((col, data[name]))
         elif name == "ok":
             data[name] = np.array(col, dtype=object) == "1" if col else np.array([], dtype=bool)
         else:

@@ -56,8 +56,14 @@ def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return hit[1]
     items = values.tolist()
     first = dict.fromkeys(items)
-    lookup = {k: i for i, k in enumerate(first)}
-    codes = np.fromiter(map(lookup.__getitem__, items), dtype=np.int64, count=len(items))
+    if len(first) <= 8:  # few labels (steps, kinds): one vectorised comparison per label
+        codes = np.zeros(len(items), dtype=np.int64)
+        for i, k in enumerate(first):
+            if i:
+                codes[values == k] = i
+    else:
+        lookup = {k: i for i, k in enumerate(first)}
+        codes = np.fromiter(map(lookup.__getitem__, items), dtype=np.int64, count=len(items))
     labels = np.empty(len(first), dtype=object)
     labels[:] = list(first)
     try:
@@ -175,7 +181,8 @@ def step_stats(t: StepTable) -> dict[str, StepStats]:
         q = t.queue_s[m][ok]
         queue = percentiles(q) if np.any(~np.isnan(q)) else None
         out[step] = StepStats(step=step, count=int(m.sum()), ok=int(ok.sum()), errors=errors,
-                              devices=len(np.unique(dev_codes[m])), duration_s=percentiles(dur[m][ok]),
+                              devices=int(np.count_nonzero(np.bincount(dev_codes[m]))) if m.any() else 0,
+                              duration_s=percentiles(dur[m][ok]),
                               queue_s=queue, retries=int((t.attempt[m] > 1).sum()))
     return out
 

@@ -162,11 +162,19 @@ def ready_cdf(a: Analysis, top_n: int = 6) -> Figure:
     for label, v, color, lw in curves:
         total = len(v)
         v = np.sort(v[np.isfinite(v)])
-        y = np.arange(1, len(v) + 1) / total
-        ax.step(np.r_[0, v], np.r_[0, y], where="post", color=color, linewidth=lw,
-                label=f"{label} ({len(v)}/{total} ready)")
+        x, y = _cdf_points(v, total)
+        ax.step(x, y, where="post", color=color, linewidth=lw, label=f"{label} ({len(v)}/{total} ready)")
     ax.legend(loc="lower right", fontsize=8)
     return fig
+
+
+def _cdf_points(v: np.ndarray, total: int, max_points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """Step-CDF vertices of sorted finite ``v`` over ``total`` devices, thinned to ~max_points (exact at kept ranks)."""
+    y = np.arange(1, len(v) + 1) / max(total, 1)
+    if len(v) > max_points:
+        keep = np.unique(np.r_[np.linspace(0, len(v) - 1, max_points).astype(int), len(v) - 1])
+        v, y = v[keep], y[keep]
+    return np.r_[0, v], np.r_[0, y]
 
 
 def utilisation_over_time(a: Analysis, top_n: int = 6) -> Figure | None:
@@ -297,7 +305,7 @@ def cdf_overlay(runs: list[tuple[str, Analysis]]) -> Figure:
         ttr = a.readiness.time_to_ready_s
         v = np.sort(ttr[np.isfinite(ttr)])
         if len(ttr):
-            ax.step(np.r_[0, v], np.r_[0, np.arange(1, len(v) + 1) / len(ttr)], where="post", color=f"C{i}",
+            ax.step(*_cdf_points(v, len(ttr)), where="post", color=f"C{i}",
                     label=f"{label} ({a.info.engine}, {len(v)}/{len(ttr)} ready)")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right")
