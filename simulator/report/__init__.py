@@ -3,6 +3,26 @@
 ``write_report`` is what ``examday report`` runs, and what the engines' verbs
 call when a run ends. Exit code: 0 every SLO holds, 1 one is breached (bad
 input raises ``simulator.errors.UserError``, which the CLI turns into 2).
+
+``summary.json`` (format ``examday-summary/1``; strict JSON, null for n/a/never)::
+
+    verdict   "09:00 start of school-ak9: 97 % ready by 09:05; bottleneck: ap:ak9/9C"
+    slo_ok    true|false
+    run       {name, engine, scenario, status, t0_clock "09:00", t0_known, step_rows,
+               resource_rows, truncated_shards [..], manifest true|false}
+    notes     ["zero successful logins out of 500 attempts (timeout x500): ...", ...]
+    steps     {<step>: {count, ok, failed, error_rate, errors {reason: n}, devices, retries,
+               duration_s {count, p50, p90, p95, p99, p99.9, max, mean, above {pXX: n}},
+               queue_s {same}|null}}          # durations of successful attempts
+    ready     {population, ready, not_ready, excluded_kinds, definition,
+               time_to_ready_s {count, p50 .. max (null = never), mean, above},
+               by_deadline [{t_s, clock, ready, population, share}]}
+    resources {bottleneck, reason, by_peak_utilisation [..], by_waiting [..]}
+               # each {resource, kind, samples, peak_utilisation, mean_utilisation,
+               #       saturated_s, peak_queue, wait_s, wait_source, peak_at_s}
+    slo       [{name, kind, unit, threshold, observed ("inf" = never), ok, message}]
+    live      {co_lag_s {percentiles}, generator {..}, generator_peak_cpu}|null
+    checks    manifest "checks" (live: autosaves_acknowledged/stored)|null
 """
 
 from __future__ import annotations

@@ -86,10 +86,10 @@ def render_html(a: Analysis, plots: list[PlotFile]) -> str:
                         [[r.resource, f"{r.peak_utilisation:.0%}" if not math.isnan(r.peak_utilisation) else "–",
                           f"{r.mean_utilisation:.0%}" if not math.isnan(r.mean_utilisation) else "–",
                           _d(r.saturated_s), "–" if math.isnan(r.peak_queue) else f"{r.peak_queue:.1f}",
-                          f"{r.wait_s:.1f} s ({r.wait_source})"] for r in b.by_peak_utilisation[:12]]))
+                          f"{_d(r.wait_s)} ({r.wait_source})"] for r in b.by_peak_utilisation[:12]]))
     if b.by_waiting:
-        parts.append(_table(["resource (by waiting caused)", "waiting caused", "source"],
-                            [[r.resource, f"{r.wait_s:.1f} s", r.wait_source] for r in b.by_waiting[:12]]))
+        parts.append(_table(["resource (by waiting caused)", "waiting caused (request-time)", "source"],
+                            [[r.resource, _d(r.wait_s), r.wait_source] for r in b.by_waiting[:12]]))
     if s["live"]:
         lag = a.co_lag_s
         parts.append("<h2>Live run health</h2>")

@@ -281,10 +281,10 @@ def ap_grid(a: Analysis) -> Figure | None:
     for i, site in enumerate(sites):
         for j, room in enumerate(per_site[site]):
             grid[i, j] = 100 * cells[(site, room)]
-    fig, ax = _fig(f"{a.info.scenario}: peak AP airtime utilisation by site", 9, max(3.0, 0.35 * len(sites) + 1.5))
+    fig, ax = _fig(f"{a.info.scenario}: peak AP airtime utilisation by site", 9, min(9.0, max(3.0, 0.3 * len(sites) + 1.5)))
     ax.grid(False)
     im = ax.imshow(grid, aspect="auto", cmap="RdYlGn_r", vmin=0, vmax=100, interpolation="nearest")
-    fig.colorbar(im, ax=ax, label="peak utilisation (%)")
+    fig.colorbar(im, ax=ax, label="peak utilisation (%)", fraction=0.04, shrink=0.9)
     ax.set_yticks(range(len(sites)), sites, fontsize=8 if len(sites) < 40 else 5)
     ax.set_ylabel("site (one row per school)")
     ax.set_xlabel("AP within site (one cell per classroom AP, rooms in name order)")
