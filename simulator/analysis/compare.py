@@ -10,7 +10,7 @@ time in the model is 40 % below what the live run shows".
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -56,10 +56,11 @@ class Comparison:
     label_b: str
     steps: list[StepDelta]  # "ready" first, then steps present in either run
     hints: list[str]
+    notes: list[str] = field(default_factory=list)  # caveats (a step only one run has)
 
     def to_json(self) -> dict:
         return {"a": self.label_a, "b": self.label_b, "steps": [s.to_json() for s in self.steps],
-                "calibration_hints": self.hints}
+                "calibration_hints": self.hints, "notes": self.notes}
 
 
 def _pct(values: np.ndarray) -> tuple[int, dict[str, float]]:
@@ -87,9 +88,9 @@ def calibration_hints(model: Analysis, live: Analysis, tolerance: float = CALIBR
             continue
         rel = pm / pl - 1
         if abs(rel) >= tolerance:
-            hints.append(f"{what} in the model is {abs(rel) * 100:.0f} % {'below' if rel < 0 else 'above'} "
-                         f"what the live run shows (median {pm:.3g} s vs {pl:.3g} s, {step} step"
-                         f"{', queueing removed from the model' if step != 'download' else ''})")
+            how = (f"{pm / pl:.1f}x" if rel >= 1 else f"{abs(rel) * 100:.0f} % {'below' if rel < 0 else 'above'}")
+            hints.append(f"{what} in the model is {how} what the live run shows (median {pm:.3g} s vs {pl:.3g} s, "
+                         f"{step} step{', queueing removed from the model' if step != 'download' else ''})")
     return hints
 
 
@@ -104,7 +105,15 @@ def compare(a: Analysis, b: Analysis, label_a: str | None = None, label_b: str |
         rows.append(StepDelta(step, ca, cb, pa, pb))
     engines = {a.info.engine: a, b.info.engine: b}
     hints = calibration_hints(engines["model"], engines["live"]) if set(engines) == {"model", "live"} else []
-    return Comparison(label_a or a.info.name, label_b or b.info.name, rows, hints)
+    la, lb = label_a or a.info.name, label_b or b.info.name
+    notes = []
+    for step in ("join", "login", "download"):
+        has_a, has_b = step in a.step_stats, step in b.step_stats
+        if has_a != has_b:
+            missing = lb if has_a else la
+            notes.append(f"{missing} has no {step} step: its time-to-ready "
+                         f"{'starts later (not comparable as is)' if step == 'join' else 'cannot include it'}")
+    return Comparison(la, lb, rows, hints, notes)
 
 
 def _merge(pa: tuple[int, dict], pb: tuple[int, dict]) -> tuple[int, int, dict, dict]:

@@ -50,5 +50,7 @@ def run(args: argparse.Namespace) -> int:
                   "".join(f"{_d(s.a[k]):>10}{_d(s.b[k]):>10}" for k in ("p50", "p95", "p99")))
         for h in cmp.hints:
             print(f"calibration: {h}")
+        for n in cmp.notes:
+            print(f"note: {n}")
         print(f"written: {out / 'compare.json'}, {out / 'ready_cdf_compare.png'}")
     return 0

@@ -29,6 +29,19 @@ def test_same_engine_no_hint_and_missing_steps(tmp_path):
     assert c.hints == []
     dl = next(s for s in c.steps if s.step == "download")
     assert dl.count_b == 0 and dl.to_json()["p50_b"] is None
+    assert c.notes == ["b has no download step: its time-to-ready cannot include it"]
+
+
+def test_large_ratio_hint_reads_as_factor(tmp_path):
+    import numpy as np
+
+    from simulator.analysis.compare import calibration_hints
+    model = analyse(synth.school(tmp_path / "m", 20, engine="model"))
+    live = analyse(synth.school(tmp_path / "l", 20, engine="live"))
+    live.steps.end_s[:] = live.steps.start_s + (live.steps.end_s - live.steps.start_s) / 100
+    (hint, *_) = calibration_hints(model, live)
+    assert hint.startswith("IdP service time in the model is ") and "x what the live run shows" in hint
+    assert np.isfinite(live.steps.end_s).all()
 
 
 def test_compare_cli(tmp_path, capsys):
