@@ -48,7 +48,8 @@ __all__ = [
 ]
 
 #: Canonical step names (DESIGN.md), in the order a device walks them.
-STEPS = ("join", "login", "assertion", "download", "autosave", "submit", "provision")
+#: ``open`` is the teacher opening the test session for the group (live engine).
+STEPS = ("join", "login", "assertion", "open", "download", "autosave", "submit", "provision")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,8 @@ RESOURCE_COLUMNS = tuple(f.name for f in fields(ResourceSample))
 
 
 def _fmt(v: object) -> object:
+    if isinstance(v, np.generic):  # np.float64 / np.bool_ from engines: write the Python value
+        v = v.item()
     if isinstance(v, bool):
         return int(v)
     if isinstance(v, float):

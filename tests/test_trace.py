@@ -63,3 +63,13 @@ def test_sigkill_keeps_every_flushed_row(tmp_path):
     t = read_steps(tmp_path)
     assert len(t) >= 100  # every row flushed before the kill (flush every 10 rows)
     assert t.device.tolist() == [f"d{i}" for i in range(len(t))]  # no half row, no gap
+
+
+def test_numpy_scalars_are_written_as_plain_values(tmp_path):
+    with TraceWriter(tmp_path) as w:
+        w.step_values(("r", "model", "d", "k", "s", "r", "a", "login", np.float64(1.5), np.float64(2.0),
+                       np.float64(3.25), np.int64(10), np.bool_(True), "", np.float64("nan"), np.int64(1),
+                       np.float64(0.5)))
+    t = read_steps(tmp_path)
+    assert t.ok.tolist() == [True] and t.end_s.tolist() == [3.25] and t.bytes.tolist() == [10]
+    assert t.queue_s.tolist() == [0.5] and math.isnan(t.ttfb_s[0])

@@ -183,8 +183,9 @@ def _run_load(args) -> int:  # noqa: C901 - one linear story: plan, checks, stac
             lines.append(f"  {status}: {result['reason']}")
         if result.get("capped"):
             lines.append(f"  the run hit --max-duration ({args.max_duration:.0f} s)")
-        lines.append(f"results: {run_dir}  report: {rep.html_path}")
+        lines.append(f"report: {rep.html_path}")
         _say(args, *lines)
+        print(run_dir)  # stdout: the run folder, as `simulate` prints it
     if interrupted:
         return 130
     if status == "failed":

@@ -27,7 +27,7 @@ __all__ = ["Profiles", "LoadedScenario", "load_scenario", "load_profiles", "load
            "parse_override", "apply_override", "SLO_NAME"]
 
 PROFILE_KINDS = {"devices": DeviceProfile, "aps": ApProfile, "tests": TestProfile, "services": ServiceProfile}
-STEP_NAMES = ("join", "login", "assertion", "download", "autosave", "submit", "provision", "ready")
+STEP_NAMES = ("join", "login", "assertion", "open", "download", "autosave", "submit", "provision", "ready")
 #: SLO names: <step>_p<q>, error_rate, <step>_error_rate, ready_by_HHMM
 SLO_NAME = re.compile(r"^(?:(?:%s)_p(?:[0-9]{1,2}(?:\.[0-9]+)?|100|max)|(?:(?:%s)_)?error_rate|ready_by_[0-2][0-9][0-5][0-9])$"
                       % ("|".join(STEP_NAMES), "|".join(STEP_NAMES)))
