@@ -194,6 +194,11 @@ def utilisation_over_time(a: Analysis, top_n: int = 6) -> Figure | None:
                 label=f"{s.resource} (peak {s.peak_utilisation:.0%})")
     ax.axhline(95, color="0.5", linestyle=":", linewidth=1, label="saturation (95 %)")
     ax.set_ylim(0, 105)
+    busy = np.isin(r.resource, [s.resource for s in ranked]) & (r.utilisation > 0.01)
+    if busy.any():  # zoom on the busy part: a quiet hour of autosaves would squash the start
+        lo, hi = float(r.t_s[busy].min()), float(r.t_s[busy].max())
+        pad = max(10.0, 0.1 * (hi - lo))
+        ax.set_xlim(lo - pad, hi + pad)
     ax.legend(loc="upper right", fontsize=8)
     return fig
 
