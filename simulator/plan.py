@@ -22,10 +22,10 @@ from typing import Iterator
 import numpy as np
 
 from .roster import Activity, Employment, Person, Roster, SchoolUnit, StudentGroup, password_for
-from .scenario import LoadedScenario
+from .scenario import LoadedScenario, load_scenario
 from .scenario.models import ApProfile, DeviceProfile, ServiceProfile, TestProfile
 
-__all__ = ["Device", "Room", "Route", "Link", "Workload", "ServicePlan", "Plan", "build_plan"]
+__all__ = ["Device", "Room", "Route", "Link", "Workload", "ServicePlan", "Plan", "build_plan", "load_plan"]
 
 Z95 = 1.6448536269514722
 
@@ -239,3 +239,8 @@ def build_plan(loaded: LoadedScenario, seed: int | None = None) -> Plan:
     return Plan(scenario=sc.name, seed=seed, t0_clock=t0, end_s=ex.end - t0, devices=tuple(devices),
                 rooms=tuple(rooms), device_profiles=dict(prof.devices), services=services, links=links,
                 slo=dict(sc.slo), loaded=loaded)
+
+
+def load_plan(path, overrides=(), seed: int | None = None) -> Plan:
+    """Scenario file (+ ``--set`` overrides) -> Plan; raises ``UserError`` for bad input."""
+    return build_plan(load_scenario(path, overrides), seed)

@@ -28,8 +28,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def load_plan(path: str, overrides=(), seed: int | None = None):
-    """Scenario file (+ overrides) -> Plan; raises UserError for bad input."""
-    from ..plan import build_plan
-    from ..scenario import load_scenario
+    """Scenario file (+ overrides) -> Plan (``simulator.plan.load_plan``, imported on use)."""
+    from ..plan import load_plan as _load_plan
 
-    return build_plan(load_scenario(path, overrides), seed)
+    return _load_plan(path, overrides, seed)

@@ -57,7 +57,7 @@ SATURATED_FOR_S = 5  # consecutive one-second samples
 
 
 def _load_plan(cfg: LiveConfig, scenario: str | None = None):
-    from ..commands import load_plan
+    from ..plan import load_plan
     return load_plan(scenario or cfg.scenario, cfg.overrides, cfg.seed)
 
 
