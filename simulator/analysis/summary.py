@@ -83,8 +83,13 @@ class Analysis:
         return all(v.ok for v in self.verdicts)
 
     @property
+    def complete(self) -> bool:
+        """False for a run that stopped early: its SLOs cover only the devices it reached."""
+        return self.info.status not in ("running", "interrupted", "failed")
+
+    @property
     def exit_code(self) -> int:
-        return 0 if self.slo_ok else 1
+        return 0 if self.slo_ok and self.complete else 1
 
     def clock(self, t_s: float) -> str:
         return format_clock(self.info.t0_clock + t_s)
@@ -109,7 +114,9 @@ class Analysis:
         breached = [v.name for v in self.verdicts if not v.ok]
         if breached:
             line += f"; SLO breached: {', '.join(breached)}"
-        if self.info.status not in ("finished",):
+        if not self.complete:
+            line += f" [run {self.info.status}: only part of the plan ran, so it cannot pass]"
+        elif self.info.status != "finished":
             line += f" [run {self.info.status}]"
         return line
 
@@ -134,6 +141,7 @@ class Analysis:
             "format": SUMMARY_FORMAT,
             "verdict": self.verdict_line(),
             "slo_ok": self.slo_ok,
+            "run_complete": self.complete,
             "run": {"name": self.info.name, "engine": self.info.engine, "scenario": self.info.scenario,
                     "status": self.info.status, "t0_clock": format_clock(self.info.t0_clock),
                     "t0_known": self.info.t0_known, "step_rows": len(self.steps),

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="where to write compare.json and the CDF plot "
                                                      "(default: RUN_B/compare-<RUN_A name>)")
     parser.add_argument("--json", action="store_true", help="print compare.json to stdout")
-    parser.add_argument("--quiet", action="store_true", help="print nothing")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing")
 
 
 def _d(v: float) -> str:

@@ -15,7 +15,8 @@ EXAMPLE = "examday plan scenarios/malmo-city.yaml --json"
 def add_arguments(p) -> None:
     p.add_argument("scenario", help="scenario YAML file")
     add_scenario_options(p)
-    p.add_argument("--devices", action="store_true", help="with --json: also list every device")
+    p.add_argument("--devices", action="store_true",
+                   help="list every device as JSON (implies --json), with its EPPN and reference-stack password")
 
 
 def run(args) -> int:
@@ -23,11 +24,12 @@ def run(args) -> int:
     for w in plan.loaded.warnings:
         print(f"warning: {w}", file=sys.stderr)
     summary = summarise(plan)
-    if args.json:
+    if args.json or args.devices:
         if args.devices:
             summary["device_list"] = [
                 {"id": d.id, "kind": d.kind, "role": d.role, "site": d.site, "room": d.room.name, "ap": d.ap,
-                 "start_s": round(d.start_s, 6), "eppn": d.eppn, "test": d.room.workload.test,
+                 "start_s": round(d.start_s, 6), "eppn": d.eppn, "password": d.password,
+                 "test": d.room.workload.test,
                  "path_down": [l.id for l in d.room.route.down]}
                 for d in plan.devices]
         json.dump(summary, sys.stdout, indent=2, sort_keys=True)

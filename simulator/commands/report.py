@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override an SLO threshold, with its unit: 'ready_p95=3 min', 'login_p99=10 s', "
                              "'error_rate=0.5 %%', 'ready_by_0905=95 %%' (repeatable)")
     parser.add_argument("--json", action="store_true", help="print summary.json to stdout")
-    parser.add_argument("--quiet", action="store_true", help="print nothing; the exit code says it all")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing; the exit code says it all")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,10 +12,11 @@ __all__ = ["junit_xml", "write_junit"]
 
 def junit_xml(a: Analysis) -> str:
     """A JUnit XML document (``<testsuites><testsuite>`` with one ``<testcase>`` per SLO)."""
-    failures = sum(not v.ok for v in a.verdicts)
-    suites = ET.Element("testsuites", name="examday", tests=str(len(a.verdicts)), failures=str(failures),
+    failures = sum(not v.ok for v in a.verdicts) + (not a.complete)
+    tests = len(a.verdicts) + 1
+    suites = ET.Element("testsuites", name="examday", tests=str(tests), failures=str(failures),
                         errors="0", time="0")
-    suite = ET.SubElement(suites, "testsuite", name=f"slo.{a.info.scenario}", tests=str(len(a.verdicts)),
+    suite = ET.SubElement(suites, "testsuite", name=f"slo.{a.info.scenario}", tests=str(tests),
                           failures=str(failures), errors="0", skipped="0", time="0")
     props = ET.SubElement(suite, "properties")
     for k, v in (("run", a.info.name), ("engine", a.info.engine), ("status", a.info.status),
@@ -28,6 +29,12 @@ def junit_xml(a: Analysis) -> str:
             fail.text = v.message
         else:
             ET.SubElement(case, "system-out").text = v.message
+    case = ET.SubElement(suite, "testcase", classname=f"examday.run.{a.info.scenario}", name="run_complete", time="0")
+    if a.complete:
+        ET.SubElement(case, "system-out").text = f"run status: {a.info.status}"
+    else:
+        msg = f"the run is '{a.info.status}': only part of the plan ran"
+        ET.SubElement(case, "failure", message=msg, type="RunIncomplete").text = msg
     if a.notes:
         ET.SubElement(suite, "system-out").text = "\n".join(a.notes)
     ET.indent(suites)

@@ -70,7 +70,7 @@ def load_profiles(root: str | Path) -> Profiles:
         for file in sorted((root / kind).glob("*.yaml")):
             shown = _shown(file)
             try:
-                raw = load_yaml(file.read_text(), shown)
+                raw = load_yaml(_read(file, shown), shown)
             except YamlError as e:
                 problems.append(e.problem)
                 continue
@@ -91,6 +91,21 @@ def load_profiles(root: str | Path) -> Profiles:
 
 def load_test_profiles(root: str | Path) -> dict[str, TestProfile]:
     return load_profiles(root).tests
+
+
+def _read(path: Path, shown: str) -> str:
+    """A YAML file's text, or a YamlError that says why it cannot be read."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise YamlError(Problem(shown, 1, 1, "", f"cannot read the file: {e.strerror or e}")) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise YamlError(Problem(shown, line, col, "", f"not UTF-8 text (byte 0x{data[e.start]:02x}); "
+                                                      "save the file as UTF-8")) from None
 
 
 def _shown(path: Path) -> str:
@@ -239,7 +254,7 @@ def _check_references(s: Scenario, raw, profiles: Profiles, problems: list[Probl
 
     ex = s.exam
     if ex.end <= ex.start:
-        problems.append(locate(raw, ("exam", "end")).problem("exam.end", "the exam ends before it starts "
+        problems.append(locate(raw, ("exam", "end")).problem("exam.end", "the exam must end after it starts "
                                                              f"(start {ex.start / 3600:.2f} h, end {ex.end / 3600:.2f} h)"))
     if ex.arrival.median <= 0 or ex.arrival.p95 <= ex.arrival.median:
         problems.append(locate(raw, ("exam", "arrival", "p95")).problem(
@@ -298,13 +313,13 @@ def load_scenario(path: str | Path, overrides: typing.Sequence[str] = ()) -> Loa
     path = Path(path)
     shown = _shown(path)
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise UserError(Problem(shown, 1, 1, "", f"cannot read the file: {e.strerror or e}")) from None
-    try:
+        text = _read(path, shown)
         raw = load_yaml(text, shown)
     except YamlError as e:
         raise UserError([e.problem]) from None
+    if not text.strip() or all(l.lstrip().startswith("#") or not l.strip() for l in text.splitlines()):
+        raise UserError(Problem(shown, 1, 1, "", "the file is empty; a scenario needs name, exam, core, "
+                                                 "datacentre, services and sites"))
     if not isinstance(raw, LDict):
         raise UserError(Problem(shown, 1, 1, "", "a scenario is a YAML mapping (key: value lines)"))
     parsed = [(o, *parse_override(o)) for o in overrides]

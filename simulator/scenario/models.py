@@ -162,7 +162,7 @@ class Link(_Strict):
 class Classroom(_Strict):
     name: str = Field(min_length=1)
     ap: str
-    devices: dict[str, Annotated[int, Field(ge=0, le=10000)]] = Field(min_length=1)
+    devices: dict[str, Annotated[int, Field(strict=True, ge=0, le=10000)]] = Field(min_length=1)
     test: str | None = None  # overrides exam.test for this room
     start: Clock | None = None  # overrides exam.start for this room
     teacher: str | None = "windows-laptop"  # teacher's device profile; null: no teacher login
@@ -214,11 +214,24 @@ class LoginForm(_Strict):
     password: str = "password"
 
 
+def _http_url(v: object) -> object:
+    from urllib.parse import urlsplit
+
+    if isinstance(v, str):
+        u = urlsplit(v)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError(f"{v!r} is not an http(s) URL such as 'http://127.0.0.1:8400/idp'")
+    return v
+
+
+HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+
+
 class Targets(_Strict):
-    idp: str = "http://127.0.0.1:8400/idp"
-    platform: str = "http://127.0.0.1:8400/platform"
-    scim: str = "http://127.0.0.1:8400/scim/v2"
-    ss12000: str = "http://127.0.0.1:8400/ss12000/v2"
+    idp: HttpUrl = "http://127.0.0.1:8400/idp"
+    platform: HttpUrl = "http://127.0.0.1:8400/platform"
+    scim: HttpUrl = "http://127.0.0.1:8400/scim/v2"
+    ss12000: HttpUrl = "http://127.0.0.1:8400/ss12000/v2"
     scim_token: str = "examday-egil-token"
     login_form: LoginForm = LoginForm()
     allowed_hosts: tuple[str, ...] = ()  # non-loopback hosts the user owns (with --i-own-these-targets)

@@ -61,8 +61,8 @@ def test_junit_valid_one_case_per_slo(run):
     assert root.tag == "testsuites"
     (suite,) = root.findall("testsuite")
     cases = suite.findall("testcase")
-    assert [c.get("name") for c in cases] == list(SLO)
-    assert suite.get("tests") == "4" and suite.get("failures") == "1" == root.get("failures")
+    assert [c.get("name") for c in cases] == [*SLO, "run_complete"]
+    assert suite.get("tests") == "5" and suite.get("failures") == "1" == root.get("failures")
     failed = [c for c in cases if c.find("failure") is not None]
     assert [c.get("name") for c in failed] == ["ready_p90"]
     assert "BREACHED" in failed[0].find("failure").get("message")
@@ -116,7 +116,10 @@ def test_truncated_trace_still_renders(tmp_path):
     res = write_report(run)
     assert res.summary["run"]["truncated_shards"]
     assert any("truncated" in n for n in res.summary["notes"])
-    assert "[run running]" in res.verdict_line
+    assert "[run running: only part of the plan ran, so it cannot pass]" in res.verdict_line
+    assert res.exit_code == 1 and res.summary["run_complete"] is False
+    case = ET.fromstring(res.junit_path.read_text().split("\n", 1)[1]).find(".//testcase[@name='run_complete']")
+    assert case.find("failure").get("type") == "RunIncomplete"
     assert res.summary["run"]["step_rows"] > 0 and res.html_path.exists()
 
 

@@ -13,7 +13,7 @@ BAD = sorted((Path(__file__).resolve().parents[1] / "data" / "bad").glob("*.yaml
 
 
 def _expectation(path: Path) -> tuple[str, str]:
-    first = path.read_text().splitlines()[0]
+    first = path.read_bytes().split(b"\n", 1)[0].decode()
     assert first.startswith("# expect: ")
     line, col, message = first.removeprefix("# expect: ").split(":", 2)
     return f"{line}:{col}", message.strip()
