@@ -62,6 +62,16 @@ class Curve:
     p95_max: list[float]
     bottleneck: list[str | None]  # most common across repeats
     points: list[int] = field(default_factory=list)  # repeats per x
+    meets_slo: list[bool] = field(default_factory=list)  # every repeat at x holds every SLO
+
+    @property
+    def needed(self) -> str | None:
+        """The first value (in the order given) from which every later value holds the SLOs too:
+        "the uplink needed for a 5-minute start" when the values grow. None if none does."""
+        for i in range(len(self.x)):
+            if self.meets_slo[i:] and all(self.meets_slo[i:]):
+                return self.x[i]
+        return None
 
     def to_json(self) -> dict:
         def num(v: float) -> float | str | None:
@@ -70,7 +80,7 @@ class Curve:
         return {"key": self.key, "series": self.series, "x": self.x,
                 "ready_p95_mean_s": [num(v) for v in self.p95_mean], "ready_p95_min_s": [num(v) for v in self.p95_min],
                 "ready_p95_max_s": [num(v) for v in self.p95_max], "bottleneck": self.bottleneck,
-                "repeats": self.points}
+                "repeats": self.points, "meets_slo": self.meets_slo, "needed": self.needed}
 
 
 def curves(points: list[SweepPoint], keys: dict[str, list[str]]) -> list[Curve]:
@@ -83,7 +93,7 @@ def curves(points: list[SweepPoint], keys: dict[str, list[str]]) -> list[Curve]:
             series.setdefault(tuple(p.values[k] for k in others), []).append(p)
         for combo, pts in series.items():
             label = ", ".join(f"{k}={v}" for k, v in zip(others, combo))
-            mean, lo, hi, bn, n = [], [], [], [], []
+            mean, lo, hi, bn, n, ok = [], [], [], [], [], []
             for x in xs:
                 here = [p for p in pts if p.values[key] == x]
                 v = [p.ready_p95_s for p in here if not math.isnan(p.ready_p95_s)]
@@ -93,5 +103,6 @@ def curves(points: list[SweepPoint], keys: dict[str, list[str]]) -> list[Curve]:
                 common = Counter(p.bottleneck for p in here).most_common(1)
                 bn.append(common[0][0] if common else None)
                 n.append(len(here))
-            out.append(Curve(key, label, list(xs), mean, lo, hi, bn, n))
+                ok.append(bool(here) and all(p.slo_ok for p in here))
+            out.append(Curve(key, label, list(xs), mean, lo, hi, bn, n, ok))
     return out

@@ -160,5 +160,9 @@ def _write(out: Path, base, keys: dict[str, list[str]], docs: list[dict], args) 
             label = ", ".join(f"{k}={v}" for k, v in p.values.items())
             p95 = "never" if p.ready_p95_s == float("inf") else f"{p.ready_p95_s:8.1f} s"
             print(f"{label:<{width}}  {p.repeat:>3}  {p95:>10}   {p.bottleneck or '-'}")
+        for c in cs:
+            where = f" ({c.series})" if c.series else ""
+            print(f"{c.key}{where}: " + (f"SLOs hold from {c.needed} on" if c.needed
+                                         else "no value in the grid holds every SLO"))
         print(f"sweep: {out / 'sweep.json'}; plots: {', '.join(plots)}", file=sys.stderr)
     return 0

@@ -11,8 +11,18 @@ from simulator.report.sweep import sweep_plot
 SMOKE = str(Path(__file__).parents[2] / "scenarios" / "ci-smoke.yaml")
 
 
-def _p(up, ap, rep, p95, bn):
-    return SweepPoint({"up": up, "ap": ap}, rep, 7 + rep, "", 60, 0, p95 / 2, p95, {}, bn, True)
+def _p(up, ap, rep, p95, bn, ok=True):
+    return SweepPoint({"up": up, "ap": ap}, rep, 7 + rep, "", 60, 0, p95 / 2, p95, {}, bn, ok)
+
+
+def test_needed_value_is_the_first_from_which_slos_hold():
+    pts = [_p("5", "a", 0, 900, "uplink", False), _p("50", "a", 0, 200, "uplink", True),
+           _p("50", "a", 1, 320, "uplink", False), _p("100", "a", 0, 60, "ap", True), _p("1000", "a", 0, 20, "ap", True)]
+    c = next(c for c in curves(pts, {"up": ["5", "50", "100", "1000"], "ap": ["a"]}) if c.key == "up")
+    assert c.meets_slo == [False, False, True, True]  # one repeat at 50 breached
+    assert c.needed == "100" and c.to_json()["needed"] == "100"
+    c = next(c for c in curves([_p("5", "a", 0, 900, "uplink", False)], {"up": ["5"], "ap": ["a"]}) if c.key == "up")
+    assert c.needed is None
 
 
 def test_curves_fold_repeats_and_series():
@@ -42,6 +52,7 @@ def test_sweep_cli_runs_the_model(tmp_path, capsys):
     slow, fast = curve["ready_p95_mean_s"]
     assert slow > fast  # a 5 Mbit/s uplink is slower than 1 Gbit/s
     assert curve["bottleneck"][0] == "uplink-down:ci-school"
+    assert curve["meets_slo"] == [False, True] and curve["needed"] == "1 Gbit/s"
     assert all(Path(p).exists() for p in doc["plots"])
     assert (out / "points" / "000" / "manifest.json").exists()
 
