@@ -43,6 +43,7 @@ LOGIN_PAGE = (900.0, 30000.0)
 CREDENTIALS = (1200.0, 12000.0)
 ACS = (12000.0, 40000.0)
 MANIFEST_REQ = 900.0
+OPEN = (900.0, 400.0)  # teacher's open-session POST and its JSON answer
 AUTOSAVE_RESP = 500.0
 SUBMIT_RESP = 2000.0
 
@@ -233,8 +234,11 @@ def device_proc(sim, st: DeviceState):
     if end is None:
         return
     yield end
-    if d.role == "teacher":
-        sim.open_session(st.room, sim.now)
+    if d.role == "teacher":  # opens the group's test session: one small POST to the platform
+        end = yield from http_step("open", lambda a: (("platform", "open", *OPEN, 0),), sim.now, sim.now)
+        if end is not None:
+            yield end
+            sim.open_session(st.room, sim.now)
         return
 
     # ---------------------------------------------------------------- download
