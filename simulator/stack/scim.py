@@ -7,9 +7,13 @@ for the EGIL object types (see ``egil.py``), under ``/scim/v2``.
   is idempotent (an identical PUT creates no new version); DELETE 204.
 - ``GET /scim/v2/{type}?filter=userName eq "x"`` (or ``externalId``),
   ``startIndex``, ``count`` — ListResponse (§3.4.2). Other filters: 400 ``invalidFilter``.
-- ``/ServiceProviderConfig``, ``/ResourceTypes``, ``/Schemas`` (§4) — open.
+- ``attributes`` / ``excludedAttributes`` (§3.4.2.5, §3.9) on every response
+  that returns resources (``id`` and ``schemas`` always come back).
+- ``/ServiceProviderConfig``, ``/ResourceTypes``, ``/Schemas`` (§4) — open;
+  ``/Schemas`` also publishes the extension schemas the resource types name.
 - Errors: ``urn:ietf:params:scim:api:messages:2.0:Error`` with ``status`` and
-  ``scimType`` (§3.12). PATCH and bulk are not supported (501).
+  ``scimType`` (§3.12), also for unknown paths (404) and methods (405). PATCH,
+  bulk and ``POST /.search`` are not supported (501).
 
 Auth: ``Authorization: Bearer <token>`` (RFC 6750; token in
 ``DATA/scim-token``). EGIL wants mutual TLS: put a TLS terminator with client
@@ -31,9 +35,9 @@ from argon2 import PasswordHasher
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
-from .egil import CORE_USER, RESOURCE_TYPES
+from .egil import CORE_USER, RESOURCE_TYPES, SCHEMA_EXTENSIONS
 from .store import Conflict
 
 __all__ = ["routes", "ERROR", "LIST", "SCIM_JSON"]
@@ -58,6 +62,60 @@ def error(status: int, detail: str, scim_type: str | None = None) -> JSONRespons
     return _json(body, status)
 
 
+ALWAYS = ("id", "schemas")  # returned "always" (RFC 7643 §3.1)
+
+
+def _paths(spec: str, core: str, schemas: list) -> list[tuple[str, ...]]:
+    """``attributes``/``excludedAttributes`` (RFC 7644 §3.10 attribute notation) -> key paths: ``name.givenName``
+    -> (name, givenName); ``<core URN>:userName`` -> (userName,); ``<extension URN>:x`` -> (URN, x)."""
+    urns = sorted({core, *(u for u in schemas if isinstance(u, str))}, key=len, reverse=True)
+    out = []
+    for raw in filter(None, (x.strip() for x in spec.split(","))):
+        for urn in urns:
+            if raw.lower() == urn.lower():
+                out.append(() if urn == core else (urn,))
+                break
+            if raw.lower().startswith(urn.lower() + ":"):
+                rest = tuple(raw[len(urn) + 1:].split("."))
+                out.append(rest if urn == core else (urn, *rest))
+                break
+        else:
+            out.append(tuple(raw.split(".")))
+    return out
+
+
+def _subs(key: str, paths: list) -> list[tuple[str, ...]]:
+    return [p[1:] for p in paths if p and p[0].lower() == key.lower()]
+
+
+def _keep(node, paths: list):
+    if isinstance(node, list):
+        return [_keep(x, paths) for x in node]
+    if not isinstance(node, dict) or () in paths:
+        return node
+    return {k: v if () in subs else _keep(v, subs) for k, v in node.items() if (subs := _subs(k, paths))}
+
+
+def _drop(node, paths: list):
+    if isinstance(node, list):
+        return [_drop(x, paths) for x in node]
+    if not isinstance(node, dict):
+        return node
+    return {k: _drop(v, subs) for k, v in node.items() if () not in (subs := _subs(k, paths))}
+
+
+def project(obj: dict, core: str, attributes: str | None, excluded: str | None) -> dict:
+    """A partial representation (RFC 7644 §3.4.2.5, §3.9): ``attributes`` wins over ``excludedAttributes``;
+    ``id`` and ``schemas`` are always returned."""
+    if attributes:
+        paths = _paths(attributes, core, obj.get("schemas") or [])
+        return {**{k: obj[k] for k in ALWAYS if k in obj}, **(obj if () in paths else _keep(obj, paths))}
+    if excluded:
+        paths = [p for p in _paths(excluded, core, obj.get("schemas") or []) if p]
+        return {**_drop(obj, paths), **{k: obj[k] for k in ALWAYS if k in obj}}
+    return obj
+
+
 def routes(stack) -> list[Route]:
     directory, cfg = stack.directory, stack.config
     cost = cfg.hasher_cost
@@ -71,9 +129,14 @@ def routes(stack) -> list[Route]:
     def location(request: Request, endpoint: str, obj_id: str) -> str:
         return f"{stack.config.url}{PREFIX}/{endpoint}/{obj_id}"
 
+    def shown(request: Request, endpoint: str, obj: dict) -> dict:
+        q = request.query_params
+        body = {**obj, "meta": {**obj["meta"], "location": location(request, endpoint, obj["id"])}}
+        return project(body, RESOURCE_TYPES[endpoint].schema, q.get("attributes"), q.get("excludedAttributes"))
+
     def out(request: Request, endpoint: str, stored: dict, status: int = 200) -> JSONResponse:
         loc = location(request, endpoint, stored["id"])
-        body = {**stored, "meta": {**stored["meta"], "location": loc}}
+        body = shown(request, endpoint, stored)
         return _json(body, status, {"ETag": stored["meta"]["version"], **({"Location": loc} if status == 201 else {})})
 
     async def read_body(request: Request, endpoint: str):
@@ -86,9 +149,9 @@ def routes(stack) -> list[Route]:
             return None, error(400, "body must be a JSON object", "invalidSyntax")
         if rt.schema not in (data.get("schemas") or []):
             return None, error(400, f"schemas must include {rt.schema}", "invalidSyntax")
-        for name, _type, required in rt.attributes:
-            if required and data.get(name) in (None, "", [], {}):
-                return None, error(400, f"{name} is required", "invalidValue")
+        for a in rt.attributes:
+            if a.required and data.get(a.name) in (None, "", [], {}):
+                return None, error(400, f"{a.name} is required", "invalidValue")
         if endpoint == "Users" and not isinstance(data.get("userName"), str):
             return None, error(400, "userName must be a string", "invalidValue")
         data.pop("meta", None)
@@ -131,8 +194,7 @@ def routes(stack) -> list[Route]:
                 return error(400, "startIndex and count must be integers", "invalidValue")
             total, items = await run_in_threadpool(directory.find, endpoint, attr, value, start, count)
             return _json({"schemas": [LIST], "totalResults": total, "startIndex": start, "itemsPerPage": len(items),
-                          "Resources": [{**o, "meta": {**o["meta"], "location": location(request, endpoint, o["id"])}}
-                                        for o in items]})
+                          "Resources": [shown(request, endpoint, o) for o in items]})
         return handler
 
     def resource(endpoint: str):
@@ -163,7 +225,6 @@ def routes(stack) -> list[Route]:
     def spc(request: Request) -> Response:
         return _json({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-            "documentationUri": "docs/stack.md",
             "patch": {"supported": False}, "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
             "filter": {"supported": True, "maxResults": MAX_COUNT}, "changePassword": {"supported": True},
             "sort": {"supported": False}, "etag": {"supported": True},
@@ -177,15 +238,22 @@ def routes(stack) -> list[Route]:
                 "schemaExtensions": [{"schema": e, "required": False} for e in rt.extensions],
                 "meta": {"resourceType": "ResourceType", "location": f"{cfg.url}{PREFIX}/ResourceTypes/{rt.name}"}}
 
-    def _schema(rt) -> dict:
-        attrs = [{"name": n, "type": t, "multiValued": n in ("studentMemberships", "groups", "teachers", "emails",
-                                                             "schoolTypes"),
-                  "required": r, "caseExact": False, "mutability": "writeOnly" if n == "password" else "readWrite",
-                  "returned": "never" if n == "password" else "default",
-                  "uniqueness": "server" if n == "userName" else "none"} for n, t, r in rt.attributes]
-        return {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"], "id": rt.schema, "name": rt.name,
-                "description": rt.description, "attributes": attrs,
-                "meta": {"resourceType": "Schema", "location": f"{cfg.url}{PREFIX}/Schemas/{rt.schema}"}}
+    def _attr(a) -> dict:
+        d = {"name": a.name, "type": a.type, "multiValued": a.multi, "description": a.name, "required": a.required,
+             "caseExact": False, "mutability": a.mutability, "returned": a.returned, "uniqueness": a.uniqueness}
+        if a.sub:
+            d["subAttributes"] = [_attr(s) for s in a.sub]
+        if a.reference_types:
+            d["referenceTypes"] = list(a.reference_types)
+        return d
+
+    def _schema(urn: str, name: str, description: str, attributes) -> dict:
+        return {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"], "id": urn, "name": name,
+                "description": description, "attributes": [_attr(a) for a in attributes],
+                "meta": {"resourceType": "Schema", "location": f"{cfg.url}{PREFIX}/Schemas/{urn}"}}
+
+    all_schemas = [*(_schema(rt.schema, rt.name, rt.description, rt.attributes) for rt in RESOURCE_TYPES.values()),
+                   *(_schema(e.id, e.name, e.description, e.attributes) for e in SCHEMA_EXTENSIONS.values())]
 
     def listing(items: list) -> JSONResponse:
         return _json({"schemas": [LIST], "totalResults": len(items), "startIndex": 1, "itemsPerPage": len(items),
@@ -201,11 +269,21 @@ def routes(stack) -> list[Route]:
 
     def schemas(request: Request) -> Response:
         urn = request.path_params.get("urn")
-        items = [_schema(rt) for rt in RESOURCE_TYPES.values()]
         if urn is None:
-            return listing(items)
-        found = [i for i in items if i["id"] == urn]
+            return listing(all_schemas)
+        found = [i for i in all_schemas if i["id"] == urn]
         return _json(found[0]) if found else error(404, f"no schema {urn}")
+
+    def unknown(request: Request) -> Response:
+        if request.method == "POST" and request.url.path.rstrip("/").endswith("/.search"):
+            return error(501, "POST /.search is not supported; use GET with filter")
+        allowed = sorted({m for r in out_routes[:-1] if r.matches(request.scope)[0] == Match.PARTIAL
+                          for m in r.methods or ()})
+        if allowed:  # the path exists, the method does not (RFC 7231 §6.5.5), as a SCIM error
+            r = error(405, f"{request.method} not allowed on {request.url.path}")
+            r.headers["Allow"] = ", ".join(allowed)
+            return r
+        return error(404, f"no SCIM endpoint {request.url.path}")
 
     out_routes = [Route(f"{PREFIX}/ServiceProviderConfig", spc), Route(f"{PREFIX}/ResourceTypes", resource_types),
                   Route(f"{PREFIX}/ResourceTypes/{{name}}", resource_types), Route(f"{PREFIX}/Schemas", schemas),
@@ -214,5 +292,6 @@ def routes(stack) -> list[Route]:
         out_routes.append(Route(f"{PREFIX}/{endpoint}", collection(endpoint), methods=["GET", "POST"]))
         out_routes.append(Route(f"{PREFIX}/{endpoint}/{{id}}", resource(endpoint),
                                 methods=["GET", "PUT", "DELETE", "PATCH"]))
+    out_routes.append(Route(f"{PREFIX}/{{path:path}}", unknown, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]))
     assert CORE_USER == RESOURCE_TYPES["Users"].schema
     return out_routes
