@@ -188,6 +188,12 @@ def _origin(url: str) -> str:
 
 # ---------------------------------------------------------------- pupils
 
+def _sign_in(w: Walk, device) -> bool:
+    """The ``login`` then ``assertion`` steps; True when the platform session is held."""
+    form = w.step("login", device.start_s, w.login)
+    return form is not None and w.step("assertion", w.ctx.clock.now(), lambda: w.assertion(form)) is not None
+
+
 def pupil_script(ctx: RunContext, device, profile) -> None:
     """A pupil's exam start and sitting, from its planned start to submit."""
     if not ctx.clock.sleep_until(device.start_s, ctx.stop):
@@ -195,10 +201,7 @@ def pupil_script(ctx: RunContext, device, profile) -> None:
     ctx.counters["devices_started"] += 1
     w = Walk(ctx, device, device.kind, profile)
     try:
-        form = w.step("login", device.start_s, w.login)
-        if form is None:
-            return
-        if w.step("assertion", ctx.clock.now(), lambda: w.assertion(form)) is None:
+        if not _sign_in(w, device):
             return
         man = w.step("download", ctx.clock.now(), lambda: _download(w))
         if man is None:
@@ -304,10 +307,7 @@ def teacher_script(ctx: RunContext, device, profile) -> None:
     ctx.counters["devices_started"] += 1
     w = Walk(ctx, device, "teacher", profile)
     try:
-        form = w.step("login", device.start_s, w.login)
-        if form is None:
-            return
-        if w.step("assertion", ctx.clock.now(), lambda: w.assertion(form)) is None:
+        if not _sign_in(w, device):
             return
         w.step("open", ctx.clock.now(), lambda: _open_session(w, device.room.group))
     finally:
