@@ -73,3 +73,13 @@ def test_numpy_scalars_are_written_as_plain_values(tmp_path):
     t = read_steps(tmp_path)
     assert t.ok.tolist() == [True] and t.end_s.tolist() == [3.25] and t.bytes.tolist() == [10]
     assert t.queue_s.tolist() == [0.5] and math.isnan(t.ttfb_s[0])
+
+
+def test_awkward_error_text_survives(tmp_path):
+    with TraceWriter(tmp_path) as w:
+        w.step(_rec(1, ok=False))
+        w.step(StepRecord("r", "live", "d", "k", "s", "r", "a", "login", 0.0, 0.0, 1.0, ok=False,
+                          error='saml: "bad", very bad\nsecond line'))
+    t = read_steps(tmp_path)
+    assert t.error.tolist() == ["http 503", 'saml: "bad", very bad second line']
+    t.end_s[0] = 9.0  # arrays are ordinary writable numpy arrays
