@@ -85,5 +85,5 @@ def run(args) -> int:
         print(f"  - {line}")
     final = next((r for r in reversed(reports) if r), None)
     if final:
-        print(f"\nreport: {Path(final) / 'report.html'}")
+        print(f"\nreport: {ROOT / final / 'report.html'}")
     return 0
