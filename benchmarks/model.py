@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulator.commands import load_plan  # noqa: E402
+from simulator.plan import load_plan  # noqa: E402
 from simulator.model import simulate  # noqa: E402
 
 CITY = """\

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from simulator.commands import load_plan  # noqa: E402
+from simulator.plan import load_plan  # noqa: E402
 from simulator.scenario import loader  # noqa: E402
 
 

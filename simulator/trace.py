@@ -249,10 +249,6 @@ def _read_bytes(path: Path) -> bytes:
     return data[: data.rfind(b"\n") + 1]
 
 
-def _read_text(path: Path) -> str:
-    return _read_bytes(path).decode("utf-8", errors="replace")
-
-
 def _arrow_types(columns: tuple[str, ...]) -> dict:
     import pyarrow as pa
 

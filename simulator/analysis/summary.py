@@ -15,7 +15,6 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from ..errors import UserError
 from ..trace import ResourceTable, StepTable, read_resources, read_steps

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_run_options", "add_scenario_options", "load_plan"]
+__all__ = ["add_run_options", "add_scenario_options"]
 
 
 def add_scenario_options(p: argparse.ArgumentParser) -> None:
@@ -26,9 +26,3 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="run folder (default: results/<scenario>-<engine>-<UTC timestamp>/)")
     add_scenario_options(p)
 
-
-def load_plan(path: str, overrides=(), seed: int | None = None):
-    """Scenario file (+ overrides) -> Plan (``simulator.plan.load_plan``, imported on use)."""
-    from ..plan import load_plan as _load_plan
-
-    return _load_plan(path, overrides, seed)

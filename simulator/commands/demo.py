@@ -9,7 +9,6 @@ doubles as a tour of the commands. Ends with the path of the live report.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys

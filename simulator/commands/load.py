@@ -85,7 +85,7 @@ def _run_load(args) -> int:  # noqa: C901 - one linear story: plan, checks, stac
     from ..live.safety import check_targets
     from ..live.schedule import estimate
     from ..results import new_run_dir, update_manifest, write_manifest
-    from . import load_plan
+    from ..plan import load_plan
 
     plan = load_plan(args.scenario, args.overrides, args.seed)
     sc = plan.loaded.scenario

@@ -6,7 +6,8 @@ import json
 import sys
 
 from ..plan_summary import render_text, summarise
-from . import add_scenario_options, load_plan
+from ..plan import load_plan
+from . import add_scenario_options
 
 HELP = "expand a scenario into its seeded plan and summarise it"
 EXAMPLE = "examday plan scenarios/malmo-city.yaml --json"

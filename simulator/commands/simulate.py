@@ -1,10 +1,9 @@
 """``examday simulate SCENARIO``: predict the exam start with the model engine and write a run folder.
 
 The run folder (``results/<scenario>-model-<UTC time>/``) gets ``manifest.json``,
-the trace (``steps.csv.gz``, ``resources.csv.gz``) and ``summary.json``: the
-full report (``simulator.report.write_report``) when it is installed, else a
-minimal summary (per-step count/errors/p50/p95/p99/max, time-to-ready
-percentiles, resources by peak utilisation).
+the trace (``steps.csv.gz``, ``resources.csv.gz``), then the report
+(``simulator.report.write_report``: summary.json, plots, report.html,
+junit.xml); the exit code is the report's SLO verdict.
 """
 
 from __future__ import annotations
@@ -13,11 +12,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import UserError
+from ..plan import load_plan
 from ..units import UnitError, parse_duration
-from . import add_run_options, load_plan
+from . import add_run_options
 
 HELP = "predict the exam start with the model engine"
 EXAMPLE = "examday simulate scenarios/school-ak9.yaml --set 'sites[0].uplink.down=50 Mbit/s' --until 30min"
@@ -90,59 +88,9 @@ def _with_progress(simulate, plan, run_dir, until):
 
 
 def _report(run_dir: Path, args) -> int:
-    try:
-        from ..report import write_report
-    except ImportError:
-        write_report = None
-    if write_report is not None:
-        try:
-            result = write_report(run_dir)
-        except UserError:
-            raise
-        except Exception as e:  # the trace is complete: keep it usable even if the report breaks
-            print(f"warning: the report failed ({type(e).__name__}: {e}); wrote a minimal summary.json",
-                  file=sys.stderr)
-        else:
-            if not (args.quiet or args.json):
-                print(result.verdict_line, file=sys.stderr)
-            return int(result.exit_code)
-    write_minimal_summary(run_dir)
-    return 0
+    from ..report import write_report
 
-
-def _pct(x: np.ndarray) -> dict:
-    if len(x) == 0:
-        return {"count": 0}
-    p50, p95, p99 = np.percentile(x, [50, 95, 99])
-    return {"count": int(len(x)), "p50": round(float(p50), 4), "p95": round(float(p95), 4),
-            "p99": round(float(p99), 4), "max": round(float(x.max()), 4)}
-
-
-def write_minimal_summary(run_dir: Path) -> dict:
-    """summary.json without the analysis package: per-step percentiles, time to ready, resources by peak."""
-    from ..trace import STEPS, read_resources, read_steps
-
-    st = read_steps(run_dir)
-    steps = {}
-    for name in STEPS:
-        m = st.step == name
-        if m.any():
-            d = _pct(st.duration_s[m & st.ok])
-            d["count"] = int(m.sum())
-            d["errors"] = int((m & ~st.ok).sum())
-            steps[name] = d
-    dl = (st.step == "download") & st.ok & (st.kind != "teacher")
-    first = {}
-    for dev, t in zip(st.device[st.step == "join"], st.planned_s[st.step == "join"]):
-        first.setdefault(dev, t)
-    ready = np.array([e - first[d] for d, e in zip(st.device[dl], st.end_s[dl]) if d in first])
-    res = read_resources(run_dir)
-    peaks = {}
-    for name in np.unique(res.resource) if len(res) else []:
-        m = res.resource == name
-        peaks[str(name)] = float(np.nanmax(res.utilisation[m]))
-    ranked = sorted(peaks.items(), key=lambda kv: -kv[1])
-    doc = {"steps": steps, "ready": _pct(ready),
-           "resources": [{"resource": k, "peak_utilisation": round(v, 4)} for k, v in ranked]}
-    (Path(run_dir) / "summary.json").write_text(json.dumps(doc, indent=2) + "\n")
-    return doc
+    result = write_report(run_dir)
+    if not (args.quiet or args.json):
+        print(result.verdict_line, file=sys.stderr)
+    return int(result.exit_code)

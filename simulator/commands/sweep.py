@@ -19,7 +19,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from ..errors import UserError
-from . import add_run_options, load_plan
+from ..plan import load_plan
+from . import add_run_options
 
 HELP = "run the model over a grid of scenario values"
 EXAMPLE = ("examday sweep scenarios/school-ak9.yaml --vary 'sites[0].uplink.down=50 Mbit/s,100 Mbit/s,1 Gbit/s' "

@@ -24,7 +24,6 @@ def write_samples(sim, end: float) -> int:
     edges = t_lo + dt * np.arange(nb + 1)
     busy = sim.net.busy[:nb].copy()
     wait = sim.net.waiting[:nb] / dt
-    nr = len(topo.room_ids)
     phy = np.array([c[0] for c in topo.phy_classes]) * topo.eff[:, 1]
     if sim.small:
         arr = np.array(sim.small, dtype=float)

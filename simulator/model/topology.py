@@ -61,7 +61,7 @@ def build_topology(plan: Plan) -> Topology:
         if r.site not in site_index:
             site_index[r.site] = len(site_ids)
             site_ids.append(r.site)
-    nr, ns = len(rooms), len(site_ids)
+    nr = len(rooms)
     room_site = np.array([site_index[r.site] for r in rooms], np.int64)
     link = plan.links
     content = plan.services["content"].profile.bandwidth or 1e12

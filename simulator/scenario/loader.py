@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,10 +190,8 @@ def _model_fields_at(model: type, loc: tuple) -> list[str]:
                 return list(tp.model_fields)
             tp = f.annotation
         else:
-            args = typing.get_args(tp)
+            args = typing.get_args(tp)  # tuple[X, ...] / dict[str, X]: step into X
             tp = args[-1] if args else None
-            if isinstance(p, int) and typing.get_origin(_unwrap(tp)) is None and tp is not None:
-                continue
     tp = _unwrap(tp)
     return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, pydantic.BaseModel) else []
 
@@ -202,7 +201,7 @@ def _unwrap(tp):
         origin = typing.get_origin(tp)
         if origin is typing.Annotated:
             tp = typing.get_args(tp)[0]
-        elif origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        elif origin in (typing.Union, types.UnionType):
             args = [a for a in typing.get_args(tp) if a is not type(None)]
             tp = args[0] if len(args) == 1 else tp
             if len(args) != 1:

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from simulator.trace import StepRecord, TraceWriter, read_resources, read_steps
+from simulator.trace import TraceWriter, read_resources, read_steps
 
 from synth import rec
 

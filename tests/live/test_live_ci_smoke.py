@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from simulator.commands import load_plan
+from simulator.plan import load_plan
 from simulator.results import read_manifest
 from simulator.trace import read_steps
 from conftest import REPO, examday

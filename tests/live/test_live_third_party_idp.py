@@ -10,7 +10,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from simulator.commands import load_plan
+from simulator.plan import load_plan
 from simulator.live import forms
 from simulator.stack.egil_client import push_roster
 from simulator.stack.process import running_stack

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from simulator.commands import load_plan
+from simulator.plan import load_plan
 from simulator.errors import UserError
 from simulator.live import forms
 from simulator.live.safety import check_targets

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.commands import load_plan
+from simulator.plan import load_plan
 from simulator.model import simulate
 from simulator.trace import read_steps
 

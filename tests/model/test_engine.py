@@ -138,7 +138,7 @@ def test_devices_beyond_the_ap_client_limit_cannot_join(tmp_path):
 
 
 def test_every_autosave_as_a_row_when_asked(tmp_path):
-    from simulator.commands import load_plan
+    from simulator.plan import load_plan
     from simulator.model import ModelOptions, simulate
     from simulator.trace import read_steps
 

@@ -3,7 +3,6 @@
 import json
 
 from simulator.cli import main
-from simulator.commands.simulate import write_minimal_summary
 from simulator.results import read_manifest
 
 from .helpers import ROOT
@@ -38,13 +37,14 @@ def test_bad_until_is_a_user_error(tmp_path, capsys):
     assert "--until" in capsys.readouterr().err
 
 
-def test_minimal_summary(tmp_path):
+def test_simulate_writes_the_summary(tmp_path):
     out = tmp_path / "run"
     main(["simulate", SMOKE, "-q", "-o", str(out)])
-    doc = write_minimal_summary(out)
+    doc = json.loads((out / "summary.json").read_text())
     login = doc["steps"]["login"]
-    assert login["count"] == 62 and login["errors"] == 0
-    assert login["p50"] <= login["p95"] <= login["p99"] <= login["max"]
-    assert doc["ready"]["count"] == 60
-    peaks = [r["peak_utilisation"] for r in doc["resources"]]
+    assert login["count"] == 62 and login["failed"] == 0
+    d = login["duration_s"]
+    assert d["p50"] <= d["p95"] <= d["p99"] <= d["max"]
+    assert doc["ready"]["ready"] == 60
+    peaks = [r["peak_utilisation"] for r in doc["resources"]["by_peak_utilisation"]]
     assert peaks == sorted(peaks, reverse=True)

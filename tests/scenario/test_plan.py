@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from simulator.cli import main
-from simulator.commands import load_plan
+from simulator.plan import load_plan
 from simulator.plan_summary import summarise
 
 

@@ -7,12 +7,11 @@ import urllib.parse
 import zlib
 import base64
 
-import pytest
 from lxml import etree
 from starlette.testclient import TestClient
 
 from simulator.roster import Activity, Employment, Person, Roster, SchoolUnit, StudentGroup, password_for
-from simulator.stack.app import build_app, prepare
+from simulator.stack.app import prepare
 from simulator.stack.config import Catalogue, ContentPart, StackConfig, TestSpec
 from simulator.stack.egil_client import scim_objects
 
