@@ -25,6 +25,7 @@ class LiveConfig:
     run_dir: str
     run: str  # run name (the run folder's name), the trace's ``run`` column
     targets: dict  # idp, platform, scim, ss12000, scim_token, login_form{form,username,password}
+    egress: dict = field(default_factory=dict)  # EgressPolicy.to_dict(): allowed hosts/ports, pinned addresses
     digest: str = ""  # Plan.digest the workers must reproduce
     overrides: list = field(default_factory=list)
     seed: int | None = None
