@@ -45,10 +45,10 @@ from locust.env import Environment  # noqa: E402
 from locust.runners import STATE_MISSING  # noqa: E402
 
 from ..trace import ResourceSample  # noqa: E402
-from .config import RESULT_FILE, LiveConfig  # noqa: E402
+from .config import RESULT_FILE, LiveConfig, refusal  # noqa: E402
 from .context import Clock, RunContext  # noqa: E402
 from .http import RateLimiter  # noqa: E402
-from .safety import EgressPolicy, same_targets  # noqa: E402
+from .safety import EgressPolicy  # noqa: E402
 from .schedule import partition, t0_epoch  # noqa: E402
 from .users import EgilUser, PupilUser, Ss12000User, TeacherUser  # noqa: E402
 
@@ -330,18 +330,6 @@ def run_master(cfg: LiveConfig, cfg_path: str) -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-
-
-def refusal(mine: LiveConfig, theirs: LiveConfig) -> str:
-    """Why a worker refuses its master's ``examday-go`` ('' when it may run): the plan digest and the
-    targets must equal the ones this worker derived from its own scenario."""
-    if not theirs.digest or theirs.digest != mine.digest:
-        return (f"plan digest {theirs.digest[:12] or '(none)'} from the master differs from this worker's "
-                f"{mine.digest[:12]} (different scenario file, --set/--seed, profiles or examday version)")
-    diff = same_targets(mine.targets, theirs.targets)
-    if diff:
-        return f"the master's targets differ from this worker's scenario ({diff})"
-    return ""
 
 
 def run_worker(mine: LiveConfig, master_host: str, master_port: int) -> int:
