@@ -71,7 +71,7 @@ def write_manifest(run_dir: Path, *, scenario_path: str, scenario_name: str, eng
 def update_manifest(run_dir: Path, **changes: Any) -> dict:
     manifest = read_manifest(run_dir)
     manifest.update(changes)
-    if changes.get("status") in ("finished", "interrupted", "failed"):
+    if changes.get("status") in ("finished", "capped", "interrupted", "failed"):
         manifest.setdefault("ended_utc", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     _atomic_json(run_dir / "manifest.json", manifest)
     return manifest

@@ -89,7 +89,9 @@ def check_arguments(args: argparse.Namespace) -> None:
         if out.is_dir() and any(out.glob("steps-*.csv.gz")):
             raise UserError(f"-o {args.out}: already holds a run's trace; give a new folder")
         parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
-        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        if not parent.is_dir():
+            raise UserError(f"-o {args.out}: {parent} is not a folder")
+        if not os.access(parent, os.W_OK | os.X_OK):
             raise UserError(f"-o {args.out}: {parent} is not writable")
 
 
@@ -174,7 +176,11 @@ class LiveRun:
         _say(args, f"examday load {plan.scenario}: pre-flight", *("  " + line for line in est.lines()),
              f"  targets   {'reference stack (started for this run)' if args.stack else self.targets['platform']}",
              f"  caps      max {args.max_rps or 'unlimited'} req/s, max duration {args.max_duration:.0f} s")
-        self.run_dir = new_run_dir(plan.scenario, "live", args.out)
+        try:
+            self.run_dir = new_run_dir(plan.scenario, "live", args.out)
+        except OSError as err:
+            from ..errors import UserError
+            raise UserError(f"-o {args.out}: cannot create the run folder ({err.strerror})") from None
         write_manifest(self.run_dir, scenario_path=args.scenario, scenario_name=plan.scenario, engine="live",
                        seed=plan.seed, overrides=list(args.overrides), slo=plan.slo, t0_clock=plan.t0_clock,
                        plan_digest=plan.digest, preflight=est.to_json(), workers=args.workers,
@@ -265,7 +271,7 @@ class LiveRun:
 
         if self.urls is not None and self.stack_proc.poll() is None:
             self.phase = "verify"
-            self.checks = launch.store_check(self.run_dir, Path(self.urls.data_dir))
+            self.checks = launch.store_check(self.run_dir, self.urls.platform_url, self.urls.scim_token)
 
     def stop_stack(self) -> None:
         if self.stack_proc is not None:

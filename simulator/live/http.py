@@ -14,8 +14,9 @@ What a device's browser does and this client copies:
   ``Host`` header and TLS SNI keep the name), so a DNS answer that changes
   mid-run is never followed; an off-target URL fails with ``off-target <host>``;
 - a transport failure of a non-idempotent request (POST) is never re-sent
-  (RFC 9110 §9.2.2): the step fails and the device's retry policy decides;
-  idle keep-alive connections the server closed are dropped before reuse;
+  (RFC 9110 §9.2.2; geventhttpclient re-sends only idempotent ones): the
+  step fails and the device's retry policy decides; idle keep-alive
+  connections the server closed are dropped before reuse;
 - its ``User-Agent``; in Safe Exam Browser mode (``locked_mode: seb``) the
   two SEB integrity headers on every request:
   ``X-SafeExamBrowser-RequestHash`` = hex SHA-256 of (absolute URL + Browser
@@ -52,7 +53,6 @@ __all__ = ["HttpError", "OffTarget", "Response", "Browser", "RateLimiter", "seb_
 CHUNK = 64 * 1024
 MAX_REDIRECTS = 10
 REDIRECTS = (301, 302, 303, 307, 308)
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})  # RFC 9110 §9.2.2: may be re-sent
 
 
 class HttpError(Exception):
@@ -225,12 +225,8 @@ class Browser:
         self.inflight += 1
         raw = None
         try:
-            try:
-                raw = pool.request(method, target, body=body, headers=h)
-            except (HTTPParseError, ConnectionResetError, BrokenPipeError):
-                if method not in IDEMPOTENT:
-                    raise  # the server may have acted on it: never re-sent (RFC 9110 §9.2.2)
-                raw = pool.request(method, target, body=body, headers=h)
+            # geventhttpclient re-sends only idempotent methods after a connection error (RFC 9110 §9.2.2)
+            raw = pool.request(method, target, body=body, headers=h)
             ttfb = time.perf_counter() - t
             status, rh = raw.status_code, raw.info()
             n = 0

@@ -159,25 +159,15 @@ def read_acks(run_dir: Path) -> set[tuple[str, int]]:
     return acks
 
 
-def store_check(run_dir: Path, stack_data: Path) -> dict:
-    """Acknowledged autosaves vs the platform's SQLite store (read after the run)."""
-    import sqlite3
-
-    from ..stack.store import Directory
+def store_check(run_dir: Path, platform_url: str, token: str) -> dict:
+    """Acknowledged autosaves vs what the platform stored (``GET {platform}/api/stored-answers``)."""
+    import urllib.request
 
     acks = read_acks(run_dir)
-    directory = Directory(stack_data)
-    by_eppn = {}
-    for eppn in {e for e, _ in acks}:
-        u = directory.user_by_name(eppn)
-        if u is not None:
-            by_eppn[eppn] = u.id
-    db = sqlite3.connect(f"file:{stack_data / 'platform.db'}?mode=ro", uri=True)
-    try:
-        stored = {(uid, seq) for uid, seq in db.execute("SELECT user_id, seq FROM answers")}
-    finally:
-        db.close()
-    present = [(e, s) for e, s in acks if (by_eppn.get(e), s) in stored]
-    missing = sorted(acks - set(present))
-    return {"autosaves_acknowledged": len(acks), "autosaves_stored": len(present),
+    req = urllib.request.Request(platform_url.rstrip("/") + "/api/stored-answers",
+                                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        stored = {(e, int(s)) for e, s in json.loads(resp.read())["answers"]}
+    missing = sorted(acks - stored)
+    return {"autosaves_acknowledged": len(acks), "autosaves_stored": len(acks) - len(missing),
             "missing": [f"{e}#{s}" for e, s in missing[:20]]}

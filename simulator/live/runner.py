@@ -10,9 +10,16 @@ Roles:
   index, the worker count, t0 and the run settings. It runs no users; it
   collects ``examday-done`` reports, Locust stats (web UI with ``--ui``) and
   detects lost workers.
-- ``worker`` — a Locust ``WorkerRunner``: on ``examday-go`` it expands the
-  plan (checking the digest), takes ``devices[index::count]`` and runs them,
-  writing ``steps-w<index>.csv.gz``.
+- ``worker`` — a Locust ``WorkerRunner`` with its own ``live-config.json``
+  (targets, pinned addresses, plan digest: from its parent, or for ``examday
+  load --worker`` from its own scenario). On ``examday-go`` it refuses a master
+  whose digest or targets differ; else it takes ``devices[index::count]`` and
+  runs them, writing ``steps-w<index>.csv.gz``.
+
+Every process dies with its parent (``PR_SET_PDEATHSIG``, see
+``simulator.stack.process``): an orphaned local/master process stops at once
+and marks the manifest ``interrupted``; a master whose local worker dies stops
+the others and fails the run.
 
 Users are started by us, not by Locust's ramp-up: each device's user greenlet
 is spawned at once into the runner's ``user_greenlets`` and sleeps until its
@@ -290,16 +297,18 @@ def run_master(cfg: LiveConfig, cfg_path: str) -> int:
                                                "t0_epoch": t0}, client_id=cid)
         stopped_at = None
         hard = time.time() + cfg.max_duration + cfg.grace_s + 30.0
-        lost: list[str] = []
+        lost = False
         while True:
             pending = [c for c in ids if c not in done]
-            gone = [c for c in pending if c not in runner.clients or runner.clients[c].state == STATE_MISSING]
-            if any(p.poll() is not None for p in procs) and pending:
-                gone = gone or pending[:1]  # a local worker process exited without reporting
-                gevent.sleep(0.3)  # its report may still be in flight
-                gone = [c for c in gone if c not in done]
-            lost = sorted(set(lost) | set(gone))
-            if not [c for c in pending if c not in lost] or time.time() > hard:
+            missing = [c for c in pending if c not in runner.clients or runner.clients[c].state == STATE_MISSING]
+            # local workers that exited without reporting (a report may still be in flight: look twice)
+            dead = sum(p.poll() is not None for p in procs) - (len(ids) - len(pending))
+            if dead > 0:
+                gevent.sleep(0.3)
+                pending = [c for c in ids if c not in done]
+                dead = sum(p.poll() is not None for p in procs) - (len(ids) - len(pending))
+            lost = lost or bool(missing) or dead > 0
+            if len(pending) <= max(len(missing), dead) or time.time() > hard:
                 break
             if (stop.is_set() or lost) and stopped_at is None:
                 stopped_at = time.time()  # a lost worker fails the run: stop the others now
@@ -310,8 +319,8 @@ def run_master(cfg: LiveConfig, cfg_path: str) -> int:
         reports = [done[c] for c in ids if c in done]
         missing = [c for c in ids if c not in done]
         errors = [r["error"] for r in reports if r.get("error")]
-        if errors or missing:
-            status = "interrupted" if stop.is_set() and not lost else "failed"
+        if errors or missing or lost:
+            status = "interrupted" if stop.is_set() and not lost and not errors else "failed"
             reason = "; ".join(errors + [f"worker {c} lost before reporting" for c in missing])
         else:
             status = "interrupted" if stop.is_set() or any(r["interrupted"] for r in reports) else "finished"

@@ -14,7 +14,9 @@ Steps and their boundaries (trace step names, DESIGN.md):
   device's connections, streamed and discarded. ``ttfb_s`` = step start ->
   first byte of the first content part. Before the teacher opens the session
   the platform answers 409 ``session-not-open``: the pupil polls (honouring
-  ``Retry-After``) and the time spent waiting is the row's ``queue_s``.
+  ``Retry-After``) before the step, which starts with the manifest request
+  that is answered (as in the model). ``queue_s``: ``--max-rps`` waits inside
+  the step.
 - ``autosave``: every ``workload.autosave_every_s`` after the download
   (``workload.autosaves`` of them), ``POST answers?seq=k``; ok only on the
   platform's durable acknowledgement.
@@ -31,7 +33,9 @@ the ``emulate`` engine's, job).
 Each attempt is one trace row; a failed attempt that may succeed on retry
 (transport error, 5xx, 429, 408) is retried with the profile's exponential
 backoff and jitter (``http.retry``), honouring ``Retry-After``; other failures
-end the device's walk (a pupil who cannot log in is not ready).
+(an off-target URL among them) end the device's walk (a pupil who cannot log
+in is not ready). The sign-in is retried as a whole, from the platform's login
+URL: neither the credentials POST nor the ACS POST is ever re-sent.
 """
 
 from __future__ import annotations
