@@ -128,9 +128,9 @@ class Walk:
             return False, None, err, end
         finally:
             b.prepaid = 0
-        if ctx.limiter.interval:
-            queue = b.limited_s
         end = ctx.clock.now()
+        if ctx.limiter.interval:
+            queue = min(b.limited_s, end - start)  # parallel part requests wait side by side
         ctx.row(self.device, self.kind, step, planned_s, start, end, nbytes, True, "", ttfb, attempt, queue)
         return True, result, None, end
 
