@@ -175,6 +175,10 @@ class Site(_Strict):
     uplink: Link
     switch: Bitrate = 10e9
     classrooms: tuple[Classroom, ...] = Field(min_length=1)
+    dhcp_pool: int | None = Field(None, ge=1, le=60000)
+    """Addresses in the school's DHCP scope (``storm`` serves this many; null: enough for every device)."""
+    dhcp_lease: Duration = 3600.0
+    """DHCP lease time the school's scope hands out (``storm``; dnsmasq's minimum is 2 min)."""
 
 
 class Arrival(_Strict):
@@ -235,6 +239,8 @@ class Targets(_Strict):
     scim_token: str = "examday-egil-token"
     login_form: LoginForm = LoginForm()
     allowed_hosts: tuple[str, ...] = ()  # non-loopback hosts the user owns (with --i-own-these-targets)
+    interfaces: tuple[str, ...] = ()
+    """Network interfaces ``storm --interface`` may send DHCP/DNS on (with --i-own-these-targets)."""
 
 
 class Templates(_Strict):
