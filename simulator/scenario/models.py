@@ -295,6 +295,10 @@ class Site(_Strict):
     """The school's distribution switch capacity."""
     classrooms: tuple[Classroom, ...] = Field(min_length=1)
     """Rooms taking the test."""
+    dhcp_pool: int | None = Field(None, ge=1, le=60000)
+    """Addresses in the school's DHCP scope (``storm`` serves this many; null: enough for every device)."""
+    dhcp_lease: Duration = 3600.0
+    """DHCP lease time the school's scope hands out (``storm``; dnsmasq's minimum is 2 min)."""
 
 
 class Arrival(_Strict):
@@ -388,6 +392,8 @@ class Targets(_Strict):
     """How to fill in the IdP's login form."""
     allowed_hosts: tuple[str, ...] = ()
     """Non-loopback hosts the user owns (used only with --i-own-these-targets)."""
+    interfaces: tuple[str, ...] = ()
+    """Network interfaces ``storm --interface`` may send DHCP/DNS on (with --i-own-these-targets)."""
 
 
 class Templates(_Strict):
