@@ -38,7 +38,7 @@ def _until(text: str | None) -> float | None:
 
 def run(args) -> int:
     from ..model import simulate
-    from ..results import new_run_dir, update_manifest, write_manifest
+    from ..results import new_run_dir, planned_counts, update_manifest, write_manifest
 
     until = _until(args.until)
     plan = load_plan(args.scenario, args.overrides, args.seed)
@@ -47,7 +47,7 @@ def run(args) -> int:
     run_dir = new_run_dir(plan.scenario, "model", args.out)
     write_manifest(run_dir, scenario_path=args.scenario, scenario_name=plan.scenario, engine="model",
                    seed=plan.seed, overrides=list(args.overrides), t0_clock=plan.t0_clock, slo=plan.slo,
-                   until_s=until, devices=len(plan.devices))
+                   until_s=until, devices=len(plan.devices), planned=planned_counts(plan), plan_digest=plan.digest)
     try:
         if args.quiet or args.json:
             result = simulate(plan, run_dir, until_s=until)
