@@ -90,6 +90,8 @@ def explain(a: "Analysis") -> None:
         where = f"; most waiting at {resource_label(s.dominant)}" if s.dominant else ""
         notes.append(f"site {s.name} ({_n(s.devices)} pupils) breaches {', '.join(v.text() for v in s.breached)}"
                      f"{' while the city-wide SLOs hold' if a.city_ok else ''}{where}")
+    for r in a.recommendations:
+        notes.append(f"to change: {r.text}")
     gen = a.info.generator or {}
     if gen.get("saturated") and not any("generator" in r for r in a.incomplete):
         notes.append(f"load generator saturated (max CPU {gen.get('max_cpu', float('nan')):.0%}): "

@@ -25,6 +25,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..trace import ResourceTable, StepTable, read_resources, read_steps
 from ..units import format_clock, format_duration
+from .advice import read_recommendations
 from .attribution import Attribution, ResourceWait, attribute, resource_label
 from .bottleneck import Bottlenecks, bottlenecks, resource_stats
 from .groups import GroupStats, group_stats
@@ -321,6 +322,7 @@ def analyse(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None =
     headline = a.headline_clock()
     a.sites = group_stats("site", steps, rd, a.attribution, clocks, thresholds, info.t0_clock, headline)
     a.rooms = group_stats("room", steps, rd, a.attribution, clocks, thresholds, info.t0_clock, headline)
+    a.recommendations = read_recommendations(path)
     explain(a)
     if not thresholds:
         a.notes.append("no SLOs defined (manifest slo block empty, no --slo): exit code 0 by default")

@@ -25,6 +25,9 @@ def add_arguments(p) -> None:
     add_run_options(p)
     p.add_argument("--until", default=None, metavar="DURATION",
                    help="stop the simulation this long after the exam start, e.g. '30min'")
+    p.add_argument("--recommend", action="store_true",
+                   help="when an SLO breaches, search the model for the uplink, APs, workers or arrival spread "
+                        "that make it hold (per breaching site and city-wide) and add it to the report")
 
 
 def _until(text: str | None) -> float | None:
@@ -91,6 +94,12 @@ def _report(run_dir: Path, args) -> int:
     from ..report import write_report
 
     result = write_report(run_dir)
+    if args.recommend and not result.analysis.slo_ok and result.analysis.complete:
+        from ..analysis.advice import write_recommendations
+        from ..capacity import recommend
+
+        write_recommendations(run_dir, recommend(result.analysis, quiet=args.quiet or args.json))
+        result = write_report(run_dir)
     if not (args.quiet or args.json):
         print(result.verdict_line, file=sys.stderr)
     return int(result.exit_code)
