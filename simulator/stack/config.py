@@ -15,7 +15,8 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["ContentPart", "TestSpec", "Catalogue", "HashCost", "HASH_COSTS", "StackConfig"]
+__all__ = ["ContentPart", "TestSpec", "Catalogue", "HashCost", "HASH_COSTS", "Limits", "ProvisioningLimits",
+           "StackConfig"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,34 @@ HASH_COSTS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Input bounds (``limits.py``). Head limits as Apache's defaults (``LimitRequestFieldSize`` 8190 per
+    field, ``LimitRequestFields`` 100); body limits per route."""
+
+    max_header_bytes: int = 32 * 1024  # request line + all header fields
+    max_headers: int = 100
+    header_timeout_s: float = 10.0  # the whole head must arrive within this (idle and slowloris connections)
+    body_idle_timeout_s: float = 10.0  # a body that stalls this long closes the connection
+    keep_alive_s: int = 5  # idle keep-alive connections (uvicorn timeout_keep_alive)
+    default_body: int = 64 * 1024
+    saml_body: int = 640 * 1024  # SAMLResponse (256 KiB of XML, base64, url-encoded)
+    answer_body: int = 4 * 1024 * 1024  # autosave / submit
+    provisioning_body: int = 200 * 1000  # Skolverket's provisioning API: bodies <= 200 KB
+    max_form_fields: int = 32
+    max_json_depth: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisioningLimits:
+    """Skolverket's provisioning API (dnp-usermanagement CHANGELOG v1.3.1): per client IP, 5 write requests/s
+    and 10 GET/s, 429 + ``Retry-After`` beyond; 0 switches a bound off."""
+
+    writes_per_s: float = 5.0
+    reads_per_s: float = 10.0
+    burst_s: float = 1.0  # bucket depth in seconds of rate (a token bucket of rate x burst_s)
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Everything the stack's processes need; serialised to JSON for uvicorn workers."""
@@ -134,6 +163,11 @@ class StackConfig:
     session_lifetime_s: float = 8 * 3600.0
     catalogue: Catalogue = field(default_factory=Catalogue)
     access_log: bool = True
+    limits: Limits = field(default_factory=Limits)
+    provisioning: ProvisioningLimits = field(default_factory=ProvisioningLimits)
+    login_threads: int = 0  # password-hashing executor size (0: cores, at least 1)
+    gateway: bool = False  # run the access-gateway role (/gateway) between platform and IdPs
+    idp_scopes: tuple[str, ...] = ()  # reference IdP's shibmd:Scope (default: the provisioned EPPN domains)
 
     @property
     def url(self) -> str:
@@ -161,11 +195,13 @@ class StackConfig:
         d = dict(self.__dict__)
         d["catalogue"] = self.catalogue.to_json()
         d["trust_metadata"] = list(self.trust_metadata)
+        d["limits"], d["provisioning"] = asdict(self.limits), asdict(self.provisioning)
         return json.dumps(d)
 
     @classmethod
     def from_json(cls, text: str) -> "StackConfig":
         d = json.loads(text)
         d["catalogue"] = Catalogue.from_json(d["catalogue"])
-        d["trust_metadata"] = tuple(d["trust_metadata"])
+        d["trust_metadata"], d["idp_scopes"] = tuple(d["trust_metadata"]), tuple(d["idp_scopes"])
+        d["limits"], d["provisioning"] = Limits(**d["limits"]), ProvisioningLimits(**d["provisioning"])
         return cls(**d)
