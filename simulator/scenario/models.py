@@ -231,7 +231,7 @@ class Targets(_Strict):
     idp: HttpUrl = "http://127.0.0.1:8400/idp"
     platform: HttpUrl = "http://127.0.0.1:8400/platform"
     scim: HttpUrl = "http://127.0.0.1:8400/scim/v2"
-    ss12000: HttpUrl = "http://127.0.0.1:8400/ss12000/v2"
+    ss12000: HttpUrl = "http://127.0.0.1:8400/ss12000"
     scim_token: str = "examday-egil-token"
     login_form: LoginForm = LoginForm()
     allowed_hosts: tuple[str, ...] = ()  # non-loopback hosts the user owns (with --i-own-these-targets)

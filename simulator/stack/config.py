@@ -117,6 +117,14 @@ HASH_COSTS = {
 }
 
 
+#: The scenario's default ``targets.scim_token`` (simulator.scenario.models.Targets): a loopback stack uses it.
+DEFAULT_SCIM_TOKEN = "examday-egil-token"
+
+
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Input bounds (``limits.py``). Head limits as Apache's defaults (``LimitRequestFieldSize`` 8190 per
@@ -178,17 +186,22 @@ class StackConfig:
         return HASH_COSTS[self.hash_cost]
 
     def resolved(self) -> "StackConfig":
-        """Fill the SCIM token from ``data_dir/scim-token`` (created on first start)."""
+        """Settle the SCIM token and write it to ``data_dir/scim-token`` (what tools read).
+
+        Given → that; on loopback → ``DEFAULT_SCIM_TOKEN`` (the scenario's ``targets.scim_token`` default,
+        so a stack started by hand and a scenario agree); elsewhere → the folder's token, generated once."""
         data = Path(self.data_dir)
         data.mkdir(parents=True, exist_ok=True)
-        token = self.scim_token
+        path = data / "scim-token"
+        token = self.scim_token or (DEFAULT_SCIM_TOKEN if _loopback(self.host) else "")
         if not token:
-            path = data / "scim-token"
-            if not path.exists():
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as f:
-                    f.write(secrets.token_urlsafe(24) + "\n")
-            token = path.read_text().strip()
+            token = path.read_text().strip() if path.exists() else secrets.token_urlsafe(24)
+        if not path.exists() or path.read_text().strip() != token:
+            tmp = path.with_name(f".scim-token.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(token + "\n")
+            os.replace(tmp, path)
         return StackConfig(**{**self.__dict__, "scim_token": token, "data_dir": str(data.resolve())})
 
     def to_json(self) -> str:

@@ -162,20 +162,19 @@ def routes(stack) -> list[Route]:
                                      acs_url=acs_url, now=now, skew_s=cfg.clock_skew_s)
         except SamlRejected as err:
             return _reject(err.reason, err.detail)
-        with state.tx() as c:
-            if c.execute("INSERT OR IGNORE INTO seen_assertions VALUES(?,?)",
-                         (a.assertion_id, a.not_on_or_after + cfg.clock_skew_s)).rowcount == 0:
-                replay = True
-            else:
-                replay = False
-                c.execute("DELETE FROM seen_assertions WHERE expires < ?", (now - 3600,))
-        if replay:
+        if state.query("SELECT 1 FROM seen_assertions WHERE id=?", (a.assertion_id,)):
             return _reject("replayed", f"assertion {a.assertion_id} already consumed")
         if not a.in_response_to:
             return _reject("unknown-in-response-to", "unsolicited response (no InResponseTo)")
+        # bound to this browser before the assertion is burnt: a CSRF attempt cannot spoil the genuine login
         refused = pending.consume(request, a.in_response_to, now)
         if refused:
             return _reject(refused, f"{a.in_response_to} (not an open login of this browser)")
+        with state.tx() as c:
+            if c.execute("INSERT OR IGNORE INTO seen_assertions VALUES(?,?)",
+                         (a.assertion_id, a.not_on_or_after + cfg.clock_skew_s)).rowcount == 0:
+                return _reject("replayed", f"assertion {a.assertion_id} already consumed")
+            c.execute("DELETE FROM seen_assertions WHERE expires < ?", (now - 3600,))
         idp = stack.trusted_idps[a.issuer]
         eppn = a.first("eduPersonPrincipalName")
         if eppn and not stack.scope_ok(idp, eppn):

@@ -315,14 +315,15 @@ def build_response(*, issuer: str, destination: str, audience: str, in_response_
                    cert_pem: "str | x509.Certificate",
                    now: float, lifetime_s: float = 300.0, authn_context: str = "", session_index: str = "",
                    assertion_id: str | None = None, not_before: float | None = None,
-                   not_on_or_after: float | None = None) -> bytes:
-    """A samlp:Response with one signed Assertion (saml-profiles §4.1.4.2)."""
+                   not_on_or_after: float | None = None, friendly_names: dict[str, str] | None = None) -> bytes:
+    """A samlp:Response with one signed Assertion (saml-profiles §4.1.4.2). Attribute keys are friendly
+    names from ``ATTR`` (sent as their OID) or full Names; ``friendly_names`` overrides the FriendlyName."""
     aid, rid = assertion_id or new_id(), new_id()
     nb = instant(now - 30 if not_before is None else not_before)
     noa = instant(now + lifetime_s if not_on_or_after is None else not_on_or_after)
     irt = f" InResponseTo={quoteattr(in_response_to)}" if in_response_to else ""
     attrs = "".join(
-        f'<saml:Attribute Name="{ATTR.get(n, n)}" FriendlyName="{n}" '
+        f'<saml:Attribute Name="{ATTR.get(n, n)}" FriendlyName="{(friendly_names or {}).get(n, n)}" '
         f'NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri">'
         + "".join(f'<saml:AttributeValue xmlns:xs="http://www.w3.org/2001/XMLSchema" '
                   f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">{escape(v)}'
