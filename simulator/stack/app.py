@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from . import exam, idp, keys, platform, saml, scim, ss12000
+from . import exam, gateway, idp, keys, platform, saml, scim, ss12000
 from .config import StackConfig
 from .limits import BadRequest, Bounded, refusal
 from .store import Db, Directory
@@ -82,7 +82,15 @@ class Stack:
                 if ent.is_sp:
                     self.trusted_sps[ent.entity_id] = ent
                 log.info("trusting %s %s from %s", "IdP" if ent.is_idp else "SP", ent.entity_id, source)
-        self.upstream_idp_id = self.idp_entity_id  # whom the platform asks (the gateway, when it runs)
+        if config.gateway:
+            self.gateway_keys = keys.load_or_create(data, "gateway", gateway.GATEWAY_SP_ENTITY_ID)
+            self.gateway_sp_id, self.gateway_acs_url = gateway.GATEWAY_SP_ENTITY_ID, f"{base}/gateway/acs"
+            self.gateway_idp_id, self.gateway_sso_url = f"{base}/gateway/idp", f"{base}/gateway/sso"
+            gw_sp = saml.parse_metadata(saml.sp_metadata(self.gateway_sp_id, self.gateway_acs_url,
+                                                         self.gateway_keys.cert_b64).encode())[0]
+            gw_idp = saml.parse_metadata(self.gateway_idp_metadata().encode())[0]
+            self.trusted_sps[gw_sp.entity_id] = gw_sp  # the reference IdP answers the gateway
+            self.trusted_idps[gw_idp.entity_id] = gw_idp  # the platform trusts the gateway
         self.hash_pool = ThreadPoolExecutor(max_workers=max(1, config.login_threads or os.cpu_count() or 1),
                                             thread_name_prefix="argon2")
 
@@ -96,8 +104,19 @@ class Stack:
                                  scopes=self.idp_scopes(),
                                  entity_attributes={saml.ASSURANCE_CERTIFICATION: (saml.EID_ASSURANCE,)})
 
+    def gateway_idp_metadata(self) -> str:
+        """The gateway's IdP side: it vouches for the scopes it filtered and passes e-leg logins on."""
+        scopes = {sc for ent in self.trusted_idps.values() if ent.entity_id != getattr(self, "gateway_idp_id", "")
+                  for sc, regexp in ent.scopes if not regexp} | set(self.idp_scopes())
+        return saml.idp_metadata(self.gateway_idp_id, self.gateway_sso_url, self.gateway_keys.cert_b64,
+                                 scopes=tuple(sorted(scopes)),
+                                 entity_attributes={saml.ASSURANCE_CERTIFICATION: (saml.EID_ASSURANCE,)})
+
     def scope_ok(self, idp: saml.EntityInfo, eppn: str) -> bool:
-        """Is the EPPN inside the issuing IdP's ``shibmd:Scope`` (for the reference IdP: its current scopes)?"""
+        """Is the EPPN inside the issuing IdP's ``shibmd:Scope`` (for the reference IdP: its current scopes;
+        for the gateway: it already dropped EPPNs outside their IdP's scope)?"""
+        if self.config.gateway and idp.entity_id == self.gateway_idp_id:
+            return True
         if idp.entity_id != self.idp_entity_id:
             return saml.scope_ok(idp.scopes, eppn)
         if self.config.idp_scopes:
@@ -153,7 +172,7 @@ def build_app(config: StackConfig) -> Starlette:
                              "urls": urls(config.url)})
 
     routes = [Route("/health", health)]
-    for mod in (idp, platform, exam, scim, ss12000):
+    for mod in (idp, platform, gateway, exam, scim, ss12000):
         routes += mod.routes(stack)
     app = Starlette(routes=routes, exception_handlers={BadRequest: _bad_request, Exception: _internal})
     app.state.stack = stack
@@ -176,7 +195,10 @@ async def _internal(request: Request, exc: Exception):
 def urls(base: str) -> dict[str, str]:
     return {"idp": f"{base}/idp", "idp_metadata": f"{base}/idp/metadata", "platform": f"{base}/platform",
             "platform_login": f"{base}/platform/login", "platform_metadata": f"{base}/platform/metadata",
-            "scim": f"{base}/scim/v2", "ss12000": f"{base}/ss12000", "health": f"{base}/health"}
+            "scim": f"{base}/scim/v2", "ss12000": f"{base}/ss12000", "health": f"{base}/health",
+            "gateway": f"{base}/gateway/sso", "gateway_entity_id": gateway.GATEWAY_SP_ENTITY_ID,
+            "gateway_sp_metadata": f"{base}/gateway/sp/metadata",
+            "gateway_idp_metadata": f"{base}/gateway/idp/metadata"}
 
 
 def prepare(config: StackConfig) -> StackConfig:
@@ -185,6 +207,8 @@ def prepare(config: StackConfig) -> StackConfig:
     data = Path(config.data_dir)
     keys.load_or_create(data, "idp", f"{config.url}/idp")
     keys.load_or_create(data, "platform", f"{config.url}/platform")
+    if config.gateway:
+        keys.load_or_create(data, "gateway", gateway.GATEWAY_SP_ENTITY_ID)
     keys.secret_key(data)
     exam.materialise_content(data, config.catalogue)
     Stack(config)  # creates the databases (and checks trust documents) before serving

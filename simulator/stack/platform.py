@@ -63,40 +63,41 @@ class PendingRequests:
         self._inserts = 0
 
     def _ids(self, request: Request, now: float) -> list:
+        """[[id, issued, data], …] still valid, from this browser's cookie."""
         held = tokens.unsign(request.cookies.get(self.cookie), self.secret, self.purpose) or {}
         ids = held.get("ids")
-        return [x for x in ids if isinstance(x, list) and len(x) == 2 and isinstance(x[1], (int, float))
+        return [x for x in ids if isinstance(x, list) and len(x) == 3 and isinstance(x[1], (int, float))
                 and x[1] > now - REQUEST_TTL_S][-(MAX_PENDING - 1):] if isinstance(ids, list) else []
 
-    def remember(self, request: Request, response: Response, req_id: str, now: float) -> None:
-        ids = self._ids(request, now) + [[req_id, now]]
+    def _set(self, response: Response, ids: list) -> None:
+        if not ids:
+            response.delete_cookie(self.cookie, path=self.path)
+            return
         response.set_cookie(self.cookie, tokens.sign({"ids": ids}, self.secret, REQUEST_TTL_S, self.purpose),
                             max_age=int(REQUEST_TTL_S), path=self.path, httponly=True,
                             secure=self.secure, samesite="none" if self.secure else None)
 
-    def consume(self, request: Request, req_id: str, now: float) -> str:
-        """"" when ``req_id`` was requested from this browser and not used before, else the reason."""
-        mine = req_id in {i for i, _ in self._ids(request, now)}
+    def remember(self, request: Request, response: Response, req_id: str, now: float, data=None) -> None:
+        """Bind ``req_id`` (and what the caller needs back at the ACS, ``data``) to this browser."""
+        self._set(response, self._ids(request, now) + [[req_id, now, data]])
+
+    def consume(self, request: Request, req_id: str, now: float) -> tuple[str, object]:
+        """("", data) when ``req_id`` was requested from this browser and not used before, else (reason, None)."""
+        mine = next((x for x in self._ids(request, now) if x[0] == req_id), None)
         with self.state.tx() as c:
-            if not mine:
+            if mine is None:
                 used = c.execute("SELECT 1 FROM used_requests WHERE id=?", (req_id,)).fetchone()
-                return "reused-in-response-to" if used else "unknown-in-response-to"
+                return ("reused-in-response-to" if used else "unknown-in-response-to"), None
             if c.execute("INSERT OR IGNORE INTO used_requests VALUES(?,?)",
                          (req_id, now + REQUEST_TTL_S)).rowcount == 0:
-                return "reused-in-response-to"
+                return "reused-in-response-to", None
             self._inserts += 1
             if self._inserts % 256 == 1:  # expired IDs can no longer be presented: purge them
                 c.execute("DELETE FROM used_requests WHERE expires < ?", (now,))
-        return ""
+        return "", mine[2]
 
     def forget(self, request: Request, response: Response, req_id: str, now: float) -> None:
-        ids = [x for x in self._ids(request, now) if x[0] != req_id]
-        if ids:
-            response.set_cookie(self.cookie, tokens.sign({"ids": ids}, self.secret, REQUEST_TTL_S, self.purpose),
-                                max_age=int(REQUEST_TTL_S), path=self.path, httponly=True,
-                                secure=self.secure, samesite="none" if self.secure else None)
-        else:
-            response.delete_cookie(self.cookie, path=self.path)
+        self._set(response, [x for x in self._ids(request, now) if x[0] != req_id])
 
 
 def staff_assurance_ok(idp, authn_context: str) -> bool:
@@ -128,15 +129,19 @@ def routes(stack) -> list[Route]:
                               cfg.url.startswith("https://"))
 
     async def login(request: Request) -> Response:
-        idp_id = request.query_params.get("idp") or stack.upstream_idp_id
+        idp_id = request.query_params.get("idp") or stack.idp_entity_id
         idp = _find_idp(stack.trusted_idps, idp_id)
         if idp is None or not idp.sso_redirect:
             return PlainTextResponse(f"unknown IdP {idp_id!r}", 400)
+        hint: tuple[str, ...] = ()
+        if cfg.gateway and idp.entity_id != stack.gateway_idp_id:  # the DNP chain: always through the gateway
+            idp, hint = stack.trusted_idps[stack.gateway_idp_id], (idp.entity_id,)
         nxt = request.query_params.get("next") or "/platform/api/me"
         if not nxt.startswith("/platform/"):
             nxt = "/platform/api/me"
         req_id, now = saml.new_id(), time.time()
-        query = saml.encode_redirect(saml.build_authn_request(req_id, sp_id, idp.sso_redirect, acs_url, now), nxt)
+        query = saml.encode_redirect(saml.build_authn_request(req_id, sp_id, idp.sso_redirect, acs_url, now,
+                                                              idp_list=hint), nxt)
         sep = "&" if "?" in idp.sso_redirect else "?"
         resp = RedirectResponse(idp.sso_redirect + sep + query, 302)
         pending.remember(request, resp, req_id, now)
@@ -167,7 +172,7 @@ def routes(stack) -> list[Route]:
         if not a.in_response_to:
             return _reject("unknown-in-response-to", "unsolicited response (no InResponseTo)")
         # bound to this browser before the assertion is burnt: a CSRF attempt cannot spoil the genuine login
-        refused = pending.consume(request, a.in_response_to, now)
+        refused, _ = pending.consume(request, a.in_response_to, now)
         if refused:
             return _reject(refused, f"{a.in_response_to} (not an open login of this browser)")
         with state.tx() as c:

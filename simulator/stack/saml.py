@@ -127,6 +127,7 @@ class AuthnRequestInfo:
     name_id_format: str = ""
     force_authn: bool = False
     requested_contexts: tuple[str, ...] = ()  # RequestedAuthnContext/AuthnContextClassRef
+    idp_list: tuple[str, ...] = ()  # Scoping/IDPList/IDPEntry@ProviderID (for a proxy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,13 +213,18 @@ def parse_instant(text: str | None) -> float:
 
 
 def build_authn_request(req_id: str, issuer: str, destination: str, acs_url: str, now: float,
-                        force_authn: bool = False, contexts: "tuple[str, ...]" = ()) -> str:
+                        force_authn: bool = False, contexts: "tuple[str, ...]" = (),
+                        idp_list: "tuple[str, ...]" = ()) -> str:
     """saml-core §3.4.1, asking for the HTTP-POST response binding (``ForceAuthn``: §3.4.1, as the DNP
-    access gateway sends it; ``contexts``: RequestedAuthnContext, comparison ``minimum``)."""
+    access gateway sends it; ``contexts``: RequestedAuthnContext, comparison ``minimum``; ``idp_list``:
+    Scoping/IDPList (§3.4.1.2), which IdP a proxy should ask)."""
     force = ' ForceAuthn="true"' if force_authn else ""
     ctx = (f'<samlp:RequestedAuthnContext Comparison="minimum">'
            + "".join(f"<saml:AuthnContextClassRef>{escape(c)}</saml:AuthnContextClassRef>" for c in contexts)
            + "</samlp:RequestedAuthnContext>" if contexts else "")
+    if idp_list:
+        ctx += ("<samlp:Scoping><samlp:IDPList>" + "".join(f"<samlp:IDPEntry ProviderID={quoteattr(p)}/>"
+                                                           for p in idp_list) + "</samlp:IDPList></samlp:Scoping>")
     return (f'<samlp:AuthnRequest xmlns:samlp="{NS["samlp"]}" xmlns:saml="{NS["saml"]}" ID="{req_id}" '
             f'Version="2.0" IssueInstant="{instant(now)}" Destination={quoteattr(destination)}{force} '
             f'AssertionConsumerServiceURL={quoteattr(acs_url)} ProtocolBinding="{BINDING_POST}">'
@@ -289,7 +295,9 @@ def decode_redirect(raw_query: str, trusted_sps: dict[str, EntityInfo]) -> Authn
                             acs_url=acs or (sp.acs_post[0] if sp.acs_post else ""),
                             relay_state=val.get("RelayState", ""), signed=signed,
                             name_id_format=policy.get("Format", "") if policy is not None else "",
-                            force_authn=root.get("ForceAuthn") in ("true", "1"), requested_contexts=contexts)
+                            force_authn=root.get("ForceAuthn") in ("true", "1"), requested_contexts=contexts,
+                            idp_list=tuple(e.get("ProviderID", "") for e in
+                                           root.findall("samlp:Scoping/samlp:IDPList/samlp:IDPEntry", NS)))
 
 
 def _rsa_ok(cert: x509.Certificate, sig: bytes, data: bytes) -> bool:
