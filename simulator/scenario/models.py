@@ -527,8 +527,8 @@ class Targets(_Strict):
     """Test platform base URL."""
     scim: HttpUrl = "http://127.0.0.1:8400/scim/v2"
     """EGIL SCIM endpoint."""
-    ss12000: HttpUrl = "http://127.0.0.1:8400/ss12000/v2"
-    """SS 12000 API endpoint."""
+    ss12000: HttpUrl = "http://127.0.0.1:8400/ss12000"
+    """SS 12000 API endpoint (the collections /organisations, /persons, ... live under it)."""
     scim_token: str = "examday-egil-token"
     """Bearer token for the SCIM endpoint."""
     login_form: LoginForm = LoginForm()
