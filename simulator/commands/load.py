@@ -57,6 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="after Ctrl-C/SIGTERM, how long in-flight requests may finish (default 5 s)")
     p.add_argument("--no-provision-load", action="store_true",
                    help="no EGIL pushes / SS 12000 pulls during the run")
+    p.add_argument("--capture", action="store_true",
+                   help="record the run's loopback traffic (its target ports) into RUN/capture.pcapng (dumpcap)")
 
 
 def _say(args, *lines: str) -> None:
@@ -135,6 +137,12 @@ def _targets(t) -> dict:
                            "password": t.login_form.password}}
 
 
+def _capture(live: "LiveRun") -> ContextManager:
+    """``--capture``: dumpcap on the run's target ports around the run phase (issue 13)."""
+    from ..packets.capture import capture_run
+    return capture_run(live.args.capture, live.run_dir, [live.targets[k] for k in ("idp", "platform", "scim", "ss12000")])
+
+
 class LiveRun:
     """One live run: ``preflight`` → ``start_stack`` → ``provision`` → ``run`` → ``verify``, then ``finish``.
 
@@ -148,7 +156,7 @@ class LiveRun:
 
     def __init__(self, args: argparse.Namespace):
         self.args = args
-        self.around_run: list[Callable[["LiveRun"], ContextManager]] = []
+        self.around_run: list[Callable[["LiveRun"], ContextManager]] = [_capture]
         self.stack_proc = self.urls = None
         self.result: dict = {}
         self.checks: dict | None = None
@@ -161,7 +169,7 @@ class LiveRun:
         from ..live.safety import check_targets
         from ..live.schedule import estimate
         from ..plan import load_plan
-        from ..results import new_run_dir, write_manifest
+        from ..results import new_run_dir, planned_counts, write_manifest
 
         args = self.args
         self.plan = plan = load_plan(args.scenario, args.overrides, args.seed)
@@ -184,7 +192,7 @@ class LiveRun:
         write_manifest(self.run_dir, scenario_path=args.scenario, scenario_name=plan.scenario, engine="live",
                        seed=plan.seed, overrides=list(args.overrides), slo=plan.slo, t0_clock=plan.t0_clock,
                        plan_digest=plan.digest, preflight=est.to_json(), workers=args.workers,
-                       devices_planned=self.planned, devices_walked=0)
+                       planned=planned_counts(plan), devices_planned=self.planned, devices_walked=0)
 
     def start_stack(self) -> None:
         from ..live import launch
