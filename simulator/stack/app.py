@@ -29,6 +29,7 @@ from starlette.routing import Route
 from . import exam, gateway, idp, keys, platform, saml, scim, ss12000
 from .config import StackConfig
 from .limits import BadRequest, Bounded, refusal
+from .ratelimit import ProvisioningRate
 from .store import Db, Directory
 
 __all__ = ["Stack", "build_app", "app_from_env", "prepare", "serve", "CONFIG_ENV", "SERVICES"]
@@ -178,7 +179,7 @@ def build_app(config: StackConfig) -> Starlette:
     app.state.stack = stack
     o = Overload(app, config.max_inflight)
     overload.append(o)
-    outer = Bounded(o, config.limits)
+    outer = Bounded(ProvisioningRate(o, config.provisioning, config.data_dir), config.limits)
     outer.stack = stack  # for tests and tools: the per-process state behind the app
     return outer  # type: ignore[return-value]
 
