@@ -74,18 +74,27 @@ def _frames():
     return build
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (tshark runs as a child)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def write_capture(path: Path, n: int) -> int:
     import dpkt
 
     build = _frames()
-    per = len(build(0))
+    templates = [build(i) for i in range(200)]  # 200 distinct clients, cycled (scapy builds are slow)
+    per = len(templates[0])
     clients = max(1, n // per)
     written = 0
     with open(path, "wb") as f:
         w = dpkt.pcapng.Writer(f)
         t = 1_800_000_000.0
         for i in range(clients):
-            for raw in build(i % 60000):
+            for raw in templates[i % len(templates)]:
                 w.writepkt(raw, ts=t)
                 t += 1e-4
                 written += 1
@@ -101,22 +110,22 @@ def main() -> int:
         n = write_capture(path, args.packets)
         print(f"capture: {n} packets, {path.stat().st_size / 1e6:.1f} MB")
 
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu()
         an = analyse_capture(path)
-        bulk = n / (time.perf_counter() - t)
+        bulk, bulk_cpu = n / (time.perf_counter() - t), n / (_cpu() - c)
         assert an.packets == n and len(an.exchanges) > 0 and len(an.http) > 0
 
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu()
         r = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "frame.time_epoch", "-e", "ip.src",
                             "-e", "ip.dst", "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.len",
                             "-e", "udp.srcport"], capture_output=True, check=True)
-        tshark = n / (time.perf_counter() - t)
+        tshark, tshark_cpu = n / (time.perf_counter() - t), n / (_cpu() - c)
         assert r.stdout.count(b"\n") == n
 
         import pyshark
 
         m = min(n, 2000)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu()
         cap = pyshark.FileCapture(str(path), keep_packets=False)
         seen = 0
         for pkt in cap:
@@ -125,13 +134,14 @@ def main() -> int:
             if seen >= m:
                 break
         cap.close()
-        py = seen / (time.perf_counter() - t)
+        py, py_cpu = seen / (time.perf_counter() - t), seen / (_cpu() - c)
 
-    print(f"{'path':<10}{'packets/s':>12}{'x pyshark':>11}")
-    for name, rate in (("bulk", bulk), ("tshark", tshark), ("pyshark", py)):
-        print(f"{name:<10}{rate:>12,.0f}{rate / py:>10.1f}x")
-    print(f"bulk goal >= 50,000 packets/s: {'met' if bulk >= 50_000 else 'NOT met'} ({bulk:,.0f}); "
-          "machine shared with other jobs")
+    print(f"{'path':<10}{'packets/s wall':>16}{'x pyshark':>11}{'packets/CPU-s':>15}{'x pyshark':>11}")
+    for name, rate, cpu in (("bulk", bulk, bulk_cpu), ("tshark", tshark, tshark_cpu), ("pyshark", py, py_cpu)):
+        print(f"{name:<10}{rate:>16,.0f}{rate / py:>10.1f}x{cpu:>15,.0f}{cpu / py_cpu:>10.1f}x")
+    print(f"bulk goal >= 50,000 packets/s: wall {bulk:,.0f} ({'met' if bulk >= 50_000 else 'NOT met'}), "
+          f"per CPU-second {bulk_cpu:,.0f} ({'met' if bulk_cpu >= 50_000 else 'NOT met'}); the machine is shared, "
+          "so wall rates include waiting for a core")
     return 0
 
 

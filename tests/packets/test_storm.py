@@ -39,6 +39,16 @@ def test_storm_ci_smoke_every_device_joins_and_report_renders(need_root, tmp_pat
     assert man["engine"] == "packets" and man["status"] == "finished" and man["devices"] == len(plan.devices)
     assert (out / "report.html").exists() and (out / "summary.json").exists()
     assert examday("report", out).returncode in (0, 1)
+    # synth -> analyse of the storm's recorded exchanges gives back its join timings
+    pcap = tmp_path / "storm.pcapng"
+    examday("capture", "synth", out, "-o", pcap, "-q", check=0)
+    examday("capture", "analyse", pcap, "-o", tmp_path / "analysed", "-q", check=0)
+    back = read_steps(tmp_path / "analysed")
+    back = back.where(back.step == "join")
+    want = {d: (s, e) for d, s, e in zip(join.device, join.start_s, join.end_s)}
+    got = {d: (s, e) for d, s, e in zip(back.device, back.start_s, back.end_s)}
+    assert got.keys() == want.keys()
+    assert np.allclose([got[d] for d in want], [want[d] for d in want], rtol=0, atol=2e-6)  # pcapng: µs ticks
 
 
 def test_pool_smaller_than_devices_fails_joins_with_reason(need_root, tmp_path):
