@@ -21,7 +21,7 @@ import re
 from ..trace import StepRecord
 from .analyse import Analysis
 
-__all__ = ["URL_STEPS", "capture_rows", "step_of"]
+__all__ = ["URL_STEPS", "attribute", "capture_rows", "step_of"]
 
 #: (path pattern, step) — first match wins.
 URL_STEPS = (
@@ -43,7 +43,7 @@ def step_of(uri: str) -> str:
     return "other"
 
 
-def _attribute(an: Analysis) -> dict[str, str]:
+def attribute(an: Analysis) -> dict[str, str]:
     """flow client ("ip:port") -> user, through usernames and shared cookies (fixpoint)."""
     owner: dict[str, str] = {}
     for h in an.http:
@@ -103,7 +103,7 @@ def capture_rows(an: Analysis, run: str, devices: dict[str, tuple] | None = None
 
 
 def _http_rows(an: Analysis, rec) -> list:
-    owner = _attribute(an)
+    owner = attribute(an)
     firsts = {}
     for h in an.http:
         firsts.setdefault(h.client, h)
