@@ -110,6 +110,11 @@ def storm_config(plan, run_dir: Path, links: list, args):
                        max_pps=args.max_pps, max_duration_s=args.max_duration)
 
 
+def _join_slos(slo: dict) -> dict:
+    """The scenario's SLOs a join-only run can answer: join_* and the error rates (not ready/login/…)."""
+    return {k: v for k, v in slo.items() if k.startswith(("join_", "dns_")) or k == "error_rate"}
+
+
 def _raise_interrupt(*_):
     raise KeyboardInterrupt
 
@@ -134,7 +139,7 @@ def run(args) -> int:
     pools = [Pool(s.dhcp_pool or max(16, 2 * counts[s.name]), s.dhcp_lease) for s in sc.sites]
     run_dir = new_run_dir(plan.scenario, "packets", args.out)
     write_manifest(run_dir, scenario_path=args.scenario, scenario_name=plan.scenario, engine="packets",
-                   seed=plan.seed, overrides=list(args.overrides), slo=plan.slo, t0_clock=plan.t0_clock,
+                   seed=plan.seed, overrides=list(args.overrides), slo=_join_slos(plan.slo), t0_clock=plan.t0_clock,
                    plan_digest=plan.digest, devices=len(plan.devices))
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     child = None

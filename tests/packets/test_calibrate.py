@@ -14,7 +14,7 @@ import yaml
 
 from simulator.trace import read_steps
 
-from conftest import examday, short_scenario
+from conftest import examday, examday_here, short_scenario
 
 
 def join_p50(run) -> float:
@@ -29,13 +29,13 @@ def test_calibrated_model_join_p50_within_10_percent_of_storm(need_root, tmp_pat
     storm = tmp_path / "storm"
     examday("storm", sc, "-o", storm, "--server-delay", "1", "--no-dns", "-q")
     fitted = tmp_path / "fitted"
-    examday("calibrate", storm, "--profiles", fitted, check=0)
+    examday_here("calibrate", storm, "--profiles", fitted, check=0)
     dhcp = yaml.safe_load((fitted / "services" / "city-dhcp.yaml").read_text())
     lease = float(dhcp["operations"]["lease"].split()[0])
     assert lease >= 0.5  # the server's delay, not the shipped 2 ms
     assert (fitted / "devices" / "chromebook.yaml").exists() and (fitted / "calibration.md").exists()
-    examday("simulate", sc, "-o", tmp_path / "before", "-q", "--until", "1min")
-    examday("simulate", sc, "--profiles", fitted, "-o", tmp_path / "after", "-q", "--until", "1min")
+    examday_here("simulate", sc, "-o", tmp_path / "before", "-q", "--until", "1min")
+    examday_here("simulate", sc, "--profiles", fitted, "-o", tmp_path / "after", "-q", "--until", "1min")
     measured, before, after = join_p50(storm), join_p50(tmp_path / "before"), join_p50(tmp_path / "after")
     assert abs(after - measured) <= 0.10 * measured, (measured, before, after)
     assert abs(before - measured) > 0.10 * measured

@@ -19,7 +19,7 @@ import pytest
 
 from simulator.trace import read_steps
 
-from conftest import REPO, examday
+from conftest import REPO, examday, examday_here
 
 TOL_S = 0.050
 
@@ -43,7 +43,7 @@ def test_load_capture_analyse_agrees_with_live_trace(tmp_path):
     assert pcap.exists()
     assert "examday run live" in json.loads((live / "capture.json").read_text())["comment"]
     out = tmp_path / "analysed"
-    examday("capture", "analyse", pcap, "-o", out, check=0)
+    examday_here("capture", "analyse", pcap, "-o", out, check=0)
     cap, ref = _by_step(read_steps(out)), _by_step(read_steps(live))
     assert set(ref) == set(cap), (set(ref) ^ set(cap))
     assert {s for _, s in ref} >= {"login", "assertion", "open", "download", "autosave", "submit"}

@@ -16,7 +16,7 @@ import numpy as np
 
 from simulator.trace import read_steps
 
-from conftest import REPO, examday
+from conftest import REPO, examday, examday_here
 
 STEPS = ("join", "login", "assertion", "open", "download", "autosave", "submit")
 
@@ -31,11 +31,11 @@ def spans(table):
 
 def test_model_run_synth_then_analyse_gives_the_same_step_timings(tmp_path):
     model = tmp_path / "model"
-    examday("simulate", REPO / "scenarios" / "ci-smoke.yaml", "-o", model, "-q", "--until", "1min")
+    examday_here("simulate", REPO / "scenarios" / "ci-smoke.yaml", "-o", model, "-q", "--until", "1min")
     pcap = tmp_path / "model.pcapng"
-    examday("capture", "synth", model, "-o", pcap, "-q", check=0)
+    examday_here("capture", "synth", model, "-o", pcap, "-q", check=0)
     out = tmp_path / "analysed"
-    examday("capture", "analyse", pcap, "-o", out, "-q", check=0)
+    examday_here("capture", "analyse", pcap, "-o", out, "-q", check=0)
     want, got = spans(read_steps(model)), spans(read_steps(out))
     assert got.keys() == want.keys() and all(len(got[k]) == len(want[k]) for k in want)
     flat = lambda d: np.array([x for k in sorted(d) for span in d[k] for x in span])  # noqa: E731
