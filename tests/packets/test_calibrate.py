@@ -27,7 +27,7 @@ def join_p50(run) -> float:
 def test_calibrated_model_join_p50_within_10_percent_of_storm(need_root, tmp_path):
     sc = short_scenario(tmp_path, initial=(0.1, 0.5), devices={"chromebook": 12, "ipad": 2})
     storm = tmp_path / "storm"
-    examday("storm", sc, "-o", storm, "--server-delay", "1", "--no-dns", "-q")
+    examday("storm", sc, "-o", storm, "--server-delay", "1", "--no-dns", "-q", "--no-report")
     fitted = tmp_path / "fitted"
     examday_here("calibrate", storm, "--profiles", fitted, check=0)
     dhcp = yaml.safe_load((fitted / "services" / "city-dhcp.yaml").read_text())

@@ -54,7 +54,7 @@ def test_storm_ci_smoke_every_device_joins_and_report_renders(need_root, tmp_pat
 def test_pool_smaller_than_devices_fails_joins_with_reason(need_root, tmp_path):
     sc = short_scenario(tmp_path, extra={"dhcp_pool": 6}, devices={"chromebook": 5})  # 12 devices, 6 leases
     out = tmp_path / "run"
-    examday("storm", sc, "-o", out, "--no-dns", "--give-up", "3 s")
+    examday("storm", sc, "-o", out, "--no-dns", "--give-up", "3 s", "--no-report")
     join = read_steps(out)
     join = join.where(join.step == "join")
     assert len(join) == 12
@@ -67,13 +67,13 @@ def test_pool_smaller_than_devices_fails_joins_with_reason(need_root, tmp_path):
 def test_rate_cap_paces_frames_and_duration_cap_leaves_capped_rows(need_root, tmp_path):
     sc = short_scenario(tmp_path, devices={"chromebook": 4})  # 10 devices, 20 DHCP frames
     out = tmp_path / "paced"
-    examday("storm", sc, "-o", out, "--no-dns", "--max-pps", "10")
+    examday("storm", sc, "-o", out, "--no-dns", "--max-pps", "10", "--no-report")
     ex = [json.loads(line) for line in (out / "exchanges.jsonl").read_text().splitlines()]
     sent = np.sort([t for e in ex for t in e["discovers"] + e["requests"]])
     assert len(sent) == 20 and np.diff(sent).min() >= 0.1 - 1e-3  # never faster than 10 frames/s
     sc = short_scenario(tmp_path / "slow", initial=(20, 30), devices={"chromebook": 1})
     out = tmp_path / "capped"
-    r = examday("storm", sc, "-o", out, "--no-dns", "--max-duration", "2 s")
+    r = examday("storm", sc, "-o", out, "--no-dns", "--max-duration", "2 s", "--no-report")
     assert r.returncode == 1, r.stderr
     assert json.loads((out / "manifest.json").read_text())["status"] == "capped"
     steps = read_steps(out)
