@@ -31,6 +31,8 @@ VERBS = {
     "report": "analyse a run folder: summary, plots, HTML, JUnit",
     "compare": "compare two runs side by side",
     "sweep": "run the model over a grid of scenario values",
+    "watch": "live dashboard of a run published with --mqtt",
+    "telemetry": "publish AP telemetry replayed from a model run (for testing --ap-telemetry)",
     "demo": "the main job on the shipped ci-smoke scenario (what `make demo` runs)",
 }
 

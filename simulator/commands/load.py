@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..telemetry import add_mqtt_options, check_mqtt_options, publishing
 from . import add_run_options
 
 HELP = "replay the exam start with real traffic (Locust)"
@@ -52,6 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="after Ctrl-C/SIGTERM, how long in-flight requests may finish (default 5 s)")
     p.add_argument("--no-provision-load", action="store_true",
                    help="no EGIL pushes / SS 12000 pulls during the run")
+    add_mqtt_options(p)
 
 
 def _say(args, *lines: str) -> None:
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
+    check_mqtt_options(args)
     if args.worker:
         import tempfile
         cfg = LiveConfig(scenario=args.scenario, run_dir=args.out or tempfile.mkdtemp(prefix="examday-worker-"),
@@ -138,7 +141,8 @@ def _run_load(args) -> int:  # noqa: C901 - one linear story: plan, checks, stac
                    + (f" on {args.workers} workers" if master else "") + f" -> {run_dir}")
         if cfg.ui:
             _say(args, f"Locust web UI: http://{cfg.ui_host}:{cfg.ui_port}")
-        code = launch.run_locust(cfg, "master" if master else "local", quiet=True)
+        with publishing(args.mqtt, run_dir, plan, engine="live", ap_filter=args.ap_telemetry):
+            code = launch.run_locust(cfg, "master" if master else "local", quiet=True)
         interrupted = bool(launch.signals_received) or code == 130
         result = launch.read_result(run_dir) or {"status": "failed",
                                                   "reason": f"the Locust process exited {code} without a result"}

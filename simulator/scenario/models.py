@@ -19,7 +19,7 @@ __all__ = [
     "Bitrate", "Bytes", "Duration", "Clock", "Fraction",
     "DeviceProfile", "ApProfile", "TestProfile", "ServiceProfile",
     "Link", "Classroom", "Site", "Exam", "Arrival", "Services", "ServiceRef",
-    "Targets", "LoginForm", "Scenario",
+    "Targets", "LoginForm", "Scenario", "Telemetry", "ApTelemetryFields",
 ]
 
 
@@ -244,6 +244,38 @@ class Templates(_Strict):
     sites: dict[str, dict] = Field(default_factory=dict)
 
 
+class ApTelemetryFields(_Strict):
+    """Where the numbers sit in one AP telemetry message (JSON; dotted paths, e.g. ``stats.clients``)."""
+
+    ap: str | None = "ap"
+    """Field holding the AP id; null: take the id from the ``{ap}`` level of the topic."""
+    clients: str = "clients"
+    """Associated clients of the AP (all radios)."""
+    radios: str = "radios"
+    """List of per-radio objects; the fields below are read inside each."""
+    band: str = "band"
+    """Radio name or band (e.g. ``5GHz``), part of the resource name."""
+    channel_utilisation: str = "channel_utilisation"
+    """Share of time the radio's channel was busy."""
+    retry_rate: str = "retry_rate"
+    """Share of frames retransmitted."""
+    throughput: str = "throughput_bps"
+    """Radio throughput (tx + rx), bit/s."""
+    percent: bool = True
+    """Channel utilisation and retry rate are percentages (0..100); false: fractions (0..1)."""
+
+
+class Telemetry(_Strict):
+    """How AP/controller telemetry on MQTT maps to this scenario's APs (``load --ap-telemetry``, docs/telemetry.md)."""
+
+    topic: str = "wifi/+/ap/{ap}/stats"
+    """Topic pattern of AP messages; ``{ap}`` is the level carrying the AP id, ``+``/``#`` match anything."""
+    fields: ApTelemetryFields = ApTelemetryFields()
+    """Field names inside a message."""
+    aps: dict[str, str] = Field(default_factory=dict)
+    """AP id -> classroom (``site/room``, or ``room`` when the name is unique); unlisted ids ``<site>-<room>``."""
+
+
 class Scenario(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
     description: str = ""
@@ -258,6 +290,8 @@ class Scenario(_Strict):
     slo: dict[str, Annotated[float, BeforeValidator(lambda v: _slo_value(v))]] = Field(default_factory=dict)
     profiles: str | None = None  # profiles folder, relative to this file (default: nearest profiles/)
     templates: Templates | None = None  # expanded by the loader; here for the JSON Schema
+    telemetry: Telemetry = Telemetry()
+    """AP/controller telemetry on MQTT: topic pattern, field names, AP id -> classroom (issue 14)."""
 
 
 def _slo_value(v: object) -> float:
