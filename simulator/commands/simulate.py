@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..plan import load_plan
 from ..units import UnitError, parse_duration
+from ..telemetry import add_mqtt_options, check_mqtt_options
 from . import add_run_options
 
 HELP = "predict the exam start with the model engine"
@@ -25,6 +26,7 @@ def add_arguments(p) -> None:
     add_run_options(p)
     p.add_argument("--until", default=None, metavar="DURATION",
                    help="stop the simulation this long after the exam start, e.g. '30min'")
+    add_mqtt_options(p, ap=False, speed=True)
 
 
 def _until(text: str | None) -> float | None:
@@ -41,6 +43,7 @@ def run(args) -> int:
     from ..results import new_run_dir, update_manifest, write_manifest
 
     until = _until(args.until)
+    check_mqtt_options(args)
     plan = load_plan(args.scenario, args.overrides, args.seed)
     for w in plan.loaded.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -63,6 +66,9 @@ def run(args) -> int:
         "events": result.events, "wall_s": round(result.wall_s, 3), "flow_recomputes": result.flow_recomputes,
         "sample_interval_s": result.sample_interval_s, "autosave_detail": result.autosave_detail,
         "sim_end_s": result.sim_end_s})
+    if args.mqtt:  # issue 14: replay the model's timeline on the bus (real time or --speed N)
+        from ..telemetry.session import publish_model_run
+        publish_model_run(args.mqtt, run_dir, plan, args.speed)
     code = _report(run_dir, args)
     if args.json:
         print(json.dumps({"run_dir": str(run_dir), "exit_code": code, "devices": result.devices,

@@ -16,6 +16,14 @@ HELP = "publish AP telemetry replayed from a model run (for testing --ap-telemet
 EXAMPLE = "examday telemetry replay results/ci-smoke-model-20260301T080000Z --mqtt mqtt://127.0.0.1:1883 --speed 10"
 
 
+def _duration(text: str) -> float:
+    from ..units import UnitError, parse_duration
+    try:
+        return parse_duration(text)
+    except UnitError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION")
     sub.required = True
@@ -24,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--mqtt", required=True, metavar="URL", help="broker: mqtt://HOST[:PORT][/ignored]")
     r.add_argument("--speed", type=float, default=1.0, metavar="N", help="N times faster than real time")
     r.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    r.add_argument("--until", type=_duration, default=None, metavar="D",
+                   help="replay only the samples up to this long after the exam start, e.g. '1 min'")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
@@ -49,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.run_dir}: a {m.get('engine')} run; replay needs a model run (examday simulate)")
     sc = m.get("scenario") or {}
     plan = load_plan(sc.get("path"), sc.get("overrides") or [], m.get("seed"))
-    samples = replay_samples(args.run_dir, resolve_mapping(plan), args.seed)
+    samples = [s for s in replay_samples(args.run_dir, resolve_mapping(plan), args.seed)
+               if args.until is None or s[0] <= args.until]
     if not samples:
         raise UserError(f"{args.run_dir}: no ap:<site>/<room> resource samples to replay")
 

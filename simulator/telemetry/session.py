@@ -148,3 +148,12 @@ def replay_trace(run_dir: Path, session: Session, speed: float) -> int:
             tap.add_resource(tuple(getattr(res, c)[i] for c in RESOURCE_COLUMNS))
     tap.close(None)
     return len(events)
+
+
+def publish_model_run(url_text: str | None, run_dir: Path, plan, speed: float = 1.0) -> None:
+    """``simulate --mqtt``: replay the finished model trace on the bus in trace time / ``speed``."""
+    if not url_text:
+        return
+    with publishing(url_text, run_dir, plan, engine="model", speed=speed) as session:
+        session.status = "finished"
+        replay_trace(run_dir, session, speed)
