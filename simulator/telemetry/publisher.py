@@ -173,7 +173,7 @@ class Publisher:
             self.out.put(self.topic(*suffix.split("/")), payload, retain)
 
     def report(self) -> dict:
-        return {"published": self.out.published, "dropped": self.out.dropped + len(self.out),
+        return {"cpu_s": round(time.process_time(), 3), "published": self.out.published, "dropped": self.out.dropped + len(self.out),
                 "superseded": self.out.superseded, "connects": self.connects,
                 "connect_failures": self.connect_failures, "datagrams": self.datagrams,
                 "ap_messages": self.ap_messages, "ap_rows": self.ap_rows, **self.agg.totals()}

@@ -1,0 +1,81 @@
+"""Generator CPU overhead of ``--mqtt``: the same live run with and without publishing, in one command.
+
+Runs ``examday load`` against the reference stack twice per size — ci-smoke
+(62 devices) and ci-smoke scaled to 1,000 pupils (500 per classroom) — once
+without and once with ``--mqtt`` to a Mosquitto started here on a free
+loopback port. The generator's CPU is the Locust process's own (the sum of
+its one-second ``generator:w*`` CPU samples in the trace); the publisher's CPU
+(a separate process) is printed beside it. Goal: with/without < 1.05.
+
+Run: ``.venv/bin/python benchmarks/telemetry.py [--sizes smoke,1000] [--repeat 1]``.
+The figures are noisy on a shared machine: compare the ratio, not the seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "telemetry"))
+
+from mqtt_broker import Mosquitto  # noqa: E402
+from simulator.trace import read_resources  # noqa: E402
+
+SCENARIO = str(REPO / "scenarios" / "ci-smoke.yaml")
+SIZES = {"smoke": [], "1000": ["--set", "sites[0].classrooms[0].devices.chromebook=500",
+                               "--set", "sites[0].classrooms[1].devices.chromebook=500",
+                               "--set", "sites[0].classrooms[0].devices.ipad=0",
+                               "--set", "sites[0].classrooms[1].devices.ipad=0"]}
+
+
+def one(out: Path, extra: list[str], url: str | None) -> dict:
+    cmd = [sys.executable, "-m", "simulator", "load", SCENARIO, "--stack", "-o", str(out), "-q", *extra]
+    if url:
+        cmd += ["--mqtt", url]
+    r = subprocess.run(cmd, cwd=str(REPO), env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                       text=True, timeout=1800)
+    res = read_resources(out)
+    gen = res.kind == "generator"
+    cpu = float(res.utilisation[gen].sum())  # one-second samples of the Locust process's CPU share
+    m = json.loads((out / "manifest.json").read_text())
+    tel = m.get("telemetry") or {}
+    return {"code": r.returncode, "gen_cpu_s": cpu, "pub_cpu_s": (tel.get("publisher") or {}).get("cpu_s"),
+            "rows": (m.get("live") or {}).get("rows"), "devices": (m.get("live") or {}).get("devices"),
+            "dropped": (tel.get("tap_rows_dropped"), tel.get("messages_dropped"))}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--sizes", default="smoke,1000")
+    p.add_argument("--repeat", type=int, default=1)
+    a = p.parse_args()
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
+          "(shared: figures are noisy, read the ratios)")
+    with tempfile.TemporaryDirectory(prefix="examday-bench-telemetry-") as tmp, Mosquitto(Path(tmp) / "broker") as b:
+        for size in a.sizes.split(","):
+            base, pub = [], []
+            for i in range(a.repeat):
+                for url in (None, b.url):  # alternate, so drift in the machine's load hits both
+                    r = one(Path(tmp) / f"{size}-{i}-{'mqtt' if url else 'plain'}", SIZES[size], url)
+                    (pub if url else base).append(r)
+                    if r["code"] not in (0, 1):
+                        print(f"  run failed ({r['code']}): {r}")
+            g0 = sum(r["gen_cpu_s"] for r in base) / len(base)
+            g1 = sum(r["gen_cpu_s"] for r in pub) / len(pub)
+            pc = sum(r["pub_cpu_s"] or 0 for r in pub) / len(pub)
+            print(f"{size:>6}: {base[0]['devices']} devices, {base[0]['rows']} rows | generator CPU "
+                  f"without --mqtt {g0:.2f} s, with {g1:.2f} s -> ratio {g1 / g0:.3f} (goal < 1.05) | "
+                  f"publisher process {pc:.2f} s ({pc / g0:.1%} of the generator, on its own core share) | "
+                  f"drops (tap rows, messages) {pub[0]['dropped']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
