@@ -53,6 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="after Ctrl-C/SIGTERM, how long in-flight requests may finish (default 5 s)")
     p.add_argument("--no-provision-load", action="store_true",
                    help="no EGIL pushes / SS 12000 pulls during the run")
+    p.add_argument("--capture", action="store_true",
+                   help="record the run's loopback traffic (its target ports) into RUN/capture.pcapng (dumpcap)")
     add_mqtt_options(p)
 
 
@@ -141,7 +143,9 @@ def _run_load(args) -> int:  # noqa: C901 - one linear story: plan, checks, stac
                    + (f" on {args.workers} workers" if master else "") + f" -> {run_dir}")
         if cfg.ui:
             _say(args, f"Locust web UI: http://{cfg.ui_host}:{cfg.ui_port}")
-        with publishing(args.mqtt, run_dir, plan, engine="live", ap_filter=args.ap_telemetry):
+        from ..packets.capture import capture_run
+        with capture_run(args.capture, run_dir, [targets[k] for k in ("idp", "platform", "scim", "ss12000")]), \
+                publishing(args.mqtt, run_dir, plan, engine="live", ap_filter=args.ap_telemetry):
             code = launch.run_locust(cfg, "master" if master else "local", quiet=True)
         interrupted = bool(launch.signals_received) or code == 130
         result = launch.read_result(run_dir) or {"status": "failed",
