@@ -157,3 +157,10 @@ def publish_model_run(url_text: str | None, run_dir: Path, plan, speed: float = 
     with publishing(url_text, run_dir, plan, engine="model", speed=speed) as session:
         session.status = "finished"
         replay_trace(run_dir, session, speed)
+
+
+def around_live_run(live) -> contextlib.AbstractContextManager:
+    """The ``--mqtt``/``--ap-telemetry`` hook in the shape of ``LiveRun.around_run`` (issue 11)."""
+    args = live.args
+    return publishing(getattr(args, "mqtt", None), live.run_dir, live.plan, engine="live",
+                      ap_filter=getattr(args, "ap_telemetry", None))
