@@ -30,6 +30,7 @@ __all__ = ["RunSpec", "Aggregator", "Window"]
 
 _I = {c: i for i, c in enumerate(STEP_COLUMNS)}
 _FLOATS = ("planned_s", "start_s", "end_s", "ttfb_s", "queue_s")
+MAX_SLO_ROWS = 500_000  # rows kept for the provisional SLO (memory bound for big model replays)
 
 
 @dataclass
@@ -105,7 +106,8 @@ class Aggregator:
         self.ready: dict[str, set] = defaultdict(set)
         self.errors: dict[str, Counter] = defaultdict(Counter)
         self.resources: dict[str, dict] = {}
-        self.rows: list = []  # every step row so far (for the SLO evaluation)
+        self.rows: list = []  # step rows so far, up to MAX_SLO_ROWS (for the SLO evaluation)
+        self.seen_rows = 0
         self.pending_steps: list = []
         self.pending_resources: list = []
         self.t_s = -math.inf
@@ -130,7 +132,9 @@ class Aggregator:
                     self.ready[site].add(r[_I["device"]])
             if not ok:
                 self.errors[site][r[_I["error"]] or "unknown"] += 1
-        self.rows.extend(rows)
+        if len(self.rows) < MAX_SLO_ROWS:
+            self.rows.extend(rows[:MAX_SLO_ROWS - len(self.rows)])
+        self.seen_rows += len(rows)
         self.pending_steps.extend(rows)
 
     def add_resources(self, rows: list) -> None:
@@ -195,11 +199,11 @@ class Aggregator:
         except Exception as err:  # noqa: BLE001 - a dashboard hint must not stop the publisher
             return {**self._head("slo"), "ok": None, "provisional": not final, "verdicts": [], "error": str(err)}
         return {**self._head("slo"), "ok": all(v["ok"] for v in verdicts), "provisional": not final,
-                "verdicts": verdicts}
+                "verdicts": verdicts, "rows": len(self.rows), "partial": len(self.rows) < self.seen_rows}
 
     def totals(self) -> dict:
         return {"planned": sum(self.spec.planned.values()), "ready": sum(len(v) for v in self.ready.values()),
-                "ready_by_site": {s: len(v) for s, v in sorted(self.ready.items())}, "step_rows": len(self.rows)}
+                "ready_by_site": {s: len(v) for s, v in sorted(self.ready.items())}, "step_rows": self.seen_rows}
 
 
 def table(rows: list) -> StepTable:

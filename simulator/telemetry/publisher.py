@@ -96,10 +96,9 @@ class Publisher:
         self.agg = Aggregator(spec)
         self.out = Outbox()
         self.done = asyncio.Event()
-        self.ending: dict | None = None
-        self.connected = False
+        self.ending: dict | None = None  # the CLI's "end" control message
+        self.finished = False  # the end message is queued: the sender returns once the outbox is empty
         self.connects = self.connect_failures = self.datagrams = self.ap_messages = self.ap_rows = 0
-        self.first_rows_wall = None
         self.t0_epoch: float | None = None
         self.ap_pending: list = []
         self.ap_writer = None
@@ -130,8 +129,6 @@ class Publisher:
 
     # ------------------------------------------------------------ AP telemetry
     def on_ap_message(self, topic: str, payload: bytes) -> None:
-        from .apfeed import parse_message
-
         self.ap_messages += 1
         try:
             doc = json.loads(payload)
@@ -188,7 +185,7 @@ class Publisher:
             try:
                 async with aiomqtt.Client(**kw, will=will) as client:
                     self.connects += 1
-                    self.connected, backoff = True, 0.5
+                    backoff = 0.5
                     reader = None
                     if self.spec.ap_filter:
                         await client.subscribe(self.spec.ap_filter, qos=0)
@@ -214,7 +211,6 @@ class Publisher:
                         if reader is not None:
                             reader.cancel()
             except aiomqtt.MqttError as err:
-                self.connected = False
                 self.connect_failures += 1
                 log.debug("broker: %s", err)
                 if self.finished:
@@ -225,8 +221,6 @@ class Publisher:
     async def _read_ap(self, client) -> None:
         async for m in client.messages:
             self.on_ap_message(str(m.topic), m.payload if isinstance(m.payload, bytes) else str(m.payload).encode())
-
-    finished = False
 
 
 async def _main(spec: RunSpec) -> int:

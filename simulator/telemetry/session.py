@@ -106,8 +106,9 @@ def publishing(url_text: str | None, run_dir: Path, plan, *, engine: str, ap_fil
     try:
         yield session
         status = "finished"
-    except KeyboardInterrupt:
-        status = "interrupted"
+    except BaseException as err:  # Ctrl-C, or the live engine's own Interrupted: an honest end message
+        status = "interrupted" if isinstance(err, KeyboardInterrupt) or type(err).__name__ == "Interrupted" \
+            else "failed"
         raise
     finally:
         if old is None:
