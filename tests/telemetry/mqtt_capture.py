@@ -10,12 +10,16 @@ import paho.mqtt.client as mqtt
 
 
 class Capture:
-    def __init__(self, port: int, topics: list[str]):
+    def __init__(self, port: int, topics: list[str], user: tuple[str, str] | None = None, ca: str | None = None):
         self.messages: list[tuple[float, str, bytes, bool]] = []
         self.lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-capture-{id(self)}")
         self.client.on_connect = lambda c, u, f, rc, p=None: [c.subscribe(t, qos=1) for t in topics]
         self.client.on_message = self._on
+        if user:
+            self.client.username_pw_set(*user)
+        if ca:
+            self.client.tls_set(ca_certs=ca)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
