@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "telemetry"))
 
+import numpy as np  # noqa: E402
 from mqtt_broker import Mosquitto  # noqa: E402
 from simulator.trace import read_resources  # noqa: E402
 
@@ -105,16 +106,17 @@ def main() -> int:
         for size in a.sizes.split(","):
             base, pub = [], []
             for i in range(a.repeat):
-                for url in (None, b.url):  # alternate, so drift in the machine's load hits both
+                for url in ((None, b.url) if i % 2 == 0 else (b.url, None)):  # alternate order: drift hits both
                     r = one(Path(tmp) / f"{size}-{i}-{'mqtt' if url else 'plain'}", SIZES[size], url)
                     (pub if url else base).append(r)
+                    print(f"        {'with' if url else 'without'} --mqtt: generator {r['gen_cpu_s']:.2f} s", flush=True)
                     if r["code"] not in (0, 1):
                         print(f"  run failed ({r['code']}): {r}")
-            g0 = sum(r["gen_cpu_s"] for r in base) / len(base)
-            g1 = sum(r["gen_cpu_s"] for r in pub) / len(pub)
+            g0 = float(np.median([r["gen_cpu_s"] for r in base]))
+            g1 = float(np.median([r["gen_cpu_s"] for r in pub]))
             pc = sum(r["pub_cpu_s"] or 0 for r in pub) / len(pub)
-            print(f"{size:>6}: {base[0]['devices']} devices, {base[0]['rows']} rows | generator CPU "
-                  f"without --mqtt {g0:.2f} s, with {g1:.2f} s -> ratio {g1 / g0:.3f} (goal < 1.05) | "
+            print(f"{size:>6}: {base[0]['devices']} devices, {base[0]['rows']} rows, {a.repeat} pair(s) | generator CPU "
+                  f"(median) without --mqtt {g0:.2f} s, with {g1:.2f} s -> ratio {g1 / g0:.3f} (goal < 1.05) | "
                   f"publisher process {pc:.2f} s ({pc / g0:.1%} of the generator, on its own core share) | "
                   f"drops (tap rows, messages) {pub[0]['dropped']}")
             print(f"        tap cost x rows = {per_row * base[0]['rows']:.3f} s = "

@@ -34,6 +34,7 @@ class Mosquitto:
         return f"mqtt{'s' if self.tls else ''}://127.0.0.1:{self.port}/examday-test"
 
     def start(self) -> "Mosquitto":
+        """Start (or, after ``kill``, restart on the same port)."""
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not os.path.exists(exe):
             raise RuntimeError("mosquitto is not installed: run scripts/system-packages.sh (apt mosquitto)")
@@ -70,10 +71,10 @@ class Mosquitto:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> "Mosquitto":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
