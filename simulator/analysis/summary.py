@@ -292,8 +292,9 @@ def _info(path: Path, manifest: dict | None, steps: StepTable) -> tuple[RunInfo,
                    dict(slo), m.get("generator"), m.get("checks"), manifest, planned, source), notes
 
 
-def analyse(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None = None) -> Analysis:
-    """Read a run folder and compute everything the report shows."""
+def analyse(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None = None,
+            report_dir: str | os.PathLike | None = None) -> Analysis:
+    """Read a run folder and compute everything the report shows (recommendations from ``report_dir``)."""
     path, manifest = load_run(run_dir)
     for name in (slo_overrides or {}):
         parse_name(name)  # bad names are bad input, before any work
@@ -328,7 +329,7 @@ def analyse(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None =
     headline = a.headline_clock()
     a.sites = group_stats("site", steps, rd, a.attribution, clocks, thresholds, info.t0_clock, headline)
     a.rooms = group_stats("room", steps, rd, a.attribution, clocks, thresholds, info.t0_clock, headline)
-    a.recommendations = read_recommendations(path)
+    a.recommendations = read_recommendations(Path(report_dir) if report_dir is not None else path)
     explain(a)
     if not thresholds:
         a.notes.append("no SLOs defined (manifest slo block empty, no --slo): exit code 0 by default")

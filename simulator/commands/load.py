@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Callable, ContextManager
 
+from ..telemetry import add_mqtt_options, check_mqtt_options
 from . import add_run_options
 
 HELP = "replay the exam start with real traffic (Locust)"
@@ -61,6 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="no EGIL pushes / SS 12000 pulls during the run")
     p.add_argument("--capture", action="store_true",
                    help="record the run's loopback traffic (its target ports) into RUN/capture.pcapng (dumpcap)")
+    add_mqtt_options(p)
 
 
 def _say(args, *lines: str) -> None:
@@ -99,6 +101,7 @@ def check_arguments(args: argparse.Namespace) -> None:
             raise UserError(f"-o {args.out}: {parent} is not a folder")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise UserError(f"-o {args.out}: {parent} is not writable")
+    check_mqtt_options(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,6 +150,12 @@ def _capture(live: "LiveRun") -> ContextManager:
     return capture_run(live.args.capture, live.run_dir, [live.targets[k] for k in ("idp", "platform", "scim", "ss12000")])
 
 
+def _telemetry(live: "LiveRun") -> ContextManager:
+    """``--mqtt`` / ``--ap-telemetry``: the run on the MQTT bus (issue 14)."""
+    from ..telemetry.session import around_live_run
+    return around_live_run(live)
+
+
 class LiveRun:
     """One live run: ``preflight`` → ``start_stack`` → ``provision`` → ``run`` → ``verify``, then ``finish``.
 
@@ -160,7 +169,7 @@ class LiveRun:
 
     def __init__(self, args: argparse.Namespace):
         self.args = args
-        self.around_run: list[Callable[["LiveRun"], ContextManager]] = [_capture]
+        self.around_run: list[Callable[["LiveRun"], ContextManager]] = [_capture, _telemetry]
         self.stack_proc = self.urls = None
         self.result: dict = {}
         self.checks: dict | None = None

@@ -17,6 +17,7 @@ from pathlib import Path
 import gevent
 import gevent.event
 
+from ..telemetry import tapped  # issue 14: mirrors rows to the --mqtt publisher (no-op without)
 from ..trace import STEP_COLUMNS, TraceWriter
 from .http import Browser, RateLimiter, seb_keys
 from .safety import EgressPolicy
@@ -76,7 +77,7 @@ class RunContext:
     recent: collections.deque = field(default_factory=lambda: collections.deque(maxlen=500))  # ok step durations
 
     def open(self) -> None:
-        self.writer = TraceWriter(self.run_dir, shard=self.worker, flush_every=FLUSH_EVERY)
+        self.writer = tapped(TraceWriter(self.run_dir, shard=self.worker, flush_every=FLUSH_EVERY), self.worker)
         self._acks = open(self.run_dir / f"acks-{self.worker}.csv", "a", buffering=1)
         self._seb = seb_keys(self.scenario)
 
