@@ -34,11 +34,6 @@ from .slo import DEFAULT_T0_CLOCK, Verdict, evaluate, parse_name
 from .stats import Percentiles, Readiness, StepStats, percentiles, readiness, step_stats, with_unwalked
 from .explain import explain
 
-#: steps whose planned time comes from the plan (arrival, autosave clock, submit time, EGIL pacing); with
-#: retries (planned = their backoff) the only rows whose start lag means coordinated omission. assertion,
-#: download and open are planned "when the previous step ended" and carry no lag information.
-PLANNED_STEPS = ("join", "login", "autosave", "submit", "provision")
-
 __all__ = ["RunInfo", "DeadlineShare", "Analysis", "analyse", "load_run", "SUMMARY_FORMAT"]
 
 SUMMARY_FORMAT = "examday-summary/2"
@@ -90,7 +85,7 @@ class Analysis:
     readiness: Readiness
     deadlines: list[DeadlineShare]
     bottlenecks: Bottlenecks
-    co_lag_s: Percentiles | None  # live only: start lag of rows with a real planned time (PLANNED_STEPS, retries)
+    co_lag_s: Percentiles | None  # live only: start_s - planned_s of first attempts
     verdicts: list[Verdict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     truncated_shards: list[str] = field(default_factory=list)
@@ -317,7 +312,9 @@ def analyse(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None =
     rstats = resource_stats(resources, steps)
     co_lag = None
     if info.engine == "live" and len(steps):
-        planned = np.isin(steps.step, PLANNED_STEPS) | (steps.attempt > 1)
+        # steps whose planned time comes from the plan (wake, arrival, autosave clock, submit) or a retry's backoff;
+        # assertion/download/open are planned "when the previous step ended" and carry no lag information
+        planned = np.isin(steps.step, ("join", "login", "autosave", "submit", "provision")) | (steps.attempt > 1)
         co_lag = percentiles((steps.start_s - steps.planned_s)[planned])
     a = Analysis(info, steps, resources, stats, rd, deadlines, bottlenecks(rstats), co_lag,
                  notes=notes, truncated_shards=truncated, not_walked=not_walked)
