@@ -373,7 +373,7 @@ def _check_references(s: Scenario, raw, profiles: Profiles, problems: list[Probl
     if ex.end <= ex.start:
         problems.append(locate(raw, ("exam", "end")).problem("exam.end", "the exam must end after it starts "
                                                              f"(start {ex.start / 3600:.2f} h, end {ex.end / 3600:.2f} h)"))
-    if ex.arrival.median <= 0 or ex.arrival.p95 <= ex.arrival.median:
+    if ex.arrival.distribution == "lognormal" and (ex.arrival.median <= 0 or ex.arrival.p95 <= ex.arrival.median):
         problems.append(locate(raw, ("exam", "arrival", "p95")).problem(
             "exam.arrival.p95", "p95 must be larger than the median, and the median above 0"))
     ref(("exam", "test"), ex.test, profiles.tests, "test")

@@ -16,13 +16,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from .. import units
 
 __all__ = [
     "Bitrate", "Bytes", "Duration", "SignedDuration", "Clock", "Fraction",
-    "DeviceProfile", "ApProfile", "TestProfile", "ServiceProfile",
+    "DeviceProfile", "ApProfile", "Mac", "Edca", "Tcp", "LinkQuality", "Transfer", "TestProfile", "ServiceProfile",
     "Link", "Classroom", "Site", "Exam", "Arrival", "Services", "ServiceRef",
     "Targets", "LoginForm", "Scenario",
 ]
@@ -98,10 +98,74 @@ class Radio(_Strict):
     """Frequency band."""
     short_gi: bool = True
     """Short guard interval (400 ns in 802.11n/ac)."""
+    gi: Duration | None = None
+    """Guard interval, explicit: 0.8/1.6/3.2 µs for HE (ax), 0.4/0.8 µs for HT/VHT; unset: from ``short_gi``."""
 
     @property
     def width_mhz(self) -> int:
         return int(self.width.split()[0])
+
+    @model_validator(mode="after")
+    def _check_gi(self):
+        if self.gi is not None:
+            allowed = {"ax": (0.8e-6, 1.6e-6, 3.2e-6), "a": (0.8e-6,)}.get(self.standard, (0.4e-6, 0.8e-6))
+            if not any(abs(self.gi - g) < 1e-9 for g in allowed):
+                shown = ", ".join(f"{g * 1e6:g} µs" for g in allowed)
+                raise ValueError(f"gi {self.gi * 1e6:g} µs is not a guard interval of 802.11{self.standard}; "
+                                 f"use one of {shown}")
+        return self
+
+    @property
+    def gi_s(self) -> float:
+        """The guard interval in seconds (``gi``, else the short/long GI of the standard)."""
+        if self.gi is not None:
+            return self.gi
+        if self.standard == "ax":
+            return 0.8e-6 if self.short_gi else 3.2e-6
+        return 0.4e-6 if self.short_gi and self.standard != "a" else 0.8e-6
+
+
+class Edca(_Strict):
+    """EDCA parameters of the best-effort access category (IEEE 802.11-2020 Table 9-155 defaults)."""
+
+    aifsn: int = Field(3, ge=1, le=15)
+    """AIFS = SIFS + AIFSN × slot (3: 43 µs at 5 GHz)."""
+    cw_min: int = Field(15, ge=1, le=1023)
+    """Minimum contention window (slots)."""
+    cw_max: int = Field(1023, ge=1, le=65535)
+    """Maximum contention window (slots)."""
+    txop: Duration = 0.0
+    """TXOP limit: 0 = one PPDU per channel access; larger lets one access carry several A-MPDUs."""
+
+
+class Mac(_Strict):
+    """What a radio advertises and buffers at the MAC (the lower of AP and device is used)."""
+
+    max_ampdu: Bytes = 65535.0
+    """Maximum A-MPDU length it advertises (802.11n/ac/ax: 65,535 B common; up to 6.5 MB with ax)."""
+    max_mpdus: int | None = Field(None, ge=1, le=1024)
+    """MPDUs per A-MPDU (BlockAck window); unset: 64 for n/ac, 256 for ax."""
+    max_ppdu: Duration = 5.484e-3
+    """Longest PPDU (aPPDUMaxTime, 5.484 ms)."""
+    edca: Edca = Edca()
+    """Channel access parameters (best effort)."""
+    queue: int = Field(500, ge=1, le=1000000)
+    """Transmit queue in packets (ns-3 WifiMacQueue default 500): overflow drops packets, TCP reacts."""
+
+
+class Tcp(_Strict):
+    """TCP parameters of the connections a device opens (the server side is taken to match)."""
+
+    mss: Bytes = 1448.0
+    """Maximum segment size (1500 B MTU with timestamps)."""
+    initial_window: int = Field(10, ge=1, le=1000)
+    """Initial congestion window in segments (RFC 6928)."""
+    delayed_ack: int = Field(2, ge=1, le=64)
+    """Segments per ACK (RFC 1122 delayed ACK: every second segment)."""
+    min_rto: Duration = 0.2
+    """Minimum retransmission timeout (Linux 200 ms; RFC 6298 and ns-3 use 1 s)."""
+    dupthresh: int = Field(3, ge=1, le=100)
+    """Duplicate ACKs that trigger fast retransmit (RFC 5681); fewer surviving segments mean an RTO."""
 
 
 class Retry(_Strict):
@@ -162,6 +226,10 @@ class DeviceProfile(_Strict):
     """DHCP client timers."""
     association: Duration = 0.3
     """802.11 authentication/association plus the WPA2-PSK/802.1X handshake."""
+    mac: Mac = Mac()
+    """The station's MAC: A-MPDU limits, EDCA for its uplink frames, transmit queue."""
+    tcp: Tcp = Tcp()
+    """TCP parameters of its connections."""
 
 
 class ApProfile(_Strict):
@@ -179,6 +247,8 @@ class ApProfile(_Strict):
     """Whether the AP shares airtime equally between clients (rather than frames)."""
     port: Bitrate = 1e9
     """The AP's wired port."""
+    mac: Mac = Mac()
+    """The AP's MAC: A-MPDU limits, EDCA for its downlink frames, transmit queue (shared by its stations)."""
 
 
 class TestPart(_Strict):
@@ -278,6 +348,10 @@ class Classroom(_Strict):
     """Start time for this room (default: exam.start)."""
     teacher: str | None = "windows-laptop"
     """The teacher's device profile; null: no teacher login."""
+    link: LinkQuality | None = None
+    """Link quality of this room's devices (MCS/streams, fixed or shares); unset: the negotiated maximum."""
+    transfer: Transfer | None = None
+    """Overrides ``exam.transfer`` for this room."""
 
 
 class Site(_Strict):
@@ -302,12 +376,79 @@ class Site(_Strict):
 
 
 class Arrival(_Strict):
-    """Pupils' start delay after the session opens: a log-normal with this median and p95."""
+    """Pupils' start delay after the session opens: log-normal (median, p95), uniform over a window,
+    an explicit list, or a CSV file of offsets."""
 
-    median: Duration
-    """Half of the pupils have started by this delay."""
-    p95: Duration
-    """95 % of the pupils have started by this delay (larger than the median)."""
+    median: Duration | None = None
+    """Log-normal: median delay."""
+    p95: Duration | None = None
+    """Log-normal: 95th percentile delay."""
+    distribution: Literal["lognormal", "uniform", "list", "csv"] = "lognormal"
+    """Which form the delays take."""
+    window: Duration | None = None
+    """Uniform: delays drawn uniformly from [0, window)."""
+    offsets: tuple[Duration, ...] | None = None
+    """List: one delay per pupil of each room, in device order (cycled when a room has more pupils)."""
+    csv: str | None = None
+    """CSV: a file (relative to the scenario) with one delay per line (seconds or with a unit), used like ``offsets``."""
+
+    @model_validator(mode="after")
+    def _check_form(self):
+        need = {"lognormal": ("median", "p95"), "uniform": ("window",), "list": ("offsets",), "csv": ("csv",)}
+        missing = [f for f in need[self.distribution] if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"arrival distribution {self.distribution!r} needs {' and '.join(missing)}")
+        if self.distribution == "list" and not self.offsets:
+            raise ValueError("arrival offsets: give at least one delay")
+        return self
+
+
+class LinkQuality(_Strict):
+    """What the devices of a room actually achieve on the air (distance, walls): an MCS and spatial streams,
+    fixed or as shares of the room's devices (never above what device and AP negotiate)."""
+
+    mcs: int | dict[int, Fraction] | None = None
+    """A fixed MCS, or {mcs: share} (e.g. {9: 80 %, 3: 20 %}); unset: the negotiated maximum."""
+    streams: int | dict[int, Fraction] | None = None
+    """Spatial streams used, fixed or {streams: share}; unset: the negotiated maximum."""
+
+    @model_validator(mode="after")
+    def _check_shares(self):
+        for name in ("mcs", "streams"):
+            v = getattr(self, name)
+            if isinstance(v, dict):
+                if not v:
+                    raise ValueError(f"{name}: give at least one value")
+                total = sum(v.values())
+                if abs(total - 1.0) > 0.01:
+                    raise ValueError(f"{name} shares add up to {total:.0%}, not 100 %")
+            vals = v.keys() if isinstance(v, dict) else ([] if v is None else [v])
+            hi = 11 if name == "mcs" else 8
+            lo = 0 if name == "mcs" else 1
+            bad = [x for x in vals if not lo <= x <= hi]
+            if bad:
+                raise ValueError(f"{name} {bad[0]} is outside {lo}..{hi}")
+        return self
+
+
+class Transfer(_Strict):
+    """A bare transfer test: every step switched off (no join, login, session, autosave); each pupil device
+    only moves these bytes over TCP from its planned start, as a lab measurement or packet simulator would."""
+
+    download: Bytes = 0.0
+    """Bytes each device downloads (one TCP transfer)."""
+    upload: Bytes = 0.0
+    """Bytes each device uploads (one TCP transfer)."""
+    uploaders: Fraction | None = None
+    """Share of each room's devices that upload instead of download (unset: every device does both)."""
+    connections: int = Field(1, ge=1, le=64)
+    """Parallel TCP connections per transfer."""
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.download <= 0 and self.upload <= 0:
+            raise ValueError("a transfer needs download or upload bytes")
+        return self
 
 
 class Exam(_Strict):
@@ -323,6 +464,8 @@ class Exam(_Strict):
     """Spread of the pupils' start after the session opens."""
     teacher_lead: SignedDuration = 120.0
     """The teacher opens the session this long before the start; negative: that long after it (late)."""
+    transfer: Transfer | None = None
+    """Bare transfer mode (steps off): set to compare the model with a lab or packet-level test step by step."""
 
 
 class ServiceRef(_Strict):
@@ -384,8 +527,8 @@ class Targets(_Strict):
     """Test platform base URL."""
     scim: HttpUrl = "http://127.0.0.1:8400/scim/v2"
     """EGIL SCIM endpoint."""
-    ss12000: HttpUrl = "http://127.0.0.1:8400/ss12000/v2"
-    """SS 12000 API endpoint."""
+    ss12000: HttpUrl = "http://127.0.0.1:8400/ss12000"
+    """SS 12000 API endpoint (the collections /organisations, /persons, ... live under it)."""
     scim_token: str = "examday-egil-token"
     """Bearer token for the SCIM endpoint."""
     login_form: LoginForm = LoginForm()

@@ -38,6 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from .egil import CORE_USER, RESOURCE_TYPES, SCHEMA_EXTENSIONS
+from .limits import BadRequest, read_json
 from .store import Conflict
 
 __all__ = ["routes", "ERROR", "LIST", "SCIM_JSON"]
@@ -49,6 +50,15 @@ SCIM_JSON = "application/scim+json"
 PREFIX = "/scim/v2"
 _FILTER = re.compile(r'^\s*(userName|externalId)\s+eq\s+"((?:[^"\\]|\\.)*)"\s*$', re.I)
 MAX_COUNT = 1000
+MAX_START = 2 ** 31 - 1
+
+
+def filter_value(quoted: str) -> str:
+    """The JSON string literal of a filter (RFC 7644 §3.4.2.2: values are JSON); invalid escapes and lone
+    surrogates (not storable UTF-8) are ``ValueError``."""
+    value = json.loads(f'"{quoted}"')
+    value.encode("utf-8")  # UnicodeEncodeError (a ValueError) on "\ud800"
+    return value
 
 
 def _json(obj, status: int = 200, headers: dict | None = None) -> JSONResponse:
@@ -141,9 +151,9 @@ def routes(stack) -> list[Route]:
 
     async def read_body(request: Request, endpoint: str):
         try:
-            data = json.loads(await request.body() or b"null")
-        except (ValueError, UnicodeDecodeError):
-            return None, error(400, "body is not JSON", "invalidSyntax")
+            data = read_json(await request.body(), cfg.limits.max_json_depth)
+        except BadRequest as err:
+            return None, error(400, err.detail, "invalidSyntax")
         rt = RESOURCE_TYPES[endpoint]
         if not isinstance(data, dict):
             return None, error(400, "body must be a JSON object", "invalidSyntax")
@@ -157,11 +167,12 @@ def routes(stack) -> list[Route]:
         data.pop("meta", None)
         return data, None
 
-    def write(endpoint: str, obj_id: str, data: dict, must_exist: bool | None):
+    async def write(endpoint: str, obj_id: str, data: dict, must_exist: bool | None):
         password = data.pop("password", None) if endpoint == "Users" else None
         data.pop("id", None)
-        pw_hash = hasher.hash(str(password)) if password is not None else None
-        return directory.put(endpoint, obj_id, data, password_hash=pw_hash, must_exist=must_exist)
+        pw_hash = await stack.hash_call(hasher.hash, str(password)) if password is not None else None
+        return await run_in_threadpool(directory.put, endpoint, obj_id, data, password_hash=pw_hash,
+                                       must_exist=must_exist)
 
     def collection(endpoint: str):
         async def handler(request: Request) -> Response:
@@ -175,7 +186,7 @@ def routes(stack) -> list[Route]:
                 if not re.fullmatch(r"[A-Za-z0-9._~:@-]{1,200}", obj_id):
                     return error(400, "id must be URL-safe", "invalidValue")
                 try:
-                    stored = await run_in_threadpool(write, endpoint, obj_id, data, False)
+                    stored = await write(endpoint, obj_id, data, False)
                 except Conflict as exc:
                     return error(409, str(exc), "uniqueness")
                 return out(request, endpoint, stored, 201)
@@ -187,11 +198,16 @@ def routes(stack) -> list[Route]:
                     return error(400, "only 'userName eq \"…\"' and 'externalId eq \"…\"' are supported",
                                  "invalidFilter")
                 attr = "userName" if m.group(1).lower() == "username" else "externalId"
-                value = json.loads(f'"{m.group(2)}"')
+                try:
+                    value = filter_value(m.group(2))
+                except ValueError as exc:
+                    return error(400, f"filter value is not a valid string: {str(exc)[:80]}", "invalidFilter")
             try:
                 start, count = max(1, int(q.get("startIndex", 1))), min(MAX_COUNT, max(0, int(q.get("count", 100))))
             except ValueError:
                 return error(400, "startIndex and count must be integers", "invalidValue")
+            if start > MAX_START:
+                return error(400, f"startIndex must be at most {MAX_START}", "invalidValue")
             total, items = await run_in_threadpool(directory.find, endpoint, attr, value, start, count)
             return _json({"schemas": [LIST], "totalResults": total, "startIndex": start, "itemsPerPage": len(items),
                           "Resources": [shown(request, endpoint, o) for o in items]})
@@ -213,7 +229,7 @@ def routes(stack) -> list[Route]:
                 if err:
                     return err
                 try:
-                    stored = await run_in_threadpool(write, endpoint, obj_id, data, True)
+                    stored = await write(endpoint, obj_id, data, True)
                 except KeyError:
                     return error(404, f"{endpoint}/{obj_id} not found")
                 except Conflict as exc:
