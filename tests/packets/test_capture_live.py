@@ -19,7 +19,7 @@ import pytest
 
 from simulator.trace import read_steps
 
-from conftest import examday, examday_here, short_scenario
+from packets_helpers import examday, examday_here, short_scenario
 
 TOL_S = 0.050
 

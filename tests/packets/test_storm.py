@@ -13,7 +13,7 @@ import numpy as np
 from simulator.plan import load_plan
 from simulator.trace import read_steps
 
-from conftest import REPO, examday, examday_here, leases, our_namespaces, short_scenario
+from packets_helpers import REPO, examday, examday_here, leases, our_namespaces, short_scenario
 
 
 def test_storm_ci_smoke_every_device_joins_and_report_renders(need_root, tmp_path):
