@@ -62,14 +62,14 @@ def _empty(ax: object, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=12, color="0.4")
 
 
-def _window(a: Analysis) -> tuple[float, float]:
+def _window(a: Analysis, deadlines: bool = True) -> tuple[float, float]:
     """The part of the trace that matters for getting ready: first arrival to when ~all who will be are ready."""
     rd = a.readiness
     starts = rd.start_s[np.isfinite(rd.start_s)]
     done = rd.ready_at_s[np.isfinite(rd.ready_at_s)]
     opened = session_open_s(a)
     lo = min([float(starts.min()) if len(starts) else 0.0, 0.0, opened if math.isfinite(opened) else 0.0])
-    hi = max([float(np.percentile(done, 99.5)) if len(done) else 60.0, *(d.t_s for d in a.deadlines)])
+    hi = max([float(np.percentile(done, 99.5)) if len(done) else 60.0, *(d.t_s for d in a.deadlines if deadlines)])
     pad = 0.04 * (hi - lo)
     return lo - pad, hi + pad
 
@@ -215,8 +215,14 @@ def utilisation_over_time(a: Analysis, top_n: int = 5, window_s: float | None = 
     blamed = [w.resource for w in (a.attribution.ranking if a.attribution else []) if w.resource in sampled]
     by_sat = sorted(sampled.values(), key=lambda s: (-s.saturated_s, -s.peak_utilisation, s.resource))
     chosen = list(dict.fromkeys(blamed[:top_n] + [s.resource for s in by_sat]))[:top_n]
-    lo, hi = _window(a)
-    win = window_s or float(_bins(lo, hi, 40)[1] - _bins(lo, hi, 40)[0])
+    # the getting-ready window, stretched to the end of any saturation (a quiet hour of autosaves is left out)
+    lo, hi = _window(a, deadlines=False)
+    sat = np.isin(r.resource, chosen) & (np.nan_to_num(r.utilisation) >= 0.95)
+    if sat.any():
+        hi = max(hi, float(r.t_s[sat].max()) + 0.1 * (hi - lo))
+    span = hi - lo
+    step = float(np.median(np.diff(np.unique(r.t_s)))) if len(np.unique(r.t_s)) > 1 else 1.0
+    win = window_s or max(step, float(next((w for w in _NICE if span / w <= 40), _NICE[-1])))
     edges = np.arange(lo, hi + win, win)
     f, ax = _fig(f"{a.info.scenario}: utilisation of the busiest resources (band: mean to max per {win:g} s)")
     ax.set_ylabel("utilisation (% busy)")
