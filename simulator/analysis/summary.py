@@ -21,6 +21,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 
 from ..errors import UserError
 from ..trace import ResourceTable, StepTable, read_resources, read_steps
@@ -311,8 +312,10 @@ def analyse(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None =
     rstats = resource_stats(resources, steps)
     co_lag = None
     if info.engine == "live" and len(steps):
-        first = steps.attempt <= 1
-        co_lag = percentiles((steps.start_s - steps.planned_s)[first])
+        # steps whose planned time comes from the plan (arrival, autosave clock, submit) or a retry's backoff;
+        # assertion/download/open are planned "when the previous step ended" and carry no lag information
+        planned = np.isin(steps.step, ("login", "autosave", "submit", "provision")) | (steps.attempt > 1)
+        co_lag = percentiles((steps.start_s - steps.planned_s)[planned])
     a = Analysis(info, steps, resources, stats, rd, deadlines, bottlenecks(rstats), co_lag,
                  notes=notes, truncated_shards=truncated, not_walked=not_walked)
     a.incomplete = incomplete_reasons(info, walked, not_walked)

@@ -28,7 +28,7 @@ from ..analysis.summary import Analysis  # noqa: E402
 from .style import GREY, WORST, clock_axis, fig as _fig, mark_moments, session_open_s, step_color  # noqa: E402
 
 __all__ = ["PlotFile", "PLOTS", "arrivals_completions", "step_latency_over_time", "ready_cdf", "room_cdf",
-           "utilisation_over_time", "time_breakdown", "site_heatmap", "write_plots", "cdf_overlay"]
+           "utilisation_over_time", "time_breakdown", "site_heatmap", "ap_telemetry", "write_plots", "cdf_overlay"]
 
 _NICE = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
@@ -351,6 +351,49 @@ def site_heatmap(a: Analysis, max_rows: int = 120) -> object | None:
     return f
 
 
+def ap_telemetry(a: Analysis) -> object | None:
+    """The network's own numbers (``ap-telemetry`` rows, issue 14) under the load: channel utilisation and
+    retry rate per AP radio below the step completions per second, on one clock-time axis."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    r = a.resources
+    m = r.kind == "ap-telemetry" if len(r) else np.zeros(0, bool)
+    if not m.any():
+        return None
+    f = Figure(figsize=(9, 6.4), dpi=100, layout="constrained")
+    FigureCanvasAgg(f)
+    top, bottom = f.subplots(2, 1, sharex=True, height_ratios=(1, 1.4))
+    top.set_title(f"{a.info.scenario}: AP telemetry (the network's own numbers) next to the load")
+    t = a.steps
+    names = sorted(set(r.resource[m].tolist()))
+    lo, hi = float(r.t_s[m].min()), float(r.t_s[m].max())
+    if len(t):
+        lo, hi = min(lo, float(np.nanmin(t.end_s))), max(hi, float(np.nanmax(t.end_s)))
+    edges = _bins(lo, hi, 80)
+    w = edges[1] - edges[0]
+    if len(t):
+        done, _ = np.histogram(t.end_s[t.ok], edges)
+        top.step(edges[:-1], done / w, where="post", color="k", label="successful steps")
+    top.set_ylabel("steps completed (per s)")
+    top.grid(alpha=0.3)
+    radios = [n for n in names if n.count("/") == 2 and not n.endswith("/clients")]
+    for i, name in enumerate(radios[:5]):
+        for suffix, style, what in (("", "-", "channel utilisation"), ("/retry", ":", "retry rate")):
+            k = r.resource == name + suffix
+            if k.any():
+                order = np.argsort(r.t_s[k], kind="stable")
+                bottom.plot(r.t_s[k][order], 100 * r.utilisation[k][order], color=WORST[i % len(WORST)],
+                            linestyle=style, label=f"{name.split(':', 1)[1]} {what}")
+    bottom.set_ylabel("share of time / frames (%)")
+    bottom.set_ylim(0, 105)
+    bottom.grid(alpha=0.3)
+    bottom.legend(loc="upper right", fontsize=7, ncols=2)
+    clock_axis(bottom, a, edges[0], edges[-1])
+    mark_moments(bottom, a, deadlines=False)
+    return f
+
+
 def cdf_overlay(runs: list[tuple[str, Analysis]]) -> object:
     """CDF of time-to-ready of several runs on one axis (``examday compare``)."""
     f, ax = _fig("time to ready: " + " vs ".join(label for label, _ in runs))
@@ -386,7 +429,7 @@ def write_plots(a: Analysis, plots_dir: Path) -> list[PlotFile]:
     """Render every applicable plot to ``plots_dir/<name>.png`` (stale ones from an earlier report removed)."""
     plots_dir.mkdir(parents=True, exist_ok=True)
     out = []
-    for name, fn in PLOTS.items():
+    for name, fn in (*PLOTS.items(), ("ap_telemetry", ap_telemetry)):  # ap_telemetry: only runs that have it
         f = fn(a)
         if f is None:
             continue
