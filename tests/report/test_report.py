@@ -152,9 +152,11 @@ def test_live_run_sections(tmp_path):
     doc = write_report(run).summary
     lag = doc["live"]["co_lag_s"]
     t = read_steps(run)
-    expect = np.sort((t.start_s - t.planned_s)[t.attempt == 1])  # only the synthetic joins start late
+    # lag is measured where the plan sets the start (login, autosave, submit, provision) or a retry's backoff
+    planned = np.isin(t.step, ("login", "autosave", "submit", "provision")) | (t.attempt > 1)
+    expect = np.sort((t.start_s - t.planned_s)[planned])
     assert lag["count"] == len(expect) and lag["max"] == pytest.approx(expect[-1])
-    assert lag["p99"] == pytest.approx(expect[int(np.ceil(0.99 * len(expect))) - 1]) and lag["p99"] > 0
+    assert lag["p99"] == pytest.approx(expect[int(np.ceil(0.99 * len(expect))) - 1])
     assert doc["live"]["generator"]["saturated"] is True
     assert any("generator saturated" in n for n in doc["notes"])
     assert any("2 acknowledged autosaves were not stored" in n for n in doc["notes"])
