@@ -124,7 +124,7 @@ def _split_rooms(site: str, k: int) -> Transform:
     return transform
 
 
-def _site_knob(a: Analysis, sc: Scenario, site: str, dominant: str | None) -> _Knob | None:
+def _site_knob(sc: Scenario, site: str, dominant: str | None) -> _Knob | None:
     spec = next(s for s in sc.sites if s.name == site)
     sel = f"sites[name={site}]"
     kind = (dominant or "").split(":", 1)[0]
@@ -209,7 +209,7 @@ def recommend(a: Analysis, max_sites: int = 5, city: bool = True, quiet: bool = 
     out: list[Recommendation] = []
     shared = False
     for s in a.breaching_sites[:max_sites] if len(a.sites) > 1 else []:
-        knob = _site_knob(a, sc, s.name, s.dominant)
+        knob = _site_knob(sc, s.name, s.dominant)
         if knob is None:
             shared = True  # its waiting is at a shared resource: the city-wide search covers it
             continue

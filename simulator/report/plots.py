@@ -131,7 +131,7 @@ def step_latency_over_time(a: Analysis, steps: tuple[str, ...] = ("join", "login
             drawn = True
     if drawn:
         ax.set_yscale("log")
-        ax.legend(loc="upper left", ncols=2, fontsize=8)
+        ax.legend(loc="best", ncols=2, fontsize=8, framealpha=0.8)
     else:
         _empty(ax, "no successful steps in the trace")
     clock_axis(ax, a, lo, hi)
