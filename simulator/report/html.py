@@ -27,6 +27,7 @@ h1{font-size:1.5em}.verdict{font-size:1.3em;padding:.8em 1em;border-radius:6px;m
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}.notes li{margin:.2em 0}
+td:nth-child(2){white-space:nowrap}td:last-child,th:last-child{text-align:left}
 .incomplete{font-size:1.2em;padding:.8em 1em;border-radius:6px;margin:1em 0;background:#fbe3e1;border:3px solid #c0392b}
 tr.breach td{background:#fdf0ee}.small{font-size:.85em;color:#555}
 img{max-width:100%;border:1px solid #ddd;margin:.5em 0}pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:.8em}
