@@ -90,10 +90,12 @@ struct Result
     std::vector<double> startOffset;        // per station, s after flowStart
     std::vector<double> downloadDone;       // absolute sim time, -1 = unfinished
     std::vector<double> uploadDone;
+    std::vector<double> downloadFirstByte, uploadFirstByte;  // absolute sim time, -1 = none
     double lastAssoc = -1;
     int associated = 0;
     double apData = 0, apOther = 0, staData = 0, staOther = 0;  // airtime, s
     uint64_t ampdusDl = 0, ampdusUl = 0, bytesDl = 0, bytesUl = 0, mpdusDl = 0, mpdusUl = 0;
+    std::vector<uint64_t> ampdusDlPerStation, bytesDlPerStation;  // AP data PSDUs to station i
     int rto = 0, fastRecovery = 0, hooked = 0;
     std::vector<int> rtoPerStation, fastRecoveryPerStation;  // both directions' senders of station i
     std::vector<uint64_t> receivedDown, receivedUp;         // application bytes received
@@ -132,6 +134,7 @@ struct Run_
     int pending = 0;
     std::vector<PhyTap*> phyTaps;
     std::vector<SinkTap*> sinkTaps;
+    std::map<Mac48Address, int> staIndex;
 
     void Done()
     {
@@ -161,6 +164,15 @@ PhyTap::Tx(WifiConstPsduMap psdus, WifiTxVector txv, double)
             (ap ? r.ampdusDl : r.ampdusUl) += 1;
             (ap ? r.bytesDl : r.bytesUl) += psdu->GetSize();
             (ap ? r.mpdusDl : r.mpdusUl) += psdu->GetNMpdus();
+            if (ap)
+            {
+                auto it = run->staIndex.find(psdu->GetAddr1());
+                if (it != run->staIndex.end())
+                {
+                    r.ampdusDlPerStation[it->second] += 1;
+                    r.bytesDlPerStation[it->second] += psdu->GetSize();
+                }
+            }
             r.dataModesSeen[mode] += 1;
         }
         else
@@ -178,6 +190,11 @@ SinkTap::Rx(Ptr<const Packet> p, const Address&)
     auto& got = up ? run->gotUp : run->gotDown;
     uint64_t target = up ? run->prm.uploadBytes : run->prm.downloadBytes;
     bool before = got[sta] >= target;
+    auto& first = up ? run->res.uploadFirstByte : run->res.downloadFirstByte;
+    if (got[sta] == 0)
+    {
+        first[sta] = Simulator::Now().GetSeconds();
+    }
     got[sta] += p->GetSize();
     if (!before && got[sta] >= target)
     {
@@ -259,7 +276,11 @@ Run(const Params& prm)
     Result& res = run->res;
     res.downloadDone.assign(n, -1);
     res.uploadDone.assign(n, -1);
+    res.downloadFirstByte.assign(n, -1);
+    res.uploadFirstByte.assign(n, -1);
     res.rtoPerStation.assign(n, 0);
+    res.ampdusDlPerStation.assign(n, 0);
+    res.bytesDlPerStation.assign(n, 0);
     res.fastRecoveryPerStation.assign(n, 0);
     run->gotDown.assign(n, 0);
     run->gotUp.assign(n, 0);
@@ -311,7 +332,9 @@ Run(const Params& prm)
         DynamicCast<WifiNetDevice>(apDev.Get(0))->GetRemoteStationManager());
     for (int i = 0; i < n; ++i)
     {
-        apRsm->modes[Mac48Address::ConvertFrom(staDevs.Get(i)->GetAddress())] = WifiMode(prm.dataModes[i]);
+        Mac48Address a = Mac48Address::ConvertFrom(staDevs.Get(i)->GetAddress());
+        apRsm->modes[a] = WifiMode(prm.dataModes[i]);
+        run->staIndex[a] = i;
     }
     for (uint32_t i = 0; i < all.GetN(); ++i)
     {

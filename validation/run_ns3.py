@@ -74,7 +74,8 @@ def _grid() -> list[Case]:
         for std, name in (("ax", "802.11ax"), ("ac", "802.11ac")):
             cases.append(Case(
                 f"{std}80-mcs9-n{n}", f"{name} 80 MHz 2x2 AP, {n} 2x2 stations at MCS 9, 5 MB TCP download each, "
-                "starts over 1 s", standard=std, stations=n, station_streams=_uniform(n, 2), mcs=_uniform(n, 9)))
+                "starts over 1 s", standard=std, stations=n, station_streams=_uniform(n, 2), mcs=_uniform(n, 9),
+                seeds=5 if n < 30 else 3))  # n = 30 costs ~2 min wall per seed on the loaded machine
     for n in (10, 20, 30):
         slow = [i % 5 == 4 for i in range(n)]  # a fifth of the room: 1 stream at MCS 2
         cases.append(Case(
@@ -187,6 +188,8 @@ def per_seed_row(case: Case, seed: int, r, wall: float) -> dict:
         "completion_s": completion,
         **({"download_completion_s": down} if down is not None else {}),
         **({"upload_completion_s": up} if up is not None else {}),
+        **({"download_first_byte_s": since_start(r.downloadFirstByte)} if down is not None else {}),
+        **({"upload_first_byte_s": since_start(r.uploadFirstByte)} if up is not None else {}),
         "incomplete": sum(c is None for c in completion),
         "completion_p50_s": round(percentile(filled, 50), 6),
         "completion_p95_s": round(percentile(filled, 95), 6),
@@ -200,6 +203,9 @@ def per_seed_row(case: Case, seed: int, r, wall: float) -> dict:
         "mean_ampdu_bytes_ul": round(r.bytesUl / r.ampdusUl, 1) if r.ampdusUl else 0.0,
         "mean_ampdu_mpdus_dl": round(r.mpdusDl / r.ampdusDl, 2) if r.ampdusDl else 0.0,
         "mean_ampdu_mpdus_ul": round(r.mpdusUl / r.ampdusUl, 2) if r.ampdusUl else 0.0,
+        "ampdus_dl_per_station": [int(x) for x in r.ampdusDlPerStation],
+        "mean_ampdu_bytes_dl_per_station": [round(b / a, 1) if a else 0.0
+                                            for a, b in zip(r.ampdusDlPerStation, r.bytesDlPerStation)],
         "tcp_rto": int(r.rto), "tcp_fast_recovery": int(r.fastRecovery),
         "tcp_rto_per_station": [int(x) for x in r.rtoPerStation],
         "tcp_fast_recovery_per_station": [int(x) for x in r.fastRecoveryPerStation],
@@ -266,6 +272,8 @@ def config(sim: Ns3, case: Case) -> dict:
             "delayed_ack": int(sim.attr("ns3::TcpSocket", "DelAckCount")),
             "delayed_ack_timeout_s": sim.seconds("ns3::TcpSocket", "DelAckTimeout"),
             "min_rto_s": sim.seconds("ns3::TcpSocketBase", "MinRto"),
+            "conn_timeout_s": sim.seconds("ns3::TcpSocket", "ConnTimeout"),
+            "clock_granularity_s": sim.seconds("ns3::TcpSocketBase", "ClockGranularity"),
             "timestamps": sim.attr("ns3::TcpSocketBase", "Timestamp") == "true",
             "sack": sim.attr("ns3::TcpSocketBase", "Sack") == "true",
             "snd_buf_bytes": int(sim.attr("ns3::TcpSocket", "SndBufSize")),
@@ -318,12 +326,34 @@ def write_index() -> None:
     write_json(TABLES / "index.json", {"cases": cases})
 
 
+def markdown_summary() -> str:
+    """The headline figures of tables/index.json, for README.md."""
+    lines = ["| case | seeds | p50 s (± seed) | p95 s (± seed) | max s | goodput Mbit/s (± seed) | sta airtime | "
+             "mean A-MPDU DL B | A-MPDUs DL/UL | RTOs/seed | wall s/seed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in json.loads((TABLES / "index.json").read_text())["cases"]:
+        s = c["summary"]
+        seeds = len(json.loads((TABLES / c["file"]).read_text())["seeds"])
+        lines.append(
+            f"| {c['case']} | {seeds} | {s['completion_p50_s']:.3f} (±{s['p50_seed_spread_pct']:.0f} %) | "
+            f"{s['completion_p95_s']:.3f} (±{s['p95_seed_spread_pct']:.0f} %) | {s['completion_max_s']:.3f} | "
+            f"{s['aggregate_goodput_mbps']:.0f} (±{s['goodput_seed_spread_pct']:.0f} %) | "
+            f"{100 * s['station_airtime_share']:.1f} % | {s['mean_ampdu_bytes_dl']:.0f} | "
+            f"{s['ampdus_dl']:.0f}/{s['ampdus_ul']:.0f} | {s['tcp_rto']:.1f} | {s['wall_s']:.1f} |"
+            + (f" {s['incomplete']} unfinished" if s["incomplete"] else ""))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", action="append", default=[], metavar="GLOB", help="case ids to run (default: all)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per case (default: the case's own)")
     ap.add_argument("--list", action="store_true", help="list the case ids and exit")
+    ap.add_argument("--summary", action="store_true", help="print the committed tables as a Markdown table and exit")
     args = ap.parse_args(argv)
+    if args.summary:
+        print(markdown_summary())
+        return 0
     chosen = [c for c in CASES.values() if not args.case or any(fnmatch.fnmatch(c.id, g) for g in args.case)]
     if args.list:
         for c in chosen:
