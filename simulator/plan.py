@@ -7,8 +7,12 @@ scenario (DESIGN.md conventions).
 
 Times are seconds from ``t0`` = the exam's start (``exam.start``); a teacher
 opens the session ``teacher_lead`` before the room's start; each pupil starts
-after a log-normal delay with the scenario's median and p95
-(σ = ln(p95/median) / z₀.₉₅, z₀.₉₅ = 1.6449).
+after a delay drawn per room from ``exam.arrival``: log-normal with the
+scenario's median and p95 (σ = ln(p95/median) / z₀.₉₅, z₀.₉₅ = 1.6449),
+uniform over a window, or an explicit list / CSV of offsets. A room's
+``link`` shares (MCS, streams) are dealt out exactly (largest remainder) and
+placed by a seeded shuffle, from a stream of their own so they never move
+the arrival draws.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from typing import Iterator
 
 import numpy as np
 
+from .errors import UserError
 from .roster import Activity, Employment, Person, Roster, SchoolUnit, StudentGroup, password_for
 from .scenario import LoadedScenario, load_scenario
-from .scenario.models import ApProfile, DeviceProfile, ServiceProfile, TestProfile
+from .scenario.models import ApProfile, Arrival, DeviceProfile, LinkQuality, ServiceProfile, TestProfile, Transfer
+from .units import UnitError, parse_duration
 
 __all__ = ["Device", "Room", "Route", "Link", "Workload", "ServicePlan", "Plan", "build_plan", "load_plan"]
 
@@ -78,6 +84,7 @@ class Room:
     start_s: float  # the room's exam start relative to t0
     group: str  # StudentGroup id (roster)
     school_code: str
+    transfer: Transfer | None = None  # bare transfer mode: steps off, only these bytes move
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,9 @@ class Device:
     start_s: float  # planned start (wakes, joins Wi-Fi, opens the platform)
     eppn: str
     password: str
+    mcs: int = -1  # link quality: MCS used on the air (-1: the negotiated maximum)
+    streams: int = -1  # spatial streams used (-1: the negotiated maximum)
+    transfer: str = ""  # bare transfer mode: "down", "up" or "both" ("" outside it)
 
     @property
     def site(self) -> str:
@@ -187,8 +197,8 @@ def build_plan(loaded: LoadedScenario, seed: int | None = None) -> Plan:
     rng = np.random.default_rng(seed)
     ex = sc.exam
     t0 = ex.start
-    sigma = math.log(ex.arrival.p95 / ex.arrival.median) / Z95
-    mu = math.log(ex.arrival.median)
+    link_rng = np.random.default_rng([seed, 9])
+    offsets = _offsets(ex.arrival, loaded.path)
     links: dict[str, Link] = {}
 
     def link(id_: str, cap: float, rtt: float) -> Link:
@@ -219,26 +229,98 @@ def build_plan(loaded: LoadedScenario, seed: int | None = None) -> Plan:
             route = Route(down=(dc_d, core_d, up_d, sw, port_d), up=(port_d, sw, up_u, core_u, dc_u),
                           rtt_s=sc.datacentre.rtt + sc.core.rtt + site.uplink.rtt)
             room_start = (c.start if c.start is not None else ex.start) - t0
+            transfer = c.transfer or ex.transfer
             room = Room(rid, s, c.name, ap, route, workloads[c.test or ex.test], room_start,
-                        _uid("g", rid), code)
+                        _uid("g", rid), code, transfer)
             rooms.append(room)
             slug = f"{_slug(s)}-{_slug(c.name)}"
-            if c.teacher:
+            n = sum(c.devices.values())
+            mcs, streams = _link_values(c.link, n, link_rng)
+            directions = _directions(transfer, n)
+            if c.teacher and transfer is None:
                 eppn = f"t-{slug}@{sc.domain}"
                 devices.append(Device(f"{rid}/teacher", c.teacher, "teacher", room, room_start - ex.teacher_lead,
                                       eppn, password_for(seed, eppn)))
-            n = sum(c.devices.values())
-            delays = np.exp(mu + sigma * rng.standard_normal(n))
+            delays = _delays(ex.arrival, n, rng, offsets)
             i = 0
             for kind, count in c.devices.items():
                 for k in range(count):
                     eppn = f"p-{slug}-{i + 1:03d}@{sc.domain}"
                     devices.append(Device(f"{rid}/{kind}-{k + 1}", kind, "pupil", room,
-                                          room_start + float(delays[i]), eppn, password_for(seed, eppn)))
+                                          room_start + float(delays[i]), eppn, password_for(seed, eppn),
+                                          int(mcs[i]), int(streams[i]), directions[i]))
                     i += 1
     return Plan(scenario=sc.name, seed=seed, t0_clock=t0, end_s=ex.end - t0, devices=tuple(devices),
                 rooms=tuple(rooms), device_profiles=dict(prof.devices), services=services, links=links,
                 slo=dict(sc.slo), loaded=loaded)
+
+
+def _offsets(arrival: Arrival, scenario_path) -> tuple[float, ...] | None:
+    """The explicit start offsets of a ``list`` or ``csv`` arrival (CSV read relative to the scenario)."""
+    if arrival.distribution == "list":
+        return tuple(arrival.offsets)
+    if arrival.distribution != "csv":
+        return None
+    from pathlib import Path
+
+    path = Path(scenario_path).parent / arrival.csv
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{scenario_path}: exam.arrival.csv: cannot read {path}: {e}") from None
+    out = []
+    for no, line in enumerate(text.splitlines(), 1):
+        cell = line.split(",")[0].strip()
+        if not cell or cell.startswith("#") or (no == 1 and not cell[0].isdigit()):
+            continue  # blank, comment, header
+        try:
+            out.append(float(cell) if cell.replace(".", "", 1).isdigit() else parse_duration(cell))
+        except UnitError as e:
+            raise UserError(f"{path}:{no}:1: exam.arrival.csv: {e}") from None
+    if not out:
+        raise UserError(f"{path}:1:1: exam.arrival.csv: no start offsets in the file")
+    return tuple(out)
+
+
+def _delays(arrival: Arrival, n: int, rng: np.random.Generator, offsets: tuple[float, ...] | None) -> np.ndarray:
+    """Each pupil's start delay in one room (seconds after the room's start)."""
+    if arrival.distribution == "lognormal":
+        sigma = math.log(arrival.p95 / arrival.median) / Z95
+        return np.exp(math.log(arrival.median) + sigma * rng.standard_normal(n))
+    if arrival.distribution == "uniform":
+        return rng.uniform(0.0, arrival.window, n)
+    return np.resize(np.asarray(offsets, float), n)
+
+
+def _shares(value: int | dict[int, float] | None, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n values: fixed, or {value: share} dealt out exactly (largest remainder) in a seeded order."""
+    if value is None:
+        return np.full(n, -1)
+    if not isinstance(value, dict):
+        return np.full(n, int(value))
+    keys = sorted(value)
+    raw = np.array([value[k] * n for k in keys])
+    counts = np.floor(raw).astype(int)
+    for j in np.argsort(-(raw - counts), kind="stable")[: n - counts.sum()]:
+        counts[j] += 1
+    return rng.permutation(np.repeat(keys, counts))
+
+
+def _link_values(link: LinkQuality | None, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    if link is None:
+        return np.full(n, -1), np.full(n, -1)
+    return _shares(link.mcs, n, rng), _shares(link.streams, n, rng)
+
+
+def _directions(transfer: Transfer | None, n: int) -> list[str]:
+    """Bare transfer mode: which devices download, upload or both (uploaders are the room's first devices)."""
+    if transfer is None:
+        return [""] * n
+    if transfer.uploaders is None:
+        both = "both" if transfer.download > 0 and transfer.upload > 0 else ("down" if transfer.download > 0 else "up")
+        return [both] * n
+    up = int(round(transfer.uploaders * n))
+    return ["up"] * up + ["down"] * (n - up)
 
 
 def load_plan(path, overrides=(), seed: int | None = None) -> Plan:

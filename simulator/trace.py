@@ -45,11 +45,15 @@ __all__ = [
     "ResourceTable",
     "read_steps",
     "read_resources",
+    "StepRows",
+    "resource_lines",
+    "csv_field",
 ]
 
 #: Canonical step names (DESIGN.md), in the order a device walks them.
 #: ``open`` is the teacher opening the test session for the group (live engine).
-STEPS = ("join", "login", "assertion", "open", "download", "autosave", "submit", "provision")
+#: ``upload`` is a bare transfer test's upload (model ``exam.transfer``).
+STEPS = ("join", "login", "assertion", "open", "download", "autosave", "submit", "provision", "upload")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,47 @@ def _fmt(v: object) -> object:
     if isinstance(v, str) and ("\n" in v or "\r" in v):
         return " ".join(v.split())  # one row per line: readers need not handle quoted newlines
     return v
+
+
+def _f(x: float) -> str:
+    """A float for the trace, to the microsecond (empty for NaN)."""
+    return "" if x != x else f"{x:.6f}"
+
+
+def csv_field(text: str) -> str:
+    """One CSV cell (quoted when it holds a comma, quote or line break)."""
+    if any(c in text for c in ',"\n\r'):
+        return '"' + " ".join(text.replace('"', '""').split()) + '"'
+    return text
+
+
+class StepRows:
+    """Step rows of one device, formatted as CSV lines in ``STEP_COLUMNS`` order into a shared buffer.
+
+    The model engine writes millions of rows; formatting them here (once per
+    row, with the device's constant columns pre-joined) keeps the format in
+    one place. ``flush`` is called with the buffer when it holds ``every`` rows.
+    """
+
+    __slots__ = ("prefix", "out", "flush", "every")
+
+    def __init__(self, out: list[str], flush, run: str, engine: str, device: str, kind: str, site: str,
+                 room: str, ap: str, every: int = 5000):
+        self.prefix = "".join(csv_field(str(v)) + "," for v in (run, engine, device, kind, site, room, ap))
+        self.out, self.flush, self.every = out, flush, every
+
+    def add(self, step: str, planned: float, start: float, end: float, nbytes: float, ok: bool, error: str,
+            attempt: int, queue: float, ttfb: float = math.nan) -> None:
+        self.out.append(f"{self.prefix}{step},{_f(planned)},{_f(start)},{_f(end)},{int(nbytes)},{1 if ok else 0},"
+                        f"{csv_field(error) if error else ''},{_f(ttfb)},{attempt},{_f(queue)}\n")
+        if len(self.out) >= self.every:
+            self.flush()
+
+
+def resource_lines(times: list[str], name: str, kind: str, util: list[float], queue: list[float]) -> str:
+    """Resource rows of one resource (``RESOURCE_COLUMNS`` order); ``times`` already formatted."""
+    mid = f",{csv_field(name)},{kind},"
+    return "".join(f"{t}{mid}{u!r},{q!r}\n" for t, u, q in zip(times, util, queue))
 
 
 class _Shard:

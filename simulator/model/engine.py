@@ -11,9 +11,12 @@ Sources (each effect is cited in its own module):
   to 64 s, randomised by ±1 s) in ``procs.py``.
 
 The event loop is a binary heap (``heapq``) of (time, sequence, kind, item);
-each device is a generator (``procs.device``) that yields the absolute time
-it next needs, or a command (bulk flow, processor-sharing job, wait for the
-room's session). Everything random comes from ``numpy.random.default_rng``
+each device is a generator (``procs.device_proc``) that yields the absolute
+time it next needs, or a typed command (``commands``: ``Bulk`` flow,
+``Serve`` processor-sharing job, ``AwaitSession``), dispatched with ``match``.
+Before every allocation the radios' airtime costs are refreshed from who is
+sending (``mac.contention``/``mac.flow_cost``: the AP for downlink flows,
+stations for TCP ACKs and uploads). Everything random comes from ``numpy.random.default_rng``
 streams derived from the plan's seed, so a seed gives an identical trace.
 """
 
@@ -30,11 +33,13 @@ import numpy as np
 
 from ..plan import Plan
 from ..trace import TraceWriter
-from .flows import FluidNetwork
-from .procs import DeviceState, device_proc
+from .commands import AwaitSession, Bulk, Serve
+from .flows import FluidNetwork, TcpFlow
+from .mac import contention, flow_cost
+from .procs import DeviceState, device_proc, transfer_proc
 from .sampling import write_samples
 from .services import ServiceTimes, Station
-from .topology import Topology, build_topology
+from .topology import MAX_N, Topology, build_topology
 
 __all__ = ["simulate", "ModelResult", "ModelOptions", "Simulation"]
 
@@ -107,15 +112,23 @@ class Simulation:
         self.dt = dt
         self.n_bins = int(math.ceil(span / dt)) + 1
         self.net = FluidNetwork(topo.capacities, topo.offsets, topo.n_resources, dt, self.n_bins,
-                                self.options.gap_per_flow_s, self.options.max_gap_s, t_lo=self.t_lo)
+                                self.options.gap_per_flow_s, self.options.max_gap_s, t_lo=self.t_lo,
+                                buffers=topo.buffers, seed=plan.seed)
         self.net_version = 0
         self.net_due = math.inf
-        self.ap_bulk = [0] * len(topo.room_ids)  # active bulk flows per AP / per site (plain lists: hot path)
-        self.site_bulk = [0] * len(topo.site_ids)
-        self.rate_table = [(topo.eff[c] * topo.phy_classes[c][0]).tolist() for c in range(len(topo.phy_classes))]
-        self.uplink_caps = topo.capacities[3].tolist()
-        self.core_cap = float(min(topo.capacities[4][0], topo.capacities[5][0], topo.capacities[6][0]))
+        nr, ns = topo.n_rooms, len(topo.site_ids)
+        self.ap_bulk = [0] * nr  # active bulk flows per AP / per site and direction (plain lists: hot path)
+        self.site_bulk = [0] * ns
+        self.site_up = [0] * ns
         self.total_bulk = 0
+        self.total_up = 0
+        self.uplink_caps = topo.capacities[3][:ns].tolist()
+        self.uplink_up_caps = topo.capacities[3][ns:].tolist()
+        self.up_base = topo.capacities[3][ns:].copy()
+        self.core_cap = float(min(topo.capacities[4][0], topo.capacities[5][0], topo.capacities[6][0]))
+        self.core_up_cap = float(min(topo.capacities[4][1], topo.capacities[5][1]))
+        self._rates: dict[tuple[int, int], list[float]] = {}
+        self._cls_arrays = (np.array([c.rate_bps for c in topo.classes]),)
         self.rows: list[str] = []
         self.air_v = np.zeros(len(topo.room_ids))  # short exchanges' airtime per second, decaying (AIR_TAU_S)
         self.air_t = np.full(len(topo.room_ids), self.t_lo)
@@ -125,7 +138,33 @@ class Simulation:
         self.autosave_hist = np.zeros(int(span) + 2)
         self.autosave_bytes = np.zeros((self.n_bins + 1, len(topo.room_ids)))
         self.dhcp_site: list[int] = []
+        self.agg_up: np.ndarray | None = None
         self.ps_due: dict[str, float] = {}
+
+    # ------------------------------------------------------------ radio figures
+    def radio_rate(self, cls: int, n: int, room: int) -> float:
+        """Total downlink goodput of n flows of class ``cls`` on the room's radio (cached per AP kind)."""
+        key = (cls, id(self.topo.room_timing[room]), float(self.topo.room_tc[room]))
+        table = self._rates.get(key)
+        if table is None:
+            table = self._rates[key] = [0.0] * MAX_N
+        n = n if n < MAX_N else MAX_N - 1
+        v = table[n]
+        if v == 0.0:
+            v = table[n] = self.topo.eff_rate(cls, n, room)
+        return v
+
+    def small_airtime(self, cls: int, up_bytes: float, down_bytes: float) -> float:
+        """Airtime (s) of one short request/response exchange (two PPDU exchanges with contention)."""
+        fixed, per_byte = self.topo.small_air[cls]
+        return float(fixed + per_byte * (up_bytes + down_bytes))
+
+    def iw(self, cls: int) -> float:
+        return self.topo.classes[cls].window0
+
+    def rtt(self, st: DeviceState) -> float:
+        """Base round trip of a device: the wired route plus one Wi-Fi data and ACK exchange."""
+        return float(self.topo.room_rtt[st.room] + self.topo.air_rtt[st.cls])
 
     def flush_rows(self) -> None:
         if self.rows:
@@ -151,34 +190,40 @@ class Simulation:
                 self.seq += 1
                 heapq.heappush(self.heap, (cmd, self.seq, _RESUME, proc))
                 return
-            op = cmd[0]
-            if op == "flow":
-                _, room, site, cls, bits, weight = cmd
-                self.net.add((room, room, site, site, 0, 0, 0), bits, weight, proc, cls=cls)
-                self.ap_bulk[room] += 1
-                self.site_bulk[site] += 1
-                self.total_bulk += 1
-                self._schedule_net()
-                return
-            if op == "ps":
-                _, role, work = cmd
-                st = self.stations[role]
-                if not st.ps_offer(self.now, work, proc):
-                    value = None
-                    continue
-                self._schedule_ps(role)
-                return
-            if op == "session":  # wait for the teacher; give up at the horizon
-                room = cmd[1]
-                if self.room_open[room] is not None:
-                    value = self.room_open[room]
-                    continue
-                entry = [proc, True]
-                self.room_waiters[room].append(entry)
-                if self.to_the_end:  # cut short by until_s: still waiting, not failed
-                    self.push(self.horizon, _SESSION_TIMEOUT, entry)
-                return
-            raise ValueError(f"unknown command {cmd!r}")
+            match cmd:
+                case Bulk(room=room, cls=cls, bits=bits, connections=conns, up=up):
+                    c = self.topo.classes[cls]
+                    rtt = float(self.topo.room_rtt[room] + self.topo.air_rtt[cls])
+                    tcp = TcpFlow(c.window0 * conns, rtt, c.seg.mss, c.min_rto, c.dupthresh)
+                    self.net.add(self.topo.nodes(room, up), bits, conns, proc, cls=cls, tcp=tcp, up=up)
+                    site = int(self.topo.room_site[room])
+                    self.ap_bulk[room] += 1
+                    if up:
+                        self.site_up[site] += 1
+                        self.total_up += 1
+                    else:
+                        self.site_bulk[site] += 1
+                        self.total_bulk += 1
+                    self._schedule_net()
+                    return
+                case Serve(role=role, work=work):
+                    st = self.stations[role]
+                    if not st.ps_offer(self.now, work, proc):
+                        value = None
+                        continue
+                    self._schedule_ps(role)
+                    return
+                case AwaitSession(room=room):  # wait for the teacher; give up at the horizon
+                    if self.room_open[room] is not None:
+                        value = self.room_open[room]
+                        continue
+                    entry = [proc, True]
+                    self.room_waiters[room].append(entry)
+                    if self.to_the_end:  # cut short by until_s: still waiting, not failed
+                        self.push(self.horizon, _SESSION_TIMEOUT, entry)
+                    return
+                case _:
+                    raise ValueError(f"unknown command {cmd!r}")
 
     def open_session(self, room: int, t: float) -> None:
         if self.room_open[room] is not None:
@@ -189,6 +234,14 @@ class Simulation:
                 entry[1] = False
                 self.push(t, _RESUME, entry[0])
         self.room_waiters[room] = []
+
+    def prepare_aggregates(self) -> None:
+        """Aggregated autosaves (not modelled one by one) load each site's uplink: bit/s per sampling bin.
+
+        Their times are known once the downloads end, so the per-bin load is
+        filled as devices reach the test (``procs``) and read at each recompute.
+        """
+        self.agg_up = np.zeros((self.n_bins + 1, len(self.topo.site_ids)))
 
     def _schedule_net(self) -> None:
         t = self.net.next_time()
@@ -213,14 +266,34 @@ class Simulation:
             self.air_t[room] = t
 
     def _refresh_ap(self, net: FluidNetwork, idx: np.ndarray) -> None:
+        """Airtime costs and weights of the active flows from who sends on each radio (``mac``)."""
+        topo = self.topo
         busy = self.air_v * np.exp(-np.maximum(0.0, self.now - self.air_t) / AIR_TAU_S)
         net.ap_capacity = 1.0 - np.minimum(busy, 0.9)
+        if self.agg_up is not None:  # aggregated autosaves take their share of each site's uplink
+            b = min(len(self.agg_up) - 1, max(0, int((self.now - self.t_lo) // self.dt)))
+            net.caps[3][len(topo.site_ids):] = np.maximum(0.05 * self.up_base, self.up_base - self.agg_up[b])
         rooms = net.nodes[idx, 0]
-        n = np.bincount(rooms, minlength=len(self.topo.room_ids))[rooms]
+        up = net.up[idx]
+        nr = topo.n_rooms
+        m_down = np.bincount(rooms[~up], minlength=nr)
+        n_up = np.bincount(rooms[up], minlength=nr)
+        over = np.zeros(nr)
+        u = np.zeros(nr)
+        tc = topo.room_tc
+        for r in np.unique(rooms).tolist():
+            over[r], u[r] = contention(int(m_down[r]), int(n_up[r]), float(tc[r]), topo.room_timing[r])
         cls = net.phy_cls[idx]
-        e = np.array([c[0] for c in self.topo.phy_classes])[cls] * self.topo.eff[cls, np.minimum(n, 255)]
-        net.ap_cost[idx] = 1.0 / e
-        net.ap_weight[idx] = np.where(self.topo.room_fair[rooms], e, 1.0)
+        segs = np.where(net.tcp[idx], net.win[idx] / net.mss[idx], 1e9)
+        cost = np.empty(len(idx))
+        k = np.empty(len(idx))
+        for c in np.unique(cls).tolist():
+            m = cls == c
+            rc = topo.classes[c]
+            cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over[rooms[m]], u[rooms[m]])
+        net.ap_cost[idx] = cost
+        net.segs[idx] = k
+        net.ap_weight[idx] = np.where(topo.room_fair[rooms], 1.0 / cost, 1.0) * net.weight[idx]
 
     def _on_net(self, version: int) -> None:
         if version != self.net_version:
@@ -229,9 +302,14 @@ class Simulation:
         done = self.net.update(self.now, self._refresh_ap)
         for c in done:
             room = int(self.net.nodes[c.flow, 0])
+            site = int(self.topo.room_site[room])
             self.ap_bulk[room] -= 1
-            self.site_bulk[int(self.topo.room_site[room])] -= 1
-            self.total_bulk -= 1
+            if self.net.up[c.flow]:
+                self.site_up[site] -= 1
+                self.total_up -= 1
+            else:
+                self.site_bulk[site] -= 1
+                self.total_bulk -= 1
             self.push(max(c.end_s, self.now), _RESUME, (c.token, c.end_s))
         self._schedule_net()
 
@@ -319,11 +397,17 @@ def simulate(plan: Plan, run_dir: str | Path, until_s: float | None = None,
             counts[ri] = n_in_room + 1
             if d.role == "teacher":
                 with_teacher.add(ri)
-            st = DeviceState(d, i, ri, int(topo.room_site[ri]), topo.kind_class[(d.kind, ri)],
+            st = DeviceState(d, i, ri, int(topo.room_site[ri]), int(topo.device_class[i]),
                              n_in_room >= d.room.ap.max_clients)
-            proc = device_proc(sim, st)
-            next(proc)
-            sim.push(d.start_s, _RESUME, proc)
+            if d.transfer:
+                procs = [transfer_proc(sim, st, up) for up in ((False, True) if d.transfer == "both" else
+                                                               ((d.transfer == "up"),))]
+            else:
+                procs = [device_proc(sim, st)]
+            for proc in procs:
+                next(proc)
+                sim.push(d.start_s, _RESUME, proc)
+        sim.prepare_aggregates()
         for ri, room in enumerate(plan.rooms):
             if ri not in with_teacher:
                 sim.open_session(ri, room.start_s)

@@ -13,8 +13,18 @@ Sources:
 - Retries with exponential backoff and jitter (the device profile's
   ``http.retry``): delay = min(max_backoff, backoff·2^(k−1)) · (1 ± jitter).
 
-Short exchanges (requests up, responses down) take airtime from the same
-radio as the downloads (``Simulation.add_airtime``); downloads share what is left.
+Both directions go through the network: downloads are ``Bulk`` flows on the
+down tree, autosave and submit bodies (and a bare test's uploads) ``Bulk``
+flows on the up tree (station airtime → AP port → switch → ``uplink-up`` →
+``core-up`` → ``dc-up``); the short requests and responses of the login
+exchanges are timed against the current up/down shares and take airtime from
+the same radio (``Simulation.add_airtime``). The process yields typed
+commands (``commands``) or a float (sleep until then).
+
+Bare transfer mode (``exam.transfer``): no join, login or session; after one
+round trip of TCP handshake each device moves its bytes as one ``Bulk`` flow
+(``download``/``upload`` rows), so the model can be set beside a packet-level
+simulation step by step.
 
 Each step attempt becomes one trace row (``queue_s`` = time queued at
 servers/DHCP). Autosaves: ``autosave_detail`` per device are simulated one by
@@ -30,12 +40,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..plan import Device
-from .flows import IW_SEGMENTS, MSS, slow_start
+from ..trace import StepRows
+from .commands import AwaitSession, Bulk, Serve
+from .flows import slow_start
 from .services import REFUSED
 
-__all__ = ["DeviceState", "device_proc", "WIFI_RTT_S"]
+__all__ = ["DeviceState", "device_proc", "transfer_proc"]
 
-WIFI_RTT_S = 0.002  # Wi-Fi access round trip added to the wired route (inference)
 NAN = math.nan
 # request / response sizes of the exchanges (bytes; inference from SAML Web SSO traces)
 REDIRECT = (900.0, 1200.0)
@@ -58,35 +69,24 @@ class DeviceState:
     over_capacity: bool
 
 
-def _f(x: float) -> str:
-    """A float for the trace, to the microsecond (empty for NaN)."""
-    return "" if x != x else f"{x:.6f}"
-
-
-def csv_field(text: str) -> str:
-    if any(c in text for c in ',"\n\r'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
-def csv_prefix(values: tuple) -> str:
-    return "".join(csv_field(str(v)) + "," for v in values)
-
-
-def _share(sim, st: DeviceState) -> float:
-    """A new transfer's expected rate (bit/s): the least of its shares of AP airtime, uplink and city core."""
+def _share(sim, st: DeviceState, up: bool = False) -> float:
+    """A new transfer's expected rate (bit/s): the least of its shares of airtime, site uplink and city core."""
     n_ap = sim.ap_bulk[st.room] + 1
-    r_ap = sim.rate_table[st.cls][n_ap if n_ap < 255 else 255] / n_ap
-    r_up = sim.uplink_caps[st.site] / (sim.site_bulk[st.site] + 1)
-    r_core = sim.core_cap / (sim.total_bulk + 1)  # core, data centre, content egress: the smallest
+    r_ap = sim.radio_rate(st.cls, n_ap, st.room) / n_ap
+    if up:
+        r_up = sim.uplink_up_caps[st.site] / (sim.site_up[st.site] + 1)
+        r_core = sim.core_up_cap / (sim.total_up + 1)
+    else:
+        r_up = sim.uplink_caps[st.site] / (sim.site_bulk[st.site] + 1)
+        r_core = sim.core_cap / (sim.total_bulk + 1)  # core, data centre, content egress: the smallest
     r = r_ap if r_ap < r_up else r_up
     return r if r < r_core else r_core
 
 
-def _resp_time(size: float, rate: float, rtt: float) -> float:
+def _resp_time(size: float, rate: float, rtt: float, iw: float) -> float:
     """Response after the server's last byte: half an RTT, slow-start rounds, serialisation."""
-    k, sent = slow_start(size, rate, rtt)
-    first = min(size, IW_SEGMENTS * MSS)
+    k, sent = slow_start(size, rate, rtt, 1, iw)
+    first = min(size, iw)
     return rtt / 2 + max(k - 1, 0) * rtt + (max(0.0, size - sent) + first) * 8 / rate
 
 
@@ -104,14 +104,14 @@ def _exchange_fifo(sim, st: DeviceState, rtt: float, t0: float, role: str, op: s
     milliseconds.
     """
     rate = _share(sim, st)
-    t_arr = t0 + setup * rtt + req * 8 / rate + rtt / 2
+    t_arr = t0 + setup * rtt + (req * 8 / _share(sim, st, True) if req else 0.0) + rtt / 2
     station = sim.stations[role]
     start, end = station.offer(t_arr, station.times.draw(sim.ops[role].get(op, 0.001)))
     if start == REFUSED:
         return False, "http 503", 0.0, t_arr + rtt / 2
     sim.small.append((t0, st.room, st.cls, req, resp))
-    sim.add_airtime(st.room, t0, (req + resp) * 8 / sim.rate_table[st.cls][1])
-    t_done = end + _resp_time(resp, rate, rtt)
+    sim.add_airtime(st.room, t0, sim.small_airtime(st.cls, req, resp))
+    t_done = end + _resp_time(resp, rate, rtt, sim.iw(st.cls))
     if t_done - t0 > timeout:
         return False, "timeout", start - t_arr, t0 + timeout
     return True, "", start - t_arr, t_done
@@ -124,18 +124,17 @@ def _exchange_ps(sim, st: DeviceState, rtt: float, role: str, op: str, req: floa
     ``end`` (the response's last byte) may lie ahead of the simulated time.
     """
     t0 = sim.now
-    rate = _share(sim, st)
-    t_arr = t0 + setup * rtt + req * 8 / rate + rtt / 2
+    t_arr = t0 + setup * rtt + req * 8 / _share(sim, st, True) + rtt / 2
     station = sim.stations[role]
     work = station.times.draw(sim.ops[role].get(op, 0.001))
     now = yield t_arr
-    end = yield ("ps", role, work)
+    end = yield Serve(role, work)
     if end is None:
         return False, "http 503", 0.0, now + rtt / 2
     sim.small.append((t0, st.room, st.cls, req, resp))
-    sim.add_airtime(st.room, t0, (req + resp) * 8 / sim.rate_table[st.cls][1])
+    sim.add_airtime(st.room, t0, sim.small_airtime(st.cls, req, resp))
     q = max(0.0, end - t_arr - work)
-    t_done = end + _resp_time(resp, _share(sim, st), rtt)
+    t_done = end + _resp_time(resp, _share(sim, st), rtt, sim.iw(st.cls))
     if t_done - t0 > timeout:
         return False, "timeout", q, t0 + timeout
     return True, "", q, t_done
@@ -148,16 +147,9 @@ def device_proc(sim, st: DeviceState):
     prof = sim.plan.device_profiles[d.kind]
     http, retry = prof.http, prof.http.retry
     kind = "teacher" if d.role == "teacher" else d.kind
-    base = csv_prefix((sim.run_id, "model", d.id, kind, d.site, d.room.name, d.room.id))
-    rtt = float(sim.topo.room_rtt[st.room]) + WIFI_RTT_S
-    out = sim.rows
+    row = StepRows(sim.rows, sim.flush_rows, sim.run_id, "model", d.id, kind, d.site, d.room.name, d.room.id).add
+    rtt = sim.rtt(st)
     rng_u = sim.rng_jitter
-
-    def row(step, planned, start, end, nbytes, ok, err, attempt, q, ttfb=NAN):
-        out.append(f"{base}{step},{_f(planned)},{_f(start)},{_f(end)},{int(nbytes)},{1 if ok else 0},"
-                   f"{csv_field(err) if err else ''},{_f(ttfb)},{attempt},{_f(q)}\n")
-        if len(out) >= 5000:
-            sim.flush_rows()
 
     def backoff(attempt: int) -> float:
         b = min(retry.max_backoff, retry.backoff * 2 ** (attempt - 1))
@@ -203,10 +195,21 @@ def device_proc(sim, st: DeviceState):
         while True:
             s = t
             q, nbytes, ok, err, end = 0.0, 0.0, True, "", t
-            for role, op, req, resp, setup in exchanges(attempt):
-                if end - sim.now > AHEAD_S:  # keep the stations' arrivals in order when they queue
+            for role, op, req, resp, setup, upload in exchanges(attempt):
+                if upload:  # the body goes up the tree as a flow, then the server answers
+                    if end > sim.now:
+                        yield end
+                    sent = sim.now
+                    end = yield Bulk(st.room, st.cls, req * 8.0, 1.0, True)
+                    ok, err, qq, end = _exchange_fifo(sim, st, rtt, end, role, op, 0.0, resp, setup,
+                                                      http.timeout - (end - sent))
+                    if not ok and err == "timeout":
+                        end = sent + http.timeout
+                elif end - sim.now > AHEAD_S:  # keep the stations' arrivals in order when they queue
                     yield end
-                ok, err, qq, end = _exchange_fifo(sim, st, rtt, end, role, op, req, resp, setup, http.timeout)
+                    ok, err, qq, end = _exchange_fifo(sim, st, rtt, end, role, op, req, resp, setup, http.timeout)
+                else:
+                    ok, err, qq, end = _exchange_fifo(sim, st, rtt, end, role, op, req, resp, setup, http.timeout)
                 q += qq
                 nbytes += resp
                 if not ok:
@@ -224,18 +227,18 @@ def device_proc(sim, st: DeviceState):
 
     def login_ex(attempt):
         new = 2 if attempt == 1 else 0
-        return (("platform", "authn_request", *REDIRECT, new), ("idp", "authn_request", *LOGIN_PAGE, new),
-                ("idp", "credentials", *CREDENTIALS, 0))
+        return (("platform", "authn_request", *REDIRECT, new, False), ("idp", "authn_request", *LOGIN_PAGE, new, False),
+                ("idp", "credentials", *CREDENTIALS, 0, False))
 
     end = yield from http_step("login", login_ex, now, now)
     if end is None:
         return
-    end = yield from http_step("assertion", lambda a: (("platform", "acs", *ACS, 0),), end, end)
+    end = yield from http_step("assertion", lambda a: (("platform", "acs", *ACS, 0, False),), end, end)
     if end is None:
         return
     yield end
     if d.role == "teacher":  # opens the group's test session: one small POST to the platform
-        end = yield from http_step("open", lambda a: (("platform", "open", *OPEN, 0),), sim.now, sim.now)
+        end = yield from http_step("open", lambda a: (("platform", "open", *OPEN, 0, False),), sim.now, sim.now)
         if end is not None:
             yield end
             sim.open_session(st.room, sim.now)
@@ -243,7 +246,7 @@ def device_proc(sim, st: DeviceState):
 
     # ---------------------------------------------------------------- download
     waiting_since = sim.now
-    opened = yield ("session", st.room)
+    opened = yield AwaitSession(st.room)
     now = sim.now
     if opened is None:  # the teacher never opened the session (failed login) before the horizon
         row("download", waiting_since, waiting_since, now, 0, False, "session not opened", 1, 0.0)
@@ -268,14 +271,8 @@ def device_proc(sim, st: DeviceState):
             end = t_first
             if ok:
                 ttfb = t_first - s
-                rate = _share(sim, st)
-                k, sent = slow_start(bulk, rate, rtt, conns)
-                sim.small.append((t_first, st.room, st.cls, 0.0, min(sent, bulk)))
-                if sent >= bulk:
-                    end = t_first + k * rtt + min(bulk, IW_SEGMENTS * MSS * conns) * 8 / rate
-                else:
-                    yield t_first + k * rtt
-                    end = yield ("flow", st.room, st.site, st.cls, (bulk - sent) * 8.0, float(conns))
+                yield t_first
+                end = yield Bulk(st.room, st.cls, bulk * 8.0, float(conns))
         if end > sim.horizon:
             return
         row("download", t_plan, s, end, manifest_b + bulk, ok, err, attempt, q, ttfb)
@@ -303,18 +300,36 @@ def device_proc(sim, st: DeviceState):
             times = test_start + every * agg
             times = times[times < sim.horizon]
             np.add.at(sim.autosave_hist, (times - sim.t_lo).astype(np.int64), 1.0)
-            np.add.at(sim.autosave_bytes[:, st.room], ((times - sim.t_lo) // sim.dt).astype(np.int64),
-                      wl.autosave_bytes)
+            bins = ((times - sim.t_lo) // sim.dt).astype(np.int64)
+            np.add.at(sim.autosave_bytes[:, st.room], bins, wl.autosave_bytes)
+            np.add.at(sim.agg_up[:, st.site], bins, wl.autosave_bytes * 8.0 / sim.dt)
     else:
         detailed = ks
     for k in detailed.tolist():
         planned = test_start + every * k
         now = yield planned
-        ex = lambda a: (("platform", "autosave", wl.autosave_bytes, AUTOSAVE_RESP, 0),)  # noqa: E731
+        ex = lambda a: (("platform", "autosave", wl.autosave_bytes, AUTOSAVE_RESP, 0, True),)  # noqa: E731
         end = yield from http_step("autosave", ex, planned, now)
         if end is None and sim.now + every > sim.horizon:
             return
     planned = test_start + wl.duration_s
     now = yield planned
-    yield from http_step("submit", lambda a: (("platform", "submit", wl.submit_bytes, SUBMIT_RESP, 0),), planned,
-                         now)
+    yield from http_step("submit", lambda a: (("platform", "submit", wl.submit_bytes, SUBMIT_RESP, 0, True),),
+                         planned, now)
+
+
+def transfer_proc(sim, st: DeviceState, up: bool):
+    """Bare transfer mode: one TCP handshake, then the room's download (or upload) bytes as one flow."""
+    now = yield None
+    d = st.dev
+    tr = d.room.transfer
+    row = StepRows(sim.rows, sim.flush_rows, sim.run_id, "model", d.id, d.kind, d.site, d.room.name, d.room.id).add
+    if st.over_capacity:
+        row("join", d.start_s, now, now, 0, False, "ap full: association refused", 1, 0.0)
+        return
+    nbytes = tr.upload if up else tr.download
+    start = now
+    yield start + sim.rtt(st)  # SYN, SYN-ACK: the sender's data leaves one round trip after the start
+    end = yield Bulk(st.room, st.cls, nbytes * 8.0, float(tr.connections), up)
+    if end <= sim.horizon:
+        row("upload" if up else "download", d.start_s, start, end, nbytes, True, "", 1, 0.0)

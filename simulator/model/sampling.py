@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from ..trace import resource_lines
+
 __all__ = ["write_samples"]
 
 
@@ -24,7 +26,6 @@ def write_samples(sim, end: float) -> int:
     edges = t_lo + dt * np.arange(nb + 1)
     busy = sim.net.busy[:nb].copy()
     wait = sim.net.waiting[:nb] / dt
-    phy = np.array([c[0] for c in topo.phy_classes]) * topo.eff[:, 1]
     if sim.small:
         arr = np.array(sim.small, dtype=float)
         t, room, cls = arr[:, 0], arr[:, 1].astype(np.int64), arr[:, 2].astype(np.int64)
@@ -34,19 +35,21 @@ def write_samples(sim, end: float) -> int:
         b, room, cls, up, down = b[keep], room[keep], cls[keep], up[keep], down[keep]
         site = topo.room_site[room]
         off = topo.offsets
-        np.add.at(busy, (b, off[0] + room), (up + down) / phy[cls])
+        fixed, per_byte = topo.small_air[cls, 0], topo.small_air[cls, 1]
+        np.add.at(busy, (b, off[0] + room), fixed + per_byte * (up + down) / 8)
         np.add.at(busy, (b, off[1] + room), down / topo.capacities[1][room])
         np.add.at(busy, (b, off[2] + site), down / topo.capacities[2][site])
         np.add.at(busy, (b, off[3] + site), down / topo.capacities[3][site])
         for lv in (4, 5):
             np.add.at(busy[:, off[lv]], b, down / topo.capacities[lv][0])
-        _up(sim, busy, b, site, up)
+        _up(sim, busy, b, site, up, room)
     ab = sim.autosave_bytes[:nb] * 8  # [bin, room]
     if ab.any():
         bins, rooms = np.nonzero(ab)
         vals = ab[bins, rooms]
-        np.add.at(busy, (bins, topo.offsets[0] + rooms), vals / phy[0])
-        _up(sim, busy, bins, topo.room_site[rooms], vals)
+        fixed, per_byte = topo.small_air[0]
+        np.add.at(busy, (bins, topo.offsets[0] + rooms), vals / 8 * per_byte)
+        _up(sim, busy, bins, topo.room_site[rooms], vals, rooms)
     util = np.clip(busy / dt, 0.0, 1.0)
     names = list(topo.resources)
     columns = [util[:, i] for i in range(topo.n_resources)]
@@ -69,11 +72,9 @@ def write_samples(sim, end: float) -> int:
     for (name, kind), u, q in zip(names, columns, queues):
         if not (u.any() or q.any()) and not name.startswith(always):
             continue
-        mid = f",{name},{kind},"
-        lines = [f"{tt}{mid}{uu!r},{qq!r}\n" for tt, uu, qq in zip(t_col, np.round(u, 5).tolist(),
-                                                                      np.round(q, 3).tolist())]
-        sim.writer.resource_csv("".join(lines), len(lines))
-        rows += len(lines)
+        sim.writer.resource_csv(resource_lines(t_col, name, kind, np.round(u, 5).tolist(), np.round(q, 3).tolist()),
+                                len(t_col))
+        rows += len(t_col)
     return rows
 
 
@@ -108,12 +109,16 @@ def _coarsen_tail(sim, edges: np.ndarray, columns: list, queues: list):
     return t_end, [merge(c) for c in columns], [merge(q) for q in queues]
 
 
-def _up(sim, busy: np.ndarray, b: np.ndarray, site: np.ndarray, bits: np.ndarray) -> None:
+def _up(sim, busy: np.ndarray, b: np.ndarray, site: np.ndarray, bits: np.ndarray, room=None) -> None:
+    """Short uploads' load on the up halves: AP port (when the room is known), switch, uplink, core, dc."""
     topo = sim.topo
-    uo = topo.up_offsets
-    np.add.at(busy, (b, uo["uplink-up"] + site), bits / topo.up_caps["uplink-up"][site])
-    np.add.at(busy[:, uo["core-up"]], b, bits / topo.up_caps["core-up"][0])
-    np.add.at(busy[:, uo["dc-up"]], b, bits / topo.up_caps["dc-up"][0])
+    off, caps, nr, ns = topo.offsets, topo.capacities, topo.n_rooms, len(topo.site_ids)
+    if room is not None:
+        np.add.at(busy, (b, off[1] + nr + room), bits / caps[1][nr + room])
+    np.add.at(busy, (b, off[2] + ns + site), bits / caps[2][ns + site])
+    np.add.at(busy, (b, off[3] + ns + site), bits / caps[3][ns + site])
+    np.add.at(busy[:, off[4] + 1], b, bits / caps[4][1])
+    np.add.at(busy[:, off[5] + 1], b, bits / caps[5][1])
 
 
 def _dhcp_queues(sim, edges: np.ndarray) -> np.ndarray:

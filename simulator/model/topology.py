@@ -1,31 +1,49 @@
-"""The plan's network as arrays the model can index: rooms, sites, the bulk-flow tree, resource names.
+"""The plan's network as arrays the model can index: rooms, sites, both directions' trees, radio classes.
 
-Sources: the Plan (``simulator.plan``: rooms, routes, links) and the trace's
-resource naming (``simulator.trace``). Wi-Fi link capabilities come from
-``wifi.negotiate`` (lower of device and AP, IEEE 802.11); MAC efficiency per
-number of contending stations from Bianchi (2000) with A-MPDU aggregation
-(ns-3 ``bianchi11ax.py``), tabulated once per (PHY rate, standard), times
-the TCP goodput share (``TCP_GOODPUT``: headers and the stations' TCP ACKs).
+Sources: the Plan (``simulator.plan``: rooms, routes, links, each device's
+link quality) and the trace's resource naming (``simulator.trace``). Each
+device's radio comes from ``wifi.negotiate`` (the lower of device and AP,
+IEEE 802.11) with its room's MCS/streams; its MAC timing and A-MPDU caps
+from ``mac.MacTiming`` (lower of the two advertised limits, the AP's EDCA);
+its airtime per delivered bit from ``mac.flow_cost``.
+
+Tree levels, leaf to root (a flow has one node per level): the radio (shared
+by both directions), then per level the down nodes followed by the up nodes
+(``ap-port`` / ``ap-port-up``, ``switch`` / ``switch-up``, ``uplink-down`` /
+``uplink-up``, ``core-down`` / ``core-up``, ``dc-down`` / ``dc-up``,
+``content-egress`` / ``platform-ingress``). Buffers: the AP's transmit queue
+(its ``mac.queue`` in packets) at the radio; 100 ms of each wired link's
+capacity (inference: a common router buffer rule of thumb).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..plan import Plan
-from .wifi import efficiency_table, negotiate
+from .mac import IP_TCP, MacTiming, Segments, block_ack_time, contention, flow_cost, ppdu_time
+from .wifi import negotiate
 
-__all__ = ["Topology", "build_topology", "MAX_N"]
+__all__ = ["Topology", "RadioClass", "build_topology", "MAX_N", "WIRED_BUFFER_S"]
 
-MAX_N = 256  # efficiency table size (contending stations)
-#: TCP goodput per MAC payload byte: 1460 B of MSS in each 1500 B IP packet, and ~3 % of airtime for the
-#: stations' TCP ACKs (one uplink TXOP with a BlockAck per downlink A-MPDU; inference from the timings)
-TCP_GOODPUT = 1460 / 1500 * 0.97
+MAX_N = 256  # rate table size (flows per radio)
+WIRED_BUFFER_S = 0.1  # wired buffers: 100 ms of the link's capacity (inference)
+_DEFAULT_MPDUS = {"a": 1, "n": 64, "ac": 64, "ax": 256}
 
-#: bulk (download) tree levels, leaf to root
-LEVELS = ("ap", "ap-port", "switch", "uplink-down", "core-down", "dc-down", "content-egress")
+
+@dataclass(frozen=True)
+class RadioClass:
+    """One kind of station link (negotiated radio + MAC + TCP segment sizes); devices share classes."""
+
+    rate_bps: float  # PHY rate
+    standard: str
+    timing: MacTiming
+    seg: Segments
+    window0: float  # initial TCP window (bytes, one connection)
+    min_rto: float
+    dupthresh: int
 
 
 @dataclass
@@ -35,22 +53,50 @@ class Topology:
     site_ids: list[str]
     room_fair: np.ndarray  # airtime fairness per room
     room_rtt: np.ndarray  # wired RTT per room
-    capacities: list[np.ndarray]  # per level: node capacity (level 0: airtime = 1)
+    capacities: list[np.ndarray]  # per level: node capacity (level 0: airtime = 1); down nodes then up nodes
+    buffers: list[np.ndarray]  # per level: bytes queued before drops
     offsets: list[int]  # per level: first resource index
-    up_offsets: dict[str, int]  # "uplink-up" (per site), "core-up", "dc-up"
-    up_caps: dict[str, np.ndarray]
     resources: list[tuple[str, str]]  # (name, kind) by resource index
-    phy_classes: list[tuple[float, str]]  # distinct (PHY rate, standard)
-    eff: np.ndarray  # [class, n] MAC efficiency (throughput / PHY) with n contenders
-    kind_class: dict[tuple[str, int], int]  # (device kind, room index) -> phy class
+    classes: list[RadioClass]
+    device_class: np.ndarray  # device index -> class
+    room_timing: list[MacTiming]  # the AP's contention parameters per room
+    room_tc: np.ndarray  # collision duration per room (a full A-MPDU exchange, s)
+    lone_rate: np.ndarray  # [class] goodput of one downlink flow alone on the radio (bit/s)
+    air_rtt: np.ndarray  # [class] Wi-Fi part of a round trip (one data and one ACK exchange with contention)
+    small_air: np.ndarray  # [class, 2] airtime of a short exchange: (fixed s, s per byte)
 
     @property
     def n_resources(self) -> int:
         return len(self.resources)
 
-    def station_rate(self, cls: int, n: int) -> float:
-        """Effective MAC rate (bit/s) of one station of class ``cls`` with n contenders."""
-        return self.phy_classes[cls][0] * float(self.eff[cls, min(max(n, 1), MAX_N - 1)])
+    @property
+    def n_rooms(self) -> int:
+        return len(self.room_ids)
+
+    def nodes(self, room: int, up: bool) -> tuple[int, ...]:
+        """A flow's node per level (down or up tree)."""
+        site = int(self.room_site[room])
+        if not up:
+            return (room, room, site, site, 0, 0, 0)
+        nr, ns = self.n_rooms, len(self.site_ids)
+        return (room, nr + room, ns + site, ns + site, 1, 1, 1)
+
+    def eff_rate(self, cls: int, n: int, room: int) -> float:
+        """Total downlink goodput (bit/s) of n flows of class ``cls`` saturating the room's radio."""
+        c = self.classes[cls]
+        over, u = contention(min(max(n, 1), MAX_N), 0, float(self.room_tc[room]), self.room_timing[room])
+        cost, _ = flow_cost(c.rate_bps, 1e9, c.timing, c.seg, over, u)
+        return 1.0 / float(cost)
+
+
+def _timing(radio, ap, dev) -> MacTiming:
+    std = radio.standard
+    e = ap.mac.edca
+    mpdus = min(ap.mac.max_mpdus or _DEFAULT_MPDUS[std], dev.mac.max_mpdus or _DEFAULT_MPDUS[std],
+                _DEFAULT_MPDUS[std] if std in ("a",) else 1024)
+    return MacTiming(std, radio.streams, radio.guard_s, ap.radio.band, e.aifsn, e.cw_min, e.cw_max, e.txop,
+                     min(ap.mac.max_ampdu, dev.mac.max_ampdu) if std != "a" else 2304.0, mpdus,
+                     min(ap.mac.max_ppdu, dev.mac.max_ppdu))
 
 
 def build_topology(plan: Plan) -> Topology:
@@ -61,63 +107,99 @@ def build_topology(plan: Plan) -> Topology:
         if r.site not in site_index:
             site_index[r.site] = len(site_ids)
             site_ids.append(r.site)
-    nr = len(rooms)
+    nr, ns = len(rooms), len(site_ids)
     room_site = np.array([site_index[r.site] for r in rooms], np.int64)
     link = plan.links
-    content = plan.services["content"].profile.bandwidth or 1e12
+    content = plan.services["content"].profile.bandwidth or 1e15
+
+    def pair(down: list[float], up: list[float]) -> np.ndarray:
+        return np.array(list(down) + list(up), float)
+
     caps = [
         np.ones(nr),
-        np.array([link[f"ap-port:{r.id}"].capacity_bps for r in rooms]),
-        np.array([link[f"switch:{s}"].capacity_bps for s in site_ids]),
-        np.array([link[f"uplink-down:{s}"].capacity_bps for s in site_ids]),
-        np.array([link["core-down"].capacity_bps]),
-        np.array([link["dc-down"].capacity_bps]),
-        np.array([content]),
+        pair([link[f"ap-port:{r.id}"].capacity_bps for r in rooms], [link[f"ap-port:{r.id}"].capacity_bps for r in rooms]),
+        pair([link[f"switch:{s}"].capacity_bps for s in site_ids], [link[f"switch:{s}"].capacity_bps for s in site_ids]),
+        pair([link[f"uplink-down:{s}"].capacity_bps for s in site_ids],
+             [link[f"uplink-up:{s}"].capacity_bps for s in site_ids]),
+        pair([link["core-down"].capacity_bps], [link["core-up"].capacity_bps]),
+        pair([link["dc-down"].capacity_bps], [link["dc-up"].capacity_bps]),
+        pair([content], [1e15]),
+    ]
+    names = [
+        [(f"ap:{r.id}", "ap") for r in rooms],
+        [(f"ap-port:{r.id}", "link") for r in rooms] + [(f"ap-port-up:{r.id}", "link") for r in rooms],
+        [(f"switch:{s}", "link") for s in site_ids] + [(f"switch-up:{s}", "link") for s in site_ids],
+        [(f"uplink-down:{s}", "link") for s in site_ids] + [(f"uplink-up:{s}", "link") for s in site_ids],
+        [("core-down", "link"), ("core-up", "link")], [("dc-down", "link"), ("dc-up", "link")],
+        [("content-egress", "link"), ("platform-ingress", "link")],
     ]
     resources: list[tuple[str, str]] = []
     offsets = []
-    names = [
-        [(f"ap:{r.id}", "ap") for r in rooms],
-        [(f"ap-port:{r.id}", "link") for r in rooms],
-        [(f"switch:{s}", "link") for s in site_ids],
-        [(f"uplink-down:{s}", "link") for s in site_ids],
-        [("core-down", "link")], [("dc-down", "link")], [("content-egress", "link")],
-    ]
     for lv in names:
         offsets.append(len(resources))
         resources.extend(lv)
-    up_offsets = {"uplink-up": len(resources)}
-    resources.extend((f"uplink-up:{s}", "link") for s in site_ids)
-    up_offsets["core-up"] = len(resources)
-    resources.append(("core-up", "link"))
-    up_offsets["dc-up"] = len(resources)
-    resources.append(("dc-up", "link"))
-    up_caps = {"uplink-up": np.array([link[f"uplink-up:{s}"].capacity_bps for s in site_ids]),
-               "core-up": np.array([link["core-up"].capacity_bps]), "dc-up": np.array([link["dc-up"].capacity_bps])}
+    buffers = [np.array([r.ap.mac.queue * (1448.0 + IP_TCP) for r in rooms], float)]
+    buffers += [np.maximum(65536.0, c * WIRED_BUFFER_S / 8.0) for c in caps[1:]]
 
-    classes: list[tuple[float, str]] = []
-    cls_index: dict[tuple[float, str], int] = {}
-    kind_class: dict[tuple[str, int], int] = {}
-    kinds = {d.kind for d in plan.devices}
-    radios = {}
+    classes: list[RadioClass] = []
+    cls_index: dict[RadioClass, int] = {}
+    device_class = np.zeros(len(plan.devices), np.int64)
+    room_index = {r.id: i for i, r in enumerate(rooms)}
+    negotiated = {}
+    for di, d in enumerate(plan.devices):
+        prof = plan.device_profiles[d.kind]
+        ap = d.room.ap
+        key = (d.kind, ap.name, d.mcs, d.streams)
+        c = negotiated.get(key)
+        if c is None:
+            lr = negotiate(prof.wifi, ap.radio)
+            if d.mcs >= 0 or d.streams >= 0:
+                lr = replace(lr, mcs=min(lr.mcs, d.mcs) if d.mcs >= 0 else lr.mcs,
+                             streams=min(lr.streams, d.streams) if d.streams >= 0 else lr.streams)
+            tcp = prof.tcp
+            c = RadioClass(lr.rate_bps, lr.standard, _timing(lr, ap, prof), Segments(tcp.mss, tcp.delayed_ack),
+                           tcp.initial_window * tcp.mss, tcp.min_rto, tcp.dupthresh)
+            negotiated[key] = c
+        if c not in cls_index:
+            cls_index[c] = len(classes)
+            classes.append(c)
+        device_class[di] = cls_index[c]
+
+    # per room: the AP's contention parameters; collisions last about one full A-MPDU exchange
+    room_timing, room_tc = [], np.zeros(nr)
+    first_cls: dict[int, int] = {}
+    for di, d in enumerate(plan.devices):
+        first_cls.setdefault(room_index[d.room.id], int(device_class[di]))
     for ri, r in enumerate(rooms):
-        for k in kinds:
-            key = (k, r.ap.name)
-            if key not in radios:
-                lr = negotiate(plan.device_profiles[k].wifi, r.ap.radio)
-                radios[key] = (lr.rate_bps, lr.standard)
-            c = radios[key]
-            if c not in cls_index:
-                cls_index[c] = len(classes)
-                classes.append(c)
-            kind_class[(k, ri)] = cls_index[c]
-    eff = np.zeros((len(classes), MAX_N))
-    for ci, (rate, std) in enumerate(classes):
-        eff[ci] = efficiency_table(rate, std, MAX_N) * TCP_GOODPUT
+        ci = first_cls.get(ri)
+        if ci is None:
+            lr = negotiate(r.ap.radio, r.ap.radio)
+            t = MacTiming(lr.standard, lr.streams, lr.guard_s, r.ap.radio.band)
+            rate, sub = lr.rate_bps, Segments().data_subframe
+        else:
+            t, rate, sub = classes[ci].timing, classes[ci].rate_bps, classes[ci].seg.data_subframe
+        room_timing.append(t)
+        k = max(1.0, min(t.max_mpdus, t.max_ampdu_bytes // sub))
+        room_tc[ri] = float(ppdu_time(min(k * sub, rate * (t.max_ppdu_s - t.preamble) / 8), rate, t)) + t.sifs \
+            + block_ack_time(t)
+
+    nc = len(classes)
+    lone, air, small = np.zeros(nc), np.zeros(nc), np.zeros((nc, 2))
+    for ci, c in enumerate(classes):
+        tm = c.timing
+        over, u = contention(1, 0, tm.aifs, tm)  # a lone exchange: AIFS + backoff, no collision
+        cost, k = flow_cost(c.rate_bps, 1e9, tm, c.seg, over, u)
+        lone[ci] = 1.0 / float(cost)
+        iw = c.window0 / c.seg.mss
+        cost_iw, k_iw = flow_cost(c.rate_bps, iw, tm, c.seg, over, 1.0)
+        air[ci] = float(cost_iw) * float(k_iw) * c.seg.mss * 8.0
+        exch = tm.preamble + tm.sifs + block_ack_time(tm) + over
+        small[ci] = (2 * exch, 8.0 * (c.seg.data_subframe / c.seg.mss) / c.rate_bps)
     return Topology(
         room_ids=[r.id for r in rooms], room_site=room_site, site_ids=site_ids,
         room_fair=np.array([r.ap.airtime_fairness for r in rooms]),
         room_rtt=np.array([r.route.rtt_s for r in rooms]),
-        capacities=caps, offsets=offsets, up_offsets=up_offsets, up_caps=up_caps, resources=resources,
-        phy_classes=classes, eff=eff, kind_class=kind_class,
+        capacities=caps, buffers=buffers, offsets=offsets, resources=resources,
+        classes=classes, device_class=device_class, room_timing=room_timing, room_tc=room_tc,
+        lone_rate=lone, air_rtt=air, small_air=small,
     )

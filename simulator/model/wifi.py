@@ -59,23 +59,33 @@ class LinkRadio:
     mcs: int
     width_mhz: int
     short_gi: bool = True
+    gi_s: float | None = None  # explicit guard interval (s); None: from short_gi
 
     @property
     def rate_bps(self) -> float:
-        return phy_rate(self.standard, self.streams, self.mcs, self.width_mhz, self.short_gi)
+        return phy_rate(self.standard, self.streams, self.mcs, self.width_mhz, self.short_gi, self.gi_s)
+
+    @property
+    def guard_s(self) -> float:
+        if self.gi_s is not None:
+            return self.gi_s
+        if self.standard == "ax":
+            return 0.8e-6 if self.short_gi else 3.2e-6
+        return 0.4e-6 if self.short_gi and self.standard != "a" else 0.8e-6
 
 
-def phy_rate(standard: str, streams: int, mcs: int, width_mhz: int, short_gi: bool = True) -> float:
-    """PHY data rate in bit/s."""
+def phy_rate(standard: str, streams: int, mcs: int, width_mhz: int, short_gi: bool = True,
+             gi_s: float | None = None) -> float:
+    """PHY data rate in bit/s (``gi_s``, when given, is the guard interval and overrides ``short_gi``)."""
     if standard == "a":
         return _A_RATES[min(mcs, 7)]
     mcs = min(mcs, _MAX_MCS[standard])
     nsd = _N_SD[standard][min(width_mhz, 40 if standard == "n" else 160)]
     bits, r = _MCS[mcs]
     if standard == "ax":
-        t_sym = 12.8e-6 + (0.8e-6 if short_gi else 3.2e-6)
+        t_sym = 12.8e-6 + (gi_s if gi_s is not None else (0.8e-6 if short_gi else 3.2e-6))
     else:
-        t_sym = 3.2e-6 + (0.4e-6 if short_gi else 0.8e-6)
+        t_sym = 3.2e-6 + (gi_s if gi_s is not None else (0.4e-6 if short_gi else 0.8e-6))
     return streams * nsd * bits * r / t_sym
 
 
@@ -83,8 +93,17 @@ def negotiate(device, ap) -> LinkRadio:
     """The lower of two capabilities (``scenario.models.Radio``): older standard, fewer streams, lower MCS, narrower."""
     std = min(device.standard, ap.standard, key=STANDARD_ORDER.__getitem__)
     width = min(device.width_mhz, ap.width_mhz, 20 if std == "a" else (40 if std == "n" else 160))
+    if device.band == "2.4 GHz" or ap.band == "2.4 GHz":
+        width = min(width, 40)
+    gi = None
+    if getattr(device, "gi", None) is not None or getattr(ap, "gi", None) is not None:
+        def guard(r):
+            if r.standard != std and std != "ax":  # a device's HE GI says nothing of the VHT link
+                return 0.4e-6 if r.short_gi else 0.8e-6
+            return r.gi_s
+        gi = max(guard(device), guard(ap))  # the longer guard interval: what both can use
     return LinkRadio(std, min(device.streams, ap.streams), min(device.max_mcs, ap.max_mcs, _MAX_MCS[std]),
-                     width, device.short_gi and ap.short_gi)
+                     width, device.short_gi and ap.short_gi, gi)
 
 
 def bianchi_tau(n: int, w: int = CW_MIN + 1, m: int | None = None) -> float:

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def city(tmp: Path, *, sites: int = 1, rooms: int = 2, chromebooks: int = 26, ipads: int = 2,
          test: str = "english-listening-9", median: str = "45 s", p95: str = "3 min", uplink: str = "1 Gbit/s",
          core: str = "10 Gbit/s", idp: str = "idp-broker", ap: str = "aruba-535",
-         teacher: str | None = "windows-laptop",
-         profiles: Path | None = None, name: str = "t") -> Path:
+         teacher: str | None = "windows-laptop", uplink_up: str | None = None, arrival: str | None = None,
+         exam_extra: str = "", profiles: Path | None = None, name: str = "t") -> Path:
     text = f"""\
 name: {name}
 seed: 5
@@ -27,9 +27,9 @@ exam:
   test: {test}
   start: "09:00"
   end: "10:00"
-  arrival: {{median: {median}, p95: {p95}}}
+  arrival: {arrival or f"{{median: {median}, p95: {p95}}}"}
   teacher_lead: 2 min
-core: {{down: {core}, up: {core}, rtt: 1 ms}}
+{exam_extra}core: {{down: {core}, up: {core}, rtt: 1 ms}}
 datacentre: {{down: {core}, up: {core}, rtt: 4 ms}}
 services:
   idp: {{profile: {idp}}}
@@ -42,7 +42,7 @@ templates:
     room: {{ap: {ap}, teacher: {teacher or 'null'}, devices: {{chromebook: {chromebooks}, ipad: {ipads}}}}}
   sites:
     school:
-      uplink: {{down: {uplink}, up: {uplink}, rtt: 3 ms}}
+      uplink: {{down: {uplink}, up: {uplink_up or uplink}, rtt: 3 ms}}
       classrooms:
         - {{template: room, count: {rooms}, name: "R{{n}}"}}
 sites:

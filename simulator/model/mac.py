@@ -1,0 +1,207 @@
+"""Wi-Fi MAC airtime per delivered bit: who contends, how big each A-MPDU is, what every exchange costs.
+
+Sources:
+
+- G. Bianchi, "Performance analysis of the IEEE 802.11 distributed coordination
+  function", IEEE JSAC 18(3), 2000: per-slot transmission probability τ(N)
+  of N contenders (``wifi.bianchi_tau_array``), P_tr = 1−(1−τ)^N,
+  P_s = Nτ(1−τ)^(N−1)/P_tr; the mean time per successful exchange is
+  [(1−P_tr)σ + P_tr·P_s·T_s + P_tr(1−P_s)·T_c] / (P_tr·P_s).
+- ns-3 ``bianchi11ax.py`` / ``wifi-bianchi``: A-MPDU aggregation (payload
+  × K MPDUs with 4-byte delimiters, symbol count padded with ceil).
+- IEEE 802.11-2020 §10.2.3 (EDCA: AIFS[AC] = SIFS + AIFSN·slot, AIFSN[BE]
+  = 3 → 43 µs at 5 GHz; TXOP limit), §10.25 (BlockAck: compressed BA of 32 B
+  for a 64-MPDU bitmap, 56 B for 256), §19.3.2/§21.3.8/§27.3.11 (HT/VHT/HE
+  PPDU formats: legacy fields 20 µs, one HT/VHT-LTF of 4 µs, one HE-LTF of
+  8 µs per space-time stream group; aPPDUMaxTime 5.484 ms), §9.4.2.56/§9.4.2.158
+  (the advertised maximum A-MPDU length: 65,535 B is the common value).
+- RFC 1122 §4.2.3.2 / RFC 5681 §4.2: delayed ACK, one ACK per second full
+  segment, so a downlink A-MPDU of K segments returns ⌈K/2⌉ TCP ACKs, which
+  the station aggregates into one uplink A-MPDU and must win the channel for.
+- M. Heusse et al., "Performance anomaly of 802.11b", INFOCOM 2003 (frame
+  fairness: equal throughput, so a slow station sets everyone's rate);
+  T. Høiland-Jørgensen et al., "Ending the anomaly", USENIX ATC 2017
+  (airtime fairness: equal airtime).
+
+Who contends (beyond Bianchi's "everyone saturated"): the AP is the one
+downlink sender and contends whenever it holds data; a station contends only
+while it holds uplink frames — its TCP ACKs, or an upload. The number k of
+stations holding TCP ACKs is a birth-death chain on the successful
+exchanges: the AP's success gives one more station ACKs to send (k+1, unless
+all m downlink stations already wait), a waiting station's success sends its
+batch (k−1). Its stationary law weights Bianchi's per-success overhead
+O(N = 1 + k + n_up) and gives u, the uplink ACK exchanges per downlink
+A-MPDU (≈ 1: "about as many ACK A-MPDUs as data A-MPDUs"). An inference in
+the spirit of Bianchi's model, not a published formula; DL/UL multi-user
+analyses (Bellalta & Kosek-Szott, Ad Hoc Networks 2019) treat OFDMA, which
+this single-user model does not.
+
+Every flow then has an airtime cost per delivered bit: its exchange, its
+share of contention, and the reverse exchange carrying its TCP ACKs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .wifi import bianchi_tau_array
+
+__all__ = ["MacTiming", "Segments", "ppdu_time", "mpdus_per_ampdu", "contention", "flow_cost",
+           "block_ack_time", "N_LTF"]
+
+SLOT = 9e-6
+#: HT/VHT/HE long training fields per number of spatial streams (IEEE 802.11-2020 Table 19-13)
+N_LTF = {1: 1, 2: 2, 3: 4, 4: 4, 5: 6, 6: 6, 7: 8, 8: 8}
+LLC, MAC_HDR, FCS, DELIM = 8, 26, 4, 4  # LLC/SNAP, QoS data header, FCS, A-MPDU delimiter (bytes)
+IP_TCP = 52  # IPv4 20 + TCP 20 + timestamps 12 (RFC 7323)
+
+
+@dataclass(frozen=True, slots=True)
+class MacTiming:
+    """The timing of one link's exchanges (AP ↔ station), from the negotiated radio and the EDCA set."""
+
+    standard: str
+    streams: int
+    gi_s: float
+    band: str = "5 GHz"
+    aifsn: int = 3
+    cw_min: int = 15
+    cw_max: int = 1023
+    txop_s: float = 0.0
+    max_ampdu_bytes: float = 65535.0
+    max_mpdus: int = 64
+    max_ppdu_s: float = 5.484e-3
+
+    @property
+    def sifs(self) -> float:
+        return 10e-6 if self.band == "2.4 GHz" else 16e-6
+
+    @property
+    def aifs(self) -> float:
+        return self.sifs + self.aifsn * SLOT
+
+    @property
+    def t_sym(self) -> float:
+        if self.standard == "ax":
+            return 12.8e-6 + self.gi_s
+        if self.standard == "a":
+            return 4e-6
+        return 3.2e-6 + self.gi_s
+
+    @property
+    def preamble(self) -> float:
+        ltf = N_LTF.get(self.streams, 8)
+        if self.standard == "ax":  # L-STF, L-LTF, L-SIG, RL-SIG, HE-SIG-A, HE-STF + HE-LTFs
+            return 36e-6 + 8e-6 * ltf
+        if self.standard == "ac":  # L-STF, L-LTF, L-SIG, VHT-SIG-A, VHT-STF, VHT-LTFs, VHT-SIG-B
+            return 40e-6 + 4e-6 * ltf
+        if self.standard == "n":  # HT-mixed: legacy 20, HT-SIG 8, HT-STF 4, HT-LTFs
+            return 32e-6 + 4e-6 * ltf
+        return 20e-6
+
+
+@dataclass(frozen=True, slots=True)
+class Segments:
+    """TCP segment sizes on the air (bytes): an MSS data MPDU and an ACK MPDU as A-MPDU subframes."""
+
+    mss: float = 1448.0
+    delayed_ack: int = 2
+
+    @property
+    def data_subframe(self) -> float:
+        return _pad4(self.mss + IP_TCP + LLC + MAC_HDR + FCS) + DELIM
+
+    @property
+    def ack_subframe(self) -> float:
+        return _pad4(IP_TCP + LLC + MAC_HDR + FCS) + DELIM
+
+
+def _pad4(x: float) -> float:
+    return 4.0 * math.ceil(x / 4.0)
+
+
+def ppdu_time(psdu_bytes, rate_bps, timing: MacTiming):
+    """PPDU duration (s) of a PSDU at ``rate_bps``: preamble + ⌈(16 + 8L + 6)/N_DBPS⌉ symbols (numpy-friendly)."""
+    n_dbps = np.asarray(rate_bps, float) * timing.t_sym
+    sym = np.ceil((22.0 + 8.0 * np.asarray(psdu_bytes, float)) / n_dbps - 1e-9)
+    return timing.preamble + timing.t_sym * sym
+
+
+def block_ack_time(timing: MacTiming, basic_bps: float = 24e6) -> float:
+    """A compressed BlockAck (32 B with a 64-bit bitmap, 56 B with 256) at a legacy basic rate."""
+    size = 32 if timing.max_mpdus <= 64 else 56
+    return 20e-6 + 4e-6 * math.ceil((22 + 8 * size) / (basic_bps * 4e-6))
+
+
+def mpdus_per_ampdu(rate_bps, timing: MacTiming, subframe: float):
+    """Most MPDUs one A-MPDU can carry: byte cap, MPDU (BlockAck window) cap, PPDU duration cap."""
+    by_bytes = np.floor(timing.max_ampdu_bytes / subframe)
+    payload_time = timing.max_ppdu_s - timing.preamble
+    by_time = np.floor(np.asarray(rate_bps, float) * payload_time / 8.0 / subframe)
+    return np.maximum(1.0, np.minimum(np.minimum(by_bytes, timing.max_mpdus), by_time))
+
+
+@lru_cache(maxsize=65536)
+def contention(m_down: int, n_up: int, t_collision: float, timing: MacTiming) -> tuple[float, float]:
+    """(mean contention overhead per successful exchange (s), uplink ACK exchanges per downlink A-MPDU).
+
+    ``m_down`` stations with downlink data (the AP contends for them),
+    ``n_up`` stations with an upload (always contending); the chain of k
+    stations holding TCP ACKs is described in the module docstring. The
+    overhead is AIFS + idle backoff slots + collisions, per success.
+    """
+    ap = 1 if (m_down > 0 or n_up > 0) else 0
+    k_max = max(0, m_down)
+    ks = np.arange(k_max + 1, dtype=float)
+    n = ap + ks + n_up
+    n = np.maximum(n, 1.0)
+    # embedded success chain: birth (AP success) a/N, death k/N -> detailed balance
+    w = np.ones(k_max + 1)
+    for k in range(1, k_max + 1):
+        birth = ap / n[k - 1]
+        death = k / n[k]
+        w[k] = w[k - 1] * birth / death if death > 0 else 0.0
+    pi = w / w.sum()
+    m = int(round(math.log2((timing.cw_max + 1) / (timing.cw_min + 1))))
+    tau = bianchi_tau_array(n, timing.cw_min + 1, m)
+    p_tr = 1.0 - (1.0 - tau) ** n
+    p_s = n * tau * (1.0 - tau) ** (n - 1) / p_tr
+    over = ((1.0 - p_tr) * SLOT + p_tr * (1.0 - p_s) * (t_collision + timing.aifs)) / (p_tr * p_s) + timing.aifs
+    overhead = float(np.sum(pi * over))
+    ap_wins = float(np.sum(pi * ap / n))  # downlink share of successes
+    ack_wins = float(np.sum(pi * ks / n))
+    u = ack_wins / ap_wins if ap_wins > 0 else 0.0
+    return overhead, u
+
+
+def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overhead: float, u: float,
+              reverse_rate_bps=None) -> tuple[np.ndarray, np.ndarray]:
+    """Airtime seconds per delivered goodput bit, and MPDUs per A-MPDU, of flows on one radio.
+
+    A flow sends A-MPDUs of K = min(caps, window) segments at ``rate_bps``;
+    the receiver returns ⌈K/(b·u)⌉·u TCP ACKs per A-MPDU (delayed ACK b,
+    u reverse exchanges per data A-MPDU) at ``reverse_rate_bps``. Each
+    exchange: PPDU + SIFS + BlockAck, plus the contention overhead (shared by
+    the PPDUs of one TXOP when a TXOP limit is set).
+    """
+    rate = np.asarray(rate_bps, float)
+    rev = rate if reverse_rate_bps is None else np.asarray(reverse_rate_bps, float)
+    k = np.minimum(mpdus_per_ampdu(rate, timing, seg.data_subframe), np.maximum(1.0, window_segments))
+    ba = block_ack_time(timing)
+    t_data = ppdu_time(k * seg.data_subframe, rate, timing) + timing.sifs + ba
+    if timing.txop_s > 0:
+        per_access = np.maximum(1.0, np.floor(timing.txop_s / t_data))
+    else:
+        per_access = 1.0
+    acks = np.ceil(k / seg.delayed_ack)
+    overhead = np.asarray(overhead, float)
+    u = np.asarray(u, float)
+    t = t_data + overhead / per_access
+    per_batch = np.ceil(acks / np.maximum(u, 1e-6))
+    t_ack = ppdu_time(per_batch * seg.ack_subframe, rev, timing) + timing.sifs + ba
+    t = t + np.where(u > 0, u * (t_ack + overhead), 0.0)
+    return t / (k * seg.mss * 8.0), k

@@ -1,0 +1,156 @@
+"""The ns-3 reference cases (``validation/tables/*.json``) as examday scenarios, and the model's figures for them.
+
+Each table's ``config`` becomes a bare transfer scenario (``exam.transfer``):
+one AP with the table's radio, A-MPDU and BlockAck limits; one device profile
+per distinct (streams, MCS) pair; the stations' start offsets of each ns-3
+seed as an explicit arrival list; the TCP parameters ns-3 read back. The
+server runs on the AP in ns-3, so the wired path is made negligible (100
+Gbit/s, 1 µs). The model is run once per ns-3 seed (its start offsets) and
+its figures are averaged over seeds as the table's summary is.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simulator.model import simulate
+from simulator.plan import load_plan
+from simulator.trace import read_steps
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLES = ROOT / "validation" / "tables"
+
+__all__ = ["TABLES", "tables", "ModelFigures", "model_figures", "scenario_for"]
+
+
+def tables() -> list[dict]:
+    """Every committed case table (from ``index.json``), sorted by case id."""
+    index = TABLES / "index.json"
+    if not index.exists():
+        return []
+    cases = json.loads(index.read_text())["cases"]
+    return sorted((json.loads((TABLES / c["file"]).read_text()) for c in cases), key=lambda t: t["case"])
+
+
+def _per_station(v, n: int) -> list:
+    return list(v) if isinstance(v, list) else [v] * n
+
+
+def _queue_packets(cfg: dict) -> int:
+    m = re.search(r"MaxSize\s+(\d+)p", cfg.get("queues", {}).get("wifi_mac_queue", ""))
+    return int(m.group(1)) if m else 500
+
+
+def scenario_for(table: dict, seed_row: dict, folder: Path) -> Path:
+    """Write profiles and one scenario reproducing ``table`` with ``seed_row``'s start offsets; its path."""
+    cfg = table["config"]
+    n = cfg["stations"]
+    std, band, width = cfg["standard"], cfg["band"], cfg["width_mhz"]
+    std = "n" if std == "g" else std
+    gi = f"{cfg['gi_ns'] / 1000:g} us"
+    streams = _per_station(cfg["station_streams"], n)
+    mcs = _per_station(cfg["mcs"], n)
+    if std == "n":  # HT MCS index carries the streams: 0-7 one stream, 8-15 two ...
+        streams, mcs = [1 + m // 8 for m in mcs], [m % 8 for m in mcs]
+    tcp = cfg["tcp"]
+    prof = folder / "profiles"
+    if prof.exists():
+        shutil.rmtree(prof)
+    shutil.copytree(ROOT / "profiles", prof)
+    mac = (f"mac: {{max_ampdu: {cfg['ampdu_max_bytes']} B, max_mpdus: {cfg['ba_buffer_mpdus']}, "
+           f"queue: {_queue_packets(cfg)}}}")
+    top = {"ax": 11, "ac": 9, "n": 7}[std]
+    (prof / "aps" / "ns3-ap.yaml").write_text(
+        f"name: ns3-ap\nradio: {{standard: {std}, streams: {cfg['ap_streams']}, max_mcs: {top}, width: {width} MHz, "
+        f"band: {band}, gi: {gi}}}\nmax_clients: 256\nairtime_fairness: false\nport: 100 Gbit/s\n{mac}\n")
+    kinds: dict[tuple[int, int], str] = {}
+    order: list[tuple[str, int]] = []  # (kind, station index) in the room's device order
+    for i, (s, m) in enumerate(zip(streams, mcs)):
+        kinds.setdefault((s, m), f"sta-{s}ss-mcs{m}")
+    for key, kind in kinds.items():
+        (prof / "devices" / f"{kind}.yaml").write_text(
+            f"name: {kind}\nwifi: {{standard: {std}, streams: {key[0]}, max_mcs: {key[1]}, width: {width} MHz, "
+            f"band: {band}, gi: {gi}}}\n{mac}\n"
+            f"tcp: {{mss: {tcp['mss_bytes']} B, initial_window: {tcp['initial_window']}, "
+            f"delayed_ack: {tcp['delayed_ack']}, min_rto: {tcp['min_rto_s']} s}}\n")
+        order += [(kind, i) for i, k in enumerate(zip(streams, mcs)) if k == key]
+    counts = {kind: sum(1 for k, _ in order if k == kind) for kind in kinds.values()}
+    offsets = [seed_row["start_offset_s"][i] for _, i in order]
+    down, up = cfg["download_bytes"], cfg["upload_bytes"]
+    devices = ", ".join(f"{k}: {c}" for k, c in counts.items())
+    text = f"""\
+name: {table['case']}-s{seed_row['seed']}
+seed: {seed_row['seed']}
+profiles: {prof}
+exam:
+  test: smoke-test
+  start: "09:00"
+  end: "09:{max(2, int(cfg['sim_cap_s'] // 60) + 2):02d}"
+  arrival: {{distribution: list, offsets: [{', '.join(f'{o!r} s' for o in offsets)}]}}
+  transfer: {{download: {down} B, upload: {up} B}}
+core: {{down: 100 Gbit/s, up: 100 Gbit/s, rtt: 0.001 ms}}
+datacentre: {{down: 100 Gbit/s, up: 100 Gbit/s, rtt: 0.001 ms}}
+services:
+  idp: {{profile: idp-broker}}
+  platform: {{profile: dnp-platform}}
+  content: {{profile: dnp-content}}
+  provisioning: {{profile: egil-provisioning}}
+  dhcp: {{profile: city-dhcp}}
+sites:
+  - name: lab
+    uplink: {{down: 100 Gbit/s, up: 100 Gbit/s, rtt: 0.001 ms}}
+    switch: 100 Gbit/s
+    classrooms:
+      - {{name: room, ap: ns3-ap, teacher: null, devices: {{{devices}}}}}
+"""
+    path = folder / f"{table['case']}-s{seed_row['seed']}.yaml"
+    path.write_text(text.replace("content: {profile: dnp-content}", "content: {profile: dnp-content}"))
+    return path
+
+
+@dataclass(frozen=True)
+class ModelFigures:
+    p50_s: float
+    p95_s: float
+    max_s: float
+    goodput_mbps: float
+    wall_s: float  # model wall time per seed (simulate only)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, float), q))
+
+
+def model_figures(table: dict, folder: Path, seeds: int | None = None) -> ModelFigures:
+    """The model over the table's seeds (their start offsets), figures averaged as the table's summary."""
+    p50, p95, mx, gp, walls = [], [], [], [], []
+    for row in table["per_seed"][:seeds]:
+        path = scenario_for(table, row, folder)
+        plan = load_plan(str(path))
+        out = folder / f"run-{row['seed']}"
+        res = simulate(plan, out)
+        walls.append(res.wall_s)
+        steps = read_steps(out)
+        done: dict[str, float] = {}
+        first: dict[str, float] = {}
+        nbytes = 0.0
+        for dev, step, start, end, b in zip(steps.device, steps.step, steps.start_s, steps.end_s, steps.bytes):
+            if step in ("download", "upload"):
+                done[dev] = max(done.get(dev, -math.inf), end)
+                first[dev] = start
+                nbytes += b
+        comp = [done[d] - first[d] for d in done]
+        p50.append(_percentile(comp, 50))
+        p95.append(_percentile(comp, 95))
+        mx.append(max(comp))
+        span = max(done.values()) - min(first.values())
+        gp.append(nbytes * 8 / 1e6 / span)
+    return ModelFigures(float(np.mean(p50)), float(np.mean(p95)), float(np.mean(mx)), float(np.mean(gp)),
+                        float(np.mean(walls)))
