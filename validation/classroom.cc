@@ -106,6 +106,8 @@ struct Result
     std::map<std::string, uint64_t> dataModesSeen;  // WifiMode of data PSDUs -> count
     std::string queueDisc;
     std::string edca;  // the AP's AC_BE parameters as configured by ns-3
+    std::map<std::string, uint64_t> drops;  // other drop traces after the first flow start, by name
+    std::vector<int> baBufferDl, baBufferUl;  // negotiated BlockAck window (TID 0) AP->i / i->AP at the end, 0 = none
 };
 
 struct Run_;
@@ -232,6 +234,33 @@ OnMacDrop(Run_* run, WifiMacDropReason why, Ptr<const WifiMpdu>)
     {
         run->res.macDrops[int(why)] += 1;
     }
+}
+
+void
+CountDrop(Run_* run, std::string what)
+{
+    if (Simulator::Now().GetSeconds() >= run->prm.flowStart)
+    {
+        run->res.drops[what] += 1;
+    }
+}
+
+void
+OnIpv4Drop(Run_* run, const Ipv4Header&, Ptr<const Packet>, Ipv4L3Protocol::DropReason why, Ptr<Ipv4>, uint32_t)
+{
+    CountDrop(run, "ipv4_reason_" + std::to_string(int(why)));
+}
+
+void
+OnPacketDrop(Run_* run, std::string what, Ptr<const Packet>)
+{
+    CountDrop(run, what);
+}
+
+void
+OnMpduDrop(Run_* run, std::string what, Ptr<const WifiMpdu>)
+{
+    CountDrop(run, what);
 }
 
 void
@@ -393,6 +422,19 @@ Run(const Params& prm)
                    ", CWmax " + std::to_string(be->GetMaxCw(0)) + ", TXOP limit " +
                    std::to_string(be->GetTxopLimit(0).GetMicroSeconds()) + " us";
     }
+    Config::ConnectWithoutContext("/NodeList/*/$ns3::Ipv4L3Protocol/Drop", MakeBoundCallback(&OnIpv4Drop, run));
+    Config::ConnectWithoutContext("/NodeList/*/$ns3::ArpL3Protocol/Drop",
+                                  MakeBoundCallback(&OnPacketDrop, run, std::string("arp")));
+    Config::ConnectWithoutContext("/NodeList/*/DeviceList/*/$ns3::WifiNetDevice/Mac/MacTxDrop",
+                                  MakeBoundCallback(&OnPacketDrop, run, std::string("mac_tx_drop")));
+    Config::ConnectWithoutContext("/NodeList/*/DeviceList/*/$ns3::WifiNetDevice/Mac/MacRxDrop",
+                                  MakeBoundCallback(&OnPacketDrop, run, std::string("mac_rx_drop")));
+    Config::ConnectWithoutContext("/NodeList/*/DeviceList/*/$ns3::WifiNetDevice/Phy/PhyTxDrop",
+                                  MakeBoundCallback(&OnPacketDrop, run, std::string("phy_tx_drop")));
+    Config::ConnectWithoutContext("/NodeList/*/DeviceList/*/$ns3::WifiNetDevice/Mac/BE_Txop/Queue/Drop",
+                                  MakeBoundCallback(&OnMpduDrop, run, std::string("be_queue_drop")));
+    Config::ConnectWithoutContext("/NodeList/*/DeviceList/*/$ns3::WifiNetDevice/Mac/BE_Txop/Queue/Expired",
+                                  MakeBoundCallback(&OnMpduDrop, run, std::string("be_queue_expired")));
     Ptr<UniformRandomVariable> u = CreateObject<UniformRandomVariable>();
     u->SetAttribute("Min", DoubleValue(0));
     u->SetAttribute("Max", DoubleValue(prm.spread));
@@ -442,6 +484,15 @@ Run(const Params& prm)
     Simulator::Stop(Seconds(prm.flowStart + prm.cap));
     Simulator::Run();
     res.simEnd = Simulator::Now().GetSeconds();
+    Ptr<WifiMac> apMac = DynamicCast<WifiNetDevice>(apDev.Get(0))->GetMac();
+    for (int i = 0; i < n; ++i)
+    {
+        Ptr<WifiMac> staMac = DynamicCast<WifiNetDevice>(staDevs.Get(i))->GetMac();
+        auto dl = apMac->GetBaAgreementEstablishedAsOriginator(staMac->GetAddress(), 0);
+        auto ul = staMac->GetBaAgreementEstablishedAsOriginator(apMac->GetAddress(), 0);
+        res.baBufferDl.push_back(dl ? dl->get().GetBufferSize() : 0);
+        res.baBufferUl.push_back(ul ? ul->get().GetBufferSize() : 0);
+    }
     if (qd)
     {
         res.qdiscDrops = qd->GetStats().nTotalDroppedPackets;

@@ -76,26 +76,33 @@ def _grid() -> list[Case]:
                 f"{std}80-mcs9-n{n}", f"{name} 80 MHz 2x2 AP, {n} 2x2 stations at MCS 9, 5 MB TCP download each, "
                 "starts over 1 s", standard=std, stations=n, station_streams=_uniform(n, 2), mcs=_uniform(n, 9),
                 seeds=5 if n < 30 else 3))  # n = 30 costs ~2 min wall per seed on the loaded machine
+    # the extra cases, in order of priority; fewer seeds at n = 30 (2-3 min wall per seed on the loaded machine)
     for n in (10, 20, 30):
         slow = [i % 5 == 4 for i in range(n)]  # a fifth of the room: 1 stream at MCS 2
         cases.append(Case(
             f"ax80-mixed-n{n}", f"802.11ax 80 MHz, {n} stations: every fifth 1-stream at MCS 2, the rest 2x2 MCS 9; "
             "5 MB download each", stations=n, station_streams=tuple(1 if s else 2 for s in slow),
-            mcs=tuple(2 if s else 9 for s in slow), seeds=3))
+            mcs=tuple(2 if s else 9 for s in slow), seeds=3 if n < 30 else 2))
+    for n in (10, 20, 30):
+        cases.append(Case(
+            f"n20-2g4-mcs7-n{n}", f"802.11n 2.4 GHz 20 MHz, {n} 1-stream stations at MCS 7 (long GI), 5 MB download "
+            "each", standard="n", band="2.4 GHz", channel=1, width_mhz=20, stations=n,
+            station_streams=_uniform(n, 1), mcs=_uniform(n, 7), sim_cap_s=120.0, seeds=3 if n < 30 else 2))
+    for n in (10, 20, 30):
         cases.append(Case(
             f"ax80-updown-n{n}", f"802.11ax 80 MHz 2x2, {n} stations each downloading 5 MB and uploading 1 MB at once",
-            stations=n, station_streams=_uniform(n, 2), mcs=_uniform(n, 9), upload_bytes=1_000_000, seeds=3))
+            stations=n, station_streams=_uniform(n, 2), mcs=_uniform(n, 9), upload_bytes=1_000_000,
+            seeds=3 if n < 30 else 1))
+    for n in (10, 20, 30):
+        cases.append(Case(
+            f"ax80-spread10-n{n}", f"802.11ax 80 MHz 2x2, {n} stations at MCS 9, 5 MB download each, starts over 10 s",
+            stations=n, station_streams=_uniform(n, 2), mcs=_uniform(n, 9), start_spread_s=10.0,
+            seeds=3 if n < 30 else 1))
+    for n in (10, 20, 30):
         cases.append(Case(
             f"ax80-upload-n{n}", f"802.11ax 80 MHz 2x2, {n} stations each uploading 1 MB (no download)",
             stations=n, station_streams=_uniform(n, 2), mcs=_uniform(n, 9), download_bytes=0,
             upload_bytes=1_000_000, seeds=3))
-        cases.append(Case(
-            f"n20-2g4-mcs7-n{n}", f"802.11n 2.4 GHz 20 MHz, {n} 1-stream stations at MCS 7 (long GI), 5 MB download "
-            "each", standard="n", band="2.4 GHz", channel=1, width_mhz=20, stations=n,
-            station_streams=_uniform(n, 1), mcs=_uniform(n, 7), sim_cap_s=120.0, seeds=3))
-        cases.append(Case(
-            f"ax80-spread10-n{n}", f"802.11ax 80 MHz 2x2, {n} stations at MCS 9, 5 MB download each, starts over 10 s",
-            stations=n, station_streams=_uniform(n, 2), mcs=_uniform(n, 9), start_spread_s=10.0, seeds=3))
     return cases
 
 
@@ -139,6 +146,40 @@ class Ns3:
         return mode.GetDataRate(float(case.width_mhz), self.ns.NanoSeconds(case.gi_ns), nss) / 1e6
 
     def run(self, case: Case, seed: int) -> dict:
+        """One seed in a forked child, so it starts from the same ns-3 state as any other run.
+
+        ns-3 numbers random streams from a process-wide counter that Simulator::Destroy does not
+        reset: without the fork a seed's figures would depend on which runs came before it.
+        """
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: run, send the row as JSON, exit without Python clean-up
+            os.close(read_fd)
+            status = 0
+            try:
+                row = self._run_here(case, seed)
+                payload = json.dumps(row).encode()
+            except BaseException as exc:  # reported by the parent
+                payload, status = json.dumps({"error": repr(exc)}).encode(), 1
+            with os.fdopen(write_fd, "wb") as out:
+                out.write(payload)
+            os._exit(status)
+        os.close(write_fd)
+        try:
+            with os.fdopen(read_fd, "rb") as inp:
+                data = inp.read()
+            _, status = os.waitpid(pid, 0)
+        except BaseException:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise
+        row = json.loads(data) if data else {"error": f"child exited with status {status}"}
+        if "error" in row:
+            raise RuntimeError(f"{case.id} seed {seed}: {row['error']}")
+        self.queue_disc, self.edca = row.pop("_queue_disc"), row.pop("_edca")
+        return row
+
+    def _run_here(self, case: Case, seed: int) -> dict:
         p = self.g.classroom.Params()
         p.standard, p.channelSettings, p.controlMode = case.standard, case.channel_settings, case.control_mode
         p.dataModes = self.g.std.vector[self.g.std.string]([f"{case.mode_prefix}{m}" for m in case.mcs])
@@ -150,8 +191,9 @@ class Ns3:
         t0 = time.perf_counter()
         r = self.g.classroom.Run(p)
         wall = time.perf_counter() - t0
-        self.queue_disc, self.edca = str(r.queueDisc), str(r.edca)
-        return per_seed_row(case, seed, r, wall)
+        row = per_seed_row(case, seed, r, wall)
+        row["_queue_disc"], row["_edca"] = str(r.queueDisc), str(r.edca)
+        return row
 
 
 def _dist_version(name: str) -> str:
@@ -211,6 +253,8 @@ def per_seed_row(case: Case, seed: int, r, wall: float) -> dict:
         "tcp_fast_recovery_per_station": [int(x) for x in r.fastRecoveryPerStation],
         "mac_drops": {_DROP_REASONS.get(k, str(k)): v for k, v in sorted(drops.items())},
         "ap_qdisc_drops": int(r.qdiscDrops) + int(r.qdiscChildDrops),
+        "other_drops": {str(k): int(v) for k, v in r.drops},
+        "ba_buffer_dl": sorted({int(x) for x in r.baBufferDl}), "ba_buffer_ul": sorted({int(x) for x in r.baBufferUl}),
         "associated_before_flows": int(r.associated) >= n and 0 <= r.lastAssoc < t0,
         "data_modes_seen": {str(k): int(v) for k, v in r.dataModesSeen},
         "other_modes_seen": {str(k): int(v) for k, v in r.otherModesSeen},
@@ -262,7 +306,8 @@ def config(sim: Ns3, case: Case) -> dict:
         "download_bytes": case.download_bytes, "upload_bytes": case.upload_bytes,
         "start_spread_s": case.start_spread_s, "flow_start_s": case.flow_start_s, "sim_cap_s": case.sim_cap_s,
         "ampdu_max_bytes": case.ampdu_max_bytes, "amsdu_max_bytes": int(sim.attr("ns3::WifiMac", "BE_MaxAmsduSize")),
-        "ba_buffer_mpdus": int(sim.attr("ns3::WifiMac", "MpduBufferSize")),
+        "ba_buffer_mpdus": 0,  # filled from the runs: the negotiated BlockAck window
+        "mpdu_buffer_size_attribute": int(sim.attr("ns3::WifiMac", "MpduBufferSize")),
         "rts_cts": False,
         "edca": "",  # filled from the first run
         "tcp": {
@@ -305,6 +350,8 @@ def run_case(sim: Ns3, case: Case, seeds: int) -> dict:
              "config": config(sim, case), "seeds": list(range(1, seeds + 1)), "per_seed": rows,
              "summary": summary(rows)}
     table["config"]["queues"]["ap_queue_disc"] = sim.queue_disc
+    negotiated = {b for r in rows for b in r["ba_buffer_dl"] + r["ba_buffer_ul"] if b}
+    table["config"]["ba_buffer_mpdus"] = max(negotiated) if len(negotiated) == 1 else sorted(negotiated)
     table["config"]["edca"] = sim.edca + " (ns-3 defaults, read back from the AP)"
     return table
 
