@@ -6,6 +6,7 @@ the per-packet trace sinks do not call back into Python. Needs ``validation/.ven
 validation venv``); not part of ``make test``.
 
 Usage: validation/.venv/bin/python validation/run_ns3.py [--case GLOB ...] [--seeds N] [--list]
+       python3 validation/run_ns3.py --summary | --resummarise | --readme   (no ns-3 needed)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -49,7 +50,6 @@ class Case:
     distance_m: float = 2.0
     ampdu_max_bytes: int = 65535
     flow_start_s: float = 2.0
-    extra: dict = field(default_factory=dict)
 
     @property
     def mode_prefix(self) -> str:
