@@ -52,8 +52,9 @@ class ModelOptions:
     sample_interval_s: float | None = None  # None: adaptive (≥ 1 s, ~max_resource_rows rows)
     max_resource_rows: int = 300_000  # budget for the first 30 min at the fine interval (+1/4 for the tail)
     autosave_detail: int = 4  # autosaves per device modelled one by one (rest in aggregate); 0 = all
-    gap_per_flow_s: float = 2e-4  # flow-recompute batching window per active flow (F flows: F·2e-4 s)
+    gap_per_flow_s: float = 2e-4  # recompute batching window per flow sharing the site (F flows: F·2e-4 s)
     max_gap_s: float = 2.0
+    global_recompute: bool = False  # recompute the whole city at once (no per-site clocks): for comparison
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +115,12 @@ class Simulation:
         self.net = FluidNetwork(topo.capacities, topo.offsets, topo.n_resources, dt, self.n_bins,
                                 self.options.gap_per_flow_s, self.options.max_gap_s, t_lo=self.t_lo,
                                 buffers=topo.buffers, seed=plan.seed, codel=topo.codel,
-                                codel_interval=topo.codel_interval)
+                                codel_interval=topo.codel_interval, n_sites=len(topo.site_ids), site_level=2)
         self.net_version = 0
         self.net_due = math.inf
+        self.net_global = self.options.global_recompute or len(topo.site_ids) <= 1
+        self.site_due = np.full(len(topo.site_ids), math.inf)
+        self.site_ver = np.zeros(len(topo.site_ids), np.int64)
         nr, ns = topo.n_rooms, len(topo.site_ids)
         self.ap_bulk = [0] * nr  # active bulk flows per AP / per site and direction (plain lists: hot path)
         self.site_bulk = [0] * ns
@@ -197,6 +201,7 @@ class Simulation:
                     tcp = TcpFlow(c.window0 * conns, rtt, c.seg.mss, c.min_rto, c.dupthresh, c.max_window * conns, c.beta)
                     self.net.add(self.topo.nodes(room, up), bits, conns, proc, cls=cls, tcp=tcp, up=up)
                     site = int(self.topo.room_site[room])
+                    self._schedule_net((site,))
                     self.ap_bulk[room] += 1
                     if up:
                         self.site_up[site] += 1
@@ -204,7 +209,6 @@ class Simulation:
                     else:
                         self.site_bulk[site] += 1
                         self.total_bulk += 1
-                    self._schedule_net()
                     return
                 case Serve(role=role, work=work):
                     st = self.stations[role]
@@ -243,13 +247,24 @@ class Simulation:
         """
         self.agg_up = np.zeros((self.n_bins + 1, len(self.topo.site_ids)))
 
-    def _schedule_net(self) -> None:
-        t = self.net.next_time()
-        if t < self.net_due - 1e-12 or t == math.inf:
-            self.net_due = t
-            self.net_version += 1
-            if t < math.inf:
-                self.push(max(t, self.now), _NET, self.net_version)
+    def _schedule_net(self, sites=None) -> None:
+        """(Re)schedule the fluid network's next update: per site while sites are independent, else global."""
+        net = self.net
+        if self.net_global:
+            t = net.next_time()
+            if t < self.net_due - 1e-12 or t == math.inf:
+                self.net_due = t
+                self.net_version += 1
+                if t < math.inf:
+                    self.push(max(t, self.now), _NET, (-1, self.net_version))
+            return
+        for s in (range(len(self.topo.site_ids)) if sites is None else sites):
+            t = net.next_time(s)
+            if t < self.site_due[s] - 1e-12 or t == math.inf:
+                self.site_due[s] = t
+                self.site_ver[s] += 1
+                if t < math.inf:
+                    self.push(max(t, self.now), _NET, (s, int(self.site_ver[s])))
 
     def _schedule_ps(self, role: str) -> None:
         t = self.stations[role].next_completion()
@@ -297,11 +312,49 @@ class Simulation:
         net.segs[idx] = k
         net.ap_weight[idx] = np.where(topo.room_fair[rooms], 1.0 / cost, 1.0) * net.weight[idx]
 
-    def _on_net(self, version: int) -> None:
-        if version != self.net_version:
+    def _on_net(self, event: tuple[int, int]) -> None:
+        """A fluid update: of every site due within its batching window (local), or of all (global).
+
+        Sites share nothing below the city core, so while the core, data centre
+        and content egress are below 98 % of capacity each site is recomputed on
+        its own clock, with a batching window from its own flows (a small
+        school's error bound does not grow with the city); once the shared top
+        nears capacity the whole city is recomputed together until it is below 90 %.
+        """
+        site, version = event
+        net = self.net
+        if site < 0:
+            if version != self.net_version or not self.net_global:
+                return
+            self.net_due = math.inf
+            self._completed(net.update(self.now, self._refresh_ap))
+            if not net.top_saturated(0.9):
+                self.net_global = False
+                self.net_version += 1
+                self._schedule_net()
+                return
+            self._schedule_net()
             return
-        self.net_due = math.inf
-        done = self.net.update(self.now, self._refresh_ap)
+        if version != self.site_ver[site] or self.net_global:
+            return
+        gaps = np.minimum(net.max_gap, net.gap_per_flow * net.site_flows)
+        batch = np.flatnonzero(self.site_due <= self.now + gaps)
+        if site not in batch:
+            batch = np.append(batch, site)
+        self.site_due[batch] = math.inf
+        self.site_ver[batch] += 1
+        self._completed(net.update(self.now, self._refresh_ap, sites=batch))
+        if net.top_saturated():
+            self.net_global = True
+            self.site_due[:] = math.inf
+            self.site_ver += 1
+            self._completed(net.update(self.now, self._refresh_ap))
+            self.net_due = math.inf
+            self._schedule_net()
+            return
+        self._schedule_net(batch.tolist())
+
+    def _completed(self, done) -> None:
         for c in done:
             room = int(self.net.nodes[c.flow, 0])
             site = int(self.topo.room_site[room])
@@ -313,7 +366,6 @@ class Simulation:
                 self.site_bulk[site] -= 1
                 self.total_bulk -= 1
             self.push(max(c.end_s, self.now), _RESUME, (c.token, c.end_s))
-        self._schedule_net()
 
     def _on_ps(self, role: str) -> None:
         st = self.stations[role]

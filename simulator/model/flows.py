@@ -153,7 +153,7 @@ class Completion:
 
 _ARRAYS = ("nodes", "weight", "ap_weight", "ap_cost", "phy_cls", "demand", "rem", "rate", "limit_level", "active",
            "win", "ssth", "rtt", "mss", "min_rto", "dupthresh", "tcp", "paused", "up", "segs", "started", "wmax",
-           "beta", "qdelay")
+           "beta", "qdelay", "fsite")
 
 
 class FluidNetwork:
@@ -172,7 +172,8 @@ class FluidNetwork:
     def __init__(self, capacities: list[np.ndarray], resource_offset: list[int], n_resources: int,
                  sample_dt: float, n_bins: int, gap_per_flow: float = 2e-5, max_gap: float = 0.25,
                  t_lo: float = 0.0, buffers: list[np.ndarray] | None = None, seed: int = 0,
-                 codel: list[np.ndarray] | None = None, codel_interval: float = 0.1):
+                 codel: list[np.ndarray] | None = None, codel_interval: float = 0.1, n_sites: int = 1,
+                 site_level: int = 2):
         self.t_lo = t_lo
         self.caps = capacities
         self.offset = resource_offset
@@ -221,11 +222,19 @@ class FluidNetwork:
         self.free = list(range(cap - 1, -1, -1))
         self.pending: list[int] = []
         self.t = t_lo
+        self.n_sites, self.site_level = n_sites, site_level
+        self.local_levels = self.L if n_sites <= 1 else min(self.L, site_level + 2)
+        self.fsite = np.zeros(cap, np.int64)
+        self.ts = np.full(n_sites, float(t_lo))  # per site: time its flows were last advanced to
+        self.site_rc = np.full(n_sites, -math.inf)  # per site: last recompute
+        self.site_flows = np.zeros(n_sites, np.int64)  # per site: active + pending flows
+        self.next_done = np.full(n_sites, math.inf)  # per site: earliest completion at current rates
+        self.next_ev = np.full(n_sites, math.inf)  # per site: next TCP event (ramp, drop, timeout end)
+        self.top_load = np.zeros((n_sites, 2))  # per site: bit/s through the shared top (down, up)
         self.last_recompute = -math.inf
         self.recomputes = 0
         self.losses = 0
         self.timeouts = 0
-        self._next_event = math.inf  # ramps, drops, timeouts (from the last recompute)
 
     # ------------------------------------------------------------ flows
     def _grow(self) -> None:
@@ -265,6 +274,9 @@ class FluidNetwork:
         else:
             self.win[i], self.ssth[i] = np.inf, np.inf
         self.tokens[i] = token
+        site = int(nodes[self.site_level]) % self.n_sites if self.n_sites > 1 else 0
+        self.fsite[i] = site
+        self.site_flows[site] += 1
         self.pending.append(i)
         return i
 
@@ -272,24 +284,40 @@ class FluidNetwork:
     def n_active(self) -> int:
         return int(self.active.sum())
 
-    def next_time(self) -> float:
-        """When the network next needs an update: earliest completion or TCP event, not sooner than the gap."""
-        idx = np.flatnonzero(self.active)
-        gap = min(self.max_gap, self.gap_per_flow * (len(idx) + len(self.pending)))
-        soonest = self.last_recompute + gap
-        if self.pending:
-            return max(self.t, soonest)
-        if len(idx) == 0:
+    def gap(self, site: int | None = None) -> float:
+        """The batching window: proportional to the flows sharing the bottlenecks (a site's, or all)."""
+        n = int(self.site_flows.sum()) if site is None else int(self.site_flows[site])
+        return min(self.max_gap, self.gap_per_flow * n)
+
+    def next_time(self, site: int | None = None) -> float:
+        """When the network (or one site) next needs an update: earliest completion or TCP event, or a
+        pending flow's admission, not sooner than the last recompute plus the batching window."""
+        if site is None:
+            if self.site_flows.sum() == 0:
+                return math.inf
+            soonest = self.last_recompute + self.gap()
+            due = float(min(self.next_done.min(), self.next_ev.min()))
+            if self.pending:
+                due = min(due, self.t)
+            return max(due, soonest) if due < math.inf else math.inf
+        if self.site_flows[site] == 0:
             return math.inf
-        r = self.rate[idx]
-        with np.errstate(divide="ignore"):
-            t_done = self.t + np.min(np.where(r > 0, self.rem[idx] / r, np.inf))
-        return max(min(t_done, self._next_event), soonest)
+        due = float(min(self.next_done[site], self.next_ev[site]))
+        if self.pending and any(self.fsite[i] == site for i in self.pending):
+            due = min(due, float(self.ts[site]))
+        return max(due, float(self.site_rc[site]) + self.gap(site)) if due < math.inf else math.inf
 
     # ------------------------------------------------------------ time
-    def _integrate(self, t0: float, t1: float, idx: np.ndarray) -> None:
-        if t1 <= t0 or len(idx) == 0:
+    def _integrate(self, t0s: np.ndarray, t1: float, idx: np.ndarray) -> None:
+        """Add the flows' load per resource and sampling bin over [t0_i, t1] (t0 per flow: its site's clock)."""
+        if len(idx) == 0:
             return
+        for t0 in np.unique(t0s).tolist():
+            sub = idx[t0s == t0]
+            if t1 > t0:
+                self._integrate_one(t0, t1, sub)
+
+    def _integrate_one(self, t0: float, t1: float, idx: np.ndarray) -> None:
         rates = self.rate[idx]
         cols, vals = [], []
         for lv in range(self.L):
@@ -314,54 +342,88 @@ class FluidNetwork:
                 if wait is not None:
                     self.waiting[b] += wait * (hi - lo)
 
-    def update(self, t: float, refresh=None) -> list[Completion]:
-        """Advance to ``t`` at the current rates, retire finished flows, admit pending ones, recompute."""
-        idx = np.flatnonzero(self.active)
+    def top_saturated(self, margin: float = 0.98) -> bool:
+        """Whether the shared top of the tree (city core, data centre, content) nears capacity."""
+        if self.local_levels >= self.L:
+            return True
+        down = min(float(self.caps[lv][0]) for lv in range(self.local_levels, self.L))
+        up = min(float(self.caps[lv][-1]) for lv in range(self.local_levels, self.L))
+        load = self.top_load.sum(axis=0)
+        return bool(load[0] > margin * down or load[1] > margin * up)
+
+    def update(self, t: float, refresh=None, sites: np.ndarray | None = None) -> list[Completion]:
+        """Advance to ``t`` at the current rates, retire finished flows, admit pending ones, recompute.
+
+        ``sites`` given: only those sites' flows, allocated below the shared top
+        of the tree (valid while ``top_saturated`` is false: then no flow is
+        limited there, and sites do not interact). None: every flow, every level.
+        """
+        local = sites is not None and self.n_sites > 1
+        sites_arr = np.asarray(sites, np.int64) if local else np.arange(self.n_sites)
+        in_site = np.isin(self.fsite, sites_arr) if local else None
+        idx = np.flatnonzero(self.active & in_site) if local else np.flatnonzero(self.active)
         done: list[Completion] = []
         if len(idx):
-            dt = t - self.t
-            self._integrate(self.t, t, idx)
+            t0s = self.ts[self.fsite[idx]]
+            dt = t - t0s
+            self._integrate(t0s, t, idx)
             r = self.rate[idx]
             with np.errstate(divide="ignore", invalid="ignore"):
                 t_fin = np.where(r > 0, self.rem[idx] / r, np.inf)
             fin = t_fin <= dt * (1 + 1e-12) + 1e-9
             self.rem[idx] -= r * dt
             self._grow_windows(idx, r, dt)
-            for j in np.flatnonzero(fin):
+            for j in np.flatnonzero(fin).tolist():
                 i = int(idx[j])
-                done.append(Completion(i, self.t + float(t_fin[j]), self.tokens[i]))
+                done.append(Completion(i, float(t0s[j] + t_fin[j]), self.tokens[i]))
                 self.active[i] = False
                 self.tokens[i] = None
+                self.site_flows[self.fsite[i]] -= 1
                 self.free.append(i)
-        self.t = t
+        self.ts[sites_arr] = t
+        self.t = max(self.t, t)
+        keep = []
         for i in self.pending:
-            self.active[i] = True
-            self.started[i] = t
-        self.pending.clear()
-        idx = np.flatnonzero(self.active)
-        self._next_event = math.inf
+            if not local or in_site[i]:
+                self.active[i] = True
+                self.started[i] = t
+            else:
+                keep.append(i)
+        self.pending = keep
+        self.next_done[sites_arr] = math.inf
+        self.next_ev[sites_arr] = math.inf
+        self.top_load[sites_arr] = 0.0
+        idx = np.flatnonzero(self.active & in_site) if local else np.flatnonzero(self.active)
         if len(idx):
             for _ in range(4):  # a drop episode changes windows: allocate again (bounded)
                 if refresh is not None:
                     refresh(self, idx)
-                self._allocate(idx)
+                self._allocate(idx, self.local_levels if local else self.L)
                 if not self._drops(idx):
                     break
             self._queue_delays(idx)
             self._schedule_tcp(idx)
-        self.last_recompute = t
+            r = self.rate[idx]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t_done = np.where(r > 0, t + self.rem[idx] / r, np.inf)
+            fs = self.fsite[idx]
+            np.minimum.at(self.next_done, fs, t_done)
+            np.add.at(self.top_load, (fs, self.up[idx].astype(np.int64)), r)
+        self.site_rc[sites_arr] = t
+        if not local:
+            self.last_recompute = t
         self.recomputes += 1
         done.sort(key=lambda c: c.end_s)
         return done
 
     # ------------------------------------------------------------ TCP
-    def _grow_windows(self, idx: np.ndarray, r: np.ndarray, dt: float) -> None:
+    def _grow_windows(self, idx: np.ndarray, r: np.ndarray, dt: np.ndarray) -> None:
         """Slow start: W += bytes acknowledged (up to ssthresh); congestion avoidance: W += MSS per RTT."""
         tcp = self.tcp[idx]
-        if not tcp.any() or dt <= 0:
+        if not tcp.any():
             return
         i = idx[tcp]
-        acked = r[tcp] * dt / 8.0
+        acked = r[tcp] * np.maximum(0.0, np.broadcast_to(dt, idx.shape)[tcp]) / 8.0
         w, ss = self.win[i], self.ssth[i]
         in_ss = w < ss
         grown = np.where(in_ss, np.minimum(w + acked, ss), w)
@@ -521,19 +583,18 @@ class FluidNetwork:
         return True
 
     def _schedule_tcp(self, idx: np.ndarray) -> None:
-        """The next ramp (a window-limited flow doubles), queue overflow or timeout's end."""
-        nxt = math.inf
+        """Per site, the next ramp (a window-limited flow doubles), queue overflow or timeout's end."""
         tcp = self.tcp[idx]
         if not tcp.any():
-            self._next_event = nxt
             return
         i = idx[tcp]
+        t = self.t
         paused = self.paused[i]
-        wait = paused[paused > self.t]
-        if len(wait):
-            nxt = float(wait.min())
+        wait = paused > t
+        if wait.any():
+            np.minimum.at(self.next_ev, self.fsite[i[wait]], paused[wait])
         r = self.rate[i]
-        active = (paused <= self.t) & (r > 0)
+        active = ~wait & (r > 0)
         rtt_all = self.rtt[i] + self.qdelay[i]
         cap = self.win[i] * 8.0 / rtt_all
         # the window limits (and can still grow): it doubles per RTT in slow start, the share may not
@@ -543,7 +604,7 @@ class FluidNetwork:
             rtt = rtt_all[limited]
             x = r[limited] / 8.0
             t_ss = np.where(w < ss, np.minimum(rtt, np.maximum((ss - w) / x, 0.25 * rtt)), 4 * rtt)
-            nxt = min(nxt, self.t + float(t_ss.min()))
+            np.minimum.at(self.next_ev, self.fsite[i[limited]], t + t_ss)
         grp = self._groups(idx)
         if grp is not None:
             sel, keys, first, inv, q, total, served, fifo_g, target_g, cap = grp
@@ -557,14 +618,13 @@ class FluidNetwork:
                 t_full = np.where(gr > 0, (cap - total) / gr, np.inf)
             for j in np.flatnonzero(target_g > 0).tolist():  # CoDel: not before its next drop is due
                 last, count = self._codel.get(int(keys[j]), (-math.inf, 0))
-                if count and self.t - last <= 2 * self.codel_interval:
-                    t_full[j] = max(t_full[j], last + self.codel_interval / math.sqrt(count) - self.t)
+                if count and t - last <= 2 * self.codel_interval:
+                    t_full[j] = max(t_full[j], last + self.codel_interval / math.sqrt(count) - t)
             if len(t_full):
-                nxt = min(nxt, self.t + max(1e-6, float(t_full.min())))
-        self._next_event = nxt
+                np.minimum.at(self.next_ev, self.fsite[f[first]], t + np.maximum(1e-6, t_full))
 
     # ------------------------------------------------------------ allocation
-    def _allocate(self, idx: np.ndarray) -> None:
+    def _allocate(self, idx: np.ndarray, levels: int | None = None) -> None:
         """Bottom-up water-filling; a second pass hands airtime freed by wired limits back to the radio.
 
         Airtime is not a plain capacity (a station's cost is c_i), so when a
@@ -572,19 +632,20 @@ class FluidNetwork:
         AP may use the airtime freed: pass 2 re-fills the radios with the
         wired-limited flows frozen at their rates, then re-applies the wired levels.
         """
+        levels = self.L if levels is None else levels
         demand = self._demand(idx)
-        rate, limit = self._pass(idx, demand, 0)
+        rate, limit = self._pass(idx, demand, levels)
         if (limit > 0).any() and (limit == 0).any():
             frozen = limit > 0
-            rate2, limit2 = self._pass(idx, np.where(frozen, rate, demand), 0)
+            rate2, limit2 = self._pass(idx, np.where(frozen, rate, demand), levels)
             limit2[frozen & (limit2 < 0)] = limit[frozen & (limit2 < 0)]
             rate, limit = rate2, limit2
         self.rate[idx] = rate
         self.limit_level[idx] = limit
 
-    def _pass(self, idx: np.ndarray, rate: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
+    def _pass(self, idx: np.ndarray, rate: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
         limit = np.full(len(idx), -1)
-        for lv in range(first, self.L):
+        for lv in range(levels):
             nodes = self.nodes[idx, lv]
             if lv == 0:
                 w, c = self.ap_weight[idx], self.ap_cost[idx]
