@@ -31,6 +31,9 @@ VERBS = {
     "report": "analyse a run folder: summary, plots, HTML, JUnit",
     "compare": "compare two runs side by side",
     "sweep": "run the model over a grid of scenario values",
+    "storm": "the plan's devices join a real DHCP server (scapy, private namespaces by default)",
+    "capture": "analyse a pcap/pcapng into a run folder, or synthesise one from a run",
+    "calibrate": "fit device and service profiles to a measured run or capture",
     "demo": "the main job on the shipped ci-smoke scenario (what `make demo` runs)",
 }
 

@@ -133,13 +133,19 @@ def render_text(s: dict) -> str:
         f"  download  {format_bytes(b['download_total'])} in all; peak minute {format_bytes(b['peak_minute_download'])} "
         f"= {format_bitrate(b['peak_demand_bps'])} if fetched at once",
     ]
-    for site in g["sites"][:12]:
+    # every site below guidance is named, worst first; then sites that meet it, up to 12 lines in all
+    low = sorted((x for x in g["sites"] if not x["meets_guidance"]), key=lambda x: x["down_per_pupil_bps"])
+    ok = [x for x in g["sites"] if x["meets_guidance"]]
+    shown = low + ok[: max(0, 12 - len(low))]
+    for site in shown:
         mark = "ok " if site["meets_guidance"] else "LOW"
         lines.append(f"  {mark} {site['site']}: {site['pupils']} pupils, uplink {format_bitrate(site['uplink_down_bps'])} down "
                      f"= {format_bitrate(site['down_per_pupil_bps'])}/pupil (guidance {format_bitrate(g['down_per_pupil_bps'])}), "
                      f"{format_bitrate(site['up_per_pupil_bps'])}/pupil up (guidance {format_bitrate(g['up_per_pupil_bps'])})")
-    if len(g["sites"]) > 12:
-        lines.append(f"  … {len(g['sites']) - 12} more sites; {len(g['sites_below_guidance'])} below guidance in all")
+    if len(g["sites"]) > len(shown):
+        lines.append(f"  … {len(g['sites']) - len(shown)} more sites, all meeting the guidance")
+    lines.append(f"  guidance  {len(low)} of {len(g['sites'])} sites below: "
+                 + (", ".join(x["site"] for x in low) if low else "none"))
     for test, t in g["download_time_at_guidance_s"].items():
         lines.append(f"  {test}: {format_bytes(b['per_pupil_by_test'][test])} per pupil takes "
                      f"{format_duration(t)} at the guidance rate")

@@ -29,6 +29,7 @@ __all__ = [
     "NON_PUPIL_KINDS",
     "factorize",
     "READY_STEPS",
+    "with_unwalked",
 ]
 
 #: The percentiles every report carries (per cent); "max" is added as p100.
@@ -259,3 +260,38 @@ def readiness(t: StepTable, exclude_kinds: tuple[str, ...] = NON_PUPIL_KINDS) ->
     remap[sel] = np.arange(len(sel))
     return Readiness(names[sel], site, room, start[sel], ready_at[sel], ready_at[sel] - start[sel],
                      exclude_kinds, remap[codes])
+
+
+def with_unwalked(rd: Readiness, planned_rooms: dict[str, int] | None, planned_pupils: int | None) -> tuple[Readiness, int]:
+    """``rd`` plus one never-ready entry per planned pupil the trace does not show (not walked); (readiness, added).
+
+    Per room when the plan's room counts are known, else under site ``(not walked)``. Their start is
+    unknown (NaN) and their time-to-ready ``inf``: a run that skipped devices cannot look faster.
+    """
+    add_sites: list[str] = []
+    add_rooms: list[str] = []
+    if planned_rooms:
+        names, codes = factorize(rd.groups_room)
+        seen = dict(zip(names.tolist(), np.bincount(codes, minlength=len(names)).tolist())) if len(names) else {}
+        for room, n in planned_rooms.items():
+            k = int(n) - seen.get(room, 0)
+            if k > 0:
+                add_sites += [room.split("/", 1)[0]] * k
+                add_rooms += [room] * k
+    elif planned_pupils is not None and planned_pupils > rd.population:
+        k = int(planned_pupils) - rd.population
+        add_sites, add_rooms = ["(not walked)"] * k, ["(not walked)/(not walked)"] * k
+    k = len(add_sites)
+    if not k:
+        return rd, 0
+    ids = np.array([f"{r}/(not walked {i + 1})" for i, r in enumerate(add_rooms)], dtype=object)
+
+    def obj(xs: list[str]) -> np.ndarray:
+        a = np.empty(len(xs), dtype=object)
+        a[:] = xs
+        return a
+
+    inf = np.full(k, np.inf)
+    return Readiness(np.r_[rd.devices, ids], np.r_[rd.groups_site, obj(add_sites)], np.r_[rd.groups_room, obj(add_rooms)],
+                     np.r_[rd.start_s, np.full(k, np.nan)], np.r_[rd.ready_at_s, inf], np.r_[rd.time_to_ready_s, inf],
+                     rd.excluded_kinds, rd.row_device), k

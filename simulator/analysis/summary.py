@@ -4,6 +4,12 @@
 shows. It never fails on a thin run: a missing manifest, an empty or
 truncated trace, or zero successful logins all yield an ``Analysis`` whose
 ``notes`` say what happened.
+
+Honest verdicts: a run that did not walk every planned pupil (status capped,
+interrupted, failed or running; fewer pupils in the trace than planned; a
+saturated load generator) is *incomplete*: the pupils it did not walk count
+as never ready, and it cannot pass (``slo_ok`` false, exit 1). The SLOs are
+applied to every site as well as city-wide; a breaching site fails the run.
 """
 
 from __future__ import annotations
@@ -19,13 +25,17 @@ from pathlib import Path
 from ..errors import UserError
 from ..trace import ResourceTable, StepTable, read_resources, read_steps
 from ..units import format_clock, format_duration
+from .advice import read_recommendations
+from .attribution import Attribution, ResourceWait, attribute, resource_label
 from .bottleneck import Bottlenecks, bottlenecks, resource_stats
+from .groups import GroupStats, group_stats
 from .slo import DEFAULT_T0_CLOCK, Verdict, evaluate, parse_name
-from .stats import Percentiles, Readiness, StepStats, percentiles, readiness, step_stats
+from .stats import Percentiles, Readiness, StepStats, percentiles, readiness, step_stats, with_unwalked
+from .explain import explain
 
 __all__ = ["RunInfo", "DeadlineShare", "Analysis", "analyse", "load_run", "SUMMARY_FORMAT"]
 
-SUMMARY_FORMAT = "examday-summary/1"
+SUMMARY_FORMAT = "examday-summary/2"
 DEFAULT_DEADLINES_S = (120.0, 300.0, 600.0)
 
 
@@ -37,7 +47,7 @@ class RunInfo:
     name: str
     engine: str  # "model" | "live" | "unknown"
     scenario: str
-    status: str  # "finished" | "running" | "interrupted" | "failed" | "unknown"
+    status: str  # "finished" | "capped" | "running" | "interrupted" | "failed" | "unknown"
     t0_clock: float
     t0_known: bool
     deadlines_s: tuple[float, ...]
@@ -45,6 +55,8 @@ class RunInfo:
     generator: dict | None
     checks: dict | None
     manifest: dict | None  # raw, for the metadata table
+    planned: dict | None = None  # {"devices", "pupils", "rooms": {"site/room": n}} (results.planned_counts)
+    planned_source: str = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,19 +88,40 @@ class Analysis:
     verdicts: list[Verdict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     truncated_shards: list[str] = field(default_factory=list)
+    attribution: Attribution | None = None
+    sites: list[GroupStats] = field(default_factory=list)  # worst first
+    rooms: list[GroupStats] = field(default_factory=list)  # worst first
+    not_walked: int = 0  # planned pupils absent from the trace (counted as never ready)
+    incomplete: list[str] = field(default_factory=list)  # why the run cannot pass, most important first
+    recommendations: list = field(default_factory=list)  # simulator.analysis.recommend.Recommendation
 
     @property
-    def slo_ok(self) -> bool:
+    def city_ok(self) -> bool:
+        """Every SLO holds on the whole population."""
         return all(v.ok for v in self.verdicts)
 
     @property
+    def breaching_sites(self) -> list[GroupStats]:
+        return [s for s in self.sites if not s.ok] if len(self.sites) > 1 else []
+
+    @property
+    def slo_ok(self) -> bool:
+        """Green: the run is complete, every SLO holds city-wide and at every site."""
+        return self.city_ok and self.complete and not self.breaching_sites
+
+    @property
     def complete(self) -> bool:
-        """False for a run that stopped early: its SLOs cover only the devices it reached."""
-        return self.info.status not in ("running", "interrupted", "failed")
+        """False for a run that did not walk every planned pupil (see ``incomplete`` for why)."""
+        return not self.incomplete
+
+    @property
+    def bottleneck(self) -> ResourceWait | None:
+        """The resource the pupils waited for most (pupil-seconds, refusals and retries included)."""
+        return self.attribution.top if self.attribution else None
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.slo_ok and self.complete else 1
+        return 0 if self.slo_ok else 1
 
     def clock(self, t_s: float) -> str:
         return format_clock(self.info.t0_clock + t_s)
@@ -108,15 +141,18 @@ class Analysis:
         if login is not None and login.ok == 0:
             top = next(iter(login.errors), "unknown")
             body += f"; no successful login ({login.count} attempts, mostly {top})"
-        b = self.bottlenecks.bottleneck
-        line = f"{head}: {body}; bottleneck: {b.resource if b else 'none found'}"
+        b = self.bottleneck
+        line = f"{head}: {body}; bottleneck: {f'{b.label} [{b.resource}]' if b else 'none found'}"
         breached = [v.name for v in self.verdicts if not v.ok]
         if breached:
             line += f"; SLO breached: {', '.join(breached)}"
+        sites = self.breaching_sites
+        if sites:
+            named = ", ".join(f"{s.name} ({s.breached[0].text()})" for s in sites[:3])
+            more = f" and {len(sites) - 3} more" if len(sites) > 3 else ""
+            line += f"; {'sites' if len(sites) > 1 else 'site'} breaching: {named}{more}"
         if not self.complete:
-            line += f" [run {self.info.status}: only part of the plan ran, so it cannot pass]"
-        elif self.info.status != "finished":
-            line += f" [run {self.info.status}]"
+            line = f"NOT A PASS, run incomplete ({self.incomplete[0]}): " + line
         return line
 
     def _headline_deadline(self) -> DeadlineShare:
@@ -126,6 +162,9 @@ class Analysis:
             return DeadlineShare(t, format_clock(by[0].spec.clock_s),
                                  int((self.readiness.ready_at_s <= t).sum()), self.readiness.population)
         return min(self.deadlines, key=lambda d: abs(d.t_s - 300.0))
+
+    def headline_clock(self) -> str | None:
+        return self._headline_deadline().clock if self.deadlines else None
 
     def to_json(self) -> dict:
         """The ``summary.json`` document (see README of the report for the layout)."""
@@ -141,8 +180,12 @@ class Analysis:
             "verdict": self.verdict_line(),
             "slo_ok": self.slo_ok,
             "run_complete": self.complete,
+            "incomplete_reasons": self.incomplete,
+            "city_slo_ok": self.city_ok,
             "run": {"name": self.info.name, "engine": self.info.engine, "scenario": self.info.scenario,
-                    "status": self.info.status, "t0_clock": format_clock(self.info.t0_clock),
+                    "status": self.info.status, "planned": _planned_json(self.info),
+                    "planned_source": self.info.planned_source, "not_walked": self.not_walked,
+                    "t0_clock": format_clock(self.info.t0_clock),
                     "t0_known": self.info.t0_known, "step_rows": len(self.steps),
                     "resource_rows": len(self.resources), "truncated_shards": self.truncated_shards,
                     "manifest": self.info.manifest is not None},
@@ -154,11 +197,29 @@ class Analysis:
                                     "never-ready devices count as infinite (null above the ready share)",
                       "time_to_ready_s": rd.percentiles().to_json(),
                       "by_deadline": [d.to_json() for d in self.deadlines]},
-            "resources": self.bottlenecks.to_json(),
+            "bottleneck": self._bottleneck_json(),
+            "resources": {"by_peak_utilisation": [r.to_json() for r in self.bottlenecks.by_peak_utilisation[:20]]},
             "slo": [v.to_json() for v in self.verdicts],
+            "sites": [g.to_json() for g in self.sites],
+            "rooms": [g.to_json() for g in self.rooms],
+            "recommendations": [r.to_json() for r in self.recommendations],
             "live": live,
             "checks": self.info.checks,
         }
+
+
+    def _bottleneck_json(self) -> dict:
+        b = self.bottleneck
+        ranking = self.attribution.ranking if self.attribution else []
+        return {"resource": b.resource if b else None, "label": b.label if b else None,
+                "unit": "pupil-seconds of waiting (queued + slowed + refused/retried + never ready)",
+                "ranking": [w.to_json() for w in ranking[:20]]}
+
+
+def _planned_json(info: RunInfo) -> dict | None:
+    if info.planned is None:
+        return None
+    return {"devices": info.planned.get("devices"), "pupils": info.planned.get("pupils")}
 
 
 def load_run(run_dir: str | os.PathLike) -> tuple[Path, dict | None]:
@@ -213,9 +274,16 @@ def _info(path: Path, manifest: dict | None, steps: StepTable) -> tuple[RunInfo,
     slo = m.get("slo") or {}
     if not isinstance(slo, dict):
         raise UserError(f"{path / 'manifest.json'}: slo must be a mapping of name -> SI value, got {slo!r}")
-    status = m.get("status", "unknown")
-    return RunInfo(path, path.name, str(engine), str(scenario), str(status), float(t0), t0_known, deadlines,
-                   dict(slo), m.get("generator"), m.get("checks"), manifest), notes
+    status = str(m.get("status", "unknown"))
+    live = m.get("live") if isinstance(m.get("live"), dict) else {}
+    if status == "finished" and live.get("capped"):
+        status = "capped"  # an older live manifest: finished, but stopped by --max-duration
+    planned, source = (None, "unknown (no manifest)")
+    if manifest is not None:
+        from ..results import planned_from_manifest
+        planned, source = planned_from_manifest(manifest)
+    return RunInfo(path, path.name, str(engine), str(scenario), status, float(t0), t0_known, deadlines,
+                   dict(slo), m.get("generator"), m.get("checks"), manifest, planned, source), notes
 
 
 def analyse(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None = None) -> Analysis:
@@ -229,13 +297,14 @@ def analyse(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None =
     truncated: list[str] = []
     if info.status != "finished":
         truncated = [p.name for p in sorted(path.glob("*.csv.gz")) if _shard_truncated(p)]
-        if info.status in ("running", "interrupted", "failed"):
-            notes.append(f"run status is '{info.status}': the trace covers only part of the exam start")
         if truncated:
             notes.append(f"trace truncated (writer stopped before closing): {', '.join(truncated)}; "
                          "complete rows were read, devices still in progress count as not ready")
     stats = step_stats(steps)
     rd = readiness(steps)
+    walked = rd.population
+    planned = info.planned or {}
+    rd, not_walked = with_unwalked(rd, planned.get("rooms"), planned.get("pupils"))
     deadlines = [DeadlineShare(t, format_clock(info.t0_clock + t), int((rd.ready_at_s <= t).sum()), rd.population)
                  for t in info.deadlines_s]
     rstats = resource_stats(resources, steps)
@@ -244,40 +313,38 @@ def analyse(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None =
         first = steps.attempt <= 1
         co_lag = percentiles((steps.start_s - steps.planned_s)[first])
     a = Analysis(info, steps, resources, stats, rd, deadlines, bottlenecks(rstats), co_lag,
-                 notes=notes, truncated_shards=truncated)
-    _explain(a)
+                 notes=notes, truncated_shards=truncated, not_walked=not_walked)
+    a.incomplete = incomplete_reasons(info, walked, not_walked)
+    a.attribution = attribute(steps, resources, rd)
     thresholds = {**info.slo, **(slo_overrides or {})}
     a.verdicts = evaluate(a, thresholds)
+    clocks = [(d.clock, d.t_s) for d in deadlines]
+    headline = a.headline_clock()
+    a.sites = group_stats("site", steps, rd, a.attribution, clocks, thresholds, info.t0_clock, headline)
+    a.rooms = group_stats("room", steps, rd, a.attribution, clocks, thresholds, info.t0_clock, headline)
+    a.recommendations = read_recommendations(path)
+    explain(a)
     if not thresholds:
         a.notes.append("no SLOs defined (manifest slo block empty, no --slo): exit code 0 by default")
     return a
 
 
-def _explain(a: Analysis) -> None:
-    """Plain-language notes on what went wrong, for the top of the report."""
-    if len(a.steps) == 0:
-        a.notes.append("the trace has no step rows: the run produced no measurements")
-    login = a.step_stats.get("login")
-    if login is not None and login.ok == 0:
-        reasons = ", ".join(f"{k} x{v}" for k, v in list(login.errors.items())[:3]) or "none recorded"
-        a.notes.append(f"zero successful logins out of {login.count} attempts ({reasons}): nobody could be ready")
-    elif login is None and len(a.steps):
-        a.notes.append("no login step in the trace")
-    rd = a.readiness
-    if rd.population and rd.not_ready:
-        a.notes.append(f"{rd.not_ready} of {rd.population} pupil devices never finished their download "
-                       "(counted as not ready)")
-    for step, st in a.step_stats.items():
-        if st.count and st.error_rate > 0.01 and step != "login":
-            top = next(iter(st.errors), "unknown")
-            a.notes.append(f"{step}: {st.error_rate * 100:.1f} % of attempts failed (mostly {top})")
-    gen = a.info.generator or {}
+def incomplete_reasons(info: RunInfo, walked: int, not_walked: int) -> list[str]:
+    """Why this run cannot pass, most important first (empty: it walked the whole plan)."""
+    out = []
+    planned = (info.planned or {}).get("pupils")
+    of = f"{walked} of {planned} planned pupils walked" if planned is not None else f"{walked} pupils walked"
+    if info.manifest is None:
+        out.append(f"no manifest.json: cannot tell whether the run finished or walked every planned pupil ({of})")
+    elif info.status != "finished":
+        what = {"capped": "stopped by a cap (--max-duration / --until)", "interrupted": "interrupted",
+                "failed": "failed", "running": "still running or killed (status 'running')"}.get(
+                    info.status, f"status '{info.status}'")
+        out.append(f"run {what}: {of}")
+    if not_walked and info.status == "finished":
+        out.append(f"{of}: {not_walked} never appear in the trace")
+    gen = info.generator or {}
     if gen.get("saturated"):
-        a.notes.append(f"load generator saturated (max CPU {gen.get('max_cpu', float('nan')):.0%}): "
-                       "live timings include generator delay")
-    if a.co_lag_s is not None and a.co_lag_s.count and a.co_lag_s["p99"] > 1.0:
-        a.notes.append(f"coordinated omission: p99 start lag {format_duration(a.co_lag_s['p99'])} behind plan")
-    checks = a.info.checks or {}
-    ack, stored = checks.get("autosaves_acknowledged"), checks.get("autosaves_stored")
-    if isinstance(ack, (int, float)) and isinstance(stored, (int, float)) and stored < ack:
-        a.notes.append(f"{int(ack - stored)} acknowledged autosaves were not stored by the platform")
+        out.append(f"load generator saturated (max CPU {float(gen.get('max_cpu', math.nan)):.0%}): devices started "
+                   "late and timings include generator delay")
+    return out

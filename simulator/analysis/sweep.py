@@ -47,7 +47,7 @@ def point_from_analysis(a: Analysis, values: dict[str, str], repeat: int, seed: 
     p = a.readiness.percentiles()
     return SweepPoint(dict(values), repeat, seed, str(a.info.run_dir), a.readiness.population, a.readiness.not_ready,
                       p["p50"], p["p95"], {d.clock: d.share for d in a.deadlines},
-                      a.bottlenecks.bottleneck.resource if a.bottlenecks.bottleneck else None, a.slo_ok)
+                      a.bottleneck.resource if a.bottleneck else None, a.slo_ok)
 
 
 @dataclass(frozen=True, slots=True)

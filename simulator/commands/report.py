@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..analysis.slo import parse_override
+from ..errors import UserError
 
 HELP = "analyse a run folder: summary, plots, HTML, JUnit"
 EXAMPLE = "examday report results/school-ak9-model-20260301T080000Z --slo 'ready_p95=3 min' --slo 'ready_by_0905=95 %'"
@@ -16,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slo", action="append", default=[], metavar="NAME=VALUE",
                         help="override an SLO threshold, with its unit: 'ready_p95=3 min', 'login_p99=10 s', "
                              "'error_rate=0.5 %%', 'ready_by_0905=95 %%' (repeatable)")
+    parser.add_argument("--recommend", action="store_true",
+                        help="model runs: search the model for what would make breached SLOs hold (needs the "
+                             "scenario file named in the manifest)")
     parser.add_argument("--json", action="store_true", help="print summary.json to stdout")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing; the exit code says it all")
 
@@ -25,6 +29,14 @@ def run(args: argparse.Namespace) -> int:
     from ..report import write_report
 
     result = write_report(args.run_dir, overrides)
+    if args.recommend and not result.analysis.slo_ok and result.analysis.complete:
+        from ..analysis.advice import write_recommendations
+        from ..capacity import recommend
+
+        if result.analysis.info.engine != "model":
+            raise UserError("--recommend searches the model: use it on a model run (examday simulate)")
+        write_recommendations(result.analysis.info.run_dir, recommend(result.analysis, quiet=args.quiet))
+        result = write_report(args.run_dir, overrides)
     if args.json:
         print(json.dumps(result.summary, indent=2, default=float))
     elif not args.quiet:

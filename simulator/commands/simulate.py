@@ -25,6 +25,9 @@ def add_arguments(p) -> None:
     add_run_options(p)
     p.add_argument("--until", default=None, metavar="DURATION",
                    help="stop the simulation this long after the exam start, e.g. '30min'")
+    p.add_argument("--recommend", action="store_true",
+                   help="when an SLO breaches, search the model for the uplink, APs, workers or arrival spread "
+                        "that make it hold (per breaching site and city-wide) and add it to the report")
 
 
 def _until(text: str | None) -> float | None:
@@ -38,7 +41,7 @@ def _until(text: str | None) -> float | None:
 
 def run(args) -> int:
     from ..model import simulate
-    from ..results import new_run_dir, update_manifest, write_manifest
+    from ..results import new_run_dir, planned_counts, update_manifest, write_manifest
 
     until = _until(args.until)
     plan = load_plan(args.scenario, args.overrides, args.seed)
@@ -47,7 +50,7 @@ def run(args) -> int:
     run_dir = new_run_dir(plan.scenario, "model", args.out)
     write_manifest(run_dir, scenario_path=args.scenario, scenario_name=plan.scenario, engine="model",
                    seed=plan.seed, overrides=list(args.overrides), t0_clock=plan.t0_clock, slo=plan.slo,
-                   until_s=until, devices=len(plan.devices))
+                   until_s=until, devices=len(plan.devices), planned=planned_counts(plan), plan_digest=plan.digest)
     try:
         if args.quiet or args.json:
             result = simulate(plan, run_dir, until_s=until)
@@ -91,6 +94,12 @@ def _report(run_dir: Path, args) -> int:
     from ..report import write_report
 
     result = write_report(run_dir)
+    if args.recommend and not result.analysis.slo_ok and result.analysis.complete:
+        from ..analysis.advice import write_recommendations
+        from ..capacity import recommend
+
+        write_recommendations(run_dir, recommend(result.analysis, quiet=args.quiet or args.json))
+        result = write_report(run_dir)
     if not (args.quiet or args.json):
         print(result.verdict_line, file=sys.stderr)
     return int(result.exit_code)

@@ -58,14 +58,14 @@ def _run_point(scenario: str, overrides: list[str], seed: int, run_dir: str, unt
     from ..analysis.summary import analyse
     from ..analysis.sweep import point_from_analysis
     from ..model import simulate
-    from ..results import update_manifest, write_manifest
+    from ..results import planned_counts, update_manifest, write_manifest
 
     plan = load_plan(scenario, overrides, seed)
     path = Path(run_dir)
     path.mkdir(parents=True, exist_ok=True)
     write_manifest(path, scenario_path=scenario, scenario_name=plan.scenario, engine="model", seed=plan.seed,
                    overrides=overrides, t0_clock=plan.t0_clock, slo=plan.slo, until_s=until,
-                   devices=len(plan.devices), sweep={"values": values, "repeat": repeat})
+                   devices=len(plan.devices), planned=planned_counts(plan), sweep={"values": values, "repeat": repeat})
     try:
         simulate(plan, path, until_s=until)
     except BaseException:

@@ -4,25 +4,38 @@
 call when a run ends. Exit code: 0 every SLO holds, 1 one is breached (bad
 input raises ``simulator.errors.UserError``, which the CLI turns into 2).
 
-``summary.json`` (format ``examday-summary/1``; strict JSON, null for n/a/never)::
+``summary.json`` (format ``examday-summary/2``; strict JSON, null for n/a/never)::
 
-    verdict   "09:00 start of school-ak9: 97 % ready by 09:05; bottleneck: ap:ak9/9C"
-    slo_ok    true|false
-    run       {name, engine, scenario, status, t0_clock "09:00", t0_known, step_rows,
-               resource_rows, truncated_shards [..], manifest true|false}
-    notes     ["zero successful logins out of 500 attempts (timeout x500): ...", ...]
+    verdict   "09:00 start of school-ak9: 97 % ready by 09:05; bottleneck: Wi-Fi airtime, ak9/9C [ap:ak9/9C]"
+              (starts "NOT A PASS, run incomplete (...)" when the run did not walk every planned pupil)
+    slo_ok    true only if the run is complete and every SLO holds city-wide and at every site
+    run_complete, incomplete_reasons ["run stopped by a cap ...: 93 of 294 planned pupils walked", ...]
+    city_slo_ok  every SLO holds on the whole population
+    run       {name, engine, scenario, status (finished|capped|interrupted|failed|running), planned {devices,
+               pupils}, planned_source, not_walked, t0_clock "09:00", t0_known, step_rows, resource_rows,
+               truncated_shards [..], manifest true|false}
+    notes     ["5,627 of 20,736 pupils never got ready: 5,627 failed at login (http 503)", ...]
     steps     {<step>: {count, ok, failed, error_rate, errors {reason: n}, devices, retries,
                duration_s {count, p50, p90, p95, p99, p99.9, max, mean, above {pXX: n}},
                queue_s {same}|null}}          # durations of successful attempts
-    ready     {population, ready, not_ready, excluded_kinds, definition,
+    ready     {population (planned pupils not walked included), ready, not_ready, excluded_kinds, definition,
                time_to_ready_s {count, p50 .. max (null = never), mean, above},
                by_deadline [{t_s, clock, ready, population, share}]}
-    resources {bottleneck, reason, by_peak_utilisation [..], by_waiting [..]}
-               # each {resource, kind, samples, peak_utilisation, mean_utilisation,
-               #       saturated_s, peak_queue, wait_s, wait_source, peak_at_s}
+    bottleneck {resource, label, unit "pupil-seconds of waiting ...",
+               ranking [{resource, label, pupil_wait_s, share, devices, by_cause {queued, slowed, refused,
+               never_ready}}]}
+    resources {by_peak_utilisation [{resource, kind, samples, peak_utilisation, mean_utilisation,
+               saturated_s, peak_queue, wait_s, wait_source, peak_at_s}]}
     slo       [{name, kind, unit, threshold, observed ("inf" = never), ok, message}]
+    sites     [{name, site, devices, ready, not_ready, ready_p50_s, ready_p95_s, ready_by {"09:05": share},
+               attempts, failures, failures_by_step, dominant_bottleneck, dominant_bottleneck_label,
+               dominant_wait_s, slo_ok, breached ["ready_p95 3.7 min > 3.0 min"]}]   # worst first
+    rooms     [same, with room]                                                      # worst first
+    recommendations [{target, knob, current, needed, slo, text}]
     live      {co_lag_s {percentiles}, generator {..}, generator_peak_cpu}|null
     checks    manifest "checks" (live: autosaves_acknowledged/stored)|null
+
+``sites.csv`` and ``rooms.csv`` hold the sites/rooms arrays as tables, worst first.
 """
 
 from __future__ import annotations
@@ -46,6 +59,7 @@ class ReportResult:
     verdict_line: str
     summary_path: Path
     junit_path: Path
+    table_paths: tuple[Path, ...]
     plot_paths: tuple[Path, ...]
     analysis: Analysis
 
@@ -77,12 +91,14 @@ def write_report(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | N
     from .html import write_html
     from .junit import write_junit
     from .plots import write_plots
+    from .tables import write_tables
 
     a = analyse(run_dir, slo_overrides)
     root = Path(run_dir)
     summary = write_summary(a, root / "summary.json")
+    tables = write_tables(a, root)
     plots = write_plots(a, root / "plots")
     html_path = write_html(a, plots, root / "report.html")
     junit_path = write_junit(a, root / "junit.xml")
     return ReportResult(a.exit_code, summary, html_path, a.verdict_line(), root / "summary.json", junit_path,
-                        tuple(p.path for p in plots), a)
+                        tables, tuple(p.path for p in plots), a)

@@ -12,6 +12,8 @@ import math
 from html import escape
 from pathlib import Path
 
+from ..analysis.attribution import CAUSES, resource_label
+from ..analysis.groups import GroupStats
 from ..analysis.summary import Analysis
 from ..units import format_duration
 from .plots import PlotFile
@@ -25,6 +27,8 @@ h1{font-size:1.5em}.verdict{font-size:1.3em;padding:.8em 1em;border-radius:6px;m
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}.notes li{margin:.2em 0}
+.incomplete{font-size:1.2em;padding:.8em 1em;border-radius:6px;margin:1em 0;background:#fbe3e1;border:3px solid #c0392b}
+tr.breach td{background:#fdf0ee}.small{font-size:.85em;color:#555}
 img{max-width:100%;border:1px solid #ddd;margin:.5em 0}pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:.8em}
 """
 
@@ -48,20 +52,68 @@ def _img(p: PlotFile) -> str:
     return f'<figure><img alt="{escape(p.title)}" src="data:image/png;base64,{data}"></figure>'
 
 
+def _share(v: float) -> str:
+    return "–" if math.isnan(v) else f"{v * 100:.0f} %"
+
+
+def _groups_table(title: str, groups: list[GroupStats], clocks: list[str], rooms: bool, top: int = 15) -> str:
+    if not groups:
+        return ""
+    head = ["rank", "room" if rooms else "site", "pupils", "ready", "p50", "p95"] + [f"by {c}" for c in clocks] + \
+        ["failed attempts", "most waiting at", "SLOs"]
+    rows = []
+    for i, g in enumerate(groups[:top], 1):
+        cells = [i, g.name, g.devices, g.ready, _d(g.ready_p50_s), _d(g.ready_p95_s)]
+        cells += [_share(g.by_deadline.get(c, math.nan)) for c in clocks]
+        cells += [g.failures, resource_label(g.dominant) if g.dominant else "–",
+                  "holds" if g.ok else "BREACHED: " + ", ".join(v.text() for v in g.breached)]
+        cls = "" if g.ok else " class='breach'"
+        rows.append(f"<tr{cls}>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
+    more = (f"<p class='small'>{len(groups) - top} more in {'rooms' if rooms else 'sites'}.csv.</p>"
+            if len(groups) > top else "")
+    h = "".join(f"<th>{escape(c)}</th>" for c in head)
+    return f"<h2>{escape(title)}</h2><table><tr>{h}</tr>{''.join(rows)}</table>{more}"
+
+
+def _ranking(a: Analysis) -> str:
+    ranking = a.attribution.ranking if a.attribution else []
+    if not ranking:
+        return "<p>No waiting attributed to any resource.</p>"
+    head = ["resource", "pupil time waiting", "share"] + [c.replace("_", " ") for c in CAUSES] + ["pupils affected"]
+    rows = [[w.label, _d(w.wait_s), f"{w.share * 100:.1f} %"] + [_d(w.by_cause.get(c, 0.0)) for c in CAUSES]
+            + [w.devices] for w in ranking[:12]]
+    return ("<p class='small'>One unit: pupil-seconds of waiting caused by each resource — queued at it, slowed "
+            "by it (time above the step's unloaded duration while it was the busiest on the path), refused by it "
+            "(failed attempts and the wait until the retry), and never ready because of it.</p>"
+            + _table(head, rows))
+
+
 def render_html(a: Analysis, plots: list[PlotFile]) -> str:
     """The page as a string."""
     s = a.to_json()
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>examday report: {escape(a.info.scenario)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>examday report — {escape(a.info.scenario)} ({escape(a.info.engine)} run)</h1>",
-             f"<div class='verdict {'ok' if a.slo_ok else 'bad'}'>{escape(a.verdict_line())}</div>"]
+             f"<h1>examday report — {escape(a.info.scenario)} ({escape(a.info.engine)} run)</h1>"]
+    if not a.complete:
+        parts.append("<div class='incomplete'><b>Not a pass: this run did not walk every planned pupil.</b><ul>"
+                     + "".join(f"<li>{escape(r)}</li>" for r in a.incomplete)
+                     + "</ul>Pupils it did not walk count as never ready.</div>")
+    parts.append(f"<div class='verdict {'ok' if a.slo_ok else 'bad'}'>{escape(a.verdict_line())}</div>")
     if a.notes:
         parts.append("<h2>What happened</h2><ul class='notes'>"
                      + "".join(f"<li>{escape(n)}</li>" for n in a.notes) + "</ul>")
-    parts.append("<h2>Service-level objectives</h2>")
+    if a.recommendations:
+        parts.append("<h2>What to change</h2><ul class='notes'>"
+                     + "".join(f"<li>{escape(r.text)}</li>" for r in a.recommendations) + "</ul>")
+    parts.append("<h2>Service-level objectives (city-wide)</h2>")
     parts.append(_table(["SLO", "result", "detail"], [[v.name, "holds" if v.ok else "BREACHED", v.message]
                                                       for v in a.verdicts]) if a.verdicts
                  else "<p>No SLOs defined for this run.</p>")
+    clocks = [d.clock for d in a.deadlines]
+    if len(a.sites) > 1:
+        parts.append(_groups_table("Sites, worst first (SLOs applied per site)", a.sites, clocks, False))
+    parts.append(_groups_table("Rooms, worst first", a.rooms, clocks, True))
+    parts.append("<h2>What the pupils waited for</h2>" + _ranking(a))
     rd = a.readiness
     p = rd.percentiles()
     parts.append(f"<h2>Time to ready</h2><p>{rd.ready} of {rd.population} pupil devices ready "
@@ -80,16 +132,14 @@ def render_html(a: Analysis, plots: list[PlotFile]) -> str:
     parts.append(_table(["step", "attempts", "failed", "top errors", "p50", "p90", "p95", "p99", "p99.9", "max"],
                         rows) if rows else "<p>No step rows in the trace.</p>")
     b = a.bottlenecks
-    parts.append(f"<h2>Resources</h2><p>Bottleneck: <b>{escape(b.bottleneck.resource if b.bottleneck else 'none')}"
-                 f"</b> — {escape(b.reason)}.</p>")
-    parts.append(_table(["resource (by peak utilisation)", "peak", "mean", "time ≥ 95 %", "peak queue", "waiting caused"],
-                        [[r.resource, f"{r.peak_utilisation:.0%}" if not math.isnan(r.peak_utilisation) else "–",
-                          f"{r.mean_utilisation:.0%}" if not math.isnan(r.mean_utilisation) else "–",
-                          _d(r.saturated_s), "–" if math.isnan(r.peak_queue) else f"{r.peak_queue:.1f}",
-                          f"{_d(r.wait_s)} ({r.wait_source})"] for r in b.by_peak_utilisation[:12]]))
-    if b.by_waiting:
-        parts.append(_table(["resource (by waiting caused)", "waiting caused (request-time)", "source"],
-                            [[r.resource, _d(r.wait_s), r.wait_source] for r in b.by_waiting[:12]]))
+    if b.by_peak_utilisation:
+        parts.append("<h2>Resource utilisation</h2>")
+        parts.append(_table(["resource (by peak utilisation)", "peak", "mean", "time ≥ 95 %", "peak queue"],
+                            [[resource_label(r.resource),
+                              f"{r.peak_utilisation:.0%}" if not math.isnan(r.peak_utilisation) else "–",
+                              f"{r.mean_utilisation:.0%}" if not math.isnan(r.mean_utilisation) else "–",
+                              _d(r.saturated_s), "–" if math.isnan(r.peak_queue) else f"{r.peak_queue:.1f}"]
+                             for r in b.by_peak_utilisation[:12]]))
     if s["live"]:
         lag = a.co_lag_s
         parts.append("<h2>Live run health</h2>")

@@ -1,4 +1,5 @@
-"""``junit.xml``: one test case per SLO, so CI shows each objective as a passing or failing test."""
+"""``junit.xml``: the run's completeness first, then one test case per SLO city-wide and per breaching site,
+so CI shows each objective as a passing or failing test and an incomplete run as a failure before anything."""
 
 from __future__ import annotations
 
@@ -11,30 +12,36 @@ __all__ = ["junit_xml", "write_junit"]
 
 
 def junit_xml(a: Analysis) -> str:
-    """A JUnit XML document (``<testsuites><testsuite>`` with one ``<testcase>`` per SLO)."""
-    failures = sum(not v.ok for v in a.verdicts) + (not a.complete)
-    tests = len(a.verdicts) + 1
-    suites = ET.Element("testsuites", name="examday", tests=str(tests), failures=str(failures),
+    """A JUnit XML document (``<testsuites><testsuite>`` with ``run_complete`` first, then the SLOs)."""
+    cases: list[tuple[str, str, str | None, str]] = []  # (classname, name, failure message or None, detail)
+    scen = a.info.scenario
+    if a.complete:
+        cases.append((f"examday.run.{scen}", "run_complete", None, f"run status: {a.info.status}; every planned "
+                                                                  "pupil was walked"))
+    else:
+        msg = "the run did not walk every planned pupil, so it cannot pass: " + "; ".join(a.incomplete)
+        cases.append((f"examday.run.{scen}", "run_complete", msg, msg))
+    for v in a.verdicts:
+        cases.append((f"examday.slo.{scen}", v.name, None if v.ok else v.message, v.message))
+    for s in a.breaching_sites:
+        msg = f"site {s.name} ({s.devices} pupils): " + ", ".join(v.text() for v in s.breached)
+        cases.append((f"examday.site.{scen}", s.name, msg, msg))
+    failures = sum(c[2] is not None for c in cases)
+    suites = ET.Element("testsuites", name="examday", tests=str(len(cases)), failures=str(failures),
                         errors="0", time="0")
-    suite = ET.SubElement(suites, "testsuite", name=f"slo.{a.info.scenario}", tests=str(tests),
+    suite = ET.SubElement(suites, "testsuite", name=f"slo.{scen}", tests=str(len(cases)),
                           failures=str(failures), errors="0", skipped="0", time="0")
     props = ET.SubElement(suite, "properties")
     for k, v in (("run", a.info.name), ("engine", a.info.engine), ("status", a.info.status),
-                 ("verdict", a.verdict_line())):
+                 ("run_complete", str(a.complete).lower()), ("verdict", a.verdict_line())):
         ET.SubElement(props, "property", name=k, value=str(v))
-    for v in a.verdicts:
-        case = ET.SubElement(suite, "testcase", classname=f"examday.slo.{a.info.scenario}", name=v.name, time="0")
-        if not v.ok:
-            fail = ET.SubElement(case, "failure", message=v.message, type="SLOBreached")
-            fail.text = v.message
+    for classname, name, failure, detail in cases:
+        case = ET.SubElement(suite, "testcase", classname=classname, name=name, time="0")
+        if failure is not None:
+            kind = "RunIncomplete" if name == "run_complete" else "SLOBreached"
+            ET.SubElement(case, "failure", message=failure, type=kind).text = failure
         else:
-            ET.SubElement(case, "system-out").text = v.message
-    case = ET.SubElement(suite, "testcase", classname=f"examday.run.{a.info.scenario}", name="run_complete", time="0")
-    if a.complete:
-        ET.SubElement(case, "system-out").text = f"run status: {a.info.status}"
-    else:
-        msg = f"the run is '{a.info.status}': only part of the plan ran"
-        ET.SubElement(case, "failure", message=msg, type="RunIncomplete").text = msg
+            ET.SubElement(case, "system-out").text = detail
     if a.notes:
         ET.SubElement(suite, "system-out").text = "\n".join(a.notes)
     ET.indent(suites)

@@ -1,10 +1,21 @@
 """YAML scenario files -> a validated ``LoadedScenario``, or every problem at once.
 
-Order of work: parse YAML with marks -> apply ``templates.*`` overrides ->
-expand templates -> apply other ``--set`` overrides -> pydantic validation ->
+Order of work: parse YAML with marks -> apply ``--set`` overrides that act on
+the file as written (``templates.*`` paths and ``count`` keys) -> expand
+templates -> apply the other ``--set`` overrides -> pydantic validation ->
 cross-reference checks (profiles, duplicates, times). Each problem is one line
 ``file:line:col: path: what is wrong`` (``simulator.errors.Problem``); the
 caller raises them together as a ``UserError``.
+
+Profiles come in layers, later ones replacing earlier ones by name: the
+built-in ``profiles/`` of examday, then the scenario's own folder (its
+``profiles:`` key, or the nearest ``profiles/`` folder above the file), then
+each ``--profiles DIR`` in order (carried in the overrides as
+``profiles+=DIR`` so manifests and sweep workers reproduce them). A layer may
+hold any subset of ``devices/ aps/ tests/ services/``.
+
+Override paths select list items by index (``sites[0]``) or by name
+(``sites[name=sodervang]``).
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ import difflib
 import re
 import types
 import typing
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +36,13 @@ from .located import LDict, LList, Mark, YamlError, load_yaml, locate, path_str
 from .models import ApProfile, DeviceProfile, Scenario, ServiceProfile, TestProfile
 from .templates import expand_templates
 
-__all__ = ["Profiles", "LoadedScenario", "load_scenario", "load_profiles", "load_test_profiles",
-           "parse_override", "apply_override", "SLO_NAME"]
+__all__ = ["Profiles", "Replacement", "LoadedScenario", "load_scenario", "load_profiles", "load_test_profiles",
+           "parse_override", "apply_override", "SLO_NAME", "BUILTIN_PROFILES", "PROFILES_OVERLAY"]
+
+#: examday's own profiles: the bottom layer every scenario sees.
+BUILTIN_PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+#: ``--set profiles+=DIR`` (what ``--profiles DIR`` records): one more profile layer on top.
+PROFILES_OVERLAY = "profiles+="
 
 PROFILE_KINDS = {"devices": DeviceProfile, "aps": ApProfile, "tests": TestProfile, "services": ServiceProfile}
 STEP_NAMES = ("join", "login", "assertion", "open", "download", "autosave", "submit", "provision", "ready")
@@ -35,12 +52,30 @@ SLO_NAME = re.compile(r"^(?:(?:%s)_p(?:[0-9]{1,2}(?:\.[0-9]+)?|100|max)|(?:(?:%s
 
 
 @dataclass(frozen=True)
+class Replacement:
+    """A profile in a later layer that replaces one of the same name in an earlier layer."""
+
+    kind: str  # "devices" | "aps" | "tests" | "services"
+    name: str
+    path: Path  # the replacing file
+    replaced: Path  # the file it hides
+    builtin: bool  # the hidden one is a built-in profile
+
+    def __str__(self) -> str:
+        what = {"devices": "device", "aps": "AP", "tests": "test", "services": "service"}[self.kind]
+        whose = "built-in" if self.builtin else "earlier"
+        return f"{_shown(self.path)} replaces the {whose} {what} profile {self.name!r} ({_shown(self.replaced)})"
+
+
+@dataclass(frozen=True)
 class Profiles:
     devices: dict[str, DeviceProfile]
     aps: dict[str, ApProfile]
     tests: dict[str, TestProfile]
     services: dict[str, ServiceProfile]
-    root: Path
+    root: Path  # the top layer (the most specific folder)
+    layers: tuple[Path, ...] = ()  # every folder, built-in first
+    replaced: tuple[Replacement, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,38 +91,54 @@ class LoadedScenario:
 
 # ------------------------------------------------------------------ profiles
 
-_profile_cache: dict[Path, Profiles] = {}
+_profile_cache: dict[tuple[Path, ...], Profiles] = {}
 
 
-def load_profiles(root: str | Path) -> Profiles:
-    """Every profile under ``root/{devices,aps,tests,services}/*.yaml``."""
-    root = Path(root).resolve()
-    if root in _profile_cache:
-        return _profile_cache[root]
+def load_profiles(*roots: str | Path) -> Profiles:
+    """The built-in profiles, then every ``root/{devices,aps,tests,services}/*.yaml`` over them by name."""
+    layers = tuple(dict.fromkeys([BUILTIN_PROFILES, *(Path(r).resolve() for r in roots)]))
+    if layers in _profile_cache:
+        return _profile_cache[layers]
     problems: list[Problem] = []
-    found: dict[str, dict] = {}
-    for kind, model in PROFILE_KINDS.items():
-        found[kind] = {}
-        for file in sorted((root / kind).glob("*.yaml")):
-            shown = _shown(file)
-            try:
-                raw = load_yaml(_read(file, shown), shown)
-            except YamlError as e:
-                problems.append(e.problem)
-                continue
-            obj = _validate(model, raw, problems)
-            if obj is None:
-                continue
-            if obj.name != file.stem:
-                problems.append(locate(raw, ("name",)).problem(
-                    "name", f"profile name {obj.name!r} must match its file name {file.stem!r}"))
-                continue
-            found[kind][obj.name] = obj
+    found: dict[str, dict] = {kind: {} for kind in PROFILE_KINDS}
+    source: dict[tuple[str, str], Path] = {}
+    replaced: list[Replacement] = []
+    for root in layers:
+        if root != BUILTIN_PROFILES and not root.is_dir():
+            problems.append(Problem(_shown(root), 1, 1, "", "profiles folder not found"))
+            continue
+        for kind, model in PROFILE_KINDS.items():
+            for obj, file in _load_kind(root, kind, model, problems):
+                if (kind, obj.name) in source:
+                    old = source[(kind, obj.name)]
+                    replaced.append(Replacement(kind, obj.name, file, old, old.is_relative_to(BUILTIN_PROFILES)))
+                source[(kind, obj.name)] = file
+                found[kind][obj.name] = obj
     if problems:
         raise UserError(problems)
-    profiles = Profiles(found["devices"], found["aps"], found["tests"], found["services"], root)
-    _profile_cache[root] = profiles
+    profiles = Profiles(found["devices"], found["aps"], found["tests"], found["services"], layers[-1], layers,
+                        tuple(replaced))
+    _profile_cache[layers] = profiles
     return profiles
+
+
+def _load_kind(root: Path, kind: str, model: type, problems: list[Problem]):
+    """(profile, file) for each valid ``root/kind/*.yaml``; problems for the others."""
+    for file in sorted((root / kind).glob("*.yaml")):
+        shown = _shown(file)
+        try:
+            raw = load_yaml(_read(file, shown), shown)
+        except YamlError as e:
+            problems.append(e.problem)
+            continue
+        obj = _validate(model, raw, problems)
+        if obj is None:
+            continue
+        if obj.name != file.stem:
+            problems.append(locate(raw, ("name",)).problem(
+                "name", f"profile name {obj.name!r} must match its file name {file.stem!r}"))
+            continue
+        yield obj, file
 
 
 def load_test_profiles(root: str | Path) -> dict[str, TestProfile]:
@@ -116,33 +167,55 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _find_profiles(scenario_file: Path, declared: str | None) -> Path:
+def _find_profiles(scenario_file: Path, declared: str | None) -> Path | None:
+    """The scenario's own profiles folder: its ``profiles:`` key, else the nearest ``profiles/`` above it."""
     if declared:
         return (scenario_file.parent / declared).resolve()
     for d in (scenario_file.resolve().parent, *scenario_file.resolve().parents):
-        if (d / "profiles" / "devices").is_dir():
+        if any((d / "profiles" / kind).is_dir() for kind in PROFILE_KINDS):
             return d / "profiles"
-    return Path(__file__).resolve().parents[2] / "profiles"
+    return None
+
+
+def profiles_overlay(directory: str | os.PathLike) -> str:
+    """The override that adds ``directory`` (resolved against the current directory) as a profile layer."""
+    return PROFILES_OVERLAY + str(Path(directory).resolve())
 
 
 # ------------------------------------------------------------------ overrides
 
-_PATH_TOKEN = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_-]*)|\[([0-9]+)\]")
+_PATH_TOKEN = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_-]*)|\[([0-9]+)\]|\[([A-Za-z_][A-Za-z0-9_]*)=([^\]]+)\]")
+
+
+@dataclass(frozen=True)
+class Select:
+    """A list item chosen by one of its keys: ``[name=sodervang]``."""
+
+    key: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"[{self.key}={self.value}]"
 
 
 def parse_override(text: str) -> tuple[tuple, object]:
-    """'sites[0].uplink.down=50 Mbit/s' -> (('sites', 0, 'uplink', 'down'), '50 Mbit/s')."""
+    """'sites[0].uplink.down=50 Mbit/s' -> (('sites', 0, 'uplink', 'down'), '50 Mbit/s');
+    'sites[name=x].uplink.down=…' selects by name (``Select``)."""
     if "=" not in text:
         raise UserError(f"--set {text}: expected KEY=VALUE, e.g. 'sites[0].uplink.down=50 Mbit/s'")
-    key, value = text.split("=", 1)
+    key, value = _split_key(text)
     path, pos = [], 0
-    key = key.strip()
     while pos < len(key):
         m = _PATH_TOKEN.match(key, pos)
         if not m or (pos == 0 and key.startswith(".")):
             raise UserError(f"--set {text}: cannot read key {key!r} at character {pos + 1}; "
                             "write a path like sites[0].uplink.down")
-        path.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+        if m.group(1) is not None:
+            path.append(m.group(1))
+        elif m.group(2) is not None:
+            path.append(int(m.group(2)))
+        else:
+            path.append(Select(m.group(3), m.group(4).strip().strip("'\"")))
         pos = m.end()
     if not path:
         raise UserError(f"--set {text}: empty key")
@@ -153,10 +226,55 @@ def parse_override(text: str) -> tuple[tuple, object]:
     return tuple(path), parsed
 
 
+def _split_key(text: str) -> tuple[str, str]:
+    """KEY=VALUE where KEY may itself hold ``[name=...]`` selectors."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "=" and depth == 0:
+            return text[:i].strip(), text[i + 1:]
+    raise UserError(f"--set {text}: expected KEY=VALUE, e.g. 'sites[0].uplink.down=50 Mbit/s'")
+
+
+def _select(node, sel: Select, done: tuple, text: str) -> int:
+    """Index of the item of list ``node`` whose ``sel.key`` is ``sel.value``."""
+    if isinstance(node, list):
+        names = [item.get(sel.key) for item in node if isinstance(item, dict)]
+        for i, item in enumerate(node):
+            if isinstance(item, dict) and str(item.get(sel.key)) == sel.value:
+                return i
+        hint = did_you_mean(sel.value, [str(n) for n in names if n is not None])
+        raise UserError(Problem("<--set>", 1, 1, path_str(done),
+                                f"{text}: no item with {sel.key} {sel.value!r}{hint}"))
+    raise UserError(Problem("<--set>", 1, 1, path_str(done), f"{text}: {sel} selects from a list; this is not one"))
+
+
+def _resolve(raw, path: tuple, text: str) -> tuple:
+    """``path`` with every ``Select`` replaced by the index it picks."""
+    node, out = raw, []
+    for p in path:
+        if isinstance(p, Select):
+            p = _select(node, p, tuple(out), text)
+        out.append(p)
+        if isinstance(node, dict):
+            node = node.get(p)
+        elif isinstance(node, list) and isinstance(p, int) and p < len(node):
+            node = node[p]
+        else:
+            node = None
+    return tuple(out)
+
+
+def _on_file(path: tuple) -> bool:
+    """Overrides applied to the file as written (before template expansion): templates and counts."""
+    return path[0] == "templates" or "count" in path
+
+
 def apply_override(raw, path: tuple, value, text: str) -> None:
     """Set ``path`` in the raw document; the new value's mark is ``<--set>``."""
     node = raw
-    mark = Mark("<--set>", 1, len(text.split("=", 1)[0]) + 2)
+    mark = Mark("<--set>", 1, len(_split_key(text)[0]) + 2)
+    path = _resolve(raw, path, text)
     for i, p in enumerate(path[:-1]):
         if isinstance(node, dict) and p in node:
             node = node[p]
@@ -321,9 +439,10 @@ def load_scenario(path: str | Path, overrides: typing.Sequence[str] = ()) -> Loa
                                                  "datacentre, services and sites"))
     if not isinstance(raw, LDict):
         raise UserError(Problem(shown, 1, 1, "", "a scenario is a YAML mapping (key: value lines)"))
-    parsed = [(o, *parse_override(o)) for o in overrides]
+    layers = [o[len(PROFILES_OVERLAY):] for o in overrides if o.startswith(PROFILES_OVERLAY)]
+    parsed = [(o, *parse_override(o)) for o in overrides if not o.startswith(PROFILES_OVERLAY)]
     for text_o, opath, value in parsed:
-        if opath[0] == "templates":
+        if _on_file(opath):
             apply_override(raw, opath, value, text_o)
     problems: list[Problem] = []
     profiles_decl = raw.get("profiles") if isinstance(raw.get("profiles"), str) else None
@@ -331,12 +450,13 @@ def load_scenario(path: str | Path, overrides: typing.Sequence[str] = ()) -> Loa
     if problems:
         raise UserError(_dedupe(problems))
     for text_o, opath, value in parsed:
-        if opath[0] != "templates":
+        if not _on_file(opath):
             apply_override(expanded, opath, value, text_o)
     scenario = _validate(Scenario, expanded, problems)
     if scenario is None:
         raise UserError(_dedupe(problems))
-    profiles = load_profiles(_find_profiles(path, profiles_decl))
+    own = _find_profiles(path, profiles_decl)
+    profiles = load_profiles(*([own] if own else []), *layers)
     warnings: list[str] = []
     _check_references(scenario, expanded, profiles, problems, warnings)
     if problems:

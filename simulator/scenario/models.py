@@ -5,10 +5,15 @@ SI floats — seconds, bytes, bit/s, fractions — whatever the YAML said.
 Templates (``templates.classrooms`` / ``templates.sites`` with ``count``) are
 expanded by the loader before these models see the document, so a Scenario
 always lists concrete sites and classrooms.
+
+Every field is documented by the attribute docstring on the line below it
+(``use_attribute_docstrings``): that text is the field's description in
+``examday schema``, which editors show on hover.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
@@ -16,28 +21,56 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from .. import units
 
 __all__ = [
-    "Bitrate", "Bytes", "Duration", "Clock", "Fraction",
+    "Bitrate", "Bytes", "Duration", "SignedDuration", "Clock", "Fraction",
     "DeviceProfile", "ApProfile", "Mac", "Edca", "Tcp", "LinkQuality", "Transfer", "TestProfile", "ServiceProfile",
     "Link", "Classroom", "Site", "Exam", "Arrival", "Services", "ServiceRef",
     "Targets", "LoginForm", "Scenario",
 ]
 
+_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 
-def _unit(parse, example: str, pattern: str):
+
+def unit_pattern(unit_names, sign: str = "") -> str:
+    """A JSON-Schema pattern for '<number> <unit>' accepting exactly the units ``simulator.units`` reads."""
+    alts = "|".join(re.escape(u) for u in sorted((u for u in unit_names if u), key=len, reverse=True))
+    return rf"^\s*{sign}{_NUMBER}\s*(?:{alts})\s*$"
+
+
+def _unit(parse, example: str, pattern: str, number: dict, what: str):
     def check(v):
         try:
             return parse(v)
         except units.UnitError as e:
             raise ValueError(str(e)) from None
-    schema = {"anyOf": [{"type": "string", "pattern": pattern, "examples": [example]}, {"type": "number"}]}
+    schema = {"anyOf": [{"type": "string", "pattern": pattern, "examples": [example]}, number],
+              "description": what}
     return Annotated[float, BeforeValidator(check), WithJsonSchema(schema)]
 
 
-Bitrate = _unit(units.parse_bitrate, "100 Mbit/s", r"^\s*[0-9.eE+-]+\s*[kKMGT]?(bit/s|bps)\s*$")
-Bytes = _unit(units.parse_bytes, "35 MB", r"^\s*[0-9.eE+-]+\s*([kKMGT]?B|KiB|MiB|GiB|bytes?)\s*$")
-Duration = _unit(units.parse_duration, "45 s", r"^\s*[0-9.eE+-]+\s*(us|µs|ms|s|sec|min|h|hours?|minutes?|seconds?)\s*$")
-Clock = _unit(units.parse_clock, "09:00", r"^\s*[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?\s*$")
-Fraction = _unit(units.parse_fraction, "0.5 %", r"^\s*[0-9.]+\s*%?\s*$")
+def _signed(parse):
+    """``parse`` that also reads a leading minus ('-2 min' -> -120.0)."""
+    def check(v):
+        if isinstance(v, str) and v.strip().startswith("-"):
+            return -parse(v.strip()[1:])
+        return parse(v)
+    return check
+
+
+_ZERO = {"type": "number", "const": 0}
+Bitrate = _unit(units.parse_bitrate, "100 Mbit/s", unit_pattern(units._BITRATE_UNITS), _ZERO,
+                "a bit rate with its unit, e.g. '100 Mbit/s' or '1 Gbit/s' (decimal prefixes)")
+Bytes = _unit(units.parse_bytes, "35 MB", unit_pattern(units._BYTE_UNITS), {"type": "integer", "minimum": 0},
+              "a size with its unit, e.g. '35 MB' or '4 KiB'; a bare integer is a byte count")
+Duration = _unit(units.parse_duration, "45 s", unit_pattern(units._DURATION_UNITS), _ZERO,
+                 "a duration with its unit, e.g. '45 s', '4 min', '250 ms'")
+SignedDuration = _unit(_signed(units.parse_duration), "-1 min", unit_pattern(units._DURATION_UNITS, "-?"), _ZERO,
+                       "a duration with its unit that may be negative, e.g. '2 min' or '-1 min'")
+Clock = _unit(units.parse_clock, "09:00", r"^\s*[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?\s*$",
+              {"type": "integer", "minimum": 0, "maximum": 1439},
+              "a clock time 'HH:MM' or 'HH:MM:SS' (quote it in YAML)")
+Fraction = _unit(units.parse_fraction, "0.5 %", rf"^\s*{_NUMBER}\s*%?\s*$",
+                 {"type": "number", "minimum": 0, "maximum": 1},
+                 "a share: a percentage such as '0.5 %', or a fraction between 0 and 1")
 
 Standard = Literal["a", "n", "ac", "ax"]
 Band = Literal["2.4 GHz", "5 GHz", "6 GHz"]
@@ -45,7 +78,7 @@ Width = Literal["20 MHz", "40 MHz", "80 MHz", "160 MHz"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 # ---------------------------------------------------------------- profiles
@@ -54,11 +87,17 @@ class Radio(_Strict):
     """A Wi-Fi capability: what the PHY rate is computed from (IEEE 802.11-2020/ax-2021)."""
 
     standard: Standard
+    """IEEE 802.11 amendment: a, n (Wi-Fi 4), ac (Wi-Fi 5) or ax (Wi-Fi 6/6E)."""
     streams: int = Field(ge=1, le=8)
+    """Spatial streams (MIMO), 1 to 8."""
     max_mcs: int = Field(ge=0, le=11)
+    """Highest modulation and coding scheme index the radio reaches (0-11)."""
     width: Width = "80 MHz"
+    """Channel width."""
     band: Band = "5 GHz"
+    """Frequency band."""
     short_gi: bool = True
+    """Short guard interval (400 ns in 802.11n/ac)."""
     gi: Duration | None = None
     """Guard interval, explicit: 0.8/1.6/3.2 µs for HE (ax), 0.4/0.8 µs for HT/VHT; unset: from ``short_gi``."""
 
@@ -144,36 +183,60 @@ class Retry(_Strict):
     """Retry with exponential backoff and jitter (the device's HTTP stack)."""
 
     attempts: int = Field(3, ge=1, le=20)
+    """Tries per request, the first one included."""
     backoff: Duration = 1.0
+    """Wait before the first retry; doubles with each further retry."""
     max_backoff: Duration = 30.0
+    """Cap on the doubled wait."""
     jitter: Fraction = 0.5
+    """Random share added to or taken from each wait (0.5 = ±50 %)."""
 
 
 class Http(_Strict):
+    """The device's HTTP client."""
+
     connections_per_host: int = Field(6, ge=1, le=64)
+    """Parallel TCP connections the browser opens to one host."""
     connect_timeout: Duration = 10.0
+    """Time allowed to open a connection."""
     timeout: Duration = 30.0
+    """Time allowed for a whole request before it counts as failed."""
     retry: Retry = Retry()
+    """How failed requests are retried."""
 
 
 class Dhcp(_Strict):
     """RFC 2131 §4.1 client timers: random initial wait, retransmit doubling to a cap."""
 
     initial_wait_min: Duration = 1.0
+    """Shortest random wait before the first DHCPDISCOVER."""
     initial_wait_max: Duration = 10.0
+    """Longest random wait before the first DHCPDISCOVER."""
     retransmit: Duration = 4.0
+    """First retransmission timeout; doubles after each unanswered try."""
     max_retransmit: Duration = 64.0
+    """Cap on the retransmission timeout."""
 
 
 class DeviceProfile(_Strict):
+    """A pupil or teacher device model (profiles/devices/<name>.yaml)."""
+
     name: str
+    """Profile name; equals the file name without .yaml."""
     description: str = ""
+    """Free text: what this profile stands for and where its figures come from."""
     wifi: Radio
+    """The device's Wi-Fi radio."""
     http: Http = Http()
+    """The device's HTTP client behaviour."""
     locked_mode: Literal["kiosk", "seb", "none"] = "none"
+    """Locked exam mode: Chromebook kiosk app, Safe Exam Browser, or none."""
     user_agent: str = "Mozilla/5.0"
+    """User-Agent header the live engine sends for this device."""
     dhcp: Dhcp = Dhcp()
-    association: Duration = 0.3  # 802.11 auth/assoc + WPA2-PSK/802.1X handshake
+    """DHCP client timers."""
+    association: Duration = 0.3
+    """802.11 authentication/association plus the WPA2-PSK/802.1X handshake."""
     mac: Mac = Mac()
     """The station's MAC: A-MPDU limits, EDCA for its uplink frames, transmit queue."""
     tcp: Tcp = Tcp()
@@ -181,37 +244,64 @@ class DeviceProfile(_Strict):
 
 
 class ApProfile(_Strict):
+    """A Wi-Fi access point model (profiles/aps/<name>.yaml)."""
+
     name: str
+    """Profile name; equals the file name without .yaml."""
     description: str = ""
+    """Free text: what this profile stands for and where its figures come from."""
     radio: Radio
+    """The AP's radio serving the classroom."""
     max_clients: int = Field(ge=1, le=1024)
+    """Clients one radio accepts; more devices in a room are a warning."""
     airtime_fairness: bool = True
-    port: Bitrate = 1e9  # the AP's wired port
+    """Whether the AP shares airtime equally between clients (rather than frames)."""
+    port: Bitrate = 1e9
+    """The AP's wired port."""
     mac: Mac = Mac()
     """The AP's MAC: A-MPDU limits, EDCA for its downlink frames, transmit queue (shared by its stations)."""
 
 
 class TestPart(_Strict):
+    """One part of a test's content (e.g. the audio of a listening test)."""
+
     name: str
+    """Name of the part."""
     size: Bytes
+    """Bytes the device downloads for it."""
 
 
 class Autosave(_Strict):
+    """Answer autosaves while the pupil writes."""
+
     every: Duration = Field(30.0)
+    """Interval between autosaves."""
     size: Bytes = 4000.0
+    """Bytes per autosave request."""
 
 
 class Submit(_Strict):
+    """The final hand-in."""
+
     size: Bytes = 20000.0
+    """Bytes of the submit request."""
 
 
 class TestProfile(_Strict):
+    """A national test as the network sees it (profiles/tests/<name>.yaml)."""
+
     name: str
+    """Profile name; equals the file name without .yaml."""
     description: str = ""
+    """Free text: which test and where its sizes come from."""
     duration: Duration
+    """Writing time of the test."""
     parts: tuple[TestPart, ...] = Field(min_length=1)
+    """The content downloaded before the pupil can start."""
     autosave: Autosave = Autosave()
+    """Autosave cadence and size."""
     submit: Submit = Submit()
+    """Hand-in size."""
 
     @property
     def download_bytes(self) -> float:
@@ -222,31 +312,53 @@ class ServiceProfile(_Strict):
     """A server as a queue for the model: c workers, mean service time per operation."""
 
     name: str
+    """Profile name; equals the file name without .yaml."""
     description: str = ""
+    """Free text: which server and where its figures come from."""
     kind: Literal["idp", "platform", "content", "provisioning", "dhcp"]
+    """Which role the service plays."""
     workers: int = Field(ge=1, le=100000)
+    """Requests served at once (the c of an M/G/c queue)."""
     discipline: Literal["fifo", "ps"] = "fifo"
+    """Queueing discipline: first come first served, or processor sharing."""
     max_connections: int = Field(10000, ge=1)
-    service_cv: float = Field(0.5, ge=0.0, le=5.0)  # coefficient of variation of service times
-    operations: dict[str, Duration] = Field(default_factory=dict)  # mean CPU time per request kind
-    bandwidth: Bitrate | None = None  # content delivery: egress capacity
+    """Connections accepted at once; beyond this requests are refused (HTTP 503)."""
+    service_cv: float = Field(0.5, ge=0.0, le=5.0)
+    """Coefficient of variation of service times."""
+    operations: dict[str, Duration] = Field(default_factory=dict)
+    """Mean CPU time per request kind (login, assertion, autosave, ...)."""
+    bandwidth: Bitrate | None = None
+    """Content delivery: egress capacity (null: not limited here)."""
 
 
 # ---------------------------------------------------------------- scenario
 
 class Link(_Strict):
+    """A wired link, each direction with its own capacity."""
+
     down: Bitrate
+    """Capacity towards the school (downloads)."""
     up: Bitrate
+    """Capacity away from the school (logins, autosaves)."""
     rtt: Duration = 0.002
+    """Round-trip time added by this link."""
 
 
 class Classroom(_Strict):
+    """A room with one AP and the devices that start the test there."""
+
     name: str = Field(min_length=1)
+    """Room name, unique within its site (e.g. 9A)."""
     ap: str
+    """AP profile serving the room (profiles/aps)."""
     devices: dict[str, Annotated[int, Field(strict=True, ge=0, le=10000)]] = Field(min_length=1)
-    test: str | None = None  # overrides exam.test for this room
-    start: Clock | None = None  # overrides exam.start for this room
-    teacher: str | None = "windows-laptop"  # teacher's device profile; null: no teacher login
+    """Pupil devices by device profile, e.g. {chromebook: 26, ipad: 2}."""
+    test: str | None = None
+    """Test profile for this room (default: exam.test)."""
+    start: Clock | None = None
+    """Start time for this room (default: exam.start)."""
+    teacher: str | None = "windows-laptop"
+    """The teacher's device profile; null: no teacher login."""
     link: LinkQuality | None = None
     """Link quality of this room's devices (MCS/streams, fixed or shares); unset: the negotiated maximum."""
     transfer: Transfer | None = None
@@ -254,12 +366,24 @@ class Classroom(_Strict):
 
 
 class Site(_Strict):
+    """A school: its uplink to the city core and its classrooms."""
+
     name: str = Field(min_length=1)
+    """Site name, unique in the scenario (used in reports and --set 'sites[name=...]')."""
     kind: Literal["compulsory", "upper-secondary", "adult", "other"] = "compulsory"
+    """School form: compulsory (grundskola), upper-secondary (gymnasium), adult (komvux) or other."""
     school_code: str | None = None
+    """School unit code (skolenhetskod, 8 digits)."""
     uplink: Link
+    """The school's link to the city core."""
     switch: Bitrate = 10e9
+    """The school's distribution switch capacity."""
     classrooms: tuple[Classroom, ...] = Field(min_length=1)
+    """Rooms taking the test."""
+    dhcp_pool: int | None = Field(None, ge=1, le=60000)
+    """Addresses in the school's DHCP scope (``storm`` serves this many; null: enough for every device)."""
+    dhcp_lease: Duration = 3600.0
+    """DHCP lease time the school's scope hands out (``storm``; dnsmasq's minimum is 2 min)."""
 
 
 class Arrival(_Strict):
@@ -339,35 +463,57 @@ class Transfer(_Strict):
 
 
 class Exam(_Strict):
+    """The test sitting: what, when, and how the pupils arrive."""
+
     test: str
+    """Test profile (profiles/tests)."""
     start: Clock
+    """Clock time the exam starts."""
     end: Clock
+    """Clock time the exam ends."""
     arrival: Arrival
-    teacher_lead: Duration = 120.0  # the teacher opens the session this long before start
+    """Spread of the pupils' start after the session opens."""
+    teacher_lead: SignedDuration = 120.0
+    """The teacher opens the session this long before the start; negative: that long after it (late)."""
     transfer: Transfer | None = None
     """Bare transfer mode (steps off): set to compare the model with a lab or packet-level test step by step."""
 
 
 class ServiceRef(_Strict):
+    """A service by profile, with optional capacity overrides."""
+
     profile: str
+    """Service profile (profiles/services)."""
     workers: int | None = Field(None, ge=1)
+    """Override the profile's workers."""
     max_connections: int | None = Field(None, ge=1)
+    """Override the profile's max_connections."""
 
 
 class Services(_Strict):
+    """The central services every pupil passes through."""
+
     idp: ServiceRef
+    """Identity provider (SAML IdP broker) for the logins."""
     platform: ServiceRef
+    """Test platform (SAML SP, sessions, autosaves)."""
     content: ServiceRef
+    """Test content delivery."""
     provisioning: ServiceRef
+    """EGIL/SS 12000 provisioning."""
     dhcp: ServiceRef
+    """DHCP serving the schools."""
 
 
 class LoginForm(_Strict):
     """How the pupil user finds the IdP's login form (defaults fit the reference IdP)."""
 
-    form: str = "login"  # id or name of the <form>
+    form: str = "login"
+    """id or name of the <form>."""
     username: str = "username"
+    """Name of the username input."""
     password: str = "password"
+    """Name of the password input."""
 
 
 def _http_url(v: object) -> object:
@@ -384,36 +530,64 @@ HttpUrl = Annotated[str, BeforeValidator(_http_url)]
 
 
 class Targets(_Strict):
+    """Where the live engine sends its traffic."""
+
     idp: HttpUrl = "http://127.0.0.1:8400/idp"
+    """IdP base URL."""
     platform: HttpUrl = "http://127.0.0.1:8400/platform"
+    """Test platform base URL."""
     scim: HttpUrl = "http://127.0.0.1:8400/scim/v2"
+    """EGIL SCIM endpoint."""
     ss12000: HttpUrl = "http://127.0.0.1:8400/ss12000/v2"
+    """SS 12000 API endpoint."""
     scim_token: str = "examday-egil-token"
+    """Bearer token for the SCIM endpoint."""
     login_form: LoginForm = LoginForm()
-    allowed_hosts: tuple[str, ...] = ()  # non-loopback hosts the user owns (with --i-own-these-targets)
+    """How to fill in the IdP's login form."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Non-loopback hosts the user owns (used only with --i-own-these-targets)."""
+    interfaces: tuple[str, ...] = ()
+    """Network interfaces ``storm --interface`` may send DHCP/DNS on (with --i-own-these-targets)."""
 
 
 class Templates(_Strict):
     """Reusable classroom and site shapes; an entry with ``template:`` and ``count:`` expands them."""
 
     classrooms: dict[str, dict] = Field(default_factory=dict)
+    """Classroom shapes by name: any classroom keys."""
     sites: dict[str, dict] = Field(default_factory=dict)
+    """Site shapes by name: any site keys; their classrooms may use classroom templates."""
 
 
 class Scenario(_Strict):
+    """An exam-day scenario: one exam start across the sites, the network and the services."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
+    """Scenario name (letters, digits, . _ -): names run folders."""
     description: str = ""
+    """One line saying what this scenario models."""
     seed: int = 1
-    domain: str = Field("skola.example", pattern=r"^[a-z0-9.-]+$")  # EPPN scope
+    """Random seed for the plan (arrivals, device order); --seed overrides it."""
+    domain: str = Field("skola.example", pattern=r"^[a-z0-9.-]+$")
+    """EPPN scope of the pupils' accounts."""
     exam: Exam
-    core: Link  # city core: school distribution -> data centre
-    datacentre: Link  # data centre edge to the services
+    """The exam: test, start, end, arrival spread."""
+    core: Link
+    """City core: school distribution -> data centre."""
+    datacentre: Link
+    """Data-centre edge to the services."""
     services: Services
+    """Central services by profile."""
     sites: tuple[Site, ...] = Field(min_length=1)
+    """The schools (an entry with template/count stands for several)."""
     targets: Targets = Targets()
+    """Live-run target URLs."""
     slo: dict[str, Annotated[float, BeforeValidator(lambda v: _slo_value(v))]] = Field(default_factory=dict)
-    profiles: str | None = None  # profiles folder, relative to this file (default: nearest profiles/)
-    templates: Templates | None = None  # expanded by the loader; here for the JSON Schema
+    """Service-level objectives: ready_p95, <step>_p<q> (durations), error_rate, ready_by_HHMM (percentages)."""
+    profiles: str | None = None
+    """Profiles folder relative to this file, added over the built-in profiles (default: a profiles/ beside it)."""
+    templates: Templates | None = None
+    """Reusable classroom and site shapes (expanded by the loader)."""
 
 
 def _slo_value(v: object) -> float:

@@ -14,7 +14,7 @@ from simulator.trace import read_steps
 
 import synth
 
-SLO = {"ready_p90": 600.0, "ready_by_0905": 0.9, "login_p99": 30.0, "error_rate": 0.2}
+SLO = {"ready_p85": 600.0, "ready_by_0905": 0.85, "login_p99": 30.0, "error_rate": 0.2}  # hold at both sites too
 
 
 @pytest.fixture
@@ -30,17 +30,20 @@ def test_write_report_artefacts(run):
     assert {p.name for p in res.plot_paths} == {f"{n}.png" for n in PLOTS}  # two sites: AP grid included
     doc = json.loads((run / "summary.json").read_text())
     assert doc == res.summary
-    assert doc["format"] == "examday-summary/1" and doc["slo_ok"] is True
+    assert doc["format"] == "examday-summary/2" and doc["slo_ok"] is True and doc["run_complete"] is True
     assert set(doc["steps"]) == {"join", "login", "assertion", "download", "autosave"}
     login = doc["steps"]["login"]
     assert login["errors"] == {"http 503": 9} and login["duration_s"]["count"] == 90
     assert set(login["duration_s"]) >= {"count", "p50", "p90", "p95", "p99", "p99.9", "max"}
     assert doc["ready"]["population"] == 90 and doc["ready"]["not_ready"] == 5
     assert [d["clock"] for d in doc["ready"]["by_deadline"]] == ["09:02", "09:05", "09:10"]
-    assert doc["resources"]["bottleneck"] == "ap:bk7/9C"
+    top = doc["bottleneck"]["ranking"][0]
+    assert doc["bottleneck"]["resource"] == top["resource"] and top["pupil_wait_s"] > 0
     assert [v["name"] for v in doc["slo"]] == list(SLO)
     assert res.verdict_line.startswith("09:00 start of school-ak9: ")
-    assert "bottleneck: ap:bk7/9C" in res.verdict_line and doc["verdict"] == res.verdict_line
+    assert f"[{top['resource']}]" in res.verdict_line and doc["verdict"] == res.verdict_line
+    assert [s["name"] for s in doc["sites"]] == ["bk7", "ak9"]  # bk7 holds the 5 never-ready pupils
+    assert (run / "sites.csv").read_text().splitlines()[1].split(",")[1] == "bk7"
 
 
 def test_html_self_contained_verdict_first(run):
@@ -56,15 +59,15 @@ def test_html_self_contained_verdict_first(run):
 
 
 def test_junit_valid_one_case_per_slo(run):
-    a = analyse(run, {"ready_p90": 1.0})  # breach one
+    a = analyse(run, {"ready_p85": 1.0})  # breach one (city-wide, and so at both sites)
     root = ET.fromstring(junit_xml(a).split("\n", 1)[1])
     assert root.tag == "testsuites"
     (suite,) = root.findall("testsuite")
     cases = suite.findall("testcase")
-    assert [c.get("name") for c in cases] == [*SLO, "run_complete"]
-    assert suite.get("tests") == "5" and suite.get("failures") == "1" == root.get("failures")
+    assert [c.get("name") for c in cases] == ["run_complete", *SLO, "bk7", "ak9"]
+    assert suite.get("tests") == "7" and suite.get("failures") == "3" == root.get("failures")
     failed = [c for c in cases if c.find("failure") is not None]
-    assert [c.get("name") for c in failed] == ["ready_p90"]
+    assert [c.get("name") for c in failed] == ["ready_p85", "bk7", "ak9"]
     assert "BREACHED" in failed[0].find("failure").get("message")
     assert all(c.get("classname") and c.get("time") == "0" for c in cases)
 
@@ -116,7 +119,7 @@ def test_truncated_trace_still_renders(tmp_path):
     res = write_report(run)
     assert res.summary["run"]["truncated_shards"]
     assert any("truncated" in n for n in res.summary["notes"])
-    assert "[run running: only part of the plan ran, so it cannot pass]" in res.verdict_line
+    assert res.verdict_line.startswith("NOT A PASS, run incomplete (run still running or killed")
     assert res.exit_code == 1 and res.summary["run_complete"] is False
     case = ET.fromstring(res.junit_path.read_text().split("\n", 1)[1]).find(".//testcase[@name='run_complete']")
     assert case.find("failure").get("type") == "RunIncomplete"
@@ -126,7 +129,9 @@ def test_truncated_trace_still_renders(tmp_path):
 def test_no_manifest_still_renders(tmp_path):
     run = synth.school(tmp_path / "bare", 20, no_manifest=True)
     res = write_report(run)
-    assert res.exit_code == 0 and res.summary["run"]["manifest"] is False
+    assert res.summary["run"]["manifest"] is False
+    assert res.exit_code == 1 and res.summary["run_complete"] is False  # cannot tell it walked the whole plan
+    assert "no manifest.json" in res.summary["incomplete_reasons"][0]
     assert res.summary["run"]["scenario"] == "bare" and res.summary["run"]["engine"] == "model"
     assert any("no manifest.json" in n for n in res.summary["notes"])
     assert "No manifest.json" in res.html_path.read_text()
@@ -158,13 +163,13 @@ def test_live_run_sections(tmp_path):
 
 def test_cli_exit_codes(run, tmp_path, capsys):
     assert main(["report", str(run), "--quiet"]) == 0
-    assert main(["report", str(run), "--quiet", "--slo", "ready_p90=1 s"]) == 1
+    assert main(["report", str(run), "--quiet", "--slo", "ready_p85=1 s"]) == 1
     assert main(["report", str(run), "--slo", "ready_p95=3"]) == 2  # no unit
     assert main(["report", str(run), "--slo", "bogus_p95=3 s"]) == 2
     assert main(["report", str(tmp_path / "nope")]) == 2
     capsys.readouterr()
     assert main(["report", str(run), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["format"] == "examday-summary/1"
+    assert json.loads(capsys.readouterr().out)["format"] == "examday-summary/2"
     assert main(["report", str(run), "--slo", "ready_by_0905=99 %"]) == 1
     out = capsys.readouterr().out
     assert "FAIL ready by 09:05" in out and "SLO breached: ready_by_0905" in out

@@ -96,3 +96,15 @@ def test_plan_text_and_device_list(scenarios, capsys):
     assert main(["plan", str(scenarios / "ci-smoke.yaml"), "--json", "--devices"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert len(data["device_list"]) == 62 and not math.isnan(data["device_list"][5]["start_s"])
+
+
+def test_plan_names_every_site_below_guidance(scenarios, capsys):
+    from simulator.cli import main
+
+    low = ["grundskola-03", "grundskola-17b", "gymnasium-12"]  # spread over the list, beyond the first 12 lines
+    sets = [x for s in low for x in ("--set", f"sites[name={s}].uplink.down=20 Mbit/s")]
+    assert main(["plan", str(scenarios / "malmo-city.yaml"), *sets]) == 0
+    out = capsys.readouterr().out
+    assert all(f"LOW {s}:" in out for s in low)
+    # 20 Mbit/s over each school's pupils is below 500 kbit/s per pupil: named in the guidance line
+    assert "guidance  3 of 93 sites below: " in out and all(s in out.split("guidance  3 of 93")[1] for s in low)

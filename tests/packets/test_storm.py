@@ -1,0 +1,86 @@
+"""``examday storm``: a real dnsmasq in private namespaces, the plan's devices joining with scapy."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from simulator.plan import load_plan
+from simulator.trace import read_steps
+
+from conftest import REPO, examday, leases, our_namespaces, short_scenario
+
+
+def test_storm_ci_smoke_every_device_joins_and_report_renders(need_root, tmp_path):
+    sc = short_scenario(tmp_path)
+    out = tmp_path / "run"
+    r = examday("storm", sc, "-o", out)
+    assert r.returncode in (0, 1), r.stderr  # 1: SLOs about login/ready cannot hold for a join-only run
+    plan = load_plan(sc)
+    steps = read_steps(out)
+    join = steps.where(steps.step == "join")
+    assert sorted(join.device) == sorted(d.id for d in plan.devices)  # every planned device, once
+    assert join.ok.all(), set(join.error)
+    assert set(steps.engine) == {"packets"}
+    # the server's own lease file: one lease per device, each a distinct MAC and address
+    ls = leases(out)
+    assert len(ls) == len(plan.devices) and len(set(ls.values())) == len(plan.devices)
+    # a join lasts at least the profile's association plus the shortest initial wait (0.05 s)
+    assoc = {d.id: plan.device_profiles[d.kind].association for d in plan.devices}
+    assert all(e - s >= assoc[dev] + 0.05 - 1e-3 for dev, s, e in zip(join.device, join.start_s, join.end_s))
+    dns = steps.where(steps.step == "dns")
+    assert len(dns) == len(plan.devices) and dns.ok.all()
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["engine"] == "packets" and man["status"] == "finished" and man["devices"] == len(plan.devices)
+    assert (out / "report.html").exists() and (out / "summary.json").exists()
+    assert examday("report", out).returncode in (0, 1)
+
+
+def test_pool_smaller_than_devices_fails_joins_with_reason(need_root, tmp_path):
+    sc = short_scenario(tmp_path, extra={"dhcp_pool": 6}, devices={"chromebook": 5})  # 12 devices, 6 leases
+    out = tmp_path / "run"
+    examday("storm", sc, "-o", out, "--no-dns", "--give-up", "3 s")
+    join = read_steps(out)
+    join = join.where(join.step == "join")
+    assert len(join) == 12
+    assert int(join.ok.sum()) == 6 == len(leases(out))
+    bad = [e for e, ok in zip(join.error, join.ok) if not ok]
+    assert all(e.startswith(("no-offer (pool exhausted?)", "nak")) for e in bad), bad
+    assert any(e.startswith("no-offer (pool exhausted?) after") for e in bad)
+
+
+def test_sigterm_cleans_up_namespaces_and_dnsmasq(need_root, tmp_path):
+    sc = short_scenario(tmp_path, initial=(20, 30))  # everyone still waiting when the signal comes
+    out = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "simulator", "storm", str(sc), "-o", str(out)], cwd=REPO,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(200):  # until the storm client has started inside the lab
+        if (out / "steps-packets.csv.gz").exists():
+            break
+        time.sleep(0.05)
+    assert our_namespaces(p.pid), "the lab should exist while the storm runs"
+    time.sleep(2.0)  # past every wake (lead 0.5 s, arrival p95 1 s): all devices are in their initial wait
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert our_namespaces(p.pid) == []
+    assert subprocess.run(["pgrep", "-f", f"dhcp-leasefile={out}"], capture_output=True).returncode == 1
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["status"] == "interrupted"
+    steps = read_steps(out)
+    assert len(steps) and not steps.ok.any() and all("interrupted" in e for e in steps.error)
+
+
+def test_storm_refuses_a_real_interface_without_listing_and_flag(tmp_path):
+    # no root needed: refused before anything is created
+    sc = REPO / "scenarios" / "ci-smoke.yaml"
+    r = examday("storm", sc, "--interface", "lo", "-o", tmp_path / "a")
+    assert r.returncode == 2 and "not in targets.interfaces" in r.stderr and "Traceback" not in r.stderr
+    r = examday("storm", sc, "--interface", "lo", "--set", "targets.interfaces=[lo]", "-o", tmp_path / "b")
+    assert r.returncode == 2 and "--i-own-these-targets" in r.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
