@@ -34,7 +34,7 @@ import numpy as np
 from ..plan import Plan
 from ..trace import TraceWriter
 from .commands import AwaitSession, Bulk, Serve
-from .flows import FluidNetwork, TcpFlow
+from .flows import FluidNetwork, TcpFlow, waterfill
 from .mac import flow_cost
 from .procs import DeviceState, device_proc, transfer_proc
 from .sampling import write_samples
@@ -301,7 +301,12 @@ class Simulation:
             rs = busy_rooms[tabs == ti]
             over[rs], u[rs] = topo.contention_tables[ti].lookup(m_down[rs], n_up[rs])
         cls = net.phy_cls[idx]
+        fair = topo.room_fair[rooms]
+        held = self._fifo_held(net, idx, rooms, up) if not fair.all() else None
+        # an A-MPDU carries what the station's queue holds: its window (per-station queues) or its FIFO share
         segs = np.where(net.tcp[idx], net.win[idx] / net.mss[idx], 1e9)
+        if held is not None:
+            segs = np.where(fair | up, segs, held / net.mss[idx])
         cost = np.empty(len(idx))
         k = np.empty(len(idx))
         for c in np.unique(cls).tolist():
@@ -310,7 +315,31 @@ class Simulation:
             cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over[rooms[m]], u[rooms[m]])
         net.ap_cost[idx] = cost
         net.segs[idx] = k
-        net.ap_weight[idx] = np.where(topo.room_fair[rooms], 1.0 / cost, 1.0) * net.weight[idx]
+        net.ap_weight[idx] = 1.0 / cost if held is None else np.where(fair, 1.0 / cost, self._fifo_weights(held, rooms, up))
+
+    def _fifo_held(self, net: FluidNetwork, idx: np.ndarray, rooms: np.ndarray, up: np.ndarray) -> np.ndarray:
+        """Bytes each downlink flow holds in its AP's transmit FIFO: min(W_i, f), Σ min(W_i, f) = FIFO size."""
+        w = np.where(net.tcp[idx], np.minimum(net.win[idx], 1e12), 1e12) * np.where(net.tcp[idx], 1.0, net.weight[idx])
+        held, _ = waterfill(np.where(up, 0.0, w), np.ones(len(idx)), np.ones(len(idx)), rooms, self.topo.buffers[0])
+        return np.where(up, 0.0, held)
+
+    def _fifo_weights(self, held: np.ndarray, rooms: np.ndarray, up: np.ndarray) -> np.ndarray:
+        """Downlink shares at an AP without airtime fairness: a flow's share of the transmit FIFO.
+
+        A FIFO serves each flow in proportion to the packets it holds there,
+        i.e. its window; an fq_codel stage in front hands packets to the FIFO
+        round-robin, so no flow holds more than the level f with Σ min(W_i, f)
+        = FIFO size (RFC 8290 DRR). Uplink stations win their own channel
+        accesses (DCF: about as many as the AP's), so each counts as one
+        downlink flow of average weight.
+        """
+        down = ~up
+        w = np.where(down, np.maximum(held, 1.0), 0.0)
+        if up.any():
+            nr = self.topo.n_rooms
+            mean = np.bincount(rooms, w, minlength=nr) / np.maximum(1, np.bincount(rooms, down, minlength=nr))
+            w = np.where(up, np.where(mean[rooms] > 0, mean[rooms], 1.0), w)
+        return w
 
     def _on_net(self, event: tuple[int, int]) -> None:
         """A fluid update: of every site due within its batching window (local), or of all (global).

@@ -61,9 +61,8 @@ def scenario_for(table: dict, seed_row: dict, folder: Path) -> Path:
         streams, mcs = [1 + m // 8 for m in mcs], [m % 8 for m in mcs]
     tcp = cfg["tcp"]
     prof = folder / "profiles"
-    if prof.exists():
-        shutil.rmtree(prof)
-    shutil.copytree(ROOT / "profiles", prof)
+    if not prof.exists():
+        shutil.copytree(ROOT / "profiles", prof)
     aqm = "fq_codel" if "FqCoDel" in cfg.get("queues", {}).get("ap_queue_disc", "FqCoDel") else "droptail"
     mac = (f"mac: {{max_ampdu: {cfg['ampdu_max_bytes']} B, max_mpdus: {cfg['ba_buffer_mpdus']}, "
            f"queue: {_queue_packets(cfg)}, aqm: {aqm}}}")
@@ -73,7 +72,7 @@ def scenario_for(table: dict, seed_row: dict, folder: Path) -> Path:
         f"band: {band}, gi: {gi}}}\nmax_clients: 256\nairtime_fairness: false\nport: 100 Gbit/s\n{mac}\n")
     kinds: dict[tuple[int, int], str] = {}
     order: list[tuple[str, int]] = []  # (kind, station index) in the room's device order
-    for i, (s, m) in enumerate(zip(streams, mcs)):
+    for s, m in zip(streams, mcs):
         kinds.setdefault((s, m), f"sta-{s}ss-mcs{m}")
     for key, kind in kinds.items():
         (prof / "devices" / f"{kind}.yaml").write_text(
@@ -113,7 +112,7 @@ sites:
       - {{name: room, ap: ns3-ap, teacher: null, devices: {{{devices}}}}}
 """
     path = folder / f"{table['case']}-s{seed_row['seed']}.yaml"
-    path.write_text(text.replace("content: {profile: dnp-content}", "content: {profile: dnp-content}"))
+    path.write_text(text)
     return path
 
 
