@@ -80,7 +80,8 @@ def scenario_for(table: dict, seed_row: dict, folder: Path) -> Path:
             f"band: {band}, gi: {gi}}}\n{mac}\n"
             f"tcp: {{mss: {tcp['mss_bytes']} B, initial_window: {tcp['initial_window']}, "
             f"delayed_ack: {tcp['delayed_ack']}, min_rto: {tcp['min_rto_s']} s, "
-            f"buffer: {min(tcp.get('snd_buf_bytes', 10**9), tcp.get('rcv_buf_bytes', 10**9))} B}}\n")
+            f"buffer: {min(tcp.get('snd_buf_bytes', 10**9), tcp.get('rcv_buf_bytes', 10**9))} B, "
+            f"syn_timeout: {tcp.get('conn_timeout_s', 1.0)} s}}\n")
         order += [(kind, i) for i, k in enumerate(zip(streams, mcs)) if k == key]
     counts = {kind: sum(1 for k, _ in order if k == kind) for kind in kinds.values()}
     offsets = [seed_row["start_offset_s"][i] for _, i in order]
