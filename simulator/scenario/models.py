@@ -24,7 +24,7 @@ __all__ = [
     "Bitrate", "Bytes", "Duration", "SignedDuration", "Clock", "Fraction",
     "DeviceProfile", "ApProfile", "Mac", "Edca", "Tcp", "LinkQuality", "Transfer", "TestProfile", "ServiceProfile",
     "Link", "Classroom", "Site", "Exam", "Arrival", "Services", "ServiceRef",
-    "Targets", "LoginForm", "Scenario",
+    "Targets", "LoginForm", "Scenario", "Telemetry", "ApTelemetryFields",
 ]
 
 _NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
@@ -540,8 +540,8 @@ class Targets(_Strict):
     """Test platform base URL."""
     scim: HttpUrl = "http://127.0.0.1:8400/scim/v2"
     """EGIL SCIM endpoint."""
-    ss12000: HttpUrl = "http://127.0.0.1:8400/ss12000/v2"
-    """SS 12000 API endpoint."""
+    ss12000: HttpUrl = "http://127.0.0.1:8400/ss12000"
+    """SS 12000 API endpoint (the collections /organisations, /persons, ... live under it)."""
     scim_token: str = "examday-egil-token"
     """Bearer token for the SCIM endpoint."""
     login_form: LoginForm = LoginForm()
@@ -559,6 +559,38 @@ class Templates(_Strict):
     """Classroom shapes by name: any classroom keys."""
     sites: dict[str, dict] = Field(default_factory=dict)
     """Site shapes by name: any site keys; their classrooms may use classroom templates."""
+
+
+class ApTelemetryFields(_Strict):
+    """Where the numbers sit in one AP telemetry message (JSON; dotted paths, e.g. ``stats.clients``)."""
+
+    ap: str | None = "ap"
+    """Field holding the AP id; null: take the id from the ``{ap}`` level of the topic."""
+    clients: str = "clients"
+    """Associated clients of the AP (all radios)."""
+    radios: str = "radios"
+    """List of per-radio objects; the fields below are read inside each."""
+    band: str = "band"
+    """Radio name or band (e.g. ``5GHz``), part of the resource name."""
+    channel_utilisation: str = "channel_utilisation"
+    """Share of time the radio's channel was busy."""
+    retry_rate: str = "retry_rate"
+    """Share of frames retransmitted."""
+    throughput: str = "throughput_bps"
+    """Radio throughput (tx + rx), bit/s."""
+    percent: bool = True
+    """Channel utilisation and retry rate are percentages (0..100); false: fractions (0..1)."""
+
+
+class Telemetry(_Strict):
+    """How AP/controller telemetry on MQTT maps to this scenario's APs (``load --ap-telemetry``, docs/telemetry.md)."""
+
+    topic: str = "wifi/+/ap/{ap}/stats"
+    """Topic pattern of AP messages; ``{ap}`` is the level carrying the AP id, ``+``/``#`` match anything."""
+    fields: ApTelemetryFields = ApTelemetryFields()
+    """Field names inside a message."""
+    aps: dict[str, str] = Field(default_factory=dict)
+    """AP id -> classroom (``site/room``, or ``room`` when the name is unique); unlisted ids ``<site>-<room>``."""
 
 
 class Scenario(_Strict):
@@ -590,6 +622,8 @@ class Scenario(_Strict):
     """Profiles folder relative to this file, added over the built-in profiles (default: a profiles/ beside it)."""
     templates: Templates | None = None
     """Reusable classroom and site shapes (expanded by the loader)."""
+    telemetry: Telemetry = Telemetry()
+    """AP/controller telemetry on MQTT: topic pattern, field names, AP id -> classroom (issue 14)."""
 
 
 def _slo_value(v: object) -> float:

@@ -15,7 +15,8 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["ContentPart", "TestSpec", "Catalogue", "HashCost", "HASH_COSTS", "StackConfig"]
+__all__ = ["ContentPart", "TestSpec", "Catalogue", "HashCost", "HASH_COSTS", "Limits", "ProvisioningLimits",
+           "StackConfig"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,42 @@ HASH_COSTS = {
 }
 
 
+#: The scenario's default ``targets.scim_token`` (simulator.scenario.models.Targets): a loopback stack uses it.
+DEFAULT_SCIM_TOKEN = "examday-egil-token"
+
+
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Input bounds (``limits.py``). Head limits as Apache's defaults (``LimitRequestFieldSize`` 8190 per
+    field, ``LimitRequestFields`` 100); body limits per route."""
+
+    max_header_bytes: int = 32 * 1024  # request line + all header fields
+    max_headers: int = 100
+    header_timeout_s: float = 10.0  # the whole head must arrive within this (idle and slowloris connections)
+    body_idle_timeout_s: float = 10.0  # a body that stalls this long closes the connection
+    keep_alive_s: int = 5  # idle keep-alive connections (uvicorn timeout_keep_alive)
+    default_body: int = 64 * 1024
+    saml_body: int = 640 * 1024  # SAMLResponse (256 KiB of XML, base64, url-encoded)
+    answer_body: int = 4 * 1024 * 1024  # autosave / submit
+    provisioning_body: int = 200 * 1000  # Skolverket's provisioning API: bodies <= 200 KB
+    max_form_fields: int = 32
+    max_json_depth: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisioningLimits:
+    """Skolverket's provisioning API (dnp-usermanagement CHANGELOG v1.3.1): per client IP, 5 write requests/s
+    and 10 GET/s, 429 + ``Retry-After`` beyond; 0 switches a bound off."""
+
+    writes_per_s: float = 5.0
+    reads_per_s: float = 10.0
+    burst_s: float = 1.0  # bucket depth in seconds of rate (a token bucket of rate x burst_s)
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Everything the stack's processes need; serialised to JSON for uvicorn workers."""
@@ -134,6 +171,11 @@ class StackConfig:
     session_lifetime_s: float = 8 * 3600.0
     catalogue: Catalogue = field(default_factory=Catalogue)
     access_log: bool = True
+    limits: Limits = field(default_factory=Limits)
+    provisioning: ProvisioningLimits = field(default_factory=ProvisioningLimits)
+    login_threads: int = 0  # password-hashing executor size (0: cores, at least 1)
+    gateway: bool = False  # run the access-gateway role (/gateway) between platform and IdPs
+    idp_scopes: tuple[str, ...] = ()  # reference IdP's shibmd:Scope (default: the provisioned EPPN domains)
 
     @property
     def url(self) -> str:
@@ -144,28 +186,35 @@ class StackConfig:
         return HASH_COSTS[self.hash_cost]
 
     def resolved(self) -> "StackConfig":
-        """Fill the SCIM token from ``data_dir/scim-token`` (created on first start)."""
+        """Settle the SCIM token and write it to ``data_dir/scim-token`` (what tools read).
+
+        Given → that; on loopback → ``DEFAULT_SCIM_TOKEN`` (the scenario's ``targets.scim_token`` default,
+        so a stack started by hand and a scenario agree); elsewhere → the folder's token, generated once."""
         data = Path(self.data_dir)
         data.mkdir(parents=True, exist_ok=True)
-        token = self.scim_token
+        path = data / "scim-token"
+        token = self.scim_token or (DEFAULT_SCIM_TOKEN if _loopback(self.host) else "")
         if not token:
-            path = data / "scim-token"
-            if not path.exists():
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as f:
-                    f.write(secrets.token_urlsafe(24) + "\n")
-            token = path.read_text().strip()
+            token = path.read_text().strip() if path.exists() else secrets.token_urlsafe(24)
+        if not path.exists() or path.read_text().strip() != token:
+            tmp = path.with_name(f".scim-token.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(token + "\n")
+            os.replace(tmp, path)
         return StackConfig(**{**self.__dict__, "scim_token": token, "data_dir": str(data.resolve())})
 
     def to_json(self) -> str:
         d = dict(self.__dict__)
         d["catalogue"] = self.catalogue.to_json()
         d["trust_metadata"] = list(self.trust_metadata)
+        d["limits"], d["provisioning"] = asdict(self.limits), asdict(self.provisioning)
         return json.dumps(d)
 
     @classmethod
     def from_json(cls, text: str) -> "StackConfig":
         d = json.loads(text)
         d["catalogue"] = Catalogue.from_json(d["catalogue"])
-        d["trust_metadata"] = tuple(d["trust_metadata"])
+        d["trust_metadata"], d["idp_scopes"] = tuple(d["trust_metadata"]), tuple(d["idp_scopes"])
+        d["limits"], d["provisioning"] = Limits(**d["limits"]), ProvisioningLimits(**d["provisioning"])
         return cls(**d)

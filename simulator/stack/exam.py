@@ -9,10 +9,12 @@ All endpoints need the ``examday_dnp`` session cookie (401 without).
 - ``GET /platform/content/{test}/{part}`` — the part's bytes, from a file on
   disk (created sparse at startup), with ``Content-Length``, ``ETag``,
   ``If-None-Match`` (304) and ``Range`` (206) (RFC 9110 §8.8.3, §13.1.2, §14).
-- ``POST /platform/api/answers?seq=N`` (body: the answer batch, any bytes) —
+- ``POST /platform/api/answers?seq=N`` (body: the answer batch, any bytes, ≤ 4 MiB; ``0 ≤ N < 2⁶³``) —
   200 ``{"ok": true, "seq": N, "bytes": n}`` only after the SQLite commit
   (WAL, ``synchronous=FULL``); replaying a ``seq`` overwrites it (idempotent).
   ``GET /platform/api/answers`` lists the acknowledged seqs.
+  ``GET /platform/api/stored-answers`` (bearer: the SCIM token) lists every
+  stored (userName, seq) — the live engine's after-run check.
 - ``POST /platform/api/submit`` (body: final answers) — 200 ``{"ok": true,
   "receipt": …}``, idempotent; afterwards autosave answers 409.
 - ``GET /platform/api/teacher/groups`` — the teacher's (activity, group, test, state).
@@ -23,6 +25,7 @@ All endpoints need the ``examday_dnp`` session cookie (401 without).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import os
 import time
@@ -40,7 +43,7 @@ from .platform import session_of
 __all__ = ["routes", "materialise_content", "PLATFORM_SCHEMA", "content_path"]
 
 log = logging.getLogger("examday.stack.exam")
-MAX_ANSWER = 4 * 1024 * 1024
+MAX_SEQ = 2 ** 63 - 1  # SQLite INTEGER
 
 PLATFORM_SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions(activity_id TEXT, group_id TEXT, state TEXT NOT NULL, changed REAL,
@@ -156,14 +159,11 @@ def routes(stack) -> list[Route]:
             return _err(401, "not-logged-in")
         if request.method == "GET":
             return await run_in_threadpool(_list_answers, s)
-        try:
-            seq = int(request.query_params.get("seq", ""))
-        except ValueError:
-            return _err(400, "bad-seq", detail="?seq=<integer> is required")
-        body = await request.body()
-        if len(body) > MAX_ANSWER:
-            return _err(413, "too-large")
-        return await run_in_threadpool(_save, s, seq, body)
+        raw = request.query_params.get("seq", "")
+        if not (raw.isdigit() and len(raw) <= 19 and int(raw) <= MAX_SEQ):
+            return _err(400, "bad-seq", detail=f"?seq=<integer 0..{MAX_SEQ}> is required")
+        body = await request.body()  # bounded by limits.Bounded (answer_body)
+        return await run_in_threadpool(_save, s, int(raw), body)
 
     def _save(s: dict, seq: int, body: bytes) -> Response:
         activity, err = _pupil_open(s)
@@ -179,13 +179,28 @@ def routes(stack) -> list[Route]:
         rows = pdb.query("SELECT activity_id, seq, length(body) FROM answers WHERE user_id=? ORDER BY 1, 2", (s["u"],))
         return JSONResponse({"answers": [{"activity": r[0], "seq": r[1], "bytes": r[2]} for r in rows]})
 
+    async def stored_answers(request: Request) -> Response:
+        """Every stored (userName, seq), for the live engine's after-run check; bearer: the SCIM token."""
+        auth = request.headers.get("authorization", "")
+        if auth[:7].lower() != "bearer " or not hmac.compare_digest(auth[7:].strip().encode(),
+                                                                    stack.config.scim_token.encode()):
+            return _err(401, "bearer-token-required")
+        return await run_in_threadpool(_stored_answers)
+
+    def _stored_answers() -> Response:
+        names: dict[str, str] = {}
+        out = []
+        for uid, seq in pdb.query("SELECT user_id, seq FROM answers ORDER BY 1, 2"):
+            if uid not in names:
+                names[uid] = (directory.get("Users", uid) or {}).get("userName", "")
+            out.append([names[uid], seq])
+        return JSONResponse({"answers": out})
+
     async def submit(request: Request) -> Response:
         s = session_of(stack, request)
         if s is None:
             return _err(401, "not-logged-in")
-        body = await request.body()
-        if len(body) > MAX_ANSWER:
-            return _err(413, "too-large")
+        body = await request.body()  # bounded by limits.Bounded (answer_body)
         return await run_in_threadpool(_submit, s, body)
 
     def _submit(s: dict, body: bytes) -> Response:
@@ -237,6 +252,7 @@ def routes(stack) -> list[Route]:
     return [Route("/platform/api/manifest", manifest), Route("/platform/content/{test}/{part}", content),
             Route("/platform/api/answers", answers, methods=["GET", "POST"]),
             Route("/platform/api/submit", submit, methods=["POST"]),
+            Route("/platform/api/stored-answers", stored_answers),
             Route("/platform/api/teacher/groups", teacher_groups),
             Route("/platform/api/teacher/groups/{group}/{action:str}", teacher_set, methods=["POST"])]
 

@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from . import saml, tokens
-from .forms import read_form
+from .limits import read_form
 from .saml import AuthnRequestInfo, SamlRejected
 
 __all__ = ["routes", "LOA3"]
@@ -102,7 +102,7 @@ def routes(stack) -> list[Route]:
         info = {"id": req.id, "issuer": req.issuer, "acs": req.acs_url, "rs": req.relay_state,
                 "fmt": req.name_id_format}
         sso_session = tokens.unsign(request.cookies.get(SSO_COOKIE), secret, "idp-sso")
-        if sso_session:
+        if sso_session and not req.force_authn:  # ForceAuthn (saml-core §3.4.1): ask for the password again
             user = directory.user_by_name(sso_session["u"])
             if user is not None:
                 return respond(info, user)
@@ -124,15 +124,17 @@ def routes(stack) -> list[Route]:
             return _page("Sessionen har gått ut", "<p>Start the login again from the service.</p>", 400)
         username, password = str(form.get("username", "")), str(form.get("password", ""))
         user = directory.user_by_name(username)
-        ok = _verify(user, password) if inline_hash else await run_in_threadpool(_verify, user, password)
+        ok = _verify(user, password) if inline_hash else await stack.hash_call(_verify, user, password)
         if not ok:
             log.info("login failed for %r", username)
             return _login_form(form.get("ctx"), "Fel användarnamn eller lösenord.", 401)
         if hasher.check_needs_rehash(user.password_hash):  # stack restarted with another cost
-            await run_in_threadpool(lambda: directory.set_password_hash(user.id, hasher.hash(password)))
+            new_hash = await stack.hash_call(hasher.hash, password)
+            await run_in_threadpool(directory.set_password_hash, user.id, new_hash)
         if user.affiliation == "staff":
             mfa_id = secrets.token_urlsafe(16)
-            with state.tx() as c:
+            with state.tx() as c:  # unused approvals expire with the login context (30 min): purge them
+                c.execute("DELETE FROM mfa WHERE approve_at < ?", (time.time() - 1800,))
                 c.execute("INSERT INTO mfa VALUES(?,?,?,?)", (mfa_id, user.user_name, time.time() + cfg.mfa_delay_s,
                                                               tokens.sign(info, secret, 1800, "idp-ctx")))
             return _mfa_pending(mfa_id)
@@ -173,8 +175,7 @@ def routes(stack) -> list[Route]:
                             headers={"Retry-After": "1"} if pending else None)
 
     async def metadata(request: Request) -> Response:
-        return Response(saml.idp_metadata(entity_id, stack.idp_sso_url, keys.cert_b64),
-                        media_type="application/samlmetadata+xml")
+        return Response(stack.idp_metadata(), media_type="application/samlmetadata+xml")
 
     return [Route("/idp/metadata", metadata), Route("/idp/sso", sso), Route("/idp/login", login, methods=["POST"]),
             Route("/idp/mfa/{mfa_id}", mfa), Route("/idp/mfa/{mfa_id}/status", mfa_status)]

@@ -7,7 +7,11 @@ Endpoints (under ``/platform``):
 - ``GET /platform/metadata`` — SP metadata.
 - ``GET /platform/login[?idp=ENTITY_ID][&next=/platform/...]`` — 302 to the
   IdP's SSO URL with a deflated ``SAMLRequest`` (``RelayState`` = next).
-  The request ID is remembered (``saml.db``) until used once.
+  The request ID is bound to the browser: it goes into a signed cookie
+  (``examday_sp_req``, the last 5 IDs, 15 min), nothing is stored server-side,
+  so unauthenticated requests cannot grow any table. The ACS accepts an
+  ``InResponseTo`` only from that browser's cookie and only once (consumed
+  IDs are kept in ``saml.db`` until they expire, then purged).
 - ``POST /platform/acs`` (``SAMLResponse``, ``RelayState``) — verifies the
   Response; on success sets the ``examday_dnp`` session cookie and 303s to
   RelayState (default ``/platform/api/me``). Every refusal is a 4xx with
@@ -15,7 +19,10 @@ Endpoints (under ``/platform``):
   ``status``, ``wrapped``, ``unsigned``, ``bad-signature``,
   ``untrusted-issuer``, ``wrong-issuer``, ``wrong-destination``,
   ``wrong-audience``, ``expired``, ``not-yet-valid``, ``replayed``,
-  ``unknown-in-response-to``, ``reused-in-response-to``, ``unknown-user``.
+  ``unknown-in-response-to`` (not requested from this browser: login CSRF),
+  ``reused-in-response-to``, ``multi-valued``, ``wrong-scope`` (EPPN scope not
+  in the IdP's ``shibmd:Scope``), ``insufficient-assurance`` (staff without
+  LoA 3+ from an IdP carrying the e-leg assurance attribute), ``unknown-user``.
 - ``GET /platform/api/me`` — who the session is.
 
 The test itself (manifest, content, answers, teacher) is in ``exam.py``.
@@ -32,14 +39,71 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from . import saml, tokens
-from .forms import read_form
+from .limits import read_form
 from .saml import SamlRejected
 
-__all__ = ["routes", "SESSION_COOKIE", "session_of", "REQUEST_TTL_S"]
+__all__ = ["routes", "SESSION_COOKIE", "REQUEST_COOKIE", "session_of", "REQUEST_TTL_S", "PendingRequests",
+           "staff_assurance_ok"]
 
 log = logging.getLogger("examday.stack.platform")
 SESSION_COOKIE = "examday_dnp"
+REQUEST_COOKIE = "examday_sp_req"
 REQUEST_TTL_S = 900.0  # an AuthnRequest ID is honoured for 15 min
+MAX_PENDING = 5  # outstanding logins per browser (tabs)
+
+
+class PendingRequests:
+    """AuthnRequest IDs bound to the browser that started the login (a signed cookie), consumed once.
+
+    Used by the platform's SP and the gateway's SP side alike; ``purpose`` keeps their cookies apart."""
+
+    def __init__(self, state, secret: bytes, purpose: str, cookie: str, path: str, secure: bool):
+        self.state, self.secret, self.purpose, self.cookie, self.path, self.secure = \
+            state, secret, purpose, cookie, path, secure
+        self._inserts = 0
+
+    def _ids(self, request: Request, now: float) -> list:
+        """[[id, issued, data], …] still valid, from this browser's cookie."""
+        held = tokens.unsign(request.cookies.get(self.cookie), self.secret, self.purpose) or {}
+        ids = held.get("ids")
+        return [x for x in ids if isinstance(x, list) and len(x) == 3 and isinstance(x[1], (int, float))
+                and x[1] > now - REQUEST_TTL_S][-(MAX_PENDING - 1):] if isinstance(ids, list) else []
+
+    def _set(self, response: Response, ids: list) -> None:
+        if not ids:
+            response.delete_cookie(self.cookie, path=self.path)
+            return
+        response.set_cookie(self.cookie, tokens.sign({"ids": ids}, self.secret, REQUEST_TTL_S, self.purpose),
+                            max_age=int(REQUEST_TTL_S), path=self.path, httponly=True,
+                            secure=self.secure, samesite="none" if self.secure else None)
+
+    def remember(self, request: Request, response: Response, req_id: str, now: float, data=None) -> None:
+        """Bind ``req_id`` (and what the caller needs back at the ACS, ``data``) to this browser."""
+        self._set(response, self._ids(request, now) + [[req_id, now, data]])
+
+    def consume(self, request: Request, req_id: str, now: float) -> tuple[str, object]:
+        """("", data) when ``req_id`` was requested from this browser and not used before, else (reason, None)."""
+        mine = next((x for x in self._ids(request, now) if x[0] == req_id), None)
+        with self.state.tx() as c:
+            if mine is None:
+                used = c.execute("SELECT 1 FROM used_requests WHERE id=?", (req_id,)).fetchone()
+                return ("reused-in-response-to" if used else "unknown-in-response-to"), None
+            if c.execute("INSERT OR IGNORE INTO used_requests VALUES(?,?)",
+                         (req_id, now + REQUEST_TTL_S)).rowcount == 0:
+                return "reused-in-response-to", None
+            self._inserts += 1
+            if self._inserts % 256 == 1:  # expired IDs can no longer be presented: purge them
+                c.execute("DELETE FROM used_requests WHERE expires < ?", (now,))
+        return "", mine[2]
+
+    def forget(self, request: Request, response: Response, req_id: str, now: float) -> None:
+        self._set(response, [x for x in self._ids(request, now) if x[0] != req_id])
+
+
+def staff_assurance_ok(idp, authn_context: str) -> bool:
+    """Staff need e-legitimation at LoA 3+ from an IdP whose metadata carries the FIDUS assurance attribute."""
+    return authn_context in saml.LOA3_OR_ABOVE and idp.has_entity_attribute(saml.ASSURANCE_CERTIFICATION,
+                                                                             saml.EID_ASSURANCE)
 
 
 def session_of(stack, request: Request) -> dict | None:
@@ -61,33 +125,40 @@ def _find_idp(trusted: dict, wanted: str):
 def routes(stack) -> list[Route]:
     cfg, state, directory = stack.config, stack.state, stack.directory
     sp_id, acs_url = stack.sp_entity_id, stack.acs_url
+    pending = PendingRequests(state, stack.secret, "sp-req", REQUEST_COOKIE, "/platform",
+                              cfg.url.startswith("https://"))
 
     async def login(request: Request) -> Response:
         idp_id = request.query_params.get("idp") or stack.idp_entity_id
         idp = _find_idp(stack.trusted_idps, idp_id)
         if idp is None or not idp.sso_redirect:
             return PlainTextResponse(f"unknown IdP {idp_id!r}", 400)
+        hint: tuple[str, ...] = ()
+        if cfg.gateway and idp.entity_id != stack.gateway_idp_id:  # the DNP chain: always through the gateway
+            idp, hint = stack.trusted_idps[stack.gateway_idp_id], (idp.entity_id,)
         nxt = request.query_params.get("next") or "/platform/api/me"
         if not nxt.startswith("/platform/"):
             nxt = "/platform/api/me"
         req_id, now = saml.new_id(), time.time()
-        with state.tx() as c:
-            c.execute("INSERT INTO sp_requests VALUES(?,?,0)", (req_id, now))
-        query = saml.encode_redirect(saml.build_authn_request(req_id, sp_id, idp.sso_redirect, acs_url, now), nxt)
+        query = saml.encode_redirect(saml.build_authn_request(req_id, sp_id, idp.sso_redirect, acs_url, now,
+                                                              idp_list=hint), nxt)
         sep = "&" if "?" in idp.sso_redirect else "?"
-        return RedirectResponse(idp.sso_redirect + sep + query, 302)
+        resp = RedirectResponse(idp.sso_redirect + sep + query, 302)
+        pending.remember(request, resp, req_id, now)
+        return resp
 
     async def acs(request: Request) -> Response:
         form = await read_form(request)
         # inline: ~1 ms of CPU (signature check) and WAL commits without fsync; a thread hop costs more
-        return _acs(form.get("SAMLResponse", ""), form.get("RelayState", ""))
+        return _acs(request, form.get("SAMLResponse", ""), form.get("RelayState", ""))
 
     def _reject(reason: str, detail: str) -> Response:
         log.warning("ACS rejected: %s: %s", reason, detail)
         return PlainTextResponse(f"SAML response rejected: {reason}\n", 403 if reason in (
-            "untrusted-issuer", "unknown-user") else 400, headers={"X-Examday-Reject": reason})
+            "untrusted-issuer", "unknown-user", "wrong-scope", "insufficient-assurance") else 400,
+            headers={"X-Examday-Reject": reason})
 
-    def _acs(saml_response: str, relay_state: str) -> Response:
+    def _acs(request: Request, saml_response: str, relay_state: str) -> Response:
         if not saml_response:
             return _reject("malformed", "no SAMLResponse")
         now = time.time()
@@ -96,29 +167,31 @@ def routes(stack) -> list[Route]:
                                      acs_url=acs_url, now=now, skew_s=cfg.clock_skew_s)
         except SamlRejected as err:
             return _reject(err.reason, err.detail)
-        with state.tx() as c:
-            if c.execute("INSERT OR IGNORE INTO seen_assertions VALUES(?,?)",
-                         (a.assertion_id, a.not_on_or_after + cfg.clock_skew_s)).rowcount == 0:
-                replay = True
-            else:
-                replay = False
-                c.execute("DELETE FROM seen_assertions WHERE expires < ?", (now - 3600,))
-        if replay:
+        if state.query("SELECT 1 FROM seen_assertions WHERE id=?", (a.assertion_id,)):
             return _reject("replayed", f"assertion {a.assertion_id} already consumed")
         if not a.in_response_to:
             return _reject("unknown-in-response-to", "unsolicited response (no InResponseTo)")
+        # bound to this browser before the assertion is burnt: a CSRF attempt cannot spoil the genuine login
+        refused, _ = pending.consume(request, a.in_response_to, now)
+        if refused:
+            return _reject(refused, f"{a.in_response_to} (not an open login of this browser)")
         with state.tx() as c:
-            used = c.execute("UPDATE sp_requests SET used=1 WHERE id=? AND used=0 AND created>?",
-                             (a.in_response_to, now - REQUEST_TTL_S)).rowcount
-            known = used or c.execute("SELECT 1 FROM sp_requests WHERE id=?", (a.in_response_to,)).fetchone()
-        if not used:
-            return _reject("reused-in-response-to" if known else "unknown-in-response-to", a.in_response_to)
+            if c.execute("INSERT OR IGNORE INTO seen_assertions VALUES(?,?)",
+                         (a.assertion_id, a.not_on_or_after + cfg.clock_skew_s)).rowcount == 0:
+                return _reject("replayed", f"assertion {a.assertion_id} already consumed")
+            c.execute("DELETE FROM seen_assertions WHERE expires < ?", (now - 3600,))
+        idp = stack.trusted_idps[a.issuer]
         eppn = a.first("eduPersonPrincipalName")
+        if eppn and not stack.scope_ok(idp, eppn):
+            return _reject("wrong-scope", f"EPPN {eppn!r} is outside {a.issuer}'s shibmd:Scope")
         user = directory.user_by_name(eppn) if eppn else None
         if user is None:
             return _reject("unknown-user", f"EPPN {eppn!r} is not provisioned")
+        if user.affiliation == "staff" and not staff_assurance_ok(idp, a.authn_context):
+            return _reject("insufficient-assurance", f"staff login with {a.authn_context!r} from {a.issuer}")
         nxt = relay_state if relay_state.startswith("/platform/") else "/platform/api/me"
         resp = RedirectResponse(nxt, 303)
+        pending.forget(request, resp, a.in_response_to, now)
         resp.set_cookie(SESSION_COOKIE, tokens.sign({"u": user.id, "e": user.user_name, "a": user.affiliation},
                                                     stack.secret, cfg.session_lifetime_s, "dnp"),
                         max_age=int(cfg.session_lifetime_s), path="/platform", httponly=True, samesite="lax")

@@ -12,6 +12,13 @@ The SP side (``verify_response``) reads the assertion only from signxml's
 ``VerifyResult.signed_xml`` (never from the received tree), and refuses any
 Response that holds more or fewer than one ``Assertion`` element: the two
 defences against XML signature wrapping (Somorovsky et al., USENIX Sec 2012).
+Every message is parsed by ``parse_xml``: lxml without entity resolution or
+network, and a document type declaration is refused on the parsed tree
+(``docinfo``), so no encoding (UTF-16 included) gets a DTD past it.
+Attributes are identified by ``Name`` only (saml-core §2.7.3.1: FriendlyName
+"MUST NOT" be used to identify an attribute); a single-valued attribute
+(eduPersonPrincipalName, eduPerson schema 201602) with several values is
+refused.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import re
 import secrets
 import urllib.parse
 import zlib
@@ -38,7 +46,8 @@ __all__ = [
     "NS", "BINDING_REDIRECT", "BINDING_POST", "ATTR", "SamlRejected", "AuthnRequestInfo", "VerifiedAssertion",
     "EntityInfo", "new_id", "instant", "parse_instant", "build_authn_request", "encode_redirect",
     "decode_redirect", "build_response", "sign_assertion", "verify_response", "idp_metadata", "sp_metadata",
-    "parse_metadata", "post_form",
+    "parse_metadata", "post_form", "parse_xml", "scope_ok", "LOA3_OR_ABOVE", "ASSURANCE_CERTIFICATION",
+    "EID_ASSURANCE",
 ]
 
 NS = {
@@ -46,6 +55,8 @@ NS = {
     "saml": "urn:oasis:names:tc:SAML:2.0:assertion",
     "md": "urn:oasis:names:tc:SAML:2.0:metadata",
     "ds": "http://www.w3.org/2000/09/xmldsig#",
+    "shibmd": "urn:mace:shibboleth:metadata:1.0",
+    "mdattr": "urn:oasis:names:tc:SAML:metadata:attribute",
 }
 BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
@@ -53,17 +64,48 @@ SIGALG_RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 NAMEID_TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
 NAMEID_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
-#: Attribute names (urn:oid, NameFormat uri) as Skolfederation/SWAMID release them.
+#: Attribute names (urn:oid, NameFormat uri) as Skolfederation/SWAMID release them. eduPerson OIDs:
+#: eduPerson object class specification (REFEDS, 201602). SIS OIDs: the Skolfederation attribute profile
+#: (SIS, "Attributprofil för Skolfederation" 4.x; republished at mv-nordic.com): sisLegalGuardianFor
+#: 1.2.752.194.10.2.1, sisSchoolGrade …10.2.2, sisSchoolUnitCode …10.2.4 (8-digit skolenhetskod,
+#: multi-valued), sisSchoolCourseStudent …10.2.5, sisSchoolCourseTeacher …10.2.6.
 ATTR = {
     "eduPersonPrincipalName": "urn:oid:1.3.6.1.4.1.5923.1.1.1.6",
     "eduPersonAffiliation": "urn:oid:1.3.6.1.4.1.5923.1.1.1.1",
-    "sisSchoolUnitCode": "urn:oid:1.2.752.194.10.2.2",
+    "sisSchoolUnitCode": "urn:oid:1.2.752.194.10.2.4",
 }
-_FRIENDLY = {v: k for k, v in ATTR.items()}
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=False, huge_tree=False)
+#: Attributes that hold one value (eduPerson 201602: eduPersonPrincipalName is single-valued).
+SINGLE_VALUED = frozenset({ATTR["eduPersonPrincipalName"]})
+#: DIGG (ex-E-legitimationsnämnden) assurance classes at LoA 3 or above (Freja eID+ is LoA 3).
+LOA3_OR_ABOVE = frozenset({"http://id.elegnamnden.se/loa/1.0/loa3", "http://id.elegnamnden.se/loa/1.0/loa4",
+                           "http://id.elegnamnden.se/loa/1.0/eidas-sub",
+                           "http://id.elegnamnden.se/loa/1.0/eidas-high"})
+#: The entity attribute FIDUS/Skolfederation put on IdPs whose staff logins are e-legitimation
+#: (skolverket/dnp-access-management): ``assurance-certification = …/authentication/e-leg``.
+ASSURANCE_CERTIFICATION = "urn:oasis:names:tc:SAML:attribute:assurance-certification"
+EID_ASSURANCE = "https://fidus.skolverket.se/authentication/e-leg"
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                          remove_comments=False, huge_tree=False)
 _SIGNER = XMLSigner(signature_algorithm="rsa-sha256", digest_algorithm="sha256", c14n_algorithm=EXC_C14N)
 _VERIFY_CONFIG = SignatureConfiguration(location="./", expect_references=1)
 MAX_MESSAGE = 256 * 1024
+
+
+def parse_xml(data: bytes) -> etree._Element:
+    """Parse a SAML message or metadata document; ``SamlRejected('malformed')`` on bad XML or any DTD.
+
+    The DTD check is on the parsed document (``docinfo``), not a byte search, so it holds in any
+    encoding lxml reads (UTF-8, UTF-16 with BOM, declared encodings)."""
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except (etree.XMLSyntaxError, ValueError) as err:
+        raise SamlRejected("malformed", f"not XML: {str(err)[:200]}") from err
+    info = root.getroottree().docinfo
+    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+        raise SamlRejected("malformed", "document type declarations (DTDs) are not allowed")
+    if next(root.iter(etree.Entity), None) is not None:
+        raise SamlRejected("malformed", "entity references are not allowed")
+    return root
 
 
 class SamlRejected(Exception):
@@ -83,6 +125,9 @@ class AuthnRequestInfo:
     relay_state: str
     signed: bool
     name_id_format: str = ""
+    force_authn: bool = False
+    requested_contexts: tuple[str, ...] = ()  # RequestedAuthnContext/AuthnContextClassRef
+    idp_list: tuple[str, ...] = ()  # Scoping/IDPList/IDPEntry@ProviderID (for a proxy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +138,15 @@ class VerifiedAssertion:
     name_id: str
     not_on_or_after: float
     session_index: str
-    attributes: dict = field(default_factory=dict)  # friendly name (or Name) -> list[str]
+    attributes: dict = field(default_factory=dict)  # attribute Name (urn:oid:…) -> list[str]
+    authn_context: str = ""  # AuthnContextClassRef
+
+    def values(self, name: str) -> list[str]:
+        """Values of an attribute by its ``Name``, or by one of the friendly names in ``ATTR``."""
+        return list(self.attributes.get(ATTR.get(name, name)) or [])
 
     def first(self, name: str, default: str = "") -> str:
-        values = self.attributes.get(name) or []
+        values = self.values(name)
         return values[0] if values else default
 
 
@@ -111,6 +161,29 @@ class EntityInfo:
     is_idp: bool = False
     is_sp: bool = False
     authn_requests_signed: bool = False
+    scopes: tuple[tuple[str, bool], ...] = ()  # shibmd:Scope (value, regexp)
+    entity_attributes: dict = field(default_factory=dict)  # mdattr:EntityAttributes Name -> tuple of values
+
+    def has_entity_attribute(self, name: str, value: str) -> bool:
+        return value in self.entity_attributes.get(name, ())
+
+
+def scope_ok(scopes: "tuple[tuple[str, bool], ...]", eppn: str) -> bool:
+    """Does the EPPN's scope (after the last ``@``) match a ``shibmd:Scope`` (Shibboleth metadata
+    extension: literal, case-insensitive, or a full-match regular expression when ``regexp="true"``)?"""
+    user, at, scope = eppn.rpartition("@")
+    if not (user and at and scope):
+        return False
+    for value, regexp in scopes:
+        if regexp:
+            try:
+                if re.fullmatch(value, scope):
+                    return True
+            except re.error:
+                continue
+        elif value.lower() == scope.lower():
+            return True
+    return False
 
 
 def new_id() -> str:
@@ -139,13 +212,24 @@ def parse_instant(text: str | None) -> float:
     return value.timestamp()
 
 
-def build_authn_request(req_id: str, issuer: str, destination: str, acs_url: str, now: float) -> str:
-    """saml-core §3.4.1, asking for the HTTP-POST response binding."""
+def build_authn_request(req_id: str, issuer: str, destination: str, acs_url: str, now: float,
+                        force_authn: bool = False, contexts: "tuple[str, ...]" = (),
+                        idp_list: "tuple[str, ...]" = ()) -> str:
+    """saml-core §3.4.1, asking for the HTTP-POST response binding (``ForceAuthn``: §3.4.1, as the DNP
+    access gateway sends it; ``contexts``: RequestedAuthnContext, comparison ``minimum``; ``idp_list``:
+    Scoping/IDPList (§3.4.1.2), which IdP a proxy should ask)."""
+    force = ' ForceAuthn="true"' if force_authn else ""
+    ctx = (f'<samlp:RequestedAuthnContext Comparison="minimum">'
+           + "".join(f"<saml:AuthnContextClassRef>{escape(c)}</saml:AuthnContextClassRef>" for c in contexts)
+           + "</samlp:RequestedAuthnContext>" if contexts else "")
+    if idp_list:
+        ctx += ("<samlp:Scoping><samlp:IDPList>" + "".join(f"<samlp:IDPEntry ProviderID={quoteattr(p)}/>"
+                                                           for p in idp_list) + "</samlp:IDPList></samlp:Scoping>")
     return (f'<samlp:AuthnRequest xmlns:samlp="{NS["samlp"]}" xmlns:saml="{NS["saml"]}" ID="{req_id}" '
-            f'Version="2.0" IssueInstant="{instant(now)}" Destination={quoteattr(destination)} '
+            f'Version="2.0" IssueInstant="{instant(now)}" Destination={quoteattr(destination)}{force} '
             f'AssertionConsumerServiceURL={quoteattr(acs_url)} ProtocolBinding="{BINDING_POST}">'
             f'<saml:Issuer>{escape(issuer)}</saml:Issuer>'
-            f'<samlp:NameIDPolicy Format="{NAMEID_TRANSIENT}" AllowCreate="true"/></samlp:AuthnRequest>')
+            f'<samlp:NameIDPolicy Format="{NAMEID_TRANSIENT}" AllowCreate="true"/>{ctx}</samlp:AuthnRequest>')
 
 
 def encode_redirect(xml: str, relay_state: str = "", key: rsa.RSAPrivateKey | None = None,
@@ -179,9 +263,9 @@ def decode_redirect(raw_query: str, trusted_sps: dict[str, EntityInfo]) -> Authn
     val = {k: urllib.parse.unquote_plus(v) for k, v in raw.items()}
     try:
         data = zlib.decompressobj(-15).decompress(base64.b64decode(val["SAMLRequest"]), MAX_MESSAGE)
-        root = etree.fromstring(data, _PARSER)
-    except Exception as err:  # bad base64, deflate or XML
-        raise SamlRejected("malformed", f"undecodable SAMLRequest: {err}") from err
+    except Exception as err:  # bad base64 or deflate
+        raise SamlRejected("malformed", f"undecodable SAMLRequest: {str(err)[:200]}") from err
+    root = parse_xml(data)
     if root.tag != f"{{{NS['samlp']}}}AuthnRequest" or root.get("Version") != "2.0":
         raise SamlRejected("malformed", "not a SAML 2.0 AuthnRequest")
     issuer = (root.findtext("saml:Issuer", namespaces=NS) or "").strip()
@@ -193,7 +277,10 @@ def decode_redirect(raw_query: str, trusted_sps: dict[str, EntityInfo]) -> Authn
         if val.get("SigAlg") != SIGALG_RSA_SHA256:
             raise SamlRejected("bad-signature", f"unsupported SigAlg {val.get('SigAlg')!r}")
         signed_part = "&".join(f"{k}={raw[k]}" for k in ("SAMLRequest", "RelayState", "SigAlg") if k in raw)
-        sig = base64.b64decode(val["Signature"])
+        try:
+            sig = base64.b64decode(val["Signature"])
+        except ValueError as err:
+            raise SamlRejected("bad-signature", "Signature is not base64") from err
         if not any(_rsa_ok(c, sig, signed_part.encode()) for c in sp.certs):
             raise SamlRejected("bad-signature", "AuthnRequest signature does not verify")
     elif sp.authn_requests_signed:
@@ -202,10 +289,15 @@ def decode_redirect(raw_query: str, trusted_sps: dict[str, EntityInfo]) -> Authn
     if acs and acs not in sp.acs_post:
         raise SamlRejected("wrong-destination", f"ACS {acs!r} is not in the SP's metadata")
     policy = root.find("samlp:NameIDPolicy", NS)
+    contexts = tuple((c.text or "").strip() for c in
+                     root.findall("samlp:RequestedAuthnContext/saml:AuthnContextClassRef", NS))
     return AuthnRequestInfo(id=root.get("ID") or "", issuer=issuer, destination=root.get("Destination") or "",
                             acs_url=acs or (sp.acs_post[0] if sp.acs_post else ""),
                             relay_state=val.get("RelayState", ""), signed=signed,
-                            name_id_format=policy.get("Format", "") if policy is not None else "")
+                            name_id_format=policy.get("Format", "") if policy is not None else "",
+                            force_authn=root.get("ForceAuthn") in ("true", "1"), requested_contexts=contexts,
+                            idp_list=tuple(e.get("ProviderID", "") for e in
+                                           root.findall("samlp:Scoping/samlp:IDPList/samlp:IDPEntry", NS)))
 
 
 def _rsa_ok(cert: x509.Certificate, sig: bytes, data: bytes) -> bool:
@@ -231,14 +323,15 @@ def build_response(*, issuer: str, destination: str, audience: str, in_response_
                    cert_pem: "str | x509.Certificate",
                    now: float, lifetime_s: float = 300.0, authn_context: str = "", session_index: str = "",
                    assertion_id: str | None = None, not_before: float | None = None,
-                   not_on_or_after: float | None = None) -> bytes:
-    """A samlp:Response with one signed Assertion (saml-profiles §4.1.4.2)."""
+                   not_on_or_after: float | None = None, friendly_names: dict[str, str] | None = None) -> bytes:
+    """A samlp:Response with one signed Assertion (saml-profiles §4.1.4.2). Attribute keys are friendly
+    names from ``ATTR`` (sent as their OID) or full Names; ``friendly_names`` overrides the FriendlyName."""
     aid, rid = assertion_id or new_id(), new_id()
     nb = instant(now - 30 if not_before is None else not_before)
     noa = instant(now + lifetime_s if not_on_or_after is None else not_on_or_after)
     irt = f" InResponseTo={quoteattr(in_response_to)}" if in_response_to else ""
     attrs = "".join(
-        f'<saml:Attribute Name="{ATTR.get(n, n)}" FriendlyName="{n}" '
+        f'<saml:Attribute Name="{ATTR.get(n, n)}" FriendlyName="{(friendly_names or {}).get(n, n)}" '
         f'NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri">'
         + "".join(f'<saml:AttributeValue xmlns:xs="http://www.w3.org/2001/XMLSchema" '
                   f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">{escape(v)}'
@@ -278,12 +371,9 @@ def verify_response(saml_response_b64: str, *, trusted_idps: dict[str, EntityInf
         data = base64.b64decode(saml_response_b64, validate=False)
     except ValueError as err:
         raise SamlRejected("malformed", "SAMLResponse is not base64") from err
-    if len(data) > MAX_MESSAGE or b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise SamlRejected("malformed", "oversized or DTD-bearing message")
-    try:
-        root = etree.fromstring(data, _PARSER)
-    except etree.XMLSyntaxError as err:
-        raise SamlRejected("malformed", f"not XML: {err}") from err
+    if len(data) > MAX_MESSAGE:
+        raise SamlRejected("malformed", f"message over {MAX_MESSAGE} bytes")
+    root = parse_xml(data)
     if root.tag != f"{{{NS['samlp']}}}Response" or root.get("Version") != "2.0":
         raise SamlRejected("malformed", "not a SAML 2.0 Response")
     status = root.find("samlp:Status/samlp:StatusCode", NS)
@@ -303,7 +393,7 @@ def verify_response(saml_response_b64: str, *, trusted_idps: dict[str, EntityInf
         raise SamlRejected("untrusted-issuer", f"no trusted IdP metadata for {issuer!r}")
     if received.find("ds:Signature", NS) is None:
         raise SamlRejected("unsigned", "Assertion carries no signature")
-    standalone = etree.fromstring(etree.tostring(received), _PARSER)
+    standalone = parse_xml(etree.tostring(received))
     signed = None
     errors = []
     for cert in idp.certs:
@@ -350,14 +440,18 @@ def verify_response(saml_response_b64: str, *, trusted_idps: dict[str, EntityInf
         raise SamlRejected("unknown-in-response-to", "Response and assertion InResponseTo differ")
     attributes: dict[str, list[str]] = {}
     for attr in a.findall("saml:AttributeStatement/saml:Attribute", NS):
-        name = _FRIENDLY.get(attr.get("Name", ""), attr.get("FriendlyName") or attr.get("Name", ""))
-        attributes.setdefault(name, []).extend(
+        attributes.setdefault(attr.get("Name", ""), []).extend(
             (v.text or "").strip() for v in attr.findall("saml:AttributeValue", NS))
+    for name in SINGLE_VALUED:
+        if len(attributes.get(name, ())) > 1:
+            raise SamlRejected("multi-valued", f"{name} is single-valued but has {len(attributes[name])} values")
     stmt = a.find("saml:AuthnStatement", NS)
     return VerifiedAssertion(issuer=issuer, assertion_id=a.get("ID") or "", in_response_to=irt,
                              name_id=(a.findtext("saml:Subject/saml:NameID", namespaces=NS) or "").strip(),
                              not_on_or_after=noa, attributes=attributes,
-                             session_index=stmt.get("SessionIndex", "") if stmt is not None else "")
+                             session_index=stmt.get("SessionIndex", "") if stmt is not None else "",
+                             authn_context=(a.findtext("saml:AuthnStatement/saml:AuthnContext/"
+                                                       "saml:AuthnContextClassRef", namespaces=NS) or "").strip())
 
 
 def _key_descriptor(cert_b64: str) -> str:
@@ -365,10 +459,26 @@ def _key_descriptor(cert_b64: str) -> str:
             f'<ds:X509Certificate>{cert_b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>')
 
 
-def idp_metadata(entity_id: str, sso_url: str, cert_b64: str) -> str:
+def _entity_attributes(attrs: "dict[str, tuple[str, ...]]") -> str:
+    if not attrs:
+        return ""
+    body = "".join(f'<saml:Attribute Name={quoteattr(n)} NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri">'
+                   + "".join(f"<saml:AttributeValue>{escape(v)}</saml:AttributeValue>" for v in values)
+                   + "</saml:Attribute>" for n, values in attrs.items())
+    return (f'<md:Extensions><mdattr:EntityAttributes xmlns:mdattr="{NS["mdattr"]}" xmlns:saml="{NS["saml"]}">'
+            f'{body}</mdattr:EntityAttributes></md:Extensions>')
+
+
+def idp_metadata(entity_id: str, sso_url: str, cert_b64: str, scopes: "tuple[str, ...]" = (),
+                 entity_attributes: "dict[str, tuple[str, ...]] | None" = None) -> str:
+    """IdP metadata with ``shibmd:Scope`` (the EPPN scopes it may assert) and entity attributes."""
+    ext = ("<md:Extensions>" + "".join(f'<shibmd:Scope xmlns:shibmd="{NS["shibmd"]}" regexp="false">'
+                                       f"{escape(sc)}</shibmd:Scope>" for sc in scopes) + "</md:Extensions>"
+           if scopes else "")
     return (f'<?xml version="1.0"?>\n<md:EntityDescriptor xmlns:md="{NS["md"]}" entityID={quoteattr(entity_id)}>'
+            f'{_entity_attributes(entity_attributes or {})}'
             f'<md:IDPSSODescriptor WantAuthnRequestsSigned="false" '
-            f'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{_key_descriptor(cert_b64)}'
+            f'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{ext}{_key_descriptor(cert_b64)}'
             f'<md:NameIDFormat>{NAMEID_TRANSIENT}</md:NameIDFormat>'
             f'<md:NameIDFormat>{NAMEID_PERSISTENT}</md:NameIDFormat>'
             f'<md:SingleSignOnService Binding="{BINDING_REDIRECT}" Location={quoteattr(sso_url)}/>'
@@ -386,7 +496,7 @@ def sp_metadata(entity_id: str, acs_url: str, cert_b64: str) -> str:
 
 def parse_metadata(data: bytes) -> list[EntityInfo]:
     """Entities of an ``EntityDescriptor`` or ``EntitiesDescriptor`` document (signing keys only)."""
-    root = etree.fromstring(data, _PARSER)
+    root = parse_xml(data)
     nodes = [root] if root.tag == f"{{{NS['md']}}}EntityDescriptor" else root.findall(".//md:EntityDescriptor", NS)
     out = []
     for ed in nodes:
@@ -411,9 +521,17 @@ def parse_metadata(data: bytes) -> list[EntityInfo]:
             services = [s for s in sp.findall("md:AssertionConsumerService", NS) if s.get("Binding") == BINDING_POST]
             services.sort(key=lambda s: (s.get("isDefault") != "true", int(s.get("index", "0") or 0)))
             acs = [s.get("Location", "") for s in services]
+        scopes = tuple(((sc.text or "").strip(), sc.get("regexp") in ("true", "1"))
+                       for sc in [*ed.findall("md:Extensions/shibmd:Scope", NS),
+                                  *(idp.findall("md:Extensions/shibmd:Scope", NS) if idp is not None else [])])
+        attrs: dict[str, tuple[str, ...]] = {}
+        for at in ed.findall("md:Extensions/mdattr:EntityAttributes/saml:Attribute", NS):
+            attrs[at.get("Name", "")] = attrs.get(at.get("Name", ""), ()) + tuple(
+                (v.text or "").strip() for v in at.findall("saml:AttributeValue", NS))
         out.append(EntityInfo(entity_id=ed.get("entityID", ""), certs=tuple(certs), sso_redirect=sso,
                               acs_post=tuple(acs), is_idp=idp is not None, is_sp=sp is not None,
-                              authn_requests_signed=sp is not None and sp.get("AuthnRequestsSigned") == "true"))
+                              authn_requests_signed=sp is not None and sp.get("AuthnRequestsSigned") == "true",
+                              scopes=scopes, entity_attributes=attrs))
     return out
 
 

@@ -12,8 +12,10 @@ for the EGIL object types (see ``egil.py``), under ``/scim/v2``.
 - ``/ServiceProviderConfig``, ``/ResourceTypes``, ``/Schemas`` (§4) — open;
   ``/Schemas`` also publishes the extension schemas the resource types name.
 - Errors: ``urn:ietf:params:scim:api:messages:2.0:Error`` with ``status`` and
-  ``scimType`` (§3.12), also for unknown paths (404) and methods (405). PATCH,
-  bulk and ``POST /.search`` are not supported (501).
+  ``scimType`` (§3.12), also for unknown paths (404) and methods (405). PATCH
+  and ``POST /.search`` are not supported (501).
+- ``POST /scim/v2/Bulk`` (§3.7, ``bulk.py``): POST/PUT/DELETE operations in one
+  body of at most 200 KB (Skolverket's limit), so a client can batch within it.
 
 Auth: ``Authorization: Bearer <token>`` (RFC 6750; token in
 ``DATA/scim-token``). EGIL wants mutual TLS: put a TLS terminator with client
@@ -37,7 +39,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
+from . import bulk
 from .egil import CORE_USER, RESOURCE_TYPES, SCHEMA_EXTENSIONS
+from .limits import BadRequest, read_json
 from .store import Conflict
 
 __all__ = ["routes", "ERROR", "LIST", "SCIM_JSON"]
@@ -49,6 +53,15 @@ SCIM_JSON = "application/scim+json"
 PREFIX = "/scim/v2"
 _FILTER = re.compile(r'^\s*(userName|externalId)\s+eq\s+"((?:[^"\\]|\\.)*)"\s*$', re.I)
 MAX_COUNT = 1000
+MAX_START = 2 ** 31 - 1
+
+
+def filter_value(quoted: str) -> str:
+    """The JSON string literal of a filter (RFC 7644 §3.4.2.2: values are JSON); invalid escapes and lone
+    surrogates (not storable UTF-8) are ``ValueError``."""
+    value = json.loads(f'"{quoted}"')
+    value.encode("utf-8")  # UnicodeEncodeError (a ValueError) on "\ud800"
+    return value
 
 
 def _json(obj, status: int = 200, headers: dict | None = None) -> JSONResponse:
@@ -116,6 +129,22 @@ def project(obj: dict, core: str, attributes: str | None, excluded: str | None) 
     return obj
 
 
+def invalid(endpoint: str, data) -> tuple[str, str] | None:
+    """(detail, scimType) when ``data`` is not a writable resource of ``endpoint``; drops ``meta``."""
+    rt = RESOURCE_TYPES[endpoint]
+    if not isinstance(data, dict):
+        return "body must be a JSON object", "invalidSyntax"
+    if rt.schema not in (data.get("schemas") or []):
+        return f"schemas must include {rt.schema}", "invalidSyntax"
+    for a in rt.attributes:
+        if a.required and data.get(a.name) in (None, "", [], {}):
+            return f"{a.name} is required", "invalidValue"
+    if endpoint == "Users" and not isinstance(data.get("userName"), str):
+        return "userName must be a string", "invalidValue"
+    data.pop("meta", None)
+    return None
+
+
 def routes(stack) -> list[Route]:
     directory, cfg = stack.directory, stack.config
     cost = cfg.hasher_cost
@@ -141,27 +170,18 @@ def routes(stack) -> list[Route]:
 
     async def read_body(request: Request, endpoint: str):
         try:
-            data = json.loads(await request.body() or b"null")
-        except (ValueError, UnicodeDecodeError):
-            return None, error(400, "body is not JSON", "invalidSyntax")
-        rt = RESOURCE_TYPES[endpoint]
-        if not isinstance(data, dict):
-            return None, error(400, "body must be a JSON object", "invalidSyntax")
-        if rt.schema not in (data.get("schemas") or []):
-            return None, error(400, f"schemas must include {rt.schema}", "invalidSyntax")
-        for a in rt.attributes:
-            if a.required and data.get(a.name) in (None, "", [], {}):
-                return None, error(400, f"{a.name} is required", "invalidValue")
-        if endpoint == "Users" and not isinstance(data.get("userName"), str):
-            return None, error(400, "userName must be a string", "invalidValue")
-        data.pop("meta", None)
-        return data, None
+            data = read_json(await request.body(), cfg.limits.max_json_depth)
+        except BadRequest as err:
+            return None, error(400, err.detail, "invalidSyntax")
+        problem = invalid(endpoint, data)
+        return (None, error(400, *problem)) if problem else (data, None)
 
-    def write(endpoint: str, obj_id: str, data: dict, must_exist: bool | None):
+    async def write(endpoint: str, obj_id: str, data: dict, must_exist: bool | None):
         password = data.pop("password", None) if endpoint == "Users" else None
         data.pop("id", None)
-        pw_hash = hasher.hash(str(password)) if password is not None else None
-        return directory.put(endpoint, obj_id, data, password_hash=pw_hash, must_exist=must_exist)
+        pw_hash = await stack.hash_call(hasher.hash, str(password)) if password is not None else None
+        return await run_in_threadpool(directory.put, endpoint, obj_id, data, password_hash=pw_hash,
+                                       must_exist=must_exist)
 
     def collection(endpoint: str):
         async def handler(request: Request) -> Response:
@@ -175,7 +195,7 @@ def routes(stack) -> list[Route]:
                 if not re.fullmatch(r"[A-Za-z0-9._~:@-]{1,200}", obj_id):
                     return error(400, "id must be URL-safe", "invalidValue")
                 try:
-                    stored = await run_in_threadpool(write, endpoint, obj_id, data, False)
+                    stored = await write(endpoint, obj_id, data, False)
                 except Conflict as exc:
                     return error(409, str(exc), "uniqueness")
                 return out(request, endpoint, stored, 201)
@@ -187,11 +207,16 @@ def routes(stack) -> list[Route]:
                     return error(400, "only 'userName eq \"…\"' and 'externalId eq \"…\"' are supported",
                                  "invalidFilter")
                 attr = "userName" if m.group(1).lower() == "username" else "externalId"
-                value = json.loads(f'"{m.group(2)}"')
+                try:
+                    value = filter_value(m.group(2))
+                except ValueError as exc:
+                    return error(400, f"filter value is not a valid string: {str(exc)[:80]}", "invalidFilter")
             try:
                 start, count = max(1, int(q.get("startIndex", 1))), min(MAX_COUNT, max(0, int(q.get("count", 100))))
             except ValueError:
                 return error(400, "startIndex and count must be integers", "invalidValue")
+            if start > MAX_START:
+                return error(400, f"startIndex must be at most {MAX_START}", "invalidValue")
             total, items = await run_in_threadpool(directory.find, endpoint, attr, value, start, count)
             return _json({"schemas": [LIST], "totalResults": total, "startIndex": start, "itemsPerPage": len(items),
                           "Resources": [shown(request, endpoint, o) for o in items]})
@@ -213,7 +238,7 @@ def routes(stack) -> list[Route]:
                 if err:
                     return err
                 try:
-                    stored = await run_in_threadpool(write, endpoint, obj_id, data, True)
+                    stored = await write(endpoint, obj_id, data, True)
                 except KeyError:
                     return error(404, f"{endpoint}/{obj_id} not found")
                 except Conflict as exc:
@@ -225,7 +250,8 @@ def routes(stack) -> list[Route]:
     def spc(request: Request) -> Response:
         return _json({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-            "patch": {"supported": False}, "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+            "patch": {"supported": False}, "bulk": {"supported": True, "maxOperations": bulk.MAX_OPERATIONS,
+                                                    "maxPayloadSize": cfg.limits.provisioning_body},
             "filter": {"supported": True, "maxResults": MAX_COUNT}, "changePassword": {"supported": True},
             "sort": {"supported": False}, "etag": {"supported": True},
             "authenticationSchemes": [{"type": "oauthbearertoken", "name": "Bearer token", "primary": True,
@@ -292,6 +318,7 @@ def routes(stack) -> list[Route]:
         out_routes.append(Route(f"{PREFIX}/{endpoint}", collection(endpoint), methods=["GET", "POST"]))
         out_routes.append(Route(f"{PREFIX}/{endpoint}/{{id}}", resource(endpoint),
                                 methods=["GET", "PUT", "DELETE", "PATCH"]))
+    out_routes.append(Route(f"{PREFIX}/Bulk", bulk.handler(stack, authorised, write, error), methods=["POST"]))
     out_routes.append(Route(f"{PREFIX}/{{path:path}}", unknown, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]))
     assert CORE_USER == RESOURCE_TYPES["Users"].schema
     return out_routes

@@ -19,6 +19,7 @@ import base64
 import datetime as dt
 import hmac
 import json
+import math
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -62,10 +63,29 @@ def _bad(detail: str, status: int = 400) -> JSONResponse:
 
 
 def _time(text: str) -> float:
+    """RFC 3339 date-time -> epoch seconds (``ValueError`` otherwise)."""
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     return value.timestamp()
+
+
+MAX_REV = 2 ** 63 - 1
+
+
+def _read_token(token: str, collection: str) -> tuple[int, float | None]:
+    """(revision, modified-after) from a pageToken this service issued; anything else is ``ValueError``."""
+    if len(token) > 512:
+        raise ValueError("pageToken too long")
+    tok = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    if tok["c"] != collection:
+        raise ValueError("token of another collection")
+    rev, modified = tok["r"], tok.get("m")
+    if type(rev) is not int or not 0 <= rev <= MAX_REV:
+        raise ValueError("bad revision")
+    if modified is not None and (type(modified) not in (int, float) or not math.isfinite(modified)):
+        raise ValueError("bad modified-after")
+    return rev, modified
 
 
 def routes(stack) -> list[Route]:
@@ -91,11 +111,8 @@ def routes(stack) -> list[Route]:
             after_rev, modified_after = 0, None
             if q.get("pageToken"):
                 try:
-                    tok = json.loads(base64.urlsafe_b64decode(q["pageToken"] + "=" * (-len(q["pageToken"]) % 4)))
-                    if tok["c"] != name:
-                        raise ValueError("token of another collection")
-                    after_rev, modified_after = int(tok["r"]), tok.get("m")
-                except (ValueError, KeyError, TypeError):
+                    after_rev, modified_after = _read_token(q["pageToken"], name)
+                except (ValueError, KeyError, TypeError, RecursionError):
                     return _bad("invalid pageToken")
             elif q.get("meta.modified.after"):
                 try:

@@ -235,6 +235,12 @@ class Directory:
         su = self.get("SchoolUnits", unit) if unit else None
         return str(su.get("schoolUnitCode", "")) if su else ""
 
+    def eppn_scopes(self) -> tuple[str, ...]:
+        """The distinct scopes (domain after ``@``) of the provisioned users' EPPNs."""
+        rows = self.db.query("SELECT DISTINCT lower(substr(user_name, instr(user_name, '@') + 1)) FROM objects "
+                             "WHERE type='Users' AND instr(user_name, '@') > 0")
+        return tuple(sorted(r[0] for r in rows if r[0]))
+
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
         with self.db.tx() as c:
             c.execute("UPDATE credentials SET hash=? WHERE user_id=?", (password_hash, user_id))

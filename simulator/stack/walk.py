@@ -3,7 +3,9 @@
 ``parse_form`` reads the HTML forms the IdP sends (login page, the HTTP-POST
 binding's auto-submit form; saml-bindings-2.0-os §3.5.4). ``login`` walks the
 whole Web Browser SSO flow with an ``httpx.Client`` (or anything with the
-same ``get``/``post(..., follow_redirects=False)`` interface):
+same ``get``/``post(..., follow_redirects=False)`` interface and ``r.url``),
+through the access gateway too (``/gateway/sso`` → IdP → ``/gateway/acs`` →
+platform ACS) when the stack runs with ``--gateway``:
 
 1. ``GET  /platform/login``            → 302 to ``/idp/sso?SAMLRequest=…``
 2. ``GET  /idp/sso?…``                 → 200 login form (``ctx`` hidden field),
@@ -15,17 +17,11 @@ same ``get``/``post(..., follow_redirects=False)`` interface):
 
 from __future__ import annotations
 
-import html
-import re
 import time
 import urllib.parse
 from dataclasses import dataclass
 
 __all__ = ["Form", "parse_form", "login", "LoginFailed"]
-
-_FORM = re.compile(r"<form\b[^>]*\baction=\"([^\"]*)\"[^>]*>(.*?)</form>", re.S | re.I)
-_INPUT = re.compile(r"<input\b[^>]*>", re.I)
-_ATTR = re.compile(r'(\w+)="([^"]*)"')
 
 
 class LoginFailed(Exception):
@@ -41,45 +37,63 @@ class Form:
 
 
 def parse_form(page: str) -> Form | None:
-    m = _FORM.search(page)
-    if not m:
-        return None
-    fields = {}
-    for tag in _INPUT.findall(m.group(2)):
-        attrs = dict(_ATTR.findall(tag))
-        if "name" in attrs:
-            fields[attrs["name"]] = html.unescape(attrs.get("value", ""))
-    return Form(html.unescape(m.group(1)), fields)
+    """The page's first form (the live engine's parser, ``simulator.live.forms``: one reading of HTML forms)."""
+    from ..live.forms import first_form
+
+    f = first_form(page.encode())
+    return None if f is None else Form(f.action, dict(f.fields))
 
 
 def login(client, base: str, username: str, password: str, *, nxt: str = "", idp: str = "",
-          max_polls: int = 600, poll_s: float = 0.1) -> dict:
-    """Walk the SSO flow; returns timings ``{"login_s", "assertion_s"}``. Raises ``LoginFailed``."""
+          max_polls: int = 600, poll_s: float = 0.1, max_hops: int = 8) -> dict:
+    """Walk the SSO flow, through any SAML proxies (the access gateway) on the way: follows redirects and
+    auto-submitting SAML forms (at most ``max_hops``), sends the credentials once, polls the second factor,
+    and stops at the platform ACS's 303. Returns timings ``{"login_s", "assertion_s", "hops"}`` (login: up to
+    the first SAMLResponse form; assertion: the rest). Raises ``LoginFailed``."""
     t0 = time.perf_counter()
     q = {k: v for k, v in (("next", nxt), ("idp", idp)) if v}
-    r = client.get(f"{base}/platform/login" + (f"?{urllib.parse.urlencode(q)}" if q else ""),
-                   follow_redirects=False)
+    url = f"{base}/platform/login" + (f"?{urllib.parse.urlencode(q)}" if q else "")
+    r = client.get(url, follow_redirects=False)
     if r.status_code != 302:
         raise LoginFailed("redirect", r.status_code, r.text[:200])
-    r = client.get(urllib.parse.urljoin(base, r.headers["location"]), follow_redirects=False)
-    if r.status_code != 200:
-        raise LoginFailed("sso", r.status_code, r.text[:200])
-    form = parse_form(r.text)
-    if form is not None and "SAMLResponse" not in form.fields:
-        r = client.post(urllib.parse.urljoin(base, form.action), follow_redirects=False,
-                        data={**form.fields, "username": username, "password": password})
-        for _ in range(max_polls):
-            if r.status_code != 202:
-                break
+    acs = f"{base}/platform/acs"
+    t1, sent, hops, step = None, False, 0, "sso"
+    while True:
+        if r.status_code in (301, 302, 303, 307):
+            if str(r.url) == acs or str(r.url).startswith(acs + "?"):
+                break  # the platform's ACS accepted the assertion
+            hops += 1
+            if hops > max_hops:
+                raise LoginFailed(step, r.status_code, f"more than {max_hops} hops")
+            url = urllib.parse.urljoin(str(r.url), r.headers["location"])
+            r = client.get(url, follow_redirects=False)
+            continue
+        polls = 0
+        while r.status_code == 202 and polls < max_polls:  # second factor pending
+            polls += 1
             time.sleep(poll_s)
-            r = client.get(urllib.parse.urljoin(base, r.headers["location"]), follow_redirects=False)
+            r = client.get(urllib.parse.urljoin(str(r.url), r.headers["location"]), follow_redirects=False)
         if r.status_code != 200:
-            raise LoginFailed("password", r.status_code, r.text[:200])
+            reason = r.headers.get("x-examday-reject", r.text[:200])
+            raise LoginFailed("acs" if str(r.url).endswith("/acs") else ("password" if sent else step),
+                              r.status_code, reason)
         form = parse_form(r.text)
-    if form is None or "SAMLResponse" not in form.fields:
-        raise LoginFailed("password", r.status_code, "no SAMLResponse form")
-    t1 = time.perf_counter()
-    r = client.post(urllib.parse.urljoin(base, form.action), data=form.fields, follow_redirects=False)
-    if r.status_code != 303:
-        raise LoginFailed("acs", r.status_code, r.headers.get("x-examday-reject", r.text[:200]))
-    return {"login_s": t1 - t0, "assertion_s": time.perf_counter() - t1}
+        if form is None:
+            raise LoginFailed("password" if sent else step, r.status_code, "no form")
+        action = urllib.parse.urljoin(str(r.url), form.action)
+        if "SAMLResponse" in form.fields or "SAMLRequest" in form.fields:
+            if t1 is None and "SAMLResponse" in form.fields:
+                t1 = time.perf_counter()
+            hops += 1
+            if hops > max_hops:
+                raise LoginFailed("acs", r.status_code, f"more than {max_hops} hops")
+            step = "acs"
+            r = client.post(action, data=form.fields, follow_redirects=False)
+            continue
+        if sent:
+            raise LoginFailed("password", r.status_code, "no SAMLResponse form")
+        sent, step = True, "password"
+        r = client.post(action, follow_redirects=False, data={**form.fields, "username": username,
+                                                             "password": password})
+    t1 = t1 or time.perf_counter()
+    return {"login_s": t1 - t0, "assertion_s": time.perf_counter() - t1, "hops": hops}

@@ -13,7 +13,7 @@ from lxml import etree
 
 from simulator.stack import saml
 from simulator.stack.keys import load_or_create
-from stack_helpers import BASE, PUPILS, request_id_from_redirect, start_login
+from stack_helpers import BASE, PUPILS, TEACHER, request_id_from_redirect, start_login
 
 NS = saml.NS
 ACS = f"{BASE}/platform/acs"
@@ -189,3 +189,77 @@ def test_malformed(client, payload, caplog):
 def test_missing_response(client, caplog):
     r = client.post("/platform/acs", data={}, follow_redirects=False)
     assert r.status_code == 400 and r.headers["x-examday-reject"] == "malformed"
+
+
+# ---------------------------------------------------------------- holes closed in issue 12
+
+def test_login_csrf_response_from_another_browser_is_refused(app, config, caplog):
+    """A genuine, unused Response posted by a browser that never started that login (no request cookie)."""
+    from starlette.testclient import TestClient
+    from stack_helpers import provision
+    with TestClient(app, base_url=BASE) as victim, TestClient(app, base_url=BASE) as attacker:
+        provision(victim)
+        xml = make(config, victim)  # the request ID is bound to the victim's browser
+        assert rejected(attacker, xml, caplog) == "unknown-in-response-to"
+        assert post(victim, xml).status_code == 303  # still good in its own browser
+
+
+def _utf16_with_dtd(xml: bytes, entity: bool) -> bytes:
+    body = xml.decode()
+    dtd = '<!DOCTYPE samlp:Response [<!ENTITY e "x">]>' if entity else "<!DOCTYPE samlp:Response []>"
+    if entity:
+        body = body.replace("<saml:Issuer>", "<saml:Issuer>&e;", 1)
+    return ('<?xml version="1.0" encoding="UTF-16"?>' + dtd + body).encode("utf-16")
+
+
+def test_dtd_refused_in_utf16_too(client, config, caplog):
+    xml = make(config, client)
+    assert rejected(client, _utf16_with_dtd(xml, entity=False), caplog) == "malformed"
+    assert rejected(client, _utf16_with_dtd(xml, entity=True), caplog) == "malformed"
+
+
+def test_entity_reference_with_a_trusted_issuer_is_a_400_not_a_500(client, config, caplog):
+    xml = make(config, client).replace(b"<saml:Issuer>", b"<saml:Issuer>&e;", 1)
+    doc = b'<!DOCTYPE r [<!ENTITY e "">]>' + xml
+    assert rejected(client, doc, caplog) == "malformed"
+    assert rejected(client, xml, caplog) == "malformed"  # undeclared entity: not well-formed
+
+
+def test_friendly_name_does_not_identify_an_attribute(client, config, caplog):
+    """A trusted IdP's extra attribute ``urn:example:nickname`` with FriendlyName eduPersonPrincipalName
+    must not become the EPPN (saml-core §2.7.3.1)."""
+    xml = make(config, client, attributes={"urn:example:nickname": [TEACHER.eppn],
+                                           "eduPersonAffiliation": ["staff"]},
+               friendly_names={"urn:example:nickname": "eduPersonPrincipalName"})
+    assert b'Name="urn:example:nickname" FriendlyName="eduPersonPrincipalName"' in xml
+    assert rejected(client, xml, caplog) == "unknown-user"  # no EPPN by Name: nobody is logged in
+
+
+def test_eppn_with_two_values_is_refused(client, config, caplog):
+    xml = make(config, client, attributes={"eduPersonPrincipalName": [PUPILS[0].eppn, PUPILS[1].eppn]})
+    assert rejected(client, xml, caplog) == "multi-valued"
+
+
+def test_staff_via_an_idp_without_assurance_attribute_are_refused(tmp_path, caplog):
+    """Our own IdP carries the e-leg attribute; a password-only staff assertion (no LoA 3) is refused."""
+    from starlette.testclient import TestClient
+    from simulator.stack.app import build_app
+    from stack_helpers import make_config, provision
+    config = make_config(tmp_path)
+    with TestClient(build_app(config), base_url=BASE) as c:
+        provision(c)
+        xml = make(config, c, eppn=TEACHER.eppn)  # PasswordProtectedTransport
+        assert rejected(c, xml, caplog) == "insufficient-assurance"
+        xml = make(config, c, eppn=TEACHER.eppn, authn_context="http://id.elegnamnden.se/loa/1.0/loa3")
+        assert post(c, xml).status_code == 303
+
+
+def test_metadata_declares_scopes_and_assurance(client):
+    idp = saml.parse_metadata(client.get("/idp/metadata").content)[0]
+    assert idp.scopes == (("malmo.example", False),)
+    assert idp.has_entity_attribute(saml.ASSURANCE_CERTIFICATION, saml.EID_ASSURANCE)
+
+
+def test_sis_school_unit_code_oid():
+    """Skolfederation attribute profile: sisSchoolUnitCode 1.2.752.194.10.2.4 (…10.2.2 is sisSchoolGrade)."""
+    assert saml.ATTR["sisSchoolUnitCode"] == "urn:oid:1.2.752.194.10.2.4"

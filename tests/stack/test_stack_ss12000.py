@@ -20,7 +20,7 @@ def _person(i: int) -> Person:
 
 
 def _seed(app, n: int) -> None:
-    directory = app.app.state.stack.directory
+    directory = app.stack.directory
     for i in range(n):
         body = user_json(_person(i))
         body.pop("password")
@@ -68,7 +68,7 @@ def test_paging_consistent_under_interleaved_writes(client, app):
     """Writes between pages (updates of seen and unseen objects, inserts, a
     delete) never make the walk skip or duplicate an unchanged object."""
     _seed(app, 30)
-    directory = app.app.state.stack.directory
+    directory = app.stack.directory
     before = {p["id"] for p in walk(client, "persons", 100)}
     changed, deleted = set(), set()
 
@@ -100,7 +100,7 @@ def test_paging_consistent_under_interleaved_writes(client, app):
 
 def test_paging_under_a_concurrent_writer_thread(client, app):
     _seed(app, 40)
-    directory = app.app.state.stack.directory
+    directory = app.stack.directory
     before = {p["id"] for p in walk(client, "persons", 100)}
     stop, touched = threading.Event(), set()
 
@@ -128,7 +128,7 @@ def test_paging_under_a_concurrent_writer_thread(client, app):
 
 
 def test_modified_after_delta(client, app):
-    directory = app.app.state.stack.directory
+    directory = app.stack.directory
     time.sleep(0.01)
     mark = dt.datetime.now(dt.timezone.utc).isoformat()
     time.sleep(0.01)
@@ -139,7 +139,7 @@ def test_modified_after_delta(client, app):
 
 
 def test_deleted_entities(client, app):
-    app.app.state.stack.directory.delete("Users", "p-2")
+    app.stack.directory.delete("Users", "p-2")
     body = client.get("/ss12000/deletedEntities", headers=H).json()
     assert {"id": "p-2", "type": "persons"}.items() <= body["data"][0].items()
 

@@ -1,0 +1,302 @@
+"""Every input bounded before it is read: request heads, bodies, forms, JSON.
+
+Two layers, so a limit holds whether the stack runs under uvicorn or in a
+Starlette ``TestClient``:
+
+- ``GuardedHttpTools`` — uvicorn's httptools protocol with a bound on the
+  request head (request line + headers, in bytes and in count; 431, RFC 6585
+  §5), a deadline for the whole head counted from the connection (or the end
+  of the previous response), so idle and half-sent ("slowloris") connections
+  are closed with 408 (RFC 9110 §15.5.9), and an idle timeout while a body
+  is being received. Limits as in Apache's ``LimitRequestFieldSize`` /
+  ``LimitRequestFields`` / ``RequestReadTimeout``.
+- ``Bounded`` — ASGI middleware: per-route body limits checked against
+  ``Content-Length`` first and then counted as the body streams in (chunked
+  bodies included), 413 (RFC 9110 §15.5.14) with ``Connection: close``;
+  ``BadRequest`` raised anywhere becomes its 4xx with a reason; and, as a
+  last resort, any other exception becomes a bare 500 without traceback text
+  (one log line).
+
+``read_form`` and ``read_json`` parse with a field-count and nesting-depth
+limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import urllib.parse
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from .config import Limits
+
+__all__ = ["BadRequest", "Bounded", "GuardedHttpTools", "read_form", "read_json", "body_limit", "refusal"]
+
+log = logging.getLogger("examday.stack.limits")
+REJECT_HEADER = "X-Examday-Reject"
+
+
+class BadRequest(Exception):
+    """A request the stack refuses: ``status`` (4xx) and a short ``reason`` code, ``detail`` for people."""
+
+    def __init__(self, status: int, reason: str, detail: str = ""):
+        self.status, self.reason, self.detail = status, reason, detail or reason
+        super().__init__(f"{status} {reason}: {self.detail}")
+
+
+def refusal(status: int, reason: str, detail: str = "", close: bool = False) -> JSONResponse:
+    headers = {REJECT_HEADER: reason, **({"Connection": "close"} if close else {})}
+    return JSONResponse({"error": reason, "detail": detail or reason}, status, headers=headers)
+
+
+def body_limit(limits: Limits, path: str) -> int:
+    """The largest body a route takes: SAML POSTs, autosave/submit, provisioning, else the small default."""
+    if path.endswith("/acs"):
+        return limits.saml_body
+    if path.startswith(("/platform/api/answers", "/platform/api/submit")):
+        return limits.answer_body
+    if path.startswith(("/scim/", "/ss12000")):
+        return limits.provisioning_body
+    return limits.default_body
+
+
+class _Overflow(Exception):
+    pass
+
+
+class Bounded:
+    """ASGI middleware: body limits while streaming, ``BadRequest`` → 4xx, last-resort 500 without traceback."""
+
+    def __init__(self, app, limits: Limits):
+        self.app, self.limits = app, limits
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = scope["headers"]
+        if len(headers) > self.limits.max_headers:
+            return await refusal(431, "too-many-headers", f"more than {self.limits.max_headers} header fields",
+                                 True)(scope, receive, send)
+        limit = body_limit(self.limits, scope["path"])
+        for name, value in headers:
+            if name == b"content-length":
+                if not value.isdigit() or len(value) > 18:
+                    return await refusal(400, "bad-content-length", "Content-Length is not a number",
+                                         True)(scope, receive, send)
+                if int(value) > limit:
+                    return await refusal(413, "body-too-large", f"body over {limit} bytes on {scope['path']}",
+                                         True)(scope, receive, send)
+        state = {"seen": 0, "over": False, "started": False}
+
+        async def bounded_receive():
+            msg = await receive()
+            if msg["type"] == "http.request":
+                state["seen"] += len(msg.get("body", b""))
+                if state["seen"] > limit:
+                    state["over"] = True
+                    raise _Overflow()
+            return msg
+
+        async def guarded_send(msg):
+            if state["over"]:
+                return  # the app's reaction to a cut body is replaced by the 413 below
+            if msg["type"] == "http.response.start":
+                state["started"] = True
+            await send(msg)
+
+        try:
+            await self.app(scope, bounded_receive, guarded_send)
+        except BadRequest as err:
+            if not state["started"]:
+                await refusal(err.status, err.reason, err.detail)(scope, receive, send)
+        except Exception as err:  # noqa: BLE001 - last resort: no traceback to the client, one log line
+            if not state["over"]:
+                log.error("%s %s failed: %s: %s", scope.get("method"), scope["path"], type(err).__name__,
+                          str(err)[:200])
+                if not state["started"]:
+                    await refusal(500, "internal-error", "the request could not be handled", True)(
+                        scope, receive, send)
+                return
+        if state["over"] and not state["started"]:
+            await refusal(413, "body-too-large", f"body over {limit} bytes on {scope['path']}", True)(
+                scope, receive, send)
+
+
+async def read_form(request: Request, max_fields: int | None = None) -> dict[str, str]:
+    """First value of each field of an ``application/x-www-form-urlencoded`` body (HTML §4.10.21.7).
+
+    Not a form → {}; undecodable or more than ``max_fields`` fields → ``BadRequest`` 400."""
+    if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
+        return {}
+    limits: Limits = request.app.state.stack.config.limits
+    max_fields = max_fields or limits.max_form_fields
+    body = await request.body()
+    if body.count(b"&") + 1 > max_fields:
+        raise BadRequest(400, "too-many-fields", f"more than {max_fields} form fields")
+    try:
+        text = body.decode("utf-8")
+        pairs = urllib.parse.parse_qsl(text, keep_blank_values=True, max_num_fields=max_fields, errors="strict")
+    except (UnicodeDecodeError, ValueError) as err:
+        raise BadRequest(400, "bad-form", f"form body: {err}") from err
+    out: dict[str, str] = {}
+    for k, v in pairs:
+        out.setdefault(k, v)
+    return out
+
+
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_depth(data: bytes) -> int:
+    """Deepest nesting of arrays/objects (strings skipped); counts brackets only, so it is cheap."""
+    depth = deepest = 0
+    for b in _STRINGS.sub(b"", data).translate(None, _NOT_BRACKETS):
+        depth += 1 if b in (0x5B, 0x7B) else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def read_json(data: bytes, max_depth: int):
+    """``json.loads`` with a nesting limit (``BadRequest`` 400 ``too-deep`` / ``bad-json``)."""
+    if json_depth(data) > max_depth:
+        raise BadRequest(400, "too-deep", f"JSON nested deeper than {max_depth}")
+    try:
+        return json.loads(data or b"null")
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
+        raise BadRequest(400, "bad-json", f"body is not JSON: {str(err)[:100]}") from err
+
+
+# ------------------------------------------------------------------ the HTTP protocol
+
+def _limits_from_env() -> Limits:
+    from .app import CONFIG_ENV
+    from .config import StackConfig
+    text = os.environ.get(CONFIG_ENV)
+    return StackConfig.from_json(text).limits if text else Limits()
+
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # pragma: no cover - httptools is a dependency
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
+
+if HttpToolsProtocol is not None:
+    _LIMITS: Limits | None = None
+
+    class GuardedHttpTools(HttpToolsProtocol):  # type: ignore[misc,valid-type]
+        """uvicorn's httptools protocol with head size/count limits and head/body read deadlines."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            global _LIMITS
+            if _LIMITS is None:
+                _LIMITS = _limits_from_env()
+            self.limits = _LIMITS
+            self._in_head, self._head_bytes, self._header_count, self._refused = True, 0, 0, False
+            self._head_timer: asyncio.TimerHandle | None = None
+            self._body_timer: asyncio.TimerHandle | None = None
+
+        def _arm_head(self) -> None:
+            self._cancel_head()
+            self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_timeout)
+
+        def _cancel_head(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_timeout(self) -> None:
+            self._head_timer = None
+            if self._in_head and not self.transport.is_closing():
+                self._refuse(408, "request head not received in time")
+
+        def _body_timeout(self) -> None:
+            self._body_timer = None
+            if not self.transport.is_closing():
+                self.logger.warning("closing %s: request body stalled", self.client)
+                self.transport.close()  # the app sees http.disconnect
+
+        def _refuse(self, status: int, msg: str) -> None:
+            self._refused = True
+            self._cancel_head()
+            phrase = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
+            body = msg.encode()
+            self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                                 b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (status, phrase, len(body),
+                                                                                      body))
+            self.transport.close()
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm_head()
+
+        def connection_lost(self, exc) -> None:
+            self._cancel_head()
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if self._refused:
+                return
+            in_head = self._in_head
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
+            super().data_received(data)
+            if in_head and self._in_head and not self._refused:
+                self._head_bytes += len(data)
+                if self._head_bytes > self.limits.max_header_bytes:
+                    self._refuse(431, f"request head over {self.limits.max_header_bytes} bytes")
+                    return
+            if not self._in_head and self.cycle is not None and self.cycle.more_body \
+                    and not self.transport.is_closing():
+                self._body_timer = self.loop.call_later(self.limits.body_idle_timeout_s, self._body_timeout)
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._in_head, self._head_bytes, self._header_count = True, 0, 0
+
+        def on_url(self, url: bytes) -> None:
+            if not self._refused:
+                super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._header_count += 1
+            if self._header_count <= self.limits.max_headers:
+                super().on_header(name, value)
+
+        def on_headers_complete(self) -> None:
+            if self._refused:
+                return
+            self._in_head = False
+            self._cancel_head()
+            if self._header_count > self.limits.max_headers:
+                self._refuse(431, f"more than {self.limits.max_headers} header fields")
+                return
+            super().on_headers_complete()
+
+        def on_body(self, body: bytes) -> None:
+            if not self._refused:
+                super().on_body(body)
+
+        def on_message_complete(self) -> None:
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
+            if not self._refused:
+                super().on_message_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and not self.pipeline:
+                self._in_head = True
+                self._arm_head()
+else:  # pragma: no cover
+    GuardedHttpTools = None  # type: ignore[assignment,misc]
