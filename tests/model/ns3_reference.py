@@ -124,6 +124,7 @@ class ModelFigures:
     max_s: float
     goodput_mbps: float
     wall_s: float  # model wall time per seed (simulate only)
+    unfinished: int  # stations without a completed transfer, over all seeds
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -133,6 +134,7 @@ def _percentile(values: list[float], q: float) -> float:
 def model_figures(table: dict, folder: Path, seeds: int | None = None) -> ModelFigures:
     """The model over the table's seeds (their start offsets), figures averaged as the table's summary."""
     p50, p95, mx, gp, walls = [], [], [], [], []
+    unfinished = 0
     for row in table["per_seed"][:seeds]:
         path = scenario_for(table, row, folder)
         plan = load_plan(str(path))
@@ -149,10 +151,11 @@ def model_figures(table: dict, folder: Path, seeds: int | None = None) -> ModelF
                 first[dev] = start
                 nbytes += b
         comp = [done[d] - first[d] for d in done]
+        unfinished += table["config"]["stations"] - len(comp)
         p50.append(_percentile(comp, 50))
         p95.append(_percentile(comp, 95))
         mx.append(max(comp))
         span = max(done.values()) - min(first.values())
         gp.append(nbytes * 8 / 1e6 / span)
     return ModelFigures(float(np.mean(p50)), float(np.mean(p95)), float(np.mean(mx)), float(np.mean(gp)),
-                        float(np.mean(walls)))
+                        float(np.mean(walls)), unfinished)
