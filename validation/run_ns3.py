@@ -22,6 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TABLES = HERE / "tables"
+CONN_TIMEOUT_S = 3.0  # ns-3 TcpSocket::ConnTimeout default (read back into config.tcp.conn_timeout_s)
 MSS = 1448  # 1500 B IP MTU - 20 IP - 32 TCP (20 + 12 timestamp option)
 
 
@@ -272,6 +273,12 @@ def _spread_pct(xs: list[float]) -> float:
     return round(100 * (max(xs) - min(xs)) / (2 * mean), 2) if mean else 0.0
 
 
+def late_handshakes(row: dict, conn_timeout_s: float) -> int:
+    """Flows whose first byte came a whole ConnTimeout late: a SYN or SYN-ACK was lost."""
+    firsts = row.get("download_first_byte_s", []) + row.get("upload_first_byte_s", [])
+    return sum(1 for f in firsts if f is not None and f >= conn_timeout_s)
+
+
 def summary(rows: list[dict]) -> dict:
     """Means over seeds and the seed noise (README: summary)."""
     def mean(key: str) -> float:
@@ -279,7 +286,7 @@ def summary(rows: list[dict]) -> dict:
     out = {k: mean(k) for k in ("completion_p50_s", "completion_p95_s", "completion_max_s",
                                 "aggregate_goodput_mbps", "station_airtime_share", "medium_busy_fraction",
                                 "mean_ampdu_bytes_dl", "ampdus_dl", "ampdus_ul", "tcp_rto", "tcp_fast_recovery",
-                                "wall_s")}
+                                "late_handshakes", "wall_s")}
     out["p50_seed_spread_pct"] = _spread_pct([r["completion_p50_s"] for r in rows])
     out["p95_seed_spread_pct"] = _spread_pct([r["completion_p95_s"] for r in rows])
     out["goodput_seed_spread_pct"] = _spread_pct([r["aggregate_goodput_mbps"] for r in rows])
@@ -346,6 +353,8 @@ def run_case(sim: Ns3, case: Case, seeds: int) -> dict:
         if not row["associated_before_flows"]:
             print(f"  warning: {case.id} seed {seed}: not every station associated before the flows", flush=True)
         rows.append(row)
+    for row in rows:
+        row["late_handshakes"] = late_handshakes(row, CONN_TIMEOUT_S)
     table = {"case": case.id, "description": case.description, "simulator": sim.version,
              "config": config(sim, case), "seeds": list(range(1, seeds + 1)), "per_seed": rows,
              "summary": summary(rows)}
@@ -376,9 +385,11 @@ def write_index() -> None:
 def markdown_summary() -> str:
     """The headline figures of tables/index.json, for README.md."""
     lines = ["| case | seeds | p50 s (± seed) | p95 s (± seed) | max s | goodput Mbit/s (± seed) | sta airtime | "
-             "mean A-MPDU DL B | A-MPDUs DL/UL | RTOs/seed | wall s/seed |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for c in json.loads((TABLES / "index.json").read_text())["cases"]:
+             "mean A-MPDU DL B | A-MPDUs DL/UL | late SYNs/seed | RTOs/seed | wall s/seed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    order = list(CASES)
+    cases = json.loads((TABLES / "index.json").read_text())["cases"]
+    for c in sorted(cases, key=lambda c: order.index(c["case"]) if c["case"] in order else len(order)):
         s = c["summary"]
         seeds = len(json.loads((TABLES / c["file"]).read_text())["seeds"])
         lines.append(
@@ -386,7 +397,8 @@ def markdown_summary() -> str:
             f"{s['completion_p95_s']:.3f} (±{s['p95_seed_spread_pct']:.0f} %) | {s['completion_max_s']:.3f} | "
             f"{s['aggregate_goodput_mbps']:.0f} (±{s['goodput_seed_spread_pct']:.0f} %) | "
             f"{100 * s['station_airtime_share']:.1f} % | {s['mean_ampdu_bytes_dl']:.0f} | "
-            f"{s['ampdus_dl']:.0f}/{s['ampdus_ul']:.0f} | {s['tcp_rto']:.1f} | {s['wall_s']:.1f} |"
+            f"{s['ampdus_dl']:.0f}/{s['ampdus_ul']:.0f} | {s.get('late_handshakes', 0):.1f} | {s['tcp_rto']:.1f} | "
+            f"{s['wall_s']:.1f} |"
             + (f" {s['incomplete']} unfinished" if s["incomplete"] else ""))
     return "\n".join(lines)
 
@@ -397,9 +409,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=None, help="seeds per case (default: the case's own)")
     ap.add_argument("--list", action="store_true", help="list the case ids and exit")
     ap.add_argument("--summary", action="store_true", help="print the committed tables as a Markdown table and exit")
+    ap.add_argument("--resummarise", action="store_true",
+                    help="recompute every table's derived fields and summary from its per-seed data (no simulation)")
+    ap.add_argument("--readme", action="store_true", help="write that table into README.md (between its markers)")
     args = ap.parse_args(argv)
     if args.summary:
         print(markdown_summary())
+        return 0
+    if args.resummarise:
+        for f in sorted(TABLES.glob("*.json")):
+            if f.name != "index.json":
+                t = json.loads(f.read_text())
+                for row in t["per_seed"]:
+                    row["late_handshakes"] = late_handshakes(row, t["config"]["tcp"]["conn_timeout_s"])
+                t["summary"] = summary(t["per_seed"])
+                write_json(f, t)
+        write_index()
+        if not args.readme:
+            return 0
+    if args.readme:
+        readme = HERE / "README.md"
+        text = readme.read_text()
+        head, rest = text.split("<!-- results:begin -->\n", 1)
+        tail = rest.split("<!-- results:end -->", 1)[1]
+        readme.write_text(f"{head}<!-- results:begin -->\n{markdown_summary()}\n<!-- results:end -->{tail}")
         return 0
     chosen = [c for c in CASES.values() if not args.case or any(fnmatch.fnmatch(c.id, g) for g in args.case)]
     if args.list:
