@@ -116,6 +116,7 @@ class Simulation:
                                 self.options.gap_per_flow_s, self.options.max_gap_s, t_lo=self.t_lo,
                                 buffers=topo.buffers, seed=plan.seed, codel=topo.codel,
                                 codel_interval=topo.codel_interval, n_sites=len(topo.site_ids), site_level=2)
+        self.net.shared_fifo = ~topo.room_fair  # airtime fairness comes with per-station queues
         self.net_version = 0
         self.net_due = math.inf
         self.net_global = self.options.global_recompute or len(topo.site_ids) <= 1

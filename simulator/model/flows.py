@@ -200,6 +200,7 @@ class FluidNetwork(TcpState):
         self.ap_cost = np.ones(cap)
         self.phy_cls = np.zeros(cap, np.int64)  # the station's radio class (engine: airtime per station)
         self.ap_capacity = np.ones(len(capacities[0]))  # airtime left to bulk flows (short exchanges take some)
+        self.shared_fifo = np.ones(len(capacities[0]), bool)  # radio serves one FIFO (no per-station queues)
         self.demand = np.full(cap, np.inf)
         self.rem = np.zeros(cap)  # bits remaining
         self.rate = np.zeros(cap)

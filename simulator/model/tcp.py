@@ -87,9 +87,13 @@ class TcpState:
         with np.errstate(divide="ignore", invalid="ignore"):
             fifo_delay = np.where(served > 0, np.minimum(total, np.where(target_g > 0, fifo_g, total)) / served, 0.0)
         f = idx[sel]
-        self.qdelay[f] = fifo_delay[inv]
-        # downlink flows the window limits still wait in their radio's FIFO
-        lv0 = (self.limit_level[f] == 0) & ~self.up[f]
+        lv_f = self.limit_level[f]
+        # a radio with per-station queues (airtime fairness) or a station's own uplink queue: each flow waits
+        # only behind its own packets, which its share already accounts for; a shared FIFO delays everyone
+        own = (lv_f == 0) & (self.up[f] | ~self.shared_fifo[self.nodes[f, 0]])
+        self.qdelay[f] = np.where(own, 0.0, fifo_delay[inv])
+        # downlink flows the window limits still wait in their radio's shared FIFO
+        lv0 = (lv_f == 0) & ~self.up[f] & self.shared_fifo[self.nodes[f, 0]]
         if lv0.any():
             rooms = self.nodes[f[lv0], 0]
             per_room = np.zeros(len(self.caps[0]))
