@@ -181,6 +181,8 @@ class Simulation:
         ns-3 classroom runs show (validation/README.md: about one dropped SYN
         per late flow from n = 20 on, none at n = 10, data drops rare).
         """
+        if self.topo.room_fair[room]:
+            return False  # per-station queues: a new station's SYN waits in its own, empty queue
         net = self.net
         m = net.active & net.tcp & ~net.up & (net.nodes[:, 0] == room) & (net.paused <= self.now)
         return float(np.sum(net.win[m])) > float(self.topo.buffers[0][room])
