@@ -144,7 +144,7 @@ def render_html(a: Analysis, plots: list[PlotFile]) -> str:
         lag = a.co_lag_s
         parts.append("<h2>Live run health</h2>")
         if lag is not None and lag.count:
-            parts.append("<p>Coordinated-omission lag (actual − planned start of first attempts):</p>" +
+            parts.append("<p>Coordinated-omission lag (actual − planned start of arrivals, autosaves, submits, provisioning and retries):</p>" +
                          _table(["count", "p50", "p95", "p99", "max"],
                                 [[lag.count] + [_d(lag.values[k]) for k in ("p50", "p95", "p99", "max")]]))
         parts.append(f"<p>Generator: {escape(json.dumps(s['live']['generator']))}</p>")
