@@ -171,11 +171,12 @@ def _city_knobs(a: Analysis, sc: Scenario, plan_services: dict) -> list[_Knob]:
         knobs.append(_bitrate_knob("city", f"{'city core' if link == 'core' else 'data-centre link'} ({d})",
                                    f"{link}.{d}", cur, top=100e9))
     ar = sc.exam.arrival
-    knobs.append(_Knob("city", "pupils' arrival spread (p95 of start delay)", "exam.arrival",
-                       f"p95 {format_duration(ar.p95)} (median {format_duration(ar.median)})",
-                       [(f"≥ p95 {format_duration(ar.p95 * f)} (median {format_duration(ar.median * f)})",
-                         [f"exam.arrival.median={ar.median * f:g} s", f"exam.arrival.p95={ar.p95 * f:g} s"], None)
-                        for f in FACTORS], f"×{FACTORS[0]} … ×{FACTORS[-1]}"))
+    if ar.distribution == "lognormal":  # uniform/list/csv arrivals have no median/p95 knob to turn
+        knobs.append(_Knob("city", "pupils' arrival spread (p95 of start delay)", "exam.arrival",
+                           f"p95 {format_duration(ar.p95)} (median {format_duration(ar.median)})",
+                           [(f"≥ p95 {format_duration(ar.p95 * f)} (median {format_duration(ar.median * f)})",
+                             [f"exam.arrival.median={ar.median * f:g} s", f"exam.arrival.p95={ar.p95 * f:g} s"], None)
+                            for f in FACTORS], f"×{FACTORS[0]} … ×{FACTORS[-1]}"))
     return knobs
 
 

@@ -53,6 +53,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .tcp import TcpState
+
 __all__ = ["MSS", "IW_SEGMENTS", "slow_start", "transfer_time", "waterfill", "FluidNetwork", "Completion",
            "TcpFlow"]
 
@@ -153,10 +155,10 @@ class Completion:
 
 _ARRAYS = ("nodes", "weight", "ap_weight", "ap_cost", "phy_cls", "demand", "rem", "rate", "limit_level", "active",
            "win", "ssth", "rtt", "mss", "min_rto", "dupthresh", "tcp", "paused", "up", "segs", "started", "wmax",
-           "beta", "qdelay")
+           "beta", "qdelay", "fsite")
 
 
-class FluidNetwork:
+class FluidNetwork(TcpState):
     """Bulk flows over a tree of capacities, advanced between events at constant max-min rates.
 
     ``capacities`` lists, per tree level from leaf to root, the capacity of
@@ -172,7 +174,8 @@ class FluidNetwork:
     def __init__(self, capacities: list[np.ndarray], resource_offset: list[int], n_resources: int,
                  sample_dt: float, n_bins: int, gap_per_flow: float = 2e-5, max_gap: float = 0.25,
                  t_lo: float = 0.0, buffers: list[np.ndarray] | None = None, seed: int = 0,
-                 codel: list[np.ndarray] | None = None, codel_interval: float = 0.1):
+                 codel: list[np.ndarray] | None = None, codel_interval: float = 0.1, n_sites: int = 1,
+                 site_level: int = 2):
         self.t_lo = t_lo
         self.caps = capacities
         self.offset = resource_offset
@@ -197,6 +200,7 @@ class FluidNetwork:
         self.ap_cost = np.ones(cap)
         self.phy_cls = np.zeros(cap, np.int64)  # the station's radio class (engine: airtime per station)
         self.ap_capacity = np.ones(len(capacities[0]))  # airtime left to bulk flows (short exchanges take some)
+        self.shared_fifo = np.ones(len(capacities[0]), bool)  # radio serves one FIFO (no per-station queues)
         self.demand = np.full(cap, np.inf)
         self.rem = np.zeros(cap)  # bits remaining
         self.rate = np.zeros(cap)
@@ -221,11 +225,19 @@ class FluidNetwork:
         self.free = list(range(cap - 1, -1, -1))
         self.pending: list[int] = []
         self.t = t_lo
+        self.n_sites, self.site_level = n_sites, site_level
+        self.local_levels = self.L if n_sites <= 1 else min(self.L, site_level + 2)
+        self.fsite = np.zeros(cap, np.int64)
+        self.ts = np.full(n_sites, float(t_lo))  # per site: time its flows were last advanced to
+        self.site_rc = np.full(n_sites, -math.inf)  # per site: last recompute
+        self.site_flows = np.zeros(n_sites, np.int64)  # per site: active + pending flows
+        self.next_done = np.full(n_sites, math.inf)  # per site: earliest completion at current rates
+        self.next_ev = np.full(n_sites, math.inf)  # per site: next TCP event (ramp, drop, timeout end)
+        self.top_load = np.zeros((n_sites, 2))  # per site: bit/s through the shared top (down, up)
         self.last_recompute = -math.inf
         self.recomputes = 0
         self.losses = 0
         self.timeouts = 0
-        self._next_event = math.inf  # ramps, drops, timeouts (from the last recompute)
 
     # ------------------------------------------------------------ flows
     def _grow(self) -> None:
@@ -265,6 +277,9 @@ class FluidNetwork:
         else:
             self.win[i], self.ssth[i] = np.inf, np.inf
         self.tokens[i] = token
+        site = int(nodes[self.site_level]) % self.n_sites if self.n_sites > 1 else 0
+        self.fsite[i] = site
+        self.site_flows[site] += 1
         self.pending.append(i)
         return i
 
@@ -272,24 +287,40 @@ class FluidNetwork:
     def n_active(self) -> int:
         return int(self.active.sum())
 
-    def next_time(self) -> float:
-        """When the network next needs an update: earliest completion or TCP event, not sooner than the gap."""
-        idx = np.flatnonzero(self.active)
-        gap = min(self.max_gap, self.gap_per_flow * (len(idx) + len(self.pending)))
-        soonest = self.last_recompute + gap
-        if self.pending:
-            return max(self.t, soonest)
-        if len(idx) == 0:
+    def gap(self, site: int | None = None) -> float:
+        """The batching window: proportional to the flows sharing the bottlenecks (a site's, or all)."""
+        n = int(self.site_flows.sum()) if site is None else int(self.site_flows[site])
+        return min(self.max_gap, self.gap_per_flow * n)
+
+    def next_time(self, site: int | None = None) -> float:
+        """When the network (or one site) next needs an update: earliest completion or TCP event, or a
+        pending flow's admission, not sooner than the last recompute plus the batching window."""
+        if site is None:
+            if self.site_flows.sum() == 0:
+                return math.inf
+            soonest = self.last_recompute + self.gap()
+            due = float(min(self.next_done.min(), self.next_ev.min()))
+            if self.pending:
+                due = min(due, self.t)
+            return max(due, soonest) if due < math.inf else math.inf
+        if self.site_flows[site] == 0:
             return math.inf
-        r = self.rate[idx]
-        with np.errstate(divide="ignore"):
-            t_done = self.t + np.min(np.where(r > 0, self.rem[idx] / r, np.inf))
-        return max(min(t_done, self._next_event), soonest)
+        due = float(min(self.next_done[site], self.next_ev[site]))
+        if self.pending and any(self.fsite[i] == site for i in self.pending):
+            due = min(due, float(self.ts[site]))
+        return max(due, float(self.site_rc[site]) + self.gap(site)) if due < math.inf else math.inf
 
     # ------------------------------------------------------------ time
-    def _integrate(self, t0: float, t1: float, idx: np.ndarray) -> None:
-        if t1 <= t0 or len(idx) == 0:
+    def _integrate(self, t0s: np.ndarray, t1: float, idx: np.ndarray) -> None:
+        """Add the flows' load per resource and sampling bin over [t0_i, t1] (t0 per flow: its site's clock)."""
+        if len(idx) == 0:
             return
+        for t0 in np.unique(t0s).tolist():
+            sub = idx[t0s == t0]
+            if t1 > t0:
+                self._integrate_one(t0, t1, sub)
+
+    def _integrate_one(self, t0: float, t1: float, idx: np.ndarray) -> None:
         rates = self.rate[idx]
         cols, vals = [], []
         for lv in range(self.L):
@@ -314,257 +345,82 @@ class FluidNetwork:
                 if wait is not None:
                     self.waiting[b] += wait * (hi - lo)
 
-    def update(self, t: float, refresh=None) -> list[Completion]:
-        """Advance to ``t`` at the current rates, retire finished flows, admit pending ones, recompute."""
-        idx = np.flatnonzero(self.active)
+    def top_saturated(self, margin: float = 0.98) -> bool:
+        """Whether the shared top of the tree (city core, data centre, content) nears capacity."""
+        if self.local_levels >= self.L:
+            return True
+        down = min(float(self.caps[lv][0]) for lv in range(self.local_levels, self.L))
+        up = min(float(self.caps[lv][-1]) for lv in range(self.local_levels, self.L))
+        load = self.top_load.sum(axis=0)
+        return bool(load[0] > margin * down or load[1] > margin * up)
+
+    def update(self, t: float, refresh=None, sites: np.ndarray | None = None) -> list[Completion]:
+        """Advance to ``t`` at the current rates, retire finished flows, admit pending ones, recompute.
+
+        ``sites`` given: only those sites' flows, allocated below the shared top
+        of the tree (valid while ``top_saturated`` is false: then no flow is
+        limited there, and sites do not interact). None: every flow, every level.
+        """
+        local = sites is not None and self.n_sites > 1
+        sites_arr = np.asarray(sites, np.int64) if local else np.arange(self.n_sites)
+        in_site = np.isin(self.fsite, sites_arr) if local else None
+        idx = np.flatnonzero(self.active & in_site) if local else np.flatnonzero(self.active)
         done: list[Completion] = []
         if len(idx):
-            dt = t - self.t
-            self._integrate(self.t, t, idx)
+            t0s = self.ts[self.fsite[idx]]
+            dt = t - t0s
+            self._integrate(t0s, t, idx)
             r = self.rate[idx]
             with np.errstate(divide="ignore", invalid="ignore"):
                 t_fin = np.where(r > 0, self.rem[idx] / r, np.inf)
             fin = t_fin <= dt * (1 + 1e-12) + 1e-9
             self.rem[idx] -= r * dt
             self._grow_windows(idx, r, dt)
-            for j in np.flatnonzero(fin):
+            for j in np.flatnonzero(fin).tolist():
                 i = int(idx[j])
-                done.append(Completion(i, self.t + float(t_fin[j]), self.tokens[i]))
+                done.append(Completion(i, float(t0s[j] + t_fin[j]), self.tokens[i]))
                 self.active[i] = False
                 self.tokens[i] = None
+                self.site_flows[self.fsite[i]] -= 1
                 self.free.append(i)
-        self.t = t
+        self.ts[sites_arr] = t
+        self.t = max(self.t, t)
+        keep = []
         for i in self.pending:
-            self.active[i] = True
-            self.started[i] = t
-        self.pending.clear()
-        idx = np.flatnonzero(self.active)
-        self._next_event = math.inf
+            if not local or in_site[i]:
+                self.active[i] = True
+                self.started[i] = t
+            else:
+                keep.append(i)
+        self.pending = keep
+        self.next_done[sites_arr] = math.inf
+        self.next_ev[sites_arr] = math.inf
+        self.top_load[sites_arr] = 0.0
+        idx = np.flatnonzero(self.active & in_site) if local else np.flatnonzero(self.active)
         if len(idx):
             for _ in range(4):  # a drop episode changes windows: allocate again (bounded)
                 if refresh is not None:
                     refresh(self, idx)
-                self._allocate(idx)
+                self._allocate(idx, self.local_levels if local else self.L)
                 if not self._drops(idx):
                     break
             self._queue_delays(idx)
             self._schedule_tcp(idx)
-        self.last_recompute = t
+            r = self.rate[idx]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t_done = np.where(r > 0, t + self.rem[idx] / r, np.inf)
+            fs = self.fsite[idx]
+            np.minimum.at(self.next_done, fs, t_done)
+            np.add.at(self.top_load, (fs, self.up[idx].astype(np.int64)), r)
+        self.site_rc[sites_arr] = t
+        if not local:
+            self.last_recompute = t
         self.recomputes += 1
         done.sort(key=lambda c: c.end_s)
         return done
 
-    # ------------------------------------------------------------ TCP
-    def _grow_windows(self, idx: np.ndarray, r: np.ndarray, dt: float) -> None:
-        """Slow start: W += bytes acknowledged (up to ssthresh); congestion avoidance: W += MSS per RTT."""
-        tcp = self.tcp[idx]
-        if not tcp.any() or dt <= 0:
-            return
-        i = idx[tcp]
-        acked = r[tcp] * dt / 8.0
-        w, ss = self.win[i], self.ssth[i]
-        in_ss = w < ss
-        grown = np.where(in_ss, np.minimum(w + acked, ss), w)
-        ca_bytes = np.where(in_ss, np.maximum(0.0, w + acked - ss), acked)
-        grown = grown + self.mss[i] * ca_bytes / np.maximum(grown, self.mss[i])
-        self.win[i] = np.minimum(grown, self.wmax[i])
-
-    def _demand(self, idx: np.ndarray) -> np.ndarray:
-        d = np.minimum(self.demand[idx], 1e15)
-        tcp = self.tcp[idx]
-        if tcp.any():
-            d = np.where(tcp, np.minimum(d, self.win[idx] * 8.0 / (self.rtt[idx] + self.qdelay[idx])), d)
-        paused = self.paused[idx] > self.t
-        if paused.any():
-            d = np.where(paused, 0.0, d)
-        return d
-
-    def _queues(self, idx: np.ndarray):
-        """Per TCP flow limited by a node with a buffer: (flow positions, group key, queued bytes, buffer bytes)."""
-        if self.buffers is None:
-            return None
-        ll = self.limit_level[idx]
-        sel = np.flatnonzero(self.tcp[idx] & (ll >= 0) & (self.paused[idx] <= self.t))
-        if len(sel) == 0:
-            return None
-        f = idx[sel]
-        lv = ll[sel]
-        node = self.nodes[f, lv]
-        # uplink flows queue in their own station at the radio; everything else in the node's buffer
-        own = (lv == 0) & self.up[f]
-        key = np.where(own, self.n_res + f, self.offset_arr[lv] + node)
-        q = np.maximum(0.0, self.win[f] - self.rate[f] * self.rtt[f] / 8.0)
-        flat = self._buf_off[lv] + node
-        return sel, key, q, self._buf_flat[flat], self._codel_flat[flat]
-
-    def _groups(self, idx: np.ndarray):
-        """Queues per node: members, backlog, capacity before drops (FIFO + CoDel target × drain), drain rate."""
-        qs = self._queues(idx)
-        if qs is None:
-            return None
-        sel, key, q, fifo, target = qs
-        keys, first, inv = np.unique(key, return_index=True, return_inverse=True)
-        total = np.bincount(inv, q)
-        served = np.bincount(inv, self.rate[idx[sel]] / 8.0)
-        fifo_g, target_g = fifo[first], target[first]
-        cap = fifo_g + target_g * served
-        return sel, keys, first, inv, q, total, served, fifo_g, target_g, cap
-
-    def _queue_delays(self, idx: np.ndarray) -> None:
-        """Queueing delay per flow for its next window: the FIFO share of its radio's (or bottleneck's) queue."""
-        self.qdelay[idx] = 0.0
-        g = self._groups(idx)
-        if g is None:
-            return
-        sel, keys, first, inv, q, total, served, fifo_g, target_g, cap = g
-        with np.errstate(divide="ignore", invalid="ignore"):
-            fifo_delay = np.where(served > 0, np.minimum(total, np.where(target_g > 0, fifo_g, total)) / served, 0.0)
-        f = idx[sel]
-        self.qdelay[f] = fifo_delay[inv]
-        # downlink flows the window limits still wait in their radio's FIFO
-        lv0 = (self.limit_level[f] == 0) & ~self.up[f]
-        if lv0.any():
-            rooms = self.nodes[f[lv0], 0]
-            per_room = np.zeros(len(self.caps[0]))
-            per_room[rooms] = fifo_delay[inv[lv0]]
-            other = idx[(self.limit_level[idx] < 0) & ~self.up[idx] & self.tcp[idx]]
-            self.qdelay[other] = per_room[self.nodes[other, 0]]
-
-    def _drops(self, idx: np.ndarray) -> bool:
-        """Drop episodes at nodes whose queue exceeds what they hold; True when windows changed.
-
-        Drop tail (a FIFO alone): every TCP flow through the full node sends
-        into it for one (queue-lengthened) round trip: its arrivals are x·RTT
-        plus its growth (slow start: as much again), each dropped with the
-        node's excess rate p = Σgrowth / (service + Σgrowth). A flow with
-        losses retransmits them while the flows that lost nothing keep growing
-        (drop rate p'); a lost retransmission, fewer than ``dupthresh``
-        surviving segments, or a loss in the last ``dupthresh`` segments
-        costs a timeout; otherwise the window is cut to β·W (fast recovery,
-        RFC 5681/6675, CUBIC's β).
-
-        fq_codel (RFC 8290/8289): the node holds its FIFO plus the CoDel
-        target's worth of drain before dropping; then each flow queueing more
-        than its fair part loses one packet, again after interval/√count while
-        the queue stays above (the CoDel control law), so windows shrink
-        gently; a timeout only when the window is too small for ``dupthresh``
-        duplicate ACKs or the loss is in the last segments.
-        """
-        g = self._groups(idx)
-        if g is None:
-            return False
-        sel, keys, first, inv, q, total, served_g, fifo_g, target_g, cap = g
-        over = total >= cap * (1 - 1e-9)
-        codel = target_g > 0
-        if codel.any():
-            for j in np.flatnonzero(over & codel).tolist():
-                last, count = self._codel.get(int(keys[j]), (-math.inf, 0))
-                if self.t - last > 2 * self.codel_interval:
-                    count = 0  # a new episode
-                if count and self.t < last + self.codel_interval / math.sqrt(count) - 1e-9:
-                    over[j] = False
-        over = np.flatnonzero(over)
-        if not len(over):
-            return False
-        f_lim = idx[sel]
-        g_lv = self.limit_level[f_lim[first[over]]]
-        live = idx[self.tcp[idx] & (self.paused[idx] <= self.t)]
-        member = np.full(len(live), -1)
-        for lv in np.unique(g_lv).tolist():  # every live flow through an overflowing node is a member
-            gk = keys[over[g_lv == lv]]
-            k_live = self.offset_arr[lv] + self.nodes[live, lv]
-            if lv == 0:  # the AP's queue holds downlink flows; an uplink flow queues in its own station
-                k_live = np.where(self.up[live], self.n_res + live, k_live)
-            pos = np.minimum(np.searchsorted(gk, k_live), len(gk) - 1)
-            hit_g = (gk[pos] == k_live) & (member < 0)
-            member[hit_g] = np.searchsorted(keys, k_live[hit_g])
-        m = member >= 0
-        f, g = live[m], member[m]
-        ng = len(keys)
-        x = self.rate[f] / 8.0  # bytes/s served
-        ss = self.win[f] < self.ssth[f]
-        grow = np.where(ss, x, self.mss[f] * x / np.maximum(self.win[f], self.mss[f]))
-        served = np.bincount(g, x, minlength=ng)
-        grown = np.bincount(g, grow, minlength=ng)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p = np.where(served > 0, grown / (served + grown), 0.0)
-            rtt_eff = self.rtt[f] + np.where(served[g] > 0, total[g] / served[g], 0.0)
-        arrivals = np.maximum(1, np.round((x + grow) * rtt_eff / self.mss[f])).astype(np.int64)
-        is_codel = target_g[g] > 0
-        lost = self.rng.binomial(arrivals, p[g])
-        if is_codel.any():  # one packet from each flow above its fair part of the queue
-            qf = np.maximum(0.0, self.win[f] - self.rate[f] * self.rtt[f] / 8.0)
-            n_g = np.bincount(g, minlength=ng)
-            fair = total[g] / np.maximum(1, n_g[g])
-            lost = np.where(is_codel, (qf >= fair * (1 - 1e-9)).astype(np.int64), lost)
-        hit = lost > 0
-        if not hit.any():
-            return False
-        for j in np.unique(g[hit & is_codel]).tolist():
-            last, count = self._codel.get(int(keys[j]), (-math.inf, 0))
-            self._codel[int(keys[j])] = (self.t, (0 if self.t - last > 2 * self.codel_interval else count) + 1)
-        self.losses += len(np.unique(g[hit]))
-        g_after = np.bincount(g, np.where(hit, 0.0, grow), minlength=ng)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p_after = np.where(served > 0, g_after / (served + g_after), 0.0)
-        retx_lost = (self.rng.random(len(f)) < 1.0 - (1.0 - p_after[g]) ** lost) & ~is_codel
-        rem_segs = self.rem[f] / 8.0 / self.mss[f]
-        dup = self.dupthresh[f]
-        rto = hit & (retx_lost | (arrivals - lost < dup) | (rem_segs < dup))
-        cut = np.maximum(2 * self.mss[f], self.win[f] * self.beta[f])  # of the flight the path held
-        fh, fr = f[hit], f[rto]
-        self.ssth[fh] = cut[hit]
-        self.win[fh] = cut[hit]
-        self.timeouts += len(fr)
-        self.paused[fr] = self.t + rtt_eff[rto] + np.maximum(self.min_rto[fr], 3 * self.rtt[fr])
-        self.win[fr] = self.mss[fr]
-        return True
-
-    def _schedule_tcp(self, idx: np.ndarray) -> None:
-        """The next ramp (a window-limited flow doubles), queue overflow or timeout's end."""
-        nxt = math.inf
-        tcp = self.tcp[idx]
-        if not tcp.any():
-            self._next_event = nxt
-            return
-        i = idx[tcp]
-        paused = self.paused[i]
-        wait = paused[paused > self.t]
-        if len(wait):
-            nxt = float(wait.min())
-        r = self.rate[i]
-        active = (paused <= self.t) & (r > 0)
-        rtt_all = self.rtt[i] + self.qdelay[i]
-        cap = self.win[i] * 8.0 / rtt_all
-        # the window limits (and can still grow): it doubles per RTT in slow start, the share may not
-        limited = active & (r >= cap * (1 - 1e-9)) & (self.win[i] < self.wmax[i])
-        if limited.any():
-            w, ss = self.win[i][limited], self.ssth[i][limited]
-            rtt = rtt_all[limited]
-            x = r[limited] / 8.0
-            t_ss = np.where(w < ss, np.minimum(rtt, np.maximum((ss - w) / x, 0.25 * rtt)), 4 * rtt)
-            nxt = min(nxt, self.t + float(t_ss.min()))
-        grp = self._groups(idx)
-        if grp is not None:
-            sel, keys, first, inv, q, total, served, fifo_g, target_g, cap = grp
-            f = idx[sel]
-            x = self.rate[f] / 8.0
-            ss = (self.win[f] < self.ssth[f]) & (self.win[f] < self.wmax[f])
-            grow = np.where(ss, x, self.mss[f] * x / np.maximum(self.win[f], self.mss[f]))
-            grow = np.where(self.win[f] >= self.wmax[f], 0.0, grow)
-            gr = np.bincount(inv, grow)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                t_full = np.where(gr > 0, (cap - total) / gr, np.inf)
-            for j in np.flatnonzero(target_g > 0).tolist():  # CoDel: not before its next drop is due
-                last, count = self._codel.get(int(keys[j]), (-math.inf, 0))
-                if count and self.t - last <= 2 * self.codel_interval:
-                    t_full[j] = max(t_full[j], last + self.codel_interval / math.sqrt(count) - self.t)
-            if len(t_full):
-                nxt = min(nxt, self.t + max(1e-6, float(t_full.min())))
-        self._next_event = nxt
-
     # ------------------------------------------------------------ allocation
-    def _allocate(self, idx: np.ndarray) -> None:
+    def _allocate(self, idx: np.ndarray, levels: int | None = None) -> None:
         """Bottom-up water-filling; a second pass hands airtime freed by wired limits back to the radio.
 
         Airtime is not a plain capacity (a station's cost is c_i), so when a
@@ -572,19 +428,20 @@ class FluidNetwork:
         AP may use the airtime freed: pass 2 re-fills the radios with the
         wired-limited flows frozen at their rates, then re-applies the wired levels.
         """
+        levels = self.L if levels is None else levels
         demand = self._demand(idx)
-        rate, limit = self._pass(idx, demand, 0)
+        rate, limit = self._pass(idx, demand, levels)
         if (limit > 0).any() and (limit == 0).any():
             frozen = limit > 0
-            rate2, limit2 = self._pass(idx, np.where(frozen, rate, demand), 0)
+            rate2, limit2 = self._pass(idx, np.where(frozen, rate, demand), levels)
             limit2[frozen & (limit2 < 0)] = limit[frozen & (limit2 < 0)]
             rate, limit = rate2, limit2
         self.rate[idx] = rate
         self.limit_level[idx] = limit
 
-    def _pass(self, idx: np.ndarray, rate: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
+    def _pass(self, idx: np.ndarray, rate: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
         limit = np.full(len(idx), -1)
-        for lv in range(first, self.L):
+        for lv in range(levels):
             nodes = self.nodes[idx, lv]
             if lv == 0:
                 w, c = self.ap_weight[idx], self.ap_cost[idx]

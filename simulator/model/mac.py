@@ -27,9 +27,10 @@ Who contends (beyond Bianchi's "everyone saturated"): the AP is the one
 downlink sender and contends whenever it holds data; a station contends only
 while it holds uplink frames — its TCP ACKs, or an upload. The number k of
 stations holding TCP ACKs is a birth-death chain on the successful
-exchanges: the AP's success gives one more station ACKs to send (k+1, unless
-all m downlink stations already wait), a waiting station's success sends its
-batch (k−1). Its stationary law weights Bianchi's per-success overhead
+exchanges: the AP's success gives one more station ACKs to send (k+1) when
+it serves one of the m − k stations not already waiting (it picks among its m
+backlogged stations regardless of their ACKs: probability 1 − k/m), a waiting
+station's success sends its batch (k−1). Its stationary law weights Bianchi's per-success overhead
 O(N = 1 + k + n_up) and gives u, the uplink ACK exchanges per downlink
 A-MPDU (≈ 1: "about as many ACK A-MPDUs as data A-MPDUs"). An inference in
 the spirit of Bianchi's model, not a published formula; DL/UL multi-user
@@ -162,7 +163,7 @@ def contention(m_down: int, n_up: int, t_collision: float, timing: MacTiming) ->
     # embedded success chain: birth (AP success) a/N, death k/N -> detailed balance
     w = np.ones(k_max + 1)
     for k in range(1, k_max + 1):
-        birth = ap / n[k - 1]
+        birth = ap / n[k - 1] * (1.0 - (k - 1) / m_down)  # the AP serves a station without ACKs waiting
         death = k / n[k]
         w[k] = w[k - 1] * birth / death if death > 0 else 0.0
     pi = w / w.sum()
@@ -172,7 +173,8 @@ def contention(m_down: int, n_up: int, t_collision: float, timing: MacTiming) ->
     p_s = n * tau * (1.0 - tau) ** (n - 1) / p_tr
     over = ((1.0 - p_tr) * SLOT + p_tr * (1.0 - p_s) * (t_collision + timing.aifs)) / (p_tr * p_s) + timing.aifs
     overhead = float(np.sum(pi * over))
-    ap_wins = float(np.sum(pi * ap / n))  # downlink share of successes
+    ap_wins = float(np.sum(pi * ap / n))  # downlink share of successes (some go to a station already holding
+    # ACKs: its batch grows instead, so u < 1)
     ack_wins = float(np.sum(pi * ks / n))
     u = ack_wins / ap_wins if ap_wins > 0 else 0.0
     return overhead, u

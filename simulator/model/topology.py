@@ -46,6 +46,7 @@ class RadioClass:
     dupthresh: int
     max_window: float = float("inf")  # socket buffer cap (bytes, one connection)
     beta: float = 0.7
+    syn_timeout: float = 1.0
 
 
 @dataclass
@@ -170,7 +171,7 @@ def build_topology(plan: Plan) -> Topology:
             tcp = prof.tcp
             c = RadioClass(lr.rate_bps, lr.standard, _timing(lr, ap, prof), Segments(tcp.mss, tcp.delayed_ack),
                            tcp.initial_window * tcp.mss, tcp.min_rto, tcp.dupthresh,
-                           tcp.buffer if tcp.buffer is not None else float("inf"), tcp.beta)
+                           tcp.buffer if tcp.buffer is not None else float("inf"), tcp.beta, tcp.syn_timeout)
             negotiated[key] = c
         if c not in cls_index:
             cls_index[c] = len(classes)

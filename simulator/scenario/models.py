@@ -177,6 +177,8 @@ class Tcp(_Strict):
     """Socket send/receive buffer: caps each connection's window (ns-3 default 128 KiB); unset: no cap."""
     beta: float = Field(0.7, gt=0.0, lt=1.0)
     """Window kept after a loss (CUBIC 0.7, RFC 9438; Reno 0.5)."""
+    syn_timeout: Duration = 1.0
+    """Wait before a lost SYN is sent again (RFC 6298 initial RTO 1 s; ns-3 ConnTimeout 3 s)."""
 
 
 class Retry(_Strict):

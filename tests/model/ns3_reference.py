@@ -61,9 +61,8 @@ def scenario_for(table: dict, seed_row: dict, folder: Path) -> Path:
         streams, mcs = [1 + m // 8 for m in mcs], [m % 8 for m in mcs]
     tcp = cfg["tcp"]
     prof = folder / "profiles"
-    if prof.exists():
-        shutil.rmtree(prof)
-    shutil.copytree(ROOT / "profiles", prof)
+    if not prof.exists():
+        shutil.copytree(ROOT / "profiles", prof)
     aqm = "fq_codel" if "FqCoDel" in cfg.get("queues", {}).get("ap_queue_disc", "FqCoDel") else "droptail"
     mac = (f"mac: {{max_ampdu: {cfg['ampdu_max_bytes']} B, max_mpdus: {cfg['ba_buffer_mpdus']}, "
            f"queue: {_queue_packets(cfg)}, aqm: {aqm}}}")
@@ -73,7 +72,7 @@ def scenario_for(table: dict, seed_row: dict, folder: Path) -> Path:
         f"band: {band}, gi: {gi}}}\nmax_clients: 256\nairtime_fairness: false\nport: 100 Gbit/s\n{mac}\n")
     kinds: dict[tuple[int, int], str] = {}
     order: list[tuple[str, int]] = []  # (kind, station index) in the room's device order
-    for i, (s, m) in enumerate(zip(streams, mcs)):
+    for s, m in zip(streams, mcs):
         kinds.setdefault((s, m), f"sta-{s}ss-mcs{m}")
     for key, kind in kinds.items():
         (prof / "devices" / f"{kind}.yaml").write_text(
@@ -81,7 +80,8 @@ def scenario_for(table: dict, seed_row: dict, folder: Path) -> Path:
             f"band: {band}, gi: {gi}}}\n{mac}\n"
             f"tcp: {{mss: {tcp['mss_bytes']} B, initial_window: {tcp['initial_window']}, "
             f"delayed_ack: {tcp['delayed_ack']}, min_rto: {tcp['min_rto_s']} s, "
-            f"buffer: {min(tcp.get('snd_buf_bytes', 10**9), tcp.get('rcv_buf_bytes', 10**9))} B}}\n")
+            f"buffer: {min(tcp.get('snd_buf_bytes', 10**9), tcp.get('rcv_buf_bytes', 10**9))} B, "
+            f"syn_timeout: {tcp.get('conn_timeout_s', 1.0)} s}}\n")
         order += [(kind, i) for i, k in enumerate(zip(streams, mcs)) if k == key]
     counts = {kind: sum(1 for k, _ in order if k == kind) for kind in kinds.values()}
     offsets = [seed_row["start_offset_s"][i] for _, i in order]
@@ -113,7 +113,7 @@ sites:
       - {{name: room, ap: ns3-ap, teacher: null, devices: {{{devices}}}}}
 """
     path = folder / f"{table['case']}-s{seed_row['seed']}.yaml"
-    path.write_text(text.replace("content: {profile: dnp-content}", "content: {profile: dnp-content}"))
+    path.write_text(text)
     return path
 
 
@@ -124,6 +124,7 @@ class ModelFigures:
     max_s: float
     goodput_mbps: float
     wall_s: float  # model wall time per seed (simulate only)
+    unfinished: int  # stations without a completed transfer, over all seeds
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -133,6 +134,7 @@ def _percentile(values: list[float], q: float) -> float:
 def model_figures(table: dict, folder: Path, seeds: int | None = None) -> ModelFigures:
     """The model over the table's seeds (their start offsets), figures averaged as the table's summary."""
     p50, p95, mx, gp, walls = [], [], [], [], []
+    unfinished = 0
     for row in table["per_seed"][:seeds]:
         path = scenario_for(table, row, folder)
         plan = load_plan(str(path))
@@ -149,10 +151,11 @@ def model_figures(table: dict, folder: Path, seeds: int | None = None) -> ModelF
                 first[dev] = start
                 nbytes += b
         comp = [done[d] - first[d] for d in done]
+        unfinished += table["config"]["stations"] - len(comp)
         p50.append(_percentile(comp, 50))
         p95.append(_percentile(comp, 95))
         mx.append(max(comp))
         span = max(done.values()) - min(first.values())
         gp.append(nbytes * 8 / 1e6 / span)
     return ModelFigures(float(np.mean(p50)), float(np.mean(p95)), float(np.mean(mx)), float(np.mean(gp)),
-                        float(np.mean(walls)))
+                        float(np.mean(walls)), unfinished)

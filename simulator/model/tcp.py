@@ -1,0 +1,234 @@
+"""TCP inside the fluid: window growth, queues at bottlenecks, drop episodes, timeouts (``flows.FluidNetwork``).
+
+Sources: RFC 5681 (slow start grows the window by the bytes acknowledged;
+congestion avoidance one MSS per RTT; fast retransmit after ``dupthresh``
+duplicate ACKs), RFC 6675 (SACK loss recovery), RFC 6298 (retransmission
+timeout, at least ``min_rto``), RFC 9438 (CUBIC's β = 0.7), RFC 8290/8289
+(fq_codel: per-flow queues, CoDel target 5 ms / interval 100 ms, drops at
+interval/√count). The mechanisms are described in ``flows``' module docstring;
+this mixin holds the per-flow arrays' TCP half so ``flows`` keeps the
+allocation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["TcpState"]
+
+
+class TcpState:
+    """TCP methods of ``FluidNetwork`` (uses its per-flow arrays: win, ssth, rtt, mss, rate, nodes, ...)."""
+
+    def _grow_windows(self, idx: np.ndarray, r: np.ndarray, dt: np.ndarray) -> None:
+        """Slow start: W += bytes acknowledged (up to ssthresh); congestion avoidance: W += MSS per RTT."""
+        tcp = self.tcp[idx]
+        if not tcp.any():
+            return
+        i = idx[tcp]
+        acked = r[tcp] * np.maximum(0.0, np.broadcast_to(dt, idx.shape)[tcp]) / 8.0
+        w, ss = self.win[i], self.ssth[i]
+        in_ss = w < ss
+        grown = np.where(in_ss, np.minimum(w + acked, ss), w)
+        ca_bytes = np.where(in_ss, np.maximum(0.0, w + acked - ss), acked)
+        grown = grown + self.mss[i] * ca_bytes / np.maximum(grown, self.mss[i])
+        self.win[i] = np.minimum(grown, self.wmax[i])
+
+    def _demand(self, idx: np.ndarray) -> np.ndarray:
+        d = np.minimum(self.demand[idx], 1e15)
+        tcp = self.tcp[idx]
+        if tcp.any():
+            d = np.where(tcp, np.minimum(d, self.win[idx] * 8.0 / (self.rtt[idx] + self.qdelay[idx])), d)
+        paused = self.paused[idx] > self.t
+        if paused.any():
+            d = np.where(paused, 0.0, d)
+        return d
+
+    def _queues(self, idx: np.ndarray):
+        """Per TCP flow limited by a node with a buffer: (flow positions, group key, queued bytes, buffer bytes)."""
+        if self.buffers is None:
+            return None
+        ll = self.limit_level[idx]
+        sel = np.flatnonzero(self.tcp[idx] & (ll >= 0) & (self.paused[idx] <= self.t))
+        if len(sel) == 0:
+            return None
+        f = idx[sel]
+        lv = ll[sel]
+        node = self.nodes[f, lv]
+        # uplink flows queue in their own station at the radio; everything else in the node's buffer
+        own = (lv == 0) & self.up[f]
+        key = np.where(own, self.n_res + f, self.offset_arr[lv] + node)
+        q = np.maximum(0.0, self.win[f] - self.rate[f] * self.rtt[f] / 8.0)
+        flat = self._buf_off[lv] + node
+        return sel, key, q, self._buf_flat[flat], self._codel_flat[flat]
+
+    def _groups(self, idx: np.ndarray):
+        """Queues per node: members, backlog, capacity before drops (FIFO + CoDel target × drain), drain rate."""
+        qs = self._queues(idx)
+        if qs is None:
+            return None
+        sel, key, q, fifo, target = qs
+        keys, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        total = np.bincount(inv, q)
+        served = np.bincount(inv, self.rate[idx[sel]] / 8.0)
+        fifo_g, target_g = fifo[first], target[first]
+        cap = fifo_g + target_g * served
+        return sel, keys, first, inv, q, total, served, fifo_g, target_g, cap
+
+    def _queue_delays(self, idx: np.ndarray) -> None:
+        """Queueing delay per flow for its next window: the FIFO share of its radio's (or bottleneck's) queue."""
+        self.qdelay[idx] = 0.0
+        g = self._groups(idx)
+        if g is None:
+            return
+        sel, keys, first, inv, q, total, served, fifo_g, target_g, cap = g
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fifo_delay = np.where(served > 0, np.minimum(total, np.where(target_g > 0, fifo_g, total)) / served, 0.0)
+        f = idx[sel]
+        lv_f = self.limit_level[f]
+        # a radio with per-station queues (airtime fairness) or a station's own uplink queue: each flow waits
+        # only behind its own packets, which its share already accounts for; a shared FIFO delays everyone
+        own = (lv_f == 0) & (self.up[f] | ~self.shared_fifo[self.nodes[f, 0]])
+        self.qdelay[f] = np.where(own, 0.0, fifo_delay[inv])
+        # downlink flows the window limits still wait in their radio's shared FIFO
+        lv0 = (lv_f == 0) & ~self.up[f] & self.shared_fifo[self.nodes[f, 0]]
+        if lv0.any():
+            rooms = self.nodes[f[lv0], 0]
+            per_room = np.zeros(len(self.caps[0]))
+            per_room[rooms] = fifo_delay[inv[lv0]]
+            other = idx[(self.limit_level[idx] < 0) & ~self.up[idx] & self.tcp[idx]]
+            self.qdelay[other] = per_room[self.nodes[other, 0]]
+
+    def _drops(self, idx: np.ndarray) -> bool:
+        """Drop episodes at nodes whose queue exceeds what they hold; True when windows changed.
+
+        Drop tail (a FIFO alone): every TCP flow through the full node sends
+        into it for one (queue-lengthened) round trip: its arrivals are x·RTT
+        plus its growth (slow start: as much again), each dropped with the
+        node's excess rate p = Σgrowth / (service + Σgrowth). A flow with
+        losses retransmits them while the flows that lost nothing keep growing
+        (drop rate p'); a lost retransmission, fewer than ``dupthresh``
+        surviving segments, or a loss in the last ``dupthresh`` segments
+        costs a timeout; otherwise the window is cut to β·W (fast recovery,
+        RFC 5681/6675, CUBIC's β).
+
+        fq_codel (RFC 8290/8289): the node holds its FIFO plus the CoDel
+        target's worth of drain before dropping; then each flow queueing more
+        than its fair part loses one packet, again after interval/√count while
+        the queue stays above (the CoDel control law), so windows shrink
+        gently; a timeout only when the window is too small for ``dupthresh``
+        duplicate ACKs or the loss is in the last segments.
+        """
+        g = self._groups(idx)
+        if g is None:
+            return False
+        sel, keys, first, inv, q, total, served_g, fifo_g, target_g, cap = g
+        over = total >= cap * (1 - 1e-9)
+        codel = target_g > 0
+        if codel.any():
+            for j in np.flatnonzero(over & codel).tolist():
+                last, count = self._codel.get(int(keys[j]), (-math.inf, 0))
+                if self.t - last > 2 * self.codel_interval:
+                    count = 0  # a new episode
+                if count and self.t < last + self.codel_interval / math.sqrt(count) - 1e-9:
+                    over[j] = False
+        over = np.flatnonzero(over)
+        if not len(over):
+            return False
+        f_lim = idx[sel]
+        g_lv = self.limit_level[f_lim[first[over]]]
+        live = idx[self.tcp[idx] & (self.paused[idx] <= self.t)]
+        member = np.full(len(live), -1)
+        for lv in np.unique(g_lv).tolist():  # every live flow through an overflowing node is a member
+            gk = keys[over[g_lv == lv]]
+            k_live = self.offset_arr[lv] + self.nodes[live, lv]
+            if lv == 0:  # the AP's queue holds downlink flows; an uplink flow queues in its own station
+                k_live = np.where(self.up[live], self.n_res + live, k_live)
+            pos = np.minimum(np.searchsorted(gk, k_live), len(gk) - 1)
+            hit_g = (gk[pos] == k_live) & (member < 0)
+            member[hit_g] = np.searchsorted(keys, k_live[hit_g])
+        m = member >= 0
+        f, g = live[m], member[m]
+        ng = len(keys)
+        x = self.rate[f] / 8.0  # bytes/s served
+        ss = self.win[f] < self.ssth[f]
+        grow = np.where(ss, x, self.mss[f] * x / np.maximum(self.win[f], self.mss[f]))
+        served = np.bincount(g, x, minlength=ng)
+        grown = np.bincount(g, grow, minlength=ng)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(served > 0, grown / (served + grown), 0.0)
+            rtt_eff = self.rtt[f] + np.where(served[g] > 0, total[g] / served[g], 0.0)
+        arrivals = np.maximum(1, np.round((x + grow) * rtt_eff / self.mss[f])).astype(np.int64)
+        is_codel = target_g[g] > 0
+        lost = self.rng.binomial(arrivals, p[g])
+        if is_codel.any():  # one packet from each flow above its fair part of the queue
+            qf = np.maximum(0.0, self.win[f] - self.rate[f] * self.rtt[f] / 8.0)
+            n_g = np.bincount(g, minlength=ng)
+            fair = total[g] / np.maximum(1, n_g[g])
+            lost = np.where(is_codel, (qf >= fair * (1 - 1e-9)).astype(np.int64), lost)
+        hit = lost > 0
+        if not hit.any():
+            return False
+        for j in np.unique(g[hit & is_codel]).tolist():
+            last, count = self._codel.get(int(keys[j]), (-math.inf, 0))
+            self._codel[int(keys[j])] = (self.t, (0 if self.t - last > 2 * self.codel_interval else count) + 1)
+        self.losses += len(np.unique(g[hit]))
+        g_after = np.bincount(g, np.where(hit, 0.0, grow), minlength=ng)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p_after = np.where(served > 0, g_after / (served + g_after), 0.0)
+        retx_lost = (self.rng.random(len(f)) < 1.0 - (1.0 - p_after[g]) ** lost) & ~is_codel
+        rem_segs = self.rem[f] / 8.0 / self.mss[f]
+        dup = self.dupthresh[f]
+        rto = hit & (retx_lost | (arrivals - lost < dup) | (rem_segs < dup))
+        cut = np.maximum(2 * self.mss[f], self.win[f] * self.beta[f])  # of the flight the path held
+        fh, fr = f[hit], f[rto]
+        self.ssth[fh] = cut[hit]
+        self.win[fh] = cut[hit]
+        self.timeouts += len(fr)
+        self.paused[fr] = self.t + rtt_eff[rto] + np.maximum(self.min_rto[fr], 3 * self.rtt[fr])
+        self.win[fr] = self.mss[fr]
+        return True
+
+    def _schedule_tcp(self, idx: np.ndarray) -> None:
+        """Per site, the next ramp (a window-limited flow doubles), queue overflow or timeout's end."""
+        tcp = self.tcp[idx]
+        if not tcp.any():
+            return
+        i = idx[tcp]
+        t = self.t
+        paused = self.paused[i]
+        wait = paused > t
+        if wait.any():
+            np.minimum.at(self.next_ev, self.fsite[i[wait]], paused[wait])
+        r = self.rate[i]
+        active = ~wait & (r > 0)
+        rtt_all = self.rtt[i] + self.qdelay[i]
+        cap = self.win[i] * 8.0 / rtt_all
+        # the window limits (and can still grow): it doubles per RTT in slow start, the share may not
+        limited = active & (r >= cap * (1 - 1e-9)) & (self.win[i] < self.wmax[i])
+        if limited.any():
+            w, ss = self.win[i][limited], self.ssth[i][limited]
+            rtt = rtt_all[limited]
+            x = r[limited] / 8.0
+            t_ss = np.where(w < ss, np.minimum(rtt, np.maximum((ss - w) / x, 0.25 * rtt)), 4 * rtt)
+            np.minimum.at(self.next_ev, self.fsite[i[limited]], t + t_ss)
+        grp = self._groups(idx)
+        if grp is not None:
+            sel, keys, first, inv, q, total, served, fifo_g, target_g, cap = grp
+            f = idx[sel]
+            x = self.rate[f] / 8.0
+            ss = (self.win[f] < self.ssth[f]) & (self.win[f] < self.wmax[f])
+            grow = np.where(ss, x, self.mss[f] * x / np.maximum(self.win[f], self.mss[f]))
+            grow = np.where(self.win[f] >= self.wmax[f], 0.0, grow)
+            gr = np.bincount(inv, grow)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t_full = np.where(gr > 0, (cap - total) / gr, np.inf)
+            for j in np.flatnonzero(target_g > 0).tolist():  # CoDel: not before its next drop is due
+                last, count = self._codel.get(int(keys[j]), (-math.inf, 0))
+                if count and t - last <= 2 * self.codel_interval:
+                    t_full[j] = max(t_full[j], last + self.codel_interval / math.sqrt(count) - t)
+            if len(t_full):
+                np.minimum.at(self.next_ev, self.fsite[f[first]], t + np.maximum(1e-6, t_full))
+
