@@ -11,7 +11,7 @@ import threading
 
 import httpx
 
-from simulator.stack.app import Overload
+from simulator.stack.health import Overload
 from simulator.stack.egil_client import push_roster
 from simulator.stack.process import start_stack, stop_stack
 from simulator.stack.walk import login
@@ -76,7 +76,7 @@ def test_sigkill_loses_no_acknowledged_answer(tmp_path):
         stop_stack(proc2)
 
 
-def test_overload_gives_503_with_retry_after():
+def test_overload_gives_503_with_retry_after(tmp_path):
     gate = asyncio.Event()
 
     async def slow_app(scope, receive, send):
@@ -84,7 +84,7 @@ def test_overload_gives_503_with_retry_after():
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    mw = Overload(slow_app, limit=2)
+    mw = Overload(slow_app, limit=2, data_dir=tmp_path)
 
     async def call(path: str) -> tuple[int, dict]:
         sent = []
