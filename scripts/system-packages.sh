@@ -5,7 +5,8 @@
 # DHCP/DNS server `storm` starts in its namespaces), tshark and dumpcap
 # (`capture analyse`, `load --capture`; tshark's debconf question about
 # non-root capture is answered by DEBIAN_FRONTEND=noninteractive), iproute2
-# (`ip netns`). Installed when run as root, else the apt line is printed.
+# (`ip netns`), mosquitto (the MQTT broker the telemetry tests start on a free
+# loopback port). Installed when run as root, else the apt line is printed.
 set -u
 need=()
 command -v xmlsec1 >/dev/null 2>&1 || need+=(xmlsec1)
@@ -15,6 +16,7 @@ command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v dumpcap >/dev/null 2>&1 || need+=(wireshark-common)
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || need+=(iproute2)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing system packages: ${need[*]}"

@@ -34,6 +34,8 @@ VERBS = {
     "storm": "the plan's devices join a real DHCP server (scapy, private namespaces by default)",
     "capture": "analyse a pcap/pcapng into a run folder, or synthesise one from a run",
     "calibrate": "fit device and service profiles to a measured run or capture",
+    "watch": "live dashboard of a run published with --mqtt",
+    "telemetry": "publish AP telemetry replayed from a model run (for testing --ap-telemetry)",
     "demo": "the main job on the shipped ci-smoke scenario (what `make demo` runs)",
 }
 

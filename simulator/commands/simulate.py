@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..plan import load_plan
 from ..units import UnitError, parse_duration
+from ..telemetry import add_mqtt_options, check_mqtt_options
 from . import add_run_options
 
 HELP = "predict the exam start with the model engine"
@@ -28,6 +29,7 @@ def add_arguments(p) -> None:
     p.add_argument("--recommend", action="store_true",
                    help="when an SLO breaches, search the model for the uplink, APs, workers or arrival spread "
                         "that make it hold (per breaching site and city-wide) and add it to the report")
+    add_mqtt_options(p, ap=False, speed=True)
 
 
 def _until(text: str | None) -> float | None:
@@ -44,6 +46,7 @@ def run(args) -> int:
     from ..results import new_run_dir, planned_counts, update_manifest, write_manifest
 
     until = _until(args.until)
+    check_mqtt_options(args)
     plan = load_plan(args.scenario, args.overrides, args.seed)
     for w in plan.loaded.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -66,6 +69,9 @@ def run(args) -> int:
         "events": result.events, "wall_s": round(result.wall_s, 3), "flow_recomputes": result.flow_recomputes,
         "sample_interval_s": result.sample_interval_s, "autosave_detail": result.autosave_detail,
         "sim_end_s": result.sim_end_s})
+    if args.mqtt:  # issue 14: replay the model's timeline on the bus (real time or --speed N)
+        from ..telemetry.session import publish_model_run
+        publish_model_run(args.mqtt, run_dir, plan, args.speed)
     code = _report(run_dir, args)
     if args.json:
         print(json.dumps({"run_dir": str(run_dir), "exit_code": code, "devices": result.devices,

@@ -24,7 +24,7 @@ from ..analysis.summary import Analysis  # noqa: E402
 from ..units import format_clock  # noqa: E402
 
 __all__ = ["PlotFile", "PLOTS", "arrivals_completions", "step_latency_over_time", "ready_cdf",
-           "utilisation_over_time", "time_breakdown", "ap_grid", "write_plots", "cdf_overlay"]
+           "utilisation_over_time", "time_breakdown", "ap_grid", "ap_telemetry", "write_plots", "cdf_overlay"]
 
 _NICE = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
@@ -300,6 +300,45 @@ def ap_grid(a: Analysis) -> Figure | None:
     return fig
 
 
+def ap_telemetry(a: Analysis) -> Figure | None:
+    """The network's own numbers (``ap-telemetry`` rows, issue 14) under the load: channel utilisation and
+    retry rate per AP radio below the step completions per second, on one time axis."""
+    r = a.resources
+    m = r.kind == "ap-telemetry" if len(r) else np.zeros(0, bool)
+    if not m.any():
+        return None
+    fig = Figure(figsize=(9, 6.4), dpi=90, layout="constrained")
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1.4))
+    top.set_title(f"{a.info.scenario}: AP telemetry (the network's own numbers) next to the load")
+    t = a.steps
+    names = sorted(set(r.resource[m].tolist()))
+    lo, hi = float(r.t_s[m].min()), float(r.t_s[m].max())
+    if len(t):
+        lo, hi = min(lo, float(np.nanmin(t.end_s))), max(hi, float(np.nanmax(t.end_s)))
+    edges = _bins(lo, hi, 80)
+    w = edges[1] - edges[0]
+    if len(t):
+        done, _ = np.histogram(t.end_s[t.ok], edges)
+        top.step(edges[:-1], done / w, where="post", color="k", label="successful steps")
+    top.set_ylabel("steps completed (per s)")
+    top.grid(alpha=0.3)
+    radios = [n for n in names if n.count("/") == 2 and not n.endswith("/clients")]
+    for i, name in enumerate(radios[:8]):
+        for suffix, style, what in (("", "-", "channel utilisation"), ("/retry", ":", "retry rate")):
+            k = r.resource == name + suffix
+            if k.any():
+                order = np.argsort(r.t_s[k], kind="stable")
+                bottom.plot(r.t_s[k][order], 100 * r.utilisation[k][order], color=f"C{i}", linestyle=style,
+                            label=f"{name.split(':', 1)[1]} {what}")
+    bottom.set_ylabel("share of time / frames (%)")
+    bottom.set_xlabel(_time_label(a))
+    bottom.set_ylim(0, 105)
+    bottom.grid(alpha=0.3)
+    bottom.legend(loc="upper right", fontsize=7, ncols=2)
+    return fig
+
+
 def cdf_overlay(runs: list[tuple[str, Analysis]]) -> Figure:
     """CDF of time-to-ready of several runs on one axis (``examday compare``)."""
     fig, ax = _fig("time to ready: " + " vs ".join(label for label, _ in runs))
@@ -334,7 +373,7 @@ def write_plots(a: Analysis, plots_dir: Path) -> list[PlotFile]:
     """Render every applicable plot to ``plots_dir/<name>.png``."""
     plots_dir.mkdir(parents=True, exist_ok=True)
     out = []
-    for name, fn in PLOTS.items():
+    for name, fn in (*PLOTS.items(), ("ap_telemetry", ap_telemetry)):  # ap_telemetry: only runs that have it
         fig = fn(a)
         if fig is None:
             continue

@@ -24,7 +24,7 @@ __all__ = [
     "Bitrate", "Bytes", "Duration", "SignedDuration", "Clock", "Fraction",
     "DeviceProfile", "ApProfile", "Mac", "Edca", "Tcp", "LinkQuality", "Transfer", "TestProfile", "ServiceProfile",
     "Link", "Classroom", "Site", "Exam", "Arrival", "Services", "ServiceRef",
-    "Targets", "LoginForm", "Scenario",
+    "Targets", "LoginForm", "Scenario", "Telemetry", "ApTelemetryFields",
 ]
 
 _NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
@@ -150,7 +150,14 @@ class Mac(_Strict):
     edca: Edca = Edca()
     """Channel access parameters (best effort)."""
     queue: int = Field(500, ge=1, le=1000000)
-    """Transmit queue in packets (ns-3 WifiMacQueue default 500): overflow drops packets, TCP reacts."""
+    """Transmit queue in packets (ns-3 WifiMacQueue default 500): a FIFO shared by the radio's stations."""
+    aqm: Literal["droptail", "fq_codel"] = "fq_codel"
+    """In front of the transmit queue: ``fq_codel`` (per-flow queues, CoDel drops, RFC 8290; Linux and ns-3
+    default) or ``droptail`` (the transmit queue alone drops when full)."""
+    codel_target: Duration = 5e-3
+    """CoDel target sojourn time (RFC 8289: 5 ms)."""
+    codel_interval: Duration = 0.1
+    """CoDel interval (RFC 8289: 100 ms): how long the sojourn must stay above target before a drop."""
 
 
 class Tcp(_Strict):
@@ -166,6 +173,10 @@ class Tcp(_Strict):
     """Minimum retransmission timeout (Linux 200 ms; RFC 6298 and ns-3 use 1 s)."""
     dupthresh: int = Field(3, ge=1, le=100)
     """Duplicate ACKs that trigger fast retransmit (RFC 5681); fewer surviving segments mean an RTO."""
+    buffer: Bytes | None = None
+    """Socket send/receive buffer: caps each connection's window (ns-3 default 128 KiB); unset: no cap."""
+    beta: float = Field(0.7, gt=0.0, lt=1.0)
+    """Window kept after a loss (CUBIC 0.7, RFC 9438; Reno 0.5)."""
 
 
 class Retry(_Strict):
@@ -548,6 +559,38 @@ class Templates(_Strict):
     """Site shapes by name: any site keys; their classrooms may use classroom templates."""
 
 
+class ApTelemetryFields(_Strict):
+    """Where the numbers sit in one AP telemetry message (JSON; dotted paths, e.g. ``stats.clients``)."""
+
+    ap: str | None = "ap"
+    """Field holding the AP id; null: take the id from the ``{ap}`` level of the topic."""
+    clients: str = "clients"
+    """Associated clients of the AP (all radios)."""
+    radios: str = "radios"
+    """List of per-radio objects; the fields below are read inside each."""
+    band: str = "band"
+    """Radio name or band (e.g. ``5GHz``), part of the resource name."""
+    channel_utilisation: str = "channel_utilisation"
+    """Share of time the radio's channel was busy."""
+    retry_rate: str = "retry_rate"
+    """Share of frames retransmitted."""
+    throughput: str = "throughput_bps"
+    """Radio throughput (tx + rx), bit/s."""
+    percent: bool = True
+    """Channel utilisation and retry rate are percentages (0..100); false: fractions (0..1)."""
+
+
+class Telemetry(_Strict):
+    """How AP/controller telemetry on MQTT maps to this scenario's APs (``load --ap-telemetry``, docs/telemetry.md)."""
+
+    topic: str = "wifi/+/ap/{ap}/stats"
+    """Topic pattern of AP messages; ``{ap}`` is the level carrying the AP id, ``+``/``#`` match anything."""
+    fields: ApTelemetryFields = ApTelemetryFields()
+    """Field names inside a message."""
+    aps: dict[str, str] = Field(default_factory=dict)
+    """AP id -> classroom (``site/room``, or ``room`` when the name is unique); unlisted ids ``<site>-<room>``."""
+
+
 class Scenario(_Strict):
     """An exam-day scenario: one exam start across the sites, the network and the services."""
 
@@ -577,6 +620,8 @@ class Scenario(_Strict):
     """Profiles folder relative to this file, added over the built-in profiles (default: a profiles/ beside it)."""
     templates: Templates | None = None
     """Reusable classroom and site shapes (expanded by the loader)."""
+    telemetry: Telemetry = Telemetry()
+    """AP/controller telemetry on MQTT: topic pattern, field names, AP id -> classroom (issue 14)."""
 
 
 def _slo_value(v: object) -> float:

@@ -190,6 +190,11 @@ def prepare(config: StackConfig) -> StackConfig:
 
 def app_from_env():
     """uvicorn factory for ``--workers N`` (config passed as JSON in ``EXAMDAY_STACK_CONFIG``)."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:  # a uvicorn worker: die with the supervisor (no orphans)
+        from .process import die_with_parent
+        die_with_parent()
     return build_app(StackConfig.from_json(os.environ[CONFIG_ENV]))
 
 
