@@ -312,9 +312,9 @@ def analyse(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None =
     rstats = resource_stats(resources, steps)
     co_lag = None
     if info.engine == "live" and len(steps):
-        # steps whose planned time comes from the plan (arrival, autosave clock, submit) or a retry's backoff;
+        # steps whose planned time comes from the plan (wake, arrival, autosave clock, submit) or a retry's backoff;
         # assertion/download/open are planned "when the previous step ended" and carry no lag information
-        planned = np.isin(steps.step, ("login", "autosave", "submit", "provision")) | (steps.attempt > 1)
+        planned = np.isin(steps.step, ("join", "login", "autosave", "submit", "provision")) | (steps.attempt > 1)
         co_lag = percentiles((steps.start_s - steps.planned_s)[planned])
     a = Analysis(info, steps, resources, stats, rd, deadlines, bottlenecks(rstats), co_lag,
                  notes=notes, truncated_shards=truncated, not_walked=not_walked)

@@ -98,6 +98,9 @@ class Monitor:
         return {"saturated": self.saturated, "max_cpu": round(self.max_cpu, 4), "samples": self.samples}
 
 
+PROVISION_WRITES_PER_S = 4.0  # headroom under the published 5 writes/s per client IP
+
+
 def jobs_for(plan, cfg: LiveConfig, index: int, count: int) -> list:
     """(user class, device, profile, job) for worker ``index`` of ``count``."""
     out = []
@@ -115,7 +118,10 @@ def jobs_for(plan, cfg: LiveConfig, index: int, count: int) -> list:
             objects = []
         if objects:
             span = max(1.0, last - first)
-            out.append((EgilUser, None, None, (objects, first, span / len(objects))))
+            # a well-behaved EGIL client stays under Skolverket's published 5 writes/s per client IP
+            # (dnp-usermanagement v1.3.1); 429s beyond it are still retried with Retry-After
+            every = max(span / len(objects), 1.0 / PROVISION_WRITES_PER_S)
+            out.append((EgilUser, None, None, (objects, first, every)))
         walks = max(1, min(10, int((last - first) // 10) + 1))
         out.append((Ss12000User, None, None, (first, walks, 10.0)))
     return out

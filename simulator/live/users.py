@@ -457,6 +457,9 @@ def egil_script(ctx: RunContext, objects: list, start_s: float, every_s: float) 
         w.close()
 
 
+SS12000_GETS_PER_S = 8.0  # headroom under Skolverket's published 10 GET/s per client IP
+
+
 def ss12000_script(ctx: RunContext, start_s: float, walks: int, every_s: float, limit: int = 100) -> None:
     """SS 12000 pull: page through persons and groups (``limit`` + ``pageToken``), ``walks`` times."""
     dev = _Named("ss12000-client")
@@ -483,7 +486,7 @@ def ss12000_script(ctx: RunContext, start_s: float, walks: int, every_s: float, 
                             raise StepFailed(f"SS 12000 {coll}: not JSON") from None
                     nxt = w.step("provision", planned, page)
                     pages += 1
-                    planned = ctx.clock.now()
+                    planned = max(ctx.clock.now(), planned + 1.0 / SS12000_GETS_PER_S)
                     if not nxt:
                         break
                     token = nxt

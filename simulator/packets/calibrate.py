@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ..scenario.models import DeviceProfile, ServiceProfile
 from .records import DhcpExchange, HttpExchange, TcpFlow
 
 __all__ = ["Fit", "Calibration", "calibrate", "write_overlay", "HTTP_OPS"]
@@ -188,17 +189,46 @@ def _connections(flows, owner: dict[str, str], kind_of: dict[str, str]) -> dict[
     return out
 
 
-def _yaml_value(key: str, v):
-    """SI floats back to the profile language's units (seconds fields as 's')."""
-    if isinstance(v, dict):
-        return {k: _yaml_value(k, x) for k, x in v.items()}
-    if isinstance(v, float) and key in _SECONDS:
-        return f"{v:.6g} s"
-    return v
+#: a unit field's JSON-schema example (scenario.models._unit) -> how an SI float is written back
+_UNIT_OF_EXAMPLE = {"45 s": "s", "35 MB": "B", "100 Mbit/s": "bit/s"}
 
 
-_SECONDS = {"initial_wait_min", "initial_wait_max", "retransmit", "max_retransmit", "association",
-            "connect_timeout", "timeout", "backoff", "max_backoff"}
+def _unit_of(field) -> str | None:
+    for meta in field.metadata:
+        schema = getattr(meta, "json_schema", None) or {}
+        for alt in schema.get("anyOf", ()):
+            for ex in alt.get("examples", ()):
+                if ex in _UNIT_OF_EXAMPLE:
+                    return _UNIT_OF_EXAMPLE[ex]
+    return None
+
+
+def _model_of(annotation):
+    """The profile model class inside ``annotation`` (``Mac``, ``Mac | None``), else None."""
+    import typing
+
+    from pydantic import BaseModel
+    for a in (annotation, *typing.get_args(annotation)):
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            return a
+    return None
+
+
+def _yaml_value(model, doc: dict) -> dict:
+    """A profile's ``model_dump`` (SI floats) back in the profile language: every unit field (durations,
+    sizes, rates, found from the field's type) written with its unit, nested models alike."""
+    out = {}
+    for key, v in doc.items():
+        field = model.model_fields.get(key)
+        sub = _model_of(field.annotation) if field is not None else None
+        unit = _unit_of(field) if field is not None else None
+        if isinstance(v, dict) and sub is not None:
+            out[key] = _yaml_value(sub, v)
+        elif unit and isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[key] = f"{v:.6g} {unit}"
+        else:
+            out[key] = v
+    return out
 
 
 def write_overlay(cal: Calibration, out: Path, source: str) -> list[Path]:
@@ -207,14 +237,8 @@ def write_overlay(cal: Calibration, out: Path, source: str) -> list[Path]:
     for sub, table in (("devices", cal.devices), ("services", cal.services)):
         for name, prof in table.items():
             (out / sub).mkdir(parents=True, exist_ok=True)
-            doc = _yaml_value("", prof)
-            if sub == "devices":
-                doc["wifi"]["width"] = prof["wifi"]["width"]
-                if doc["http"]["retry"].get("jitter") is not None:
-                    doc["http"]["retry"]["jitter"] = float(prof["http"]["retry"]["jitter"])
-                if isinstance(doc.get("association"), float):
-                    doc["association"] = f"{prof['association']:.6g} s"
-            else:
+            doc = _yaml_value(DeviceProfile if sub == "devices" else ServiceProfile, prof)
+            if sub == "services":
                 doc["operations"] = {k: f"{v:.6g} s" for k, v in prof["operations"].items()}
                 if doc.get("bandwidth") is None:
                     doc.pop("bandwidth", None)

@@ -9,8 +9,9 @@
   cookie jar). Requests are mapped to steps by path (``URL_STEPS``: the
   reference stack's and the live engine's URLs); consecutive requests of one
   step form one attempt (autosave, submit and provision: one per request),
-  judged by its last answer (earlier ones may be polls, e.g. 409
-  session-not-open while the teacher has not opened the test).
+  judged by its last answer; a download starts with the first manifest
+  request not answered 409 session-not-open (earlier ones are polls while
+  the teacher has not opened the test, as in the live engine and the model).
   An attempt starts at its first request (or the SYN of a connection opened
   for it) and ends with the last response packet.
 """
@@ -129,6 +130,11 @@ def _http_rows(an: Analysis, rec) -> list:
 def _emit(user: str, cur: list, syn: dict, rec) -> None:
     step = cur[0][0]
     hs = [h for _, h in cur]
+    if step == "download":
+        # manifest polls answered 409 (session not open yet) are waiting for the teacher, not the download:
+        # like the live engine and the model, the step starts with the manifest request that is answered
+        answered = [i for i, h in enumerate(hs) if h.status != 409]
+        hs = hs[answered[0]:] if answered else hs
     first = hs[0]
     start = first.request_s
     s, opener = syn.get(first.client, (math.nan, None))
