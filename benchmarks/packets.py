@@ -51,7 +51,8 @@ def _frames():
         out.append(Ether(src=mac, dst=smac) / IP(src=ip, dst=srv) / UDP(sport=30000, dport=53)
                    / DNS(id=7, rd=1, qd=DNSQR(qname="platform.example")))
         out.append(Ether(src=smac, dst=mac) / IP(src=srv, dst=ip) / UDP(sport=53, dport=30000)
-                   / DNS(id=7, qr=1, qd=DNSQR(qname="platform.example"), an=DNSRR(rrname="platform.example", rdata=srv)))
+                   / DNS(id=7, qr=1, qd=DNSQR(qname="platform.example"),
+                         an=DNSRR(rrname="platform.example", rdata=srv)))
         c, s = 40000, 80
         up = lambda fl, seq, ack, data=b"": (Ether(src=mac, dst=smac) / IP(src=ip, dst=srv)  # noqa: E731
                                              / TCP(sport=c, dport=s, flags=fl, seq=seq, ack=ack) / data)

@@ -124,7 +124,7 @@ def _split_rooms(site: str, k: int) -> Transform:
     return transform
 
 
-def _site_knob(a: Analysis, sc: Scenario, site: str, dominant: str | None) -> _Knob | None:
+def _site_knob(sc: Scenario, site: str, dominant: str | None) -> _Knob | None:
     spec = next(s for s in sc.sites if s.name == site)
     sel = f"sites[name={site}]"
     kind = (dominant or "").split(":", 1)[0]
@@ -146,12 +146,22 @@ def _city_knobs(a: Analysis, sc: Scenario, plan_services: dict) -> list[_Knob]:
     res = b.resource if b else ""
     kind, _, where = res.partition(":")
     if kind == "service" and where in plan_services:
-        cur = plan_services[where]
-        vals = sorted({max(cur + 1, math.ceil(cur * f)) for f in FACTORS})
-        knobs.append(_Knob("city", f"{b.label} workers", f"services.{where}.workers", str(cur),
-                           [(f"≥ {v}", [f"services.{where}.workers={v}"], None) for v in vals], f"{vals[0]} … {vals[-1]}"))
+        cur, conns = plan_services[where]
+        refused = b.by_cause.get("refused", 0.0) + b.by_cause.get("never_ready", 0.0)
+        if refused > b.by_cause.get("queued", 0.0):  # it turns pupils away: connections must grow with workers
+            cands = [(f"≥ {max(cur + 1, math.ceil(cur * f))} workers, {max(conns + 1, math.ceil(conns * f))} "
+                      "connections", [f"services.{where}.workers={max(cur + 1, math.ceil(cur * f))}",
+                                      f"services.{where}.max_connections={max(conns + 1, math.ceil(conns * f))}"],
+                      None) for f in FACTORS]
+            knobs.append(_Knob("city", f"{b.label} capacity", f"services.{where}.workers+max_connections",
+                               f"{cur} workers, {conns} connections", cands, f"×{FACTORS[0]} … ×{FACTORS[-1]}"))
+        else:
+            vals = sorted({max(cur + 1, math.ceil(cur * f)) for f in FACTORS})
+            knobs.append(_Knob("city", f"{b.label} workers", f"services.{where}.workers", str(cur),
+                               [(f"≥ {v}", [f"services.{where}.workers={v}"], None) for v in vals],
+                               f"{vals[0]} … {vals[-1]}"))
     elif kind == "dhcp":
-        cur = plan_services["dhcp"]
+        cur = plan_services["dhcp"][0]
         vals = sorted({max(cur + 1, math.ceil(cur * f)) for f in FACTORS})
         knobs.append(_Knob("city", "DHCP workers", "services.dhcp.workers", str(cur),
                            [(f"≥ {v}", [f"services.dhcp.workers={v}"], None) for v in vals], f"{vals[0]} … {vals[-1]}"))
@@ -209,14 +219,15 @@ def recommend(a: Analysis, max_sites: int = 5, city: bool = True, quiet: bool = 
     out: list[Recommendation] = []
     shared = False
     for s in a.breaching_sites[:max_sites] if len(a.sites) > 1 else []:
-        knob = _site_knob(a, sc, s.name, s.dominant)
+        knob = _site_knob(sc, s.name, s.dominant)
         if knob is None:
             shared = True  # its waiting is at a shared resource: the city-wide search covers it
             continue
         slos = tuple(_slo_text(v.name, v.threshold) for v in s.breached)
         out.append(_search(knob, prober, s.name, slos))
     if city and (not a.city_ok or shared):
-        plan_services = {role: sp.workers for role, sp in build_plan(loaded, m.get("seed")).services.items()}
+        plan_services = {role: (sp.workers, sp.max_connections)
+                         for role, sp in build_plan(loaded, m.get("seed")).services.items()}
         failing = [v for v in a.verdicts if not v.ok] or [v for s in a.breaching_sites for v in s.breached]
         slos = tuple(dict.fromkeys(_slo_text(v.name, v.threshold) for v in failing))
         for knob in _city_knobs(a, sc, plan_services):

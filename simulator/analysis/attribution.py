@@ -187,17 +187,18 @@ def attribute(t: StepTable, r: ResourceTable, rd: Readiness) -> Attribution:
     parts_s: list[np.ndarray] = []
     res_index: dict[str, int] = {}
 
-    def code(names: list[str]) -> np.ndarray:
-        return np.fromiter((res_index.setdefault(n, len(res_index)) for n in names), dtype=np.int64, count=len(names))
+    def code(names: np.ndarray) -> np.ndarray:
+        labels, codes = factorize(names)
+        mapping = np.array([res_index.setdefault(str(n), len(res_index)) for n in labels.tolist()], dtype=np.int64)
+        return mapping[codes]
 
-    def add(rows: np.ndarray, names: np.ndarray | list[str], cause: str, secs: np.ndarray) -> None:
+    def add(rows: np.ndarray, names: np.ndarray, cause: str, secs: np.ndarray) -> None:
         keep = secs > 0
         if not keep.any():
             return
         rows, secs = rows[keep], secs[keep]
-        names = np.asarray(names, dtype=object)[keep]
         parts_dev.append(dev_of_row[rows])
-        parts_res.append(code(names.tolist()))
+        parts_res.append(code(names[keep]))
         parts_cause.append(np.full(len(rows), CAUSES.index(cause)))
         parts_s.append(secs)
 
@@ -278,15 +279,18 @@ def _slowing_resource(t, rows, steps, step_codes, sites, site_codes, rooms, room
                 key = site_codes[rows[idx]]
             else:
                 key = np.zeros(len(idx), dtype=np.int64)
-            uk, inv = np.unique(key, return_inverse=True)
-            for j, k in enumerate(uk.tolist()):
+            order = np.argsort(key, kind="stable")
+            sk = key[order]
+            bounds = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1], True])
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
+                k = int(sk[lo])
                 site = str(sites[k // len(rooms)]) if "{room}" in tmpl else (str(sites[k]) if "{site}" in tmpl else "")
                 room = str(rooms[k % len(rooms)]) if "{room}" in tmpl else ""
                 name = tmpl.format(site=site, room=room)
-                sel = idx[inv == j]
-                u = integ.mean(name, a[sel], b[sel])
-                if u is None:
+                if name not in integ.t:
                     continue
+                sel = idx[order[lo:hi]]
+                u = integ.mean(name, a[sel], b[sel])
                 better = u > best[sel] + 1e-9
                 best[sel[better]] = u[better]
                 out[sel[better]] = name
@@ -300,8 +304,10 @@ def _rank(att: Attribution) -> list[ResourceWait]:
     total = np.bincount(att.resource, weights=att.seconds, minlength=nr)
     by_cause = np.bincount(att.resource * len(CAUSES) + att.cause, weights=att.seconds,
                            minlength=nr * len(CAUSES)).reshape(nr, len(CAUSES))
-    pairs = np.unique(att.resource * (int(att.device.max()) + 1 if len(att.device) else 1) + att.device)
-    devices = np.bincount(pairs // (int(att.device.max()) + 1 if len(att.device) else 1), minlength=nr)
+    width = int(att.device.max()) + 1 if len(att.device) else 1
+    pairs = np.sort(att.resource * width + att.device)
+    pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] if len(pairs) else pairs
+    devices = np.bincount(pairs // width, minlength=nr)
     grand = float(total.sum()) or math.nan
     out = [ResourceWait(str(att.resources[i]), float(total[i]),
                         {c: float(by_cause[i, k]) for k, c in enumerate(CAUSES) if by_cause[i, k] > 0},

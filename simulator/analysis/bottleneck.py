@@ -1,4 +1,9 @@
-"""Which resource breaks first: ranked by peak utilisation and by the waiting it caused.
+"""Resource utilisation statistics: peak, mean, time saturated, peak queue, per sampled resource.
+
+The report's *bottleneck* is no longer chosen here: it is the top of the
+pupil-seconds ranking in ``simulator.analysis.attribution`` (one unit,
+refusals and retries included). The saturation-based pick below is kept for
+the utilisation table and for callers that want "which resource ran hottest".
 
 Two sources of waiting, used together:
 

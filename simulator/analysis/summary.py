@@ -25,9 +25,9 @@ import numpy as np
 
 from ..errors import UserError
 from ..trace import ResourceTable, StepTable, read_resources, read_steps
-from ..units import format_clock, format_duration
+from ..units import format_clock
 from .advice import read_recommendations
-from .attribution import Attribution, ResourceWait, attribute, resource_label
+from .attribution import Attribution, ResourceWait, attribute
 from .bottleneck import Bottlenecks, bottlenecks, resource_stats
 from .groups import GroupStats, group_stats
 from .slo import DEFAULT_T0_CLOCK, Verdict, evaluate, parse_name

@@ -17,8 +17,6 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import UserError
-
 HELP = "analyse a pcap/pcapng into a run folder, or synthesise one from a run"
 EXAMPLE = "examday capture analyse results/ci-smoke-live-…/capture.pcapng -o results/ci-smoke-capture"
 
@@ -28,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub.required = True
     a = sub.add_parser("analyse", help="a capture -> a run folder (trace, flows, report)")
     a.add_argument("capture", help="pcap or pcapng file")
-    a.add_argument("-o", "--out", default=None, metavar="DIR", help="run folder (default: results/<name>-capture-<UTC>/)")
+    a.add_argument("-o", "--out", default=None, metavar="DIR",
+                   help="run folder (default: results/<name>-capture-<UTC>/)")
     a.add_argument("--run", default=None, metavar="RUN_DIR",
                    help="the run this capture belongs to (default: the folder holding it, if it is a run)")
     a.add_argument("--scenario", default=None, help="scenario whose plan names the devices (default: the run's)")
@@ -84,11 +83,11 @@ def _analyse(args) -> int:
     write_manifest(run_dir, scenario_path=scen or "", scenario_name=name, engine="capture",
                    seed=plan.seed if plan else 0, overrides=[], slo=plan.slo if plan else {},
                    t0_clock=plan.t0_clock if plan else 0.0, t0_epoch=t0 if t0 is not None else an.first_ts,
-                   devices=len(plan.devices) if plan else 0, capture={"file": str(Path(args.capture).resolve()),
-                                                                       "comment": an.section_comment,
-                                                                       "packets": an.packets, "source_run": str(src or "")})
+                   devices=len(plan.devices) if plan else 0,
+                   capture={"file": str(Path(args.capture).resolve()), "comment": an.section_comment,
+                            "packets": an.packets, "source_run": str(src or "")})
     if args.sni:
-        sni(args.capture, an.flows, an.first_ts)
+        sni(args.capture, an.flows)
     rows = capture_rows(an, run_dir.name, _devices(plan) if plan else None)
     with TraceWriter(run_dir, shard="capture") as w:
         for r in sorted(rows, key=lambda r: r.start_s):
@@ -122,6 +121,3 @@ def _synth(args) -> int:
     print(args.out)
     return 0
 
-
-def _fail(msg: str):
-    raise UserError(msg)

@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_run_options(p)
     p.add_argument("--stack", action="store_true",
                    help="start the reference stack for this run, provision the roster, point the targets at it")
+    p.add_argument("--gateway", action="store_true",
+                   help="with --stack: run its access-gateway role, so sign-ins take the two-hop DNP chain")
     p.add_argument("--headless", action="store_true", help="no web UI (the default)")
     p.add_argument("--ui", action="store_true", help="serve Locust's web UI (stats) on loopback while the run lasts")
     p.add_argument("--ui-port", type=int, default=8089, help="web UI port (default 8089)")
@@ -75,6 +77,8 @@ def check_arguments(args: argparse.Namespace) -> None:
 
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
+    if args.gateway and not args.stack:
+        raise UserError("--gateway needs --stack (it is a role of the reference stack)")
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed {args.seed}: a seed is 0 or more")
     if not 1 <= args.ui_port <= 65535:
@@ -211,7 +215,7 @@ class LiveRun:
             return
         self.phase = "stack start"
         _say(self.args, "starting the reference stack …")
-        self.stack_proc, urls = launch.start_reference_stack(self.plan, self.run_dir)
+        self.stack_proc, urls = launch.start_reference_stack(self.plan, self.run_dir, gateway=self.args.gateway)
         self.urls = urls
         self.targets.update(idp=urls.idp_url, platform=urls.platform_url, scim=urls.scim_url,
                             ss12000=urls.ss12000_url, scim_token=urls.scim_token)

@@ -121,9 +121,8 @@ def _raise_interrupt(*_):
 
 
 def run(args) -> int:
-    from ..packets.dnsmasq import DhcpServer, Pool, die_with_parent
-    from ..packets.lab import Lab, need_root
-    from ..packets.storm import StormLink
+    from ..packets.dnsmasq import Pool
+    from ..packets.lab import need_root
     from ..plan import load_plan
     from ..results import new_run_dir, update_manifest, write_manifest
 
@@ -143,42 +142,9 @@ def run(args) -> int:
                    seed=plan.seed, overrides=list(args.overrides), slo=_join_slos(plan.slo), t0_clock=plan.t0_clock,
                    plan_digest=plan.digest, devices=len(plan.devices))
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
-    child = None
     status, info = "failed", {}
     try:
-        if args.interface is None:
-            lab = Lab([s.name for s in sc.sites])
-        with (lab if args.interface is None else _Null()) as lab_:
-            server = DhcpServer(lab_, pools, run_dir / "server", {n: lab_.links[0].server_ip for n in
-                                                                 (() if args.no_dns else _names(plan))},
-                                args.server_delay) if lab_ else _Null()
-            links = ([StormLink(l.site, l.client_if) for l in lab_.links] if lab_
-                     else [StormLink("*", args.interface)])
-            cfg = storm_config(plan, run_dir, links, args)
-            with server:
-                if not args.quiet:
-                    where = f"interface {args.interface}" if args.interface else \
-                        f"lab {lab_.tag} ({getattr(server, 'version', '')}, pools " + \
-                        ", ".join(f"{p.size}" for p in pools) + ")"
-                    print(f"storm {plan.scenario}: {len(cfg.devices)} devices on {where} -> {run_dir}",
-                          file=sys.stderr, flush=True)
-                cfg_path = Path(tempfile.mkdtemp(prefix="examday-storm-")) / "storm.json"
-                cfg_path.write_text(cfg.to_json())
-                argv = [sys.executable, "-m", "simulator.packets.storm", str(cfg_path)]
-                prefix = lab_.exec_prefix(lab_.client_ns) if lab_ else []
-                child = subprocess.Popen(prefix + argv, start_new_session=True, preexec_fn=die_with_parent)
-                try:
-                    child.wait(timeout=args.max_duration + 60)
-                except KeyboardInterrupt:
-                    child.send_signal(signal.SIGTERM)  # the client writes honest rows for the unfinished
-                    child.wait(timeout=10)
-                    raise
-                finally:
-                    if child.poll() is None:
-                        child.kill()
-                        child.wait()
-                    cfg_path.unlink(missing_ok=True)
-                    cfg_path.parent.rmdir()
+        _storm(plan, run_dir, pools, args)
         res_path = run_dir / "storm-result.json"
         info = json.loads(res_path.read_text()) if res_path.exists() else {}
         status = info.get("status", "failed")
@@ -217,11 +183,39 @@ def run(args) -> int:
     return code
 
 
-class _Null:
-    """Stands in for the lab and the server when storming a real interface."""
+def _storm(plan, run_dir: Path, pools: list, args) -> None:
+    """Lab and dnsmasq (unless --interface), then the client process; everything torn down on the way out."""
+    import contextlib
 
-    def __enter__(self):
-        return None
+    from ..packets.dnsmasq import DhcpServer, die_with_parent
+    from ..packets.lab import Lab
+    from ..packets.storm import StormLink
 
-    def __exit__(self, *exc):
-        return None
+    with contextlib.ExitStack() as stack:
+        prefix, where = [], f"interface {args.interface}"
+        links = [StormLink("*", args.interface)]
+        if args.interface is None:
+            lab = stack.enter_context(Lab([s.name for s in plan.loaded.scenario.sites]))
+            names = {n: lab.links[0].server_ip for n in (() if args.no_dns else _names(plan))}
+            server = stack.enter_context(DhcpServer(lab, pools, run_dir / "server", names, args.server_delay))
+            links = [StormLink(link.site, link.client_if) for link in lab.links]
+            prefix = lab.exec_prefix(lab.client_ns)
+            where = f"lab {lab.tag} ({server.version}, pools {', '.join(str(p.size) for p in pools)})"
+        cfg = storm_config(plan, run_dir, links, args)
+        if not args.quiet:
+            print(f"storm {plan.scenario}: {len(cfg.devices)} devices on {where} -> {run_dir}", file=sys.stderr,
+                  flush=True)
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="examday-storm-")))
+        (tmp / "storm.json").write_text(cfg.to_json())
+        child = subprocess.Popen(prefix + [sys.executable, "-m", "simulator.packets.storm", str(tmp / "storm.json")],
+                                 start_new_session=True, preexec_fn=die_with_parent)
+        try:
+            child.wait(timeout=args.max_duration + 60)
+        except KeyboardInterrupt:
+            child.send_signal(signal.SIGTERM)  # the client writes honest rows for the unfinished
+            child.wait(timeout=10)
+            raise
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()

@@ -9,11 +9,6 @@ against it is the client's own cost plus a delay the test chose:
 must reproduce. Pages look like the reference IdP's (a login form whose
 action ends in ``/login``, an auto-submitting ``SAMLResponse`` form).
 
-``--gateway`` puts an access gateway between platform and IdP (the DNP
-chain): platform → 302 ``/gw/sso`` → auto-submitting ``SAMLRequest`` form to
-the IdP → login → ``SAMLResponse`` form to ``/gw/acs`` → auto-submitting
-``SAMLResponse`` form to the platform's ACS (two SAML hops).
-
 ``--rogue URL --rogue-modes redirect,form,manifest,autosave`` makes it a
 hostile server for the egress tests: the k-th login gets the k-th mode
 (round robin, carried in its session cookie) and points that device at URL —
@@ -47,8 +42,7 @@ POST_PAGE = ('<!DOCTYPE html><html><body onload="document.forms[0].submit()"><fo
              '</noscript></form></body></html>')
 
 
-def build_app(delays: dict[str, float] | None = None, rogue: str = "", modes: tuple[str, ...] = (),
-              gateway: bool = False) -> Starlette:
+def build_app(delays: dict[str, float] | None = None, rogue: str = "", modes: tuple[str, ...] = ()) -> Starlette:
     delays = dict(delays or {})
     blobs = {name: b"\0" * size for name, size in PARTS}
     stats = {"answers": 0, "logins": 0}
@@ -67,8 +61,6 @@ def build_app(delays: dict[str, float] | None = None, rogue: str = "", modes: tu
         stats["logins"] += 1
         if mode == "redirect":
             return RedirectResponse(rogue, 302)
-        if gateway:
-            return RedirectResponse("/gw/sso?SAMLRequest=Z3c&RelayState=%2Fplatform%2Fapi%2Fme", 302)
         resp = RedirectResponse("/idp/sso?SAMLRequest=fVLLbtswEPwVgXdZD7tJTFgG3BhFDaStYas99FJQ1MomQJEqd9XHf9uXQ&RelayState="
                                 "%2Fplatform%2Fapi%2Fme", 302)
         if mode:
@@ -87,15 +79,6 @@ def build_app(delays: dict[str, float] | None = None, rogue: str = "", modes: tu
         await pause("credentials")
         if not form.get("username") or not form.get("password"):
             return HTMLResponse('<form action="/idp/login"><p class="error">missing</p></form>', 401)
-        return HTMLResponse(POST_PAGE.format(acs="/gw/acs" if gateway else "/platform/acs", saml=SAML))
-
-    async def gw_sso(request: Request) -> Response:  # the gateway, as an SP, asks the school IdP
-        return HTMLResponse(POST_PAGE.replace("SAMLResponse", "SAMLRequest").format(acs="/idp/sso", saml="cmVx"))
-
-    async def gw_acs(request: Request) -> Response:  # ... and, as an IdP, answers the platform
-        form = dict(urllib.parse.parse_qsl((await request.body()).decode()))
-        if not form.get("SAMLResponse"):
-            return Response("no SAMLResponse", 400)
         return HTMLResponse(POST_PAGE.format(acs="/platform/acs", saml=SAML))
 
     async def acs(request: Request) -> Response:
@@ -152,8 +135,7 @@ def build_app(delays: dict[str, float] | None = None, rogue: str = "", modes: tu
         return JSONResponse({"ok": True, "answers": stats["answers"]})
 
     return Starlette(routes=[
-        Route("/platform/login", login), Route("/idp/sso", sso, methods=["GET", "POST"]),
-        Route("/gw/sso", gw_sso), Route("/gw/acs", gw_acs, methods=["POST"]), Route("/idp/login", credentials, methods=["POST"]),
+        Route("/platform/login", login), Route("/idp/sso", sso), Route("/idp/login", credentials, methods=["POST"]),
         Route("/platform/acs", acs, methods=["POST"]), Route("/platform/api/me", me),
         Route("/platform/api/manifest", manifest), Route("/platform/content/fake/{part}", content),
         Route("/platform/api/answers", answers, methods=["POST"]),
@@ -166,13 +148,12 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m simulator.live.fake")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--delay", action="append", default=[], metavar="ROUTE=SECONDS")
-    p.add_argument("--gateway", action="store_true", help="an access gateway between platform and IdP")
     p.add_argument("--rogue", default="", metavar="URL", help="the off-target URL of the rogue modes")
     p.add_argument("--rogue-modes", default="", help="comma-separated: redirect, form, manifest, autosave")
     a = p.parse_args(argv)
     delays = {k: float(v) for k, v in (d.split("=", 1) for d in a.delay)}
     modes = tuple(m for m in a.rogue_modes.split(",") if m)
-    uvicorn.run(build_app(delays, a.rogue, modes, a.gateway), host="127.0.0.1", port=a.port, log_level="warning", access_log=False,
+    uvicorn.run(build_app(delays, a.rogue, modes), host="127.0.0.1", port=a.port, log_level="warning", access_log=False,
                 timeout_keep_alive=60, lifespan="off")
 
 

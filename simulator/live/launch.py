@@ -2,8 +2,10 @@
 
 It starts the reference stack when asked (its own subprocess), provisions the
 roster through the stack's EGIL client, starts the Locust process
-(``python -m simulator.live.runner``), forwards Ctrl-C/SIGTERM to it, and after
-the run checks that every acknowledged autosave is in the platform's store.
+(``python -m simulator.live.runner``; both die with this process), forwards
+Ctrl-C/SIGTERM to it, stops it when the stack dies, and after the run checks
+that every acknowledged autosave is in the platform's store (asking the
+stack, ``GET /platform/api/stored-answers``).
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ __all__ = ["start_reference_stack", "provision_roster", "run_locust", "read_resu
 REPO = Path(__file__).resolve().parents[2]
 
 
-def start_reference_stack(plan, run_dir: Path, mfa_delay: str = "1 s"):
-    """Start the reference stack for this run (data under ``run_dir/stack``); returns (proc, StackUrls)."""
+def start_reference_stack(plan, run_dir: Path, mfa_delay: str = "1 s", gateway: bool = False):
+    """Start the reference stack for this run (data under ``run_dir/stack``); returns (proc, StackUrls).
+
+    ``gateway``: with its access-gateway role, so every sign-in is the two-hop DNP chain."""
     from ..stack.process import start_stack
 
     tests = Path(plan.loaded.profiles.root) / "tests"
     return start_stack(run_dir / "stack", profiles=tests if tests.is_dir() else None, mfa_delay=mfa_delay,
-                       log_path=run_dir / "stack.log", quiet=True)
+                       log_path=run_dir / "stack.log", quiet=True, extra=("--gateway",) if gateway else ())
 
 
 def provision_roster(plan, scim_url: str, token: str):

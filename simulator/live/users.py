@@ -48,189 +48,14 @@ import gevent
 from gevent.pool import Pool
 from locust import User
 
-from . import forms
 from .context import RunContext, StepFailed
-from .http import Browser, HttpError, OffTarget, Response
-from .schedule import backoff_delay
+from .http import HttpError, OffTarget
+from .walk import Walk, check, origin, retry_after
 
-__all__ = ["DeviceUser", "PupilUser", "TeacherUser", "EgilUser", "Ss12000User", "backoff_delay",
+__all__ = ["DeviceUser", "PupilUser", "TeacherUser", "EgilUser", "Ss12000User", "Walk",
            "pupil_script", "teacher_script"]
 
-RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
-MFA_POLLS = 120
-MAX_HOPS = 8  # auto-submitting SAML forms in one sign-in (platform -> gateway -> IdP -> gateway -> platform: 2)
 ANSWER_PAD = b"x" * (1 << 20)
-
-
-def _retry_after(resp: Response) -> float | None:
-    v = resp.header("retry-after")
-    try:
-        return float(v) if v else None
-    except ValueError:
-        return None
-
-
-def _check(resp: Response, what: str, ok=(200,)) -> Response:
-    if resp.status in ok:
-        return resp
-    detail = ""
-    if resp.body and len(resp.body) < 2000:
-        reject = resp.header("x-examday-reject")
-        if reject:
-            detail = f": {reject}"
-        else:
-            try:
-                detail = f": {json.loads(resp.body).get('error', '')}"
-            except (ValueError, AttributeError):
-                detail = ""
-    raise StepFailed(f"{what}: http {resp.status}{detail.rstrip(': ')}", resp.status in RETRYABLE,
-                     _retry_after(resp))
-
-
-class Walk:
-    """One device's walk: its browser, its trace rows, its retries."""
-
-    def __init__(self, ctx: RunContext, device, kind: str, profile=None):
-        self.ctx, self.device, self.kind, self.profile = ctx, device, kind, profile
-        self.retry = (profile.http.retry if profile is not None else None) or _DefaultRetry
-        self.browser: Browser = ctx.browser(profile)
-
-    def close(self) -> None:
-        self.ctx.release(self.browser)
-
-    def attempt(self, step: str, planned_s: float, fn, attempt: int = 1, started_s: float | None = None):
-        """One attempt of ``step`` (one trace row): (ok, result, error, end_s).
-
-        ``fn`` returns (result, bytes, ttfb_s, queue_s). A ``--max-rps`` wait for
-        the step's first request happens before ``start_s`` (start lag, not
-        service time); limiter waits of its later requests are its ``queue_s``.
-        """
-        ctx, b = self.ctx, self.browser
-        if started_s is None:
-            if ctx.limiter.interval:
-                ctx.limiter.acquire()
-                b.prepaid = 1
-            start = ctx.clock.now()
-        else:
-            start = started_s
-        b.limited_s = 0.0
-        try:
-            result, nbytes, ttfb, queue = fn()
-        except gevent.GreenletExit:
-            ctx.row(self.device, self.kind, step, planned_s, start, ctx.clock.now(), 0, False, "stopped",
-                    math.nan, attempt)
-            raise
-        except Exception as err:  # noqa: BLE001 - every attempt leaves a row, whatever went wrong
-            end = ctx.clock.now()
-            if not isinstance(err, (StepFailed, HttpError, OffTarget, forms.PageMismatch)):
-                err = StepFailed(f"internal error: {type(err).__name__}: {err}")
-            ctx.row(self.device, self.kind, step, planned_s, start, end, 0, False, err.reason, math.nan, attempt)
-            return False, None, err, end
-        finally:
-            b.prepaid = 0
-        end = ctx.clock.now()
-        if ctx.limiter.interval:
-            queue = min(b.limited_s, end - start)  # parallel part requests wait side by side
-        ctx.row(self.device, self.kind, step, planned_s, start, end, nbytes, True, "", ttfb, attempt, queue)
-        return True, result, None, end
-
-    def again(self, attempt: int, err, end: float) -> float | None:
-        """Planned time of the next attempt after a failed one, or None when the walk gives up."""
-        if not getattr(err, "retryable", False) or attempt >= self.retry.attempts or self.ctx.stop.is_set():
-            return None
-        return end + backoff_delay(attempt, self.retry, self.ctx.rng, getattr(err, "retry_after", None))
-
-    def step(self, step: str, planned_s: float, fn, started_s: float | None = None) -> object | None:
-        """Run ``fn()`` as ``step`` with the profile's retries; the result, or None when it failed."""
-        planned = planned_s
-        for attempt in range(1, self.retry.attempts + 1):
-            if attempt > 1 and not self.ctx.clock.sleep_until(planned, self.ctx.stop):
-                return None
-            ok, result, err, end = self.attempt(step, planned, fn, attempt, started_s if attempt == 1 else None)
-            if ok:
-                return result
-            planned = self.again(attempt, err, end)
-            if planned is None:
-                return None
-        return None
-
-    # ------------------------------------------------------------ SAML
-    def login(self) -> tuple:
-        """``login`` step body: platform -> (gateways ->) IdP -> credentials -> SAMLResponse form for the platform.
-
-        A bounded chain: redirects (the browser's, each egress-checked), up to
-        ``MAX_HOPS`` auto-submitting SAML forms (``SAMLRequest`` or a
-        ``SAMLResponse`` for an intermediate SP such as the access gateway),
-        the second-factor page polled, the credentials POSTed once and only to
-        the IdP target's origin. It ends at the ``SAMLResponse`` form whose
-        action is under ``targets.platform`` (the ``assertion`` step posts it).
-        """
-        t = self.ctx.targets
-        lf = t["login_form"]
-        b = self.browser
-        platform = t["platform"].rstrip("/") + "/"
-        start = platform + "login?" + urllib.parse.urlencode({"idp": t["idp"]})
-        resp = b.request("GET", start, name="login: platform")
-        nbytes, hops, polls, sent = resp.nbytes, 0, 0, False
-        while True:
-            if resp.status in (400, 401, 403):
-                try:
-                    err = forms.page_error(forms.parse(resp.body)) or f"http {resp.status}"
-                except forms.PageMismatch:
-                    err = f"http {resp.status}"
-                raise StepFailed(f"login rejected: {err}")
-            if resp.status not in (200, 202):
-                _check(resp, "login")
-            doc = forms.parse(resp.body)
-            saml = forms.saml_form(doc, resp.url)
-            if saml is not None:
-                if saml.value("SAMLResponse") is not None and saml.action.startswith(platform):
-                    return saml, nbytes, math.nan, math.nan
-                hops += 1
-                if hops > MAX_HOPS:
-                    raise StepFailed(f"login: more than {MAX_HOPS} SAML hops")
-                resp = b.request(saml.method or "POST", saml.action, saml.encoded(),
-                                 {"Content-Type": "application/x-www-form-urlencoded", "Origin": _origin(resp.url)},
-                                 name="login: saml hop")
-                nbytes += resp.nbytes
-                continue
-            refresh = forms.meta_refresh(doc, resp.url)
-            if refresh and polls < MFA_POLLS:  # second factor pending (Freja eID+ stand-in)
-                polls += 1
-                gevent.sleep(_retry_after(resp) or 1.0)
-                resp = b.request("GET", refresh, name="login: second factor")
-                nbytes += resp.nbytes
-                continue
-            if sent:
-                raise StepFailed(f"login rejected: {forms.page_error(doc) or 'no SAMLResponse form after sign-in'}")
-            form = forms.login_form(resp.body, resp.url, lf["form"], lf["username"], lf["password"], doc=doc)
-            b.egress.endpoint(form.action)  # off-target first: nothing is contacted
-            if not b.egress.credentials_ok(form.action):
-                raise StepFailed(f"login: refusing to send credentials to {_origin(form.action)}, "
-                                 "not the IdP target's origin")
-            form.set(lf["username"], self.device.eppn)
-            form.set(lf["password"], self.device.password)
-            resp = b.request(form.method, form.action, form.encoded(),
-                             {"Content-Type": "application/x-www-form-urlencoded", "Origin": _origin(resp.url),
-                              "Referer": resp.url}, name="login: credentials")
-            nbytes += resp.nbytes
-            sent = True
-
-    def assertion(self, form: forms.Form) -> tuple:
-        """``assertion`` step body: POST the SAMLResponse to the ACS, hold a session."""
-        resp = self.browser.request(form.method or "POST", form.action, form.encoded(),
-                                    {"Content-Type": "application/x-www-form-urlencoded"}, name="assertion: acs")
-        _check(resp, "assertion")
-        return True, resp.nbytes, math.nan, math.nan
-
-
-class _DefaultRetry:
-    attempts, backoff, max_backoff, jitter = 3, 1.0, 30.0, 0.5
-
-
-def _origin(url: str) -> str:
-    p = urllib.parse.urlsplit(url)
-    return f"{p.scheme}://{p.netloc}"
 
 
 # ---------------------------------------------------------------- pupils
@@ -278,9 +103,9 @@ def pupil_script(ctx: RunContext, device, profile) -> None:
         t_ready = ctx.clock.now()
         wl = device.room.workload
         base = t_ready
-        origin = ctx.targets["platform"].rstrip("/")
-        autosave = urllib.parse.urljoin(origin + "/", (man.get("autosave") or {}).get("url", "api/answers"))
-        submit = urllib.parse.urljoin(origin + "/", (man.get("submit") or {}).get("url", "api/submit"))
+        home = ctx.targets["platform"].rstrip("/")
+        autosave = urllib.parse.urljoin(home + "/", (man.get("autosave") or {}).get("url", "api/answers"))
+        submit = urllib.parse.urljoin(home + "/", (man.get("submit") or {}).get("url", "api/submit"))
         body = ANSWER_PAD[:int(wl.autosave_bytes)]
         for k in range(1, wl.autosaves + 1):
             planned = base + k * wl.autosave_every_s
@@ -292,7 +117,8 @@ def pupil_script(ctx: RunContext, device, profile) -> None:
             return
         w.step("submit", planned, lambda: _post_submit(w, submit, ANSWER_PAD[:int(wl.submit_bytes)]))
     finally:
-        ctx.counters["devices_done"] += 1
+        if not ctx.stop.is_set():  # a walk cut by a stop or the duration cap is not walked
+            ctx.counters["devices_done"] += 1
         w.close()
 
 
@@ -320,7 +146,7 @@ def _await_session(w: Walk):
             ctx.row(w.device, w.kind, "download", since, ctx.clock.now(), ctx.clock.now(), 0, False,
                     f"session not opened by the teacher within {ctx.session_wait_s:.0f} s")
             return False
-        if ctx.stop.wait(_retry_after(resp) or 2.0):
+        if ctx.stop.wait(retry_after(resp) or 2.0):
             return False
 
 
@@ -330,25 +156,25 @@ def _download(w: Walk, answered=None) -> tuple:
     resp = answered[0] if answered else w.browser.request("GET", _manifest_url(ctx),
                                                           headers={"Accept": "application/json"},
                                                           name="download: manifest")
-    _check(resp, "manifest")
+    check(resp, "manifest")
     try:
         man = json.loads(resp.body)
     except ValueError:
         raise StepFailed("manifest: not JSON") from None
     nbytes = resp.nbytes
     parts = man.get("parts") or []
-    origin = _origin(resp.url)
+    base = origin(resp.url)
     first = [math.nan]
     results: list = []
 
     def fetch(part):
         sent = ctx.clock.now()
-        r = w.browser.request("GET", urllib.parse.urljoin(origin + "/", part["url"]), stream=True,
+        r = w.browser.request("GET", urllib.parse.urljoin(base + "/", part["url"]), stream=True,
                               name=f"download: {part.get('name', 'part')}")
         first_byte = sent + r.ttfb_s - start
         if math.isnan(first[0]) or first_byte < first[0]:
             first[0] = first_byte
-        _check(r, f"part {part.get('name', '?')}")
+        check(r, f"part {part.get('name', '?')}")
         size = part.get("size")
         if size is not None and r.nbytes != int(size):
             raise StepFailed(f"part {part.get('name', '?')}: got {r.nbytes} of {int(size)} bytes", True)
@@ -367,7 +193,7 @@ def _download(w: Walk, answered=None) -> tuple:
 def _post_answer(w: Walk, url: str, body: bytes, seq: int) -> tuple:
     resp = w.browser.request("POST", url, body, {"Content-Type": "application/octet-stream"},
                              name="autosave")
-    _check(resp, "autosave")
+    check(resp, "autosave")
     try:
         ok = json.loads(resp.body).get("ok") is True
     except ValueError:
@@ -380,7 +206,7 @@ def _post_answer(w: Walk, url: str, body: bytes, seq: int) -> tuple:
 
 def _post_submit(w: Walk, url: str, body: bytes) -> tuple:
     resp = w.browser.request("POST", url, body, {"Content-Type": "application/octet-stream"}, name="submit")
-    _check(resp, "submit")
+    check(resp, "submit")
     return True, len(body), math.nan, math.nan
 
 
@@ -397,13 +223,14 @@ def teacher_script(ctx: RunContext, device, profile) -> None:
             return
         w.step("open", ctx.clock.now(), lambda: _open_session(w, device.room.group))
     finally:
-        ctx.counters["devices_done"] += 1
+        if not ctx.stop.is_set():  # a walk cut by a stop or the duration cap is not walked
+            ctx.counters["devices_done"] += 1
         w.close()
 
 
 def _open_session(w: Walk, group: str) -> tuple:
     base = w.ctx.targets["platform"].rstrip("/") + "/api/teacher/groups"
-    resp = _check(w.browser.request("GET", base, headers={"Accept": "application/json"}, name="teacher: groups"),
+    resp = check(w.browser.request("GET", base, headers={"Accept": "application/json"}, name="teacher: groups"),
                   "teacher groups")
     try:
         mine = [g for g in json.loads(resp.body).get("groups", []) if g.get("group") == group]
@@ -415,7 +242,7 @@ def _open_session(w: Walk, group: str) -> tuple:
     for g in mine:
         r = w.browser.request("POST", f"{base}/{urllib.parse.quote(group)}/open?activity="
                               f"{urllib.parse.quote(g.get('activity', ''))}", b"", name="teacher: open")
-        _check(r, "open session")
+        check(r, "open session")
         n += r.nbytes
     return True, n, math.nan, math.nan
 
@@ -450,7 +277,7 @@ def egil_script(ctx: RunContext, objects: list, start_s: float, every_s: float) 
             def push(endpoint=endpoint, obj_id=obj_id, data=data):
                 r = w.browser.request("PUT", f"{scim}/{endpoint}/{urllib.parse.quote(obj_id, safe='')}", data,
                                       headers, name=f"provision: PUT {endpoint}")
-                _check(r, f"SCIM PUT {endpoint}", ok=(200, 201))
+                check(r, f"SCIM PUT {endpoint}", ok=(200, 201))
                 return True, len(data), math.nan, math.nan
             w.step("provision", planned, push)
     finally:
@@ -479,7 +306,7 @@ def ss12000_script(ctx: RunContext, start_s: float, walks: int, every_s: float, 
                     def page(coll=coll, q=q):
                         r = w.browser.request("GET", f"{base}/{coll}?{urllib.parse.urlencode(q)}",
                                               headers=headers, name=f"provision: SS12000 {coll}")
-                        _check(r, f"SS 12000 {coll}")
+                        check(r, f"SS 12000 {coll}")
                         try:
                             return json.loads(r.body).get("pageToken") or "", r.nbytes, math.nan, math.nan
                         except ValueError:

@@ -258,7 +258,7 @@ def _tcp(src: str, dst: str, sport: int, dport: int, flags: int, seq: int, win: 
         h.bytes += len(data)
 
 
-def sni(path: str | Path, flows: list[TcpFlow], t0_epoch: float) -> int:
+def sni(path: str | Path, flows: list[TcpFlow]) -> int:
     """TLS server names from Wireshark's dissector (pyshark on ClientHellos only); returns names found."""
     if not any(not math.isnan(f.tls_hello_s) for f in flows):
         return 0

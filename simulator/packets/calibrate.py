@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..scenario.models import DeviceProfile, ServiceProfile
 from .records import DhcpExchange, HttpExchange, TcpFlow
 
 __all__ = ["Fit", "Calibration", "calibrate", "write_overlay", "HTTP_OPS"]
@@ -189,61 +188,69 @@ def _connections(flows, owner: dict[str, str], kind_of: dict[str, str]) -> dict[
     return out
 
 
-#: a unit field's JSON-schema example (scenario.models._unit) -> how an SI float is written back
-_UNIT_OF_EXAMPLE = {"45 s": "s", "35 MB": "B", "100 Mbit/s": "bit/s"}
+_UNIT_OF_EXAMPLE = {"45 s": ("s", 1.0), "35 MB": ("B", 1.0), "100 Mbit/s": ("bit/s", 1.0), "0.5 %": ("%", 100.0)}
 
 
-def _unit_of(field) -> str | None:
-    for meta in field.metadata:
-        schema = getattr(meta, "json_schema", None) or {}
-        for alt in schema.get("anyOf", ()):
-            for ex in alt.get("examples", ()):
+def _unit(metadata) -> tuple[str, float] | None:
+    """The profile language's unit of a field, from its JSON-schema example (scenario/models.py ``_unit``)."""
+    for m in metadata:
+        schema = getattr(m, "json_schema", None)
+        if isinstance(schema, dict):
+            for alt in schema.get("anyOf", ()):
+                ex = (alt.get("examples") or [None])[0]
                 if ex in _UNIT_OF_EXAMPLE:
                     return _UNIT_OF_EXAMPLE[ex]
     return None
 
 
-def _model_of(annotation):
-    """The profile model class inside ``annotation`` (``Mac``, ``Mac | None``), else None."""
+def _value(annotation, metadata, v):
+    """One dumped value back into the YAML the loader reads (SI floats with their unit written out)."""
     import typing
 
     from pydantic import BaseModel
-    for a in (annotation, *typing.get_args(annotation)):
-        if isinstance(a, type) and issubclass(a, BaseModel):
-            return a
-    return None
+
+    if v is None:
+        return None
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _value(args[0], tuple(metadata) + tuple(args[1:]), v)
+    if isinstance(v, dict) and isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _doc(annotation, v)
+    if isinstance(v, dict):
+        vt = args[1] if len(args) == 2 else None
+        return {k: _value(vt, (), x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_value(args[0] if args else None, (), x) for x in v]
+    if args and typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        for a in args:
+            if a is not type(None):
+                return _value(a, metadata, v)
+    unit = _unit(metadata)
+    if unit is not None and isinstance(v, (int, float)) and not isinstance(v, bool):
+        return f"{v * unit[1]:.6g} {unit[0]}"
+    return v
 
 
-def _yaml_value(model, doc: dict) -> dict:
-    """A profile's ``model_dump`` (SI floats) back in the profile language: every unit field (durations,
-    sizes, rates, found from the field's type) written with its unit, nested models alike."""
-    out = {}
-    for key, v in doc.items():
-        field = model.model_fields.get(key)
-        sub = _model_of(field.annotation) if field is not None else None
-        unit = _unit_of(field) if field is not None else None
-        if isinstance(v, dict) and sub is not None:
-            out[key] = _yaml_value(sub, v)
-        elif unit and isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[key] = f"{v:.6g} {unit}"
-        else:
-            out[key] = v
-    return out
+def _doc(cls, dumped: dict) -> dict:
+    """A profile's ``model_dump()`` as YAML the loader accepts (every field, units written out)."""
+    return {name: _value(f.annotation, f.metadata, dumped[name]) for name, f in cls.model_fields.items()
+            if name in dumped}
+
+
+def _reparse(doc: dict) -> dict:
+    return yaml.safe_load(yaml.safe_dump(doc))
 
 
 def write_overlay(cal: Calibration, out: Path, source: str) -> list[Path]:
     """``out/devices/<kind>.yaml``, ``out/services/<name>.yaml`` and ``out/calibration.md``."""
+    from ..scenario.models import DeviceProfile, ServiceProfile
+
     written = []
-    for sub, table in (("devices", cal.devices), ("services", cal.services)):
+    for sub, cls, table in (("devices", DeviceProfile, cal.devices), ("services", ServiceProfile, cal.services)):
         for name, prof in table.items():
             (out / sub).mkdir(parents=True, exist_ok=True)
-            doc = _yaml_value(DeviceProfile if sub == "devices" else ServiceProfile, prof)
-            if sub == "services":
-                doc["operations"] = {k: f"{v:.6g} s" for k, v in prof["operations"].items()}
-                if doc.get("bandwidth") is None:
-                    doc.pop("bandwidth", None)
-                else:
-                    doc["bandwidth"] = f"{prof['bandwidth']:.6g} bit/s"
+            doc = _doc(cls, prof)
+            cls.model_validate(_reparse(doc))  # what we write must load back
             path = out / sub / f"{name}.yaml"
             path.write_text(f"# fitted by examday calibrate from {source}\n" + yaml.safe_dump(doc, sort_keys=False))
             written.append(path)

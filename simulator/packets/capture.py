@@ -10,6 +10,7 @@ the kernel are counted (dumpcap's closing line) into ``capture.json``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -90,7 +91,6 @@ class LoopbackCapture:
 
 def capture_run(enabled: bool, run_dir: str | Path, urls) -> "LoopbackCapture | contextlib.nullcontext":
     """The ``load --capture`` hook: a capture on the ports of the run's target URLs, or nothing."""
-    import contextlib
     import urllib.parse
 
     if not enabled:

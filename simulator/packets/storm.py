@@ -26,7 +26,6 @@ from __future__ import annotations
 import heapq
 import json
 import math
-import os
 import select
 import signal
 import sys

@@ -24,11 +24,10 @@ from ..errors import UserError
 from ..results import read_manifest
 from ..trace import read_steps
 from .records import DhcpExchange, DnsLookup, read_records
-from .steps import step_of
 
 __all__ = ["synthesise", "SYNTH_URLS"]
 
-#: One URL per HTTP step, each mapped back to its step by ``steps.URL_STEPS``.
+#: One URL per HTTP step, each mapped back to its step by ``steps.URL_STEPS`` (tests/packets/test_synth.py).
 SYNTH_URLS = {"login": ("POST", "/idp/login"), "assertion": ("POST", "/platform/acs"),
               "open": ("POST", "/platform/api/teacher/open"), "download": ("GET", "/platform/api/manifest"),
               "autosave": ("POST", "/platform/api/answers"), "submit": ("POST", "/platform/api/submit")}

@@ -27,6 +27,7 @@ h1{font-size:1.5em}.verdict{font-size:1.3em;padding:.8em 1em;border-radius:6px;m
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}.notes li{margin:.2em 0}
+td:nth-child(2){white-space:nowrap}td:last-child,th:last-child{text-align:left}
 .incomplete{font-size:1.2em;padding:.8em 1em;border-radius:6px;margin:1em 0;background:#fbe3e1;border:3px solid #c0392b}
 tr.breach td{background:#fdf0ee}.small{font-size:.85em;color:#555}
 img{max-width:100%;border:1px solid #ddd;margin:.5em 0}pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:.8em}
@@ -144,7 +145,7 @@ def render_html(a: Analysis, plots: list[PlotFile]) -> str:
         lag = a.co_lag_s
         parts.append("<h2>Live run health</h2>")
         if lag is not None and lag.count:
-            parts.append("<p>Coordinated-omission lag (actual − planned start of first attempts):</p>" +
+            parts.append("<p>Coordinated-omission lag (actual − planned start of arrivals, autosaves, submits, provisioning and retries):</p>" +
                          _table(["count", "p50", "p95", "p99", "max"],
                                 [[lag.count] + [_d(lag.values[k]) for k in ("p50", "p95", "p99", "max")]]))
         parts.append(f"<p>Generator: {escape(json.dumps(s['live']['generator']))}</p>")

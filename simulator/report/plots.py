@@ -1,9 +1,14 @@
 """Figures for the report: each function takes an ``Analysis`` and returns a titled, labelled Figure.
 
+Slide-ready: clock time on time axes with the session opening, the exam start
+and the deadlines marked (``style.mark_moments``); human resource names
+("uplink, sodervang (down)"); one colour per step in every figure
+(``style.STEP_COLORS``); per-site and per-room curves with the worst few
+highlighted and the rest grey; utilisation as a max-over-window band.
+
 Uses ``matplotlib.figure.Figure`` with the Agg canvas directly (no pyplot
-global state), so plots can be built in any thread and are freed when
-dropped. A function returns ``None`` when its plot does not apply (no
-resource samples, a single-site scenario for the AP grid).
+global state). A function returns ``None`` when its plot does not apply (no
+resource samples; a single-site scenario for the site plots).
 """
 
 from __future__ import annotations
@@ -16,15 +21,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
+from ..analysis.attribution import resource_label  # noqa: E402
 from ..analysis.stats import READY_STEPS, factorize  # noqa: E402
 from ..analysis.summary import Analysis  # noqa: E402
-from ..units import format_clock  # noqa: E402
+from .style import GREY, WORST, clock_axis, fig as _fig, mark_moments, session_open_s, step_color  # noqa: E402
 
-__all__ = ["PlotFile", "PLOTS", "arrivals_completions", "step_latency_over_time", "ready_cdf",
-           "utilisation_over_time", "time_breakdown", "ap_grid", "ap_telemetry", "write_plots", "cdf_overlay"]
+__all__ = ["PlotFile", "PLOTS", "arrivals_completions", "step_latency_over_time", "ready_cdf", "room_cdf",
+           "utilisation_over_time", "time_breakdown", "site_heatmap", "ap_telemetry", "write_plots", "cdf_overlay"]
 
 _NICE = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
@@ -36,19 +40,6 @@ class PlotFile:
     title: str
 
 
-def _fig(title: str, w: float = 9, h: float = 4.8) -> tuple[Figure, object]:
-    fig = Figure(figsize=(w, h), dpi=90, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    return fig, ax
-
-
-def _time_label(a: Analysis) -> str:
-    return f"time since the {format_clock(a.info.t0_clock)} exam start (s)"
-
-
 def _bins(lo: float, hi: float, target: int = 80) -> np.ndarray:
     """Edges at a round width giving about ``target`` bins over [lo, hi]."""
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
@@ -56,116 +47,6 @@ def _bins(lo: float, hi: float, target: int = 80) -> np.ndarray:
     width = next((w for w in _NICE if (hi - lo) / w <= target), _NICE[-1] * math.ceil((hi - lo) / target / 3600))
     start = math.floor(lo / width) * width
     return np.arange(start, hi + width, width, dtype=float)
-
-
-def _empty(ax: object, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=12, color="0.4")
-
-
-def arrivals_completions(a: Analysis) -> Figure:
-    """Devices arriving (first planned step) and becoming ready, per time bin."""
-    rd = a.readiness
-    fig, ax = _fig(f"{a.info.scenario}: arrivals and completions over time")
-    done = rd.ready_at_s[np.isfinite(rd.ready_at_s)]
-    allt = np.r_[rd.start_s, done]
-    if len(allt) == 0:
-        _empty(ax, "no pupil devices in the trace")
-        edges = _bins(0, 1)
-    else:
-        edges = _bins(float(allt.min()), float(allt.max()))
-        w = edges[1] - edges[0]
-        arr, _ = np.histogram(rd.start_s, edges)
-        com, _ = np.histogram(done, edges)
-        ax.step(edges[:-1], arr, where="post", label="arrivals (first planned step)")
-        ax.step(edges[:-1], com, where="post", label="completions (ready: download done)")
-        ax.set_ylabel(f"devices per {w:g} s bin (count)")
-        ax.legend(loc="upper right")
-    ax.set_xlabel(_time_label(a))
-    if not ax.get_ylabel():
-        ax.set_ylabel("devices per bin (count)")
-    return fig
-
-
-def step_latency_over_time(a: Analysis, steps: tuple[str, ...] = ("join", "login", "assertion", "download")) -> Figure:
-    """p50 (dashed) and p95 (solid) of successful step durations, binned by start time."""
-    t = a.steps
-    fig, ax = _fig(f"{a.info.scenario}: step latency percentiles over time (successful attempts)")
-    ax.set_xlabel(_time_label(a))
-    ax.set_ylabel("step duration (s)")
-    ok = t.ok if len(t) else np.zeros(0, bool)
-    drawn = False
-    if ok.any():
-        edges = _bins(float(t.start_s[ok].min()), float(t.start_s[ok].max()), 60)
-        dur = t.duration_s
-        for i, step in enumerate(s for s in steps if s in a.step_stats):
-            m = ok & (t.step == step)
-            if not m.any():
-                continue
-            b = np.clip(np.searchsorted(edges, t.start_s[m], side="right") - 1, 0, len(edges) - 2)
-            d = dur[m]
-            order = np.lexsort((d, b))
-            b, d = b[order], d[order]
-            bounds = np.searchsorted(b, np.arange(len(edges)))
-            xs, p50, p95 = [], [], []
-            for k in range(len(edges) - 1):
-                lo, hi = bounds[k], bounds[k + 1]
-                n = hi - lo
-                if n:
-                    xs.append(edges[k] + (edges[1] - edges[0]) / 2)
-                    p50.append(d[lo + max(1, math.ceil(0.50 * n - 1e-9)) - 1])
-                    p95.append(d[lo + max(1, math.ceil(0.95 * n - 1e-9)) - 1])
-            color = f"C{i}"
-            ax.plot(xs, p95, color=color, label=f"{step} p95")
-            ax.plot(xs, p50, color=color, linestyle="--", label=f"{step} p50")
-            drawn = True
-    if drawn:
-        ax.set_yscale("log")
-        ax.legend(loc="upper left", ncols=2, fontsize=8)
-    else:
-        _empty(ax, "no successful steps in the trace")
-    return fig
-
-
-def _groups(a: Analysis) -> tuple[str, np.ndarray]:
-    rd = a.readiness
-    if len(np.unique(rd.groups_site)) > 1:
-        return "site", rd.groups_site
-    return "classroom", rd.groups_room
-
-
-def ready_cdf(a: Analysis, top_n: int = 6) -> Figure:
-    """CDF of time-to-ready for all pupils and the ``top_n`` slowest classrooms (or sites)."""
-    rd = a.readiness
-    what, groups = _groups(a)
-    n_distinct = len(set(groups.tolist()))
-    n_groups = min(top_n, n_distinct) if n_distinct > 1 else 0
-    fig, ax = _fig(f"{a.info.scenario}: time to ready, all pupils"
-                   + (f" and the {n_groups} slowest {what}s" if n_groups else ""))
-    ax.set_xlabel("time to ready: first planned step to download done (s)")
-    ax.set_ylabel("share of devices ready (fraction)")
-    ax.set_ylim(0, 1.02)
-    if rd.population == 0:
-        _empty(ax, "no pupil devices in the trace")
-        return fig
-    names, inv = factorize(groups)
-    ttr = rd.time_to_ready_s
-    order = np.lexsort((ttr, inv))
-    sg, st = inv[order], ttr[order]
-    bounds = np.searchsorted(sg, np.arange(len(names) + 1))
-    counts = np.diff(bounds)
-    p95 = st[bounds[:-1] + np.maximum(1, np.ceil(0.95 * counts - 1e-9).astype(int)) - 1]
-    share_ready = np.add.reduceat(np.isfinite(st), bounds[:-1]) / counts
-    # slowest first: lowest ready share, then highest p95
-    worst = np.lexsort((-np.nan_to_num(p95, posinf=1e18), share_ready))[:top_n] if len(names) > 1 else []
-    curves = [("all pupils", ttr, "k", 2.5)] + [
-        (f"{what} {names[g]}", st[bounds[g]:bounds[g + 1]], f"C{i}", 1.2) for i, g in enumerate(worst)]
-    for label, v, color, lw in curves:
-        total = len(v)
-        v = np.sort(v[np.isfinite(v)])
-        x, y = _cdf_points(v, total)
-        ax.step(x, y, where="post", color=color, linewidth=lw, label=f"{label} ({len(v)}/{total} ready)")
-    ax.legend(loc="lower right", fontsize=8)
-    return fig
 
 
 def _cdf_points(v: np.ndarray, total: int, max_points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
@@ -177,30 +58,198 @@ def _cdf_points(v: np.ndarray, total: int, max_points: int = 2000) -> tuple[np.n
     return np.r_[0, v], np.r_[0, y]
 
 
-def utilisation_over_time(a: Analysis, top_n: int = 6) -> Figure | None:
-    """Utilisation of the ``top_n`` resources by peak (then saturated time) over time."""
+def _empty(ax: object, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=12, color="0.4")
+
+
+def _window(a: Analysis, deadlines: bool = True) -> tuple[float, float]:
+    """The part of the trace that matters for getting ready: first arrival to when ~all who will be are ready."""
+    rd = a.readiness
+    starts = rd.start_s[np.isfinite(rd.start_s)]
+    done = rd.ready_at_s[np.isfinite(rd.ready_at_s)]
+    opened = session_open_s(a)
+    lo = min([float(starts.min()) if len(starts) else 0.0, 0.0, opened if math.isfinite(opened) else 0.0])
+    hi = max([float(np.percentile(done, 99.5)) if len(done) else 60.0, *(d.t_s for d in a.deadlines if deadlines)])
+    pad = 0.04 * (hi - lo)
+    return lo - pad, hi + pad
+
+
+def arrivals_completions(a: Analysis) -> object:
+    """Pupils arriving (first planned step) and becoming ready, per time bin, on the clock."""
+    rd = a.readiness
+    f, ax = _fig(f"{a.info.scenario}: pupils arriving and getting ready")
+    starts = rd.start_s[np.isfinite(rd.start_s)]
+    done = rd.ready_at_s[np.isfinite(rd.ready_at_s)]
+    lo, hi = _window(a)
+    if not len(starts):
+        _empty(ax, "no pupil devices in the trace")
+        ax.set_ylabel("pupils per bin (count)")
+    else:
+        edges = _bins(lo, hi)
+        w = edges[1] - edges[0]
+        arr, _ = np.histogram(starts, edges)
+        com, _ = np.histogram(done, edges)
+        ax.step(edges[:-1], arr, where="post", color="0.35", label="arriving (first planned step)")
+        ax.step(edges[:-1], com, where="post", color=step_color("download"), linewidth=1.8,
+                label="ready (test downloaded)")
+        ax.set_ylabel(f"pupils per {w:g} s (count)")
+        ax.legend(loc="upper right", fontsize=8)
+    clock_axis(ax, a, lo, hi)
+    mark_moments(ax, a)
+    return f
+
+
+def step_latency_over_time(a: Analysis, steps: tuple[str, ...] = ("join", "login", "assertion", "download")) -> object:
+    """p50 (dashed) and p95 (solid) of successful step durations, by the clock time the attempt started."""
+    t = a.steps
+    f, ax = _fig(f"{a.info.scenario}: how long each step took, by when it started (successful attempts)")
+    ax.set_ylabel("step duration (s, log scale)")
+    ok = t.ok if len(t) else np.zeros(0, bool)
+    lo, hi = _window(a)
+    drawn = False
+    if ok.any():
+        edges = _bins(lo, hi, 60)
+        dur = t.duration_s
+        for step in (s for s in steps if s in a.step_stats):
+            m = ok & (t.step == step) & (t.start_s >= edges[0]) & (t.start_s < edges[-1])
+            if not m.any():
+                continue
+            b = np.clip(np.searchsorted(edges, t.start_s[m], side="right") - 1, 0, len(edges) - 2)
+            d = dur[m]
+            order = np.lexsort((d, b))
+            b, d = b[order], d[order]
+            bounds = np.searchsorted(b, np.arange(len(edges)))
+            xs, p50, p95 = [], [], []
+            for k in range(len(edges) - 1):
+                n = bounds[k + 1] - bounds[k]
+                if n:
+                    xs.append(edges[k] + (edges[1] - edges[0]) / 2)
+                    p50.append(max(d[bounds[k] + max(1, math.ceil(0.50 * n - 1e-9)) - 1], 1e-3))
+                    p95.append(max(d[bounds[k] + max(1, math.ceil(0.95 * n - 1e-9)) - 1], 1e-3))
+            ax.plot(xs, p95, color=step_color(step), linewidth=1.8, label=f"{step} p95")
+            ax.plot(xs, p50, color=step_color(step), linestyle="--", linewidth=1.0, label=f"{step} p50")
+            drawn = True
+    if drawn:
+        ax.set_yscale("log")
+        ax.legend(loc="best", ncols=2, fontsize=8, framealpha=0.8)
+    else:
+        _empty(ax, "no successful steps in the trace")
+    clock_axis(ax, a, lo, hi)
+    mark_moments(ax, a, deadlines=False)
+    return f
+
+
+def _group_cdfs(a: Analysis, ax, level: str, top_n: int) -> int:
+    """Grey CDF per group, the ``top_n`` worst (from the analysis ranking) in colour; returns groups drawn."""
+    rd = a.readiness
+    groups = rd.groups_site if level == "site" else rd.groups_room
+    ranked = [g.name for g in (a.sites if level == "site" else a.rooms)]
+    names, inv = factorize(groups)
+    index = {n: i for i, n in enumerate(names.tolist())}
+    order = np.lexsort((rd.time_to_ready_s, inv))
+    sg, st = inv[order], rd.time_to_ready_s[order] / 60.0
+    bounds = np.searchsorted(sg, np.arange(len(names) + 1))
+    worst = [g for g in ranked[:top_n] if g in index]
+    rest = [g for g in ranked if g not in worst and g in index]
+    for g in rest[:400]:
+        i = index[g]
+        v = st[bounds[i]:bounds[i + 1]]
+        ax.step(*_cdf_points(v[np.isfinite(v)], len(v), 200), where="post", color=GREY, linewidth=0.7, zorder=1)
+    if rest:
+        ax.plot([], [], color=GREY, label=f"other {level}s ({len(rest)})")
+    for k, g in enumerate(worst):
+        i = index[g]
+        v = st[bounds[i]:bounds[i + 1]]
+        fin = v[np.isfinite(v)]
+        ax.step(*_cdf_points(fin, len(v)), where="post", color=WORST[k % len(WORST)], linewidth=1.6, zorder=3,
+                label=f"{g}: {len(fin)}/{len(v)} ready")
+    return len(worst) + len(rest)
+
+
+def _cdf_axes(a: Analysis, title: str):
+    f, ax = _fig(title)
+    ax.set_xlabel("time to ready: first planned step to test downloaded (min)")
+    ax.set_ylabel("share of pupils ready (fraction)")
+    ax.set_ylim(0, 1.02)
+    for v in a.verdicts:
+        if v.spec.kind == "percentile" and v.spec.subject == "ready":
+            ax.axvline(v.threshold / 60, color="0.3", linestyle=":", linewidth=1.2)
+            ax.axhline(v.spec.q / 100, color="0.3", linestyle=":", linewidth=0.8)
+            ax.text(v.threshold / 60, 0.02, f" SLO {v.name} ≤ {v.threshold / 60:g} min", fontsize=7, color="0.3")
+    return f, ax
+
+
+def ready_cdf(a: Analysis, top_n: int = 5) -> object:
+    """CDF of time-to-ready: all pupils, every site (or room) in grey, the worst ``top_n`` in colour."""
+    rd = a.readiness
+    level = "site" if len(a.sites) > 1 else "room"
+    f, ax = _cdf_axes(a, f"{a.info.scenario}: time to ready, all pupils and the {top_n} worst {level}s")
+    if rd.population == 0:
+        _empty(ax, "no pupil devices in the trace")
+        return f
+    _group_cdfs(a, ax, level, top_n)
+    ttr = rd.time_to_ready_s / 60.0
+    fin = np.sort(ttr[np.isfinite(ttr)])
+    ax.step(*_cdf_points(fin, len(ttr)), where="post", color="k", linewidth=2.4, zorder=4,
+            label=f"all pupils: {len(fin)}/{len(ttr)} ready")
+    ax.legend(loc="lower right", fontsize=8)
+    return f
+
+
+def room_cdf(a: Analysis, top_n: int = 5) -> object | None:
+    """Multi-site runs: every room's time-to-ready CDF in grey, the ``top_n`` worst rooms in colour."""
+    if len(a.sites) < 2 or a.readiness.population == 0:
+        return None
+    f, ax = _cdf_axes(a, f"{a.info.scenario}: time to ready per classroom, the {top_n} worst highlighted")
+    _group_cdfs(a, ax, "room", top_n)
+    ax.legend(loc="lower right", fontsize=8)
+    return f
+
+
+def utilisation_over_time(a: Analysis, top_n: int = 5, window_s: float | None = None) -> object | None:
+    """Busiest resources as max-over-window bands (mean to max per window); saturated windows stand out."""
     r = a.resources
     if len(r) == 0:
         return None
-    ranked = sorted((s for s in a.bottlenecks.by_peak_utilisation if s.samples),
-                    key=lambda s: (-s.saturated_s, -s.peak_utilisation, s.resource))[:top_n]
-    fig, ax = _fig(f"{a.info.scenario}: utilisation of the top {len(ranked)} resources")
-    ax.set_xlabel(_time_label(a))
+    sampled = {s.resource: s for s in a.bottlenecks.by_peak_utilisation if s.samples}
+    blamed = [w.resource for w in (a.attribution.ranking if a.attribution else []) if w.resource in sampled]
+    by_sat = sorted(sampled.values(), key=lambda s: (-s.saturated_s, -s.peak_utilisation, s.resource))
+    chosen = list(dict.fromkeys(blamed[:top_n] + [s.resource for s in by_sat]))[:top_n]
+    # the getting-ready window, stretched to the end of any saturation (a quiet hour of autosaves is left out)
+    lo, hi = _window(a, deadlines=False)
+    sat = np.isin(r.resource, chosen) & (np.nan_to_num(r.utilisation) >= 0.95)
+    if sat.any():
+        hi = max(hi, float(r.t_s[sat].max()) + 0.1 * (hi - lo))
+    span = hi - lo
+    step = float(np.median(np.diff(np.unique(r.t_s)))) if len(np.unique(r.t_s)) > 1 else 1.0
+    win = window_s or max(step, float(next((w for w in _NICE if span / w <= 40), _NICE[-1])))
+    edges = np.arange(lo, hi + win, win)
+    f, ax = _fig(f"{a.info.scenario}: utilisation of the busiest resources (band: mean to max per {win:g} s)")
     ax.set_ylabel("utilisation (% busy)")
-    for i, s in enumerate(ranked):
-        m = r.resource == s.resource
-        order = np.argsort(r.t_s[m], kind="stable")
-        ax.plot(r.t_s[m][order], 100 * r.utilisation[m][order], color=f"C{i}",
-                label=f"{s.resource} (peak {s.peak_utilisation:.0%})")
-    ax.axhline(95, color="0.5", linestyle=":", linewidth=1, label="saturation (95 %)")
+    for i, name in enumerate(chosen):
+        m = r.resource == name
+        t, u = r.t_s[m], 100 * np.nan_to_num(r.utilisation[m])
+        b = np.searchsorted(edges, t, side="right") - 1
+        keep = (b >= 0) & (b < len(edges) - 1)
+        if not keep.any():
+            continue
+        b, u = b[keep], u[keep]
+        mx = np.full(len(edges) - 1, np.nan)
+        np.fmax.at(mx, b, u)
+        mean = np.bincount(b, weights=u, minlength=len(edges) - 1) / np.maximum(np.bincount(b, minlength=len(edges) - 1), 1)
+        have = ~np.isnan(mx)
+        x = edges[:-1][have] + win / 2
+        color = WORST[i % len(WORST)]
+        ax.fill_between(x, mean[have], mx[have], color=color, alpha=0.25, linewidth=0)
+        ax.plot(x, mx[have], color=color, linewidth=1.5,
+                label=f"{resource_label(name)} (peak {sampled[name].peak_utilisation:.0%})")
+    ax.axhspan(95, 105, color="#c0392b", alpha=0.08)
+    ax.axhline(95, color="#c0392b", linestyle=":", linewidth=1, label="saturated (≥ 95 %)")
     ax.set_ylim(0, 105)
-    busy = np.isin(r.resource, [s.resource for s in ranked]) & (r.utilisation > 0.01)
-    if busy.any():  # zoom on the busy part: a quiet hour of autosaves would squash the start
-        lo, hi = float(r.t_s[busy].min()), float(r.t_s[busy].max())
-        pad = max(10.0, 0.1 * (hi - lo))
-        ax.set_xlim(lo - pad, hi + pad)
+    clock_axis(ax, a, lo, hi)
+    mark_moments(ax, a)
     ax.legend(loc="upper right", fontsize=8)
-    return fig
+    return f
 
 
 def _breakdown(a: Analysis, q: float, band: float = 2.0) -> tuple[dict[str, float], int, float]:
@@ -245,71 +294,76 @@ def _breakdown(a: Analysis, q: float, band: float = 2.0) -> tuple[dict[str, floa
     return parts, k, total
 
 
-def time_breakdown(a: Analysis) -> Figure:
-    """Stacked bars: where a typical (p50) and a p95 pupil's time to ready went, by step."""
-    fig, ax = _fig(f"{a.info.scenario}: where a typical and a p95 pupil's time went", 9, 5)
-    ax.set_ylabel("time (s), mean of devices near that rank")
-    ax.set_xlabel("pupil (by time-to-ready rank among ready devices)")
+def time_breakdown(a: Analysis) -> object:
+    """Stacked bars: where a typical (p50) and a p95 pupil's time to ready went, by step (step colours)."""
+    f, ax = _fig(f"{a.info.scenario}: where a typical and a p95 pupil's time went", 9, 5)
+    ax.set_ylabel("time (s), mean of pupils near that rank")
+    ax.set_xlabel("pupil (by time-to-ready rank among ready pupils)")
     bars = [(f"p{q:g} pupil", *_breakdown(a, q)) for q in (50.0, 95.0)]
     cats: list[str] = []
     for _, parts, _, _ in bars:
         cats += [c for c in parts if c not in cats]
     if not cats:
-        _empty(ax, "no device became ready: nothing to break down")
+        _empty(ax, "no pupil became ready: nothing to break down")
         ax.set_xticks([0, 1], ["p50 pupil", "p95 pupil"])
-        return fig
+        return f
     x = np.arange(len(bars))
     bottom = np.zeros(len(bars))
-    for i, c in enumerate(cats):
+    extra = {"failed attempts": "#c0392b", "between steps": "0.85"}
+    for c in cats:
         h = np.array([parts.get(c, 0.0) for _, parts, _, _ in bars])
-        ax.bar(x, h, bottom=bottom, color=f"C{i % 10}", label=c, width=0.5,
-               hatch="//" if "queue" in c else None)
+        ax.bar(x, h, bottom=bottom, color=extra.get(c, step_color(c)), label=c, width=0.5,
+               hatch="//" if "queue" in c else None, edgecolor="white" if "queue" not in c else "0.2", linewidth=0.5)
         bottom += h
-    ax.set_xticks(x, [f"{lbl}\n({n} devices, {tot:.0f} s)" for lbl, _, n, tot in bars])
+    ax.set_xticks(x, [f"{lbl}\n({n} pupils, {tot:.0f} s)" for lbl, _, n, tot in bars])
     ax.legend(loc="upper left", fontsize=8, bbox_to_anchor=(1.01, 1))
-    return fig
+    return f
 
 
-def ap_grid(a: Analysis) -> Figure | None:
-    """Map-like grid of APs (rows: sites, columns: rooms) coloured by peak utilisation; multi-site only."""
-    aps = [s for s in a.bottlenecks.by_peak_utilisation if s.resource.startswith("ap:") and s.samples]
-    cells = {}
-    for s in aps:
-        site, _, room = s.resource[3:].partition("/")
-        cells[(site, room)] = s.peak_utilisation
-    sites = sorted({k[0] for k in cells})
-    if len(sites) < 2:
+def site_heatmap(a: Analysis, max_rows: int = 120) -> object | None:
+    """Sites (rows, worst first) × clock time: share of each site's pupils ready; multi-site only."""
+    if len(a.sites) < 2:
         return None
-    per_site = {site: sorted(r for s, r in cells if s == site) for site in sites}
-    width = max(len(v) for v in per_site.values())
-    grid = np.full((len(sites), width), np.nan)
-    for i, site in enumerate(sites):
-        for j, room in enumerate(per_site[site]):
-            grid[i, j] = 100 * cells[(site, room)]
-    fig, ax = _fig(f"{a.info.scenario}: peak AP airtime utilisation by site", 9, min(9.0, max(3.0, 0.3 * len(sites) + 1.5)))
+    rd = a.readiness
+    sites = [g.name for g in a.sites][:max_rows]
+    lo, hi = 0.0, _window(a)[1]
+    edges = _bins(lo, hi, 60)
+    names, inv = factorize(rd.groups_site)
+    index = {n: i for i, n in enumerate(names.tolist())}
+    counts = np.bincount(inv, minlength=len(names))
+    grid = np.full((len(sites), len(edges)), np.nan)
+    for j, t in enumerate(edges):
+        ready = np.bincount(inv, weights=rd.ready_at_s <= t, minlength=len(names)) / np.maximum(counts, 1)
+        grid[:, j] = [ready[index[s]] for s in sites]
+    h = min(14.0, max(3.5, 0.16 * len(sites) + 1.8))
+    f, ax = _fig(f"{a.info.scenario}: share of each site's pupils ready, worst site on top", 9, h)
     ax.grid(False)
-    im = ax.imshow(grid, aspect="auto", cmap="RdYlGn_r", vmin=0, vmax=100, interpolation="nearest")
-    fig.colorbar(im, ax=ax, label="peak utilisation (%)", fraction=0.04, shrink=0.9)
-    ax.set_yticks(range(len(sites)), sites, fontsize=8 if len(sites) < 40 else 5)
-    ax.set_ylabel("site (one row per school)")
-    ax.set_xlabel("AP within site (one cell per classroom AP, rooms in name order)")
-    if grid.size <= 300:
-        for i, site in enumerate(sites):
-            for j, room in enumerate(per_site[site]):
-                ax.text(j, i, room, ha="center", va="center", fontsize=7)
-    return fig
+    im = ax.imshow(100 * grid, aspect="auto", cmap="RdYlGn", vmin=0, vmax=100, interpolation="nearest",
+                   extent=(edges[0], edges[-1] + (edges[1] - edges[0]), len(sites) - 0.5, -0.5))
+    f.colorbar(im, ax=ax, label="pupils ready (% of the site)", fraction=0.04, shrink=0.9)
+    size = 8 if len(sites) <= 40 else (6 if len(sites) <= 80 else 4.5)
+    labels = [f"{s} ✕" if not g.ok else s for s, g in zip(sites, a.sites)]
+    ax.set_yticks(range(len(sites)), labels, fontsize=size)
+    ax.set_ylabel(f"site ({len(sites)}{' of ' + str(len(a.sites)) if len(a.sites) > len(sites) else ''}; "
+                  "✕ breaches an SLO)")
+    clock_axis(ax, a, edges[0], edges[-1])
+    mark_moments(ax, a)
+    return f
 
 
-def ap_telemetry(a: Analysis) -> Figure | None:
+def ap_telemetry(a: Analysis) -> object | None:
     """The network's own numbers (``ap-telemetry`` rows, issue 14) under the load: channel utilisation and
-    retry rate per AP radio below the step completions per second, on one time axis."""
+    retry rate per AP radio below the step completions per second, on one clock-time axis."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     r = a.resources
     m = r.kind == "ap-telemetry" if len(r) else np.zeros(0, bool)
     if not m.any():
         return None
-    fig = Figure(figsize=(9, 6.4), dpi=90, layout="constrained")
-    FigureCanvasAgg(fig)
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1.4))
+    f = Figure(figsize=(9, 6.4), dpi=100, layout="constrained")
+    FigureCanvasAgg(f)
+    top, bottom = f.subplots(2, 1, sharex=True, height_ratios=(1, 1.4))
     top.set_title(f"{a.info.scenario}: AP telemetry (the network's own numbers) next to the load")
     t = a.steps
     names = sorted(set(r.resource[m].tolist()))
@@ -324,60 +378,65 @@ def ap_telemetry(a: Analysis) -> Figure | None:
     top.set_ylabel("steps completed (per s)")
     top.grid(alpha=0.3)
     radios = [n for n in names if n.count("/") == 2 and not n.endswith("/clients")]
-    for i, name in enumerate(radios[:8]):
+    for i, name in enumerate(radios[:5]):
         for suffix, style, what in (("", "-", "channel utilisation"), ("/retry", ":", "retry rate")):
             k = r.resource == name + suffix
             if k.any():
                 order = np.argsort(r.t_s[k], kind="stable")
-                bottom.plot(r.t_s[k][order], 100 * r.utilisation[k][order], color=f"C{i}", linestyle=style,
-                            label=f"{name.split(':', 1)[1]} {what}")
+                bottom.plot(r.t_s[k][order], 100 * r.utilisation[k][order], color=WORST[i % len(WORST)],
+                            linestyle=style, label=f"{name.split(':', 1)[1]} {what}")
     bottom.set_ylabel("share of time / frames (%)")
-    bottom.set_xlabel(_time_label(a))
     bottom.set_ylim(0, 105)
     bottom.grid(alpha=0.3)
     bottom.legend(loc="upper right", fontsize=7, ncols=2)
-    return fig
+    clock_axis(bottom, a, edges[0], edges[-1])
+    mark_moments(bottom, a, deadlines=False)
+    return f
 
 
-def cdf_overlay(runs: list[tuple[str, Analysis]]) -> Figure:
+def cdf_overlay(runs: list[tuple[str, Analysis]]) -> object:
     """CDF of time-to-ready of several runs on one axis (``examday compare``)."""
-    fig, ax = _fig("time to ready: " + " vs ".join(label for label, _ in runs))
-    ax.set_xlabel("time to ready: first planned step to download done (s)")
-    ax.set_ylabel("share of devices ready (fraction)")
+    f, ax = _fig("time to ready: " + " vs ".join(label for label, _ in runs))
+    ax.set_xlabel("time to ready: first planned step to test downloaded (min)")
+    ax.set_ylabel("share of pupils ready (fraction)")
     ax.set_ylim(0, 1.02)
     for i, (label, a) in enumerate(runs):
-        ttr = a.readiness.time_to_ready_s
+        ttr = a.readiness.time_to_ready_s / 60.0
         v = np.sort(ttr[np.isfinite(ttr)])
         if len(ttr):
-            ax.step(*_cdf_points(v, len(ttr)), where="post", color=f"C{i}",
+            ax.step(*_cdf_points(v, len(ttr)), where="post", color=("k", *WORST)[i % 6],
                     label=f"{label} ({a.info.engine}, {len(v)}/{len(ttr)} ready)")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right")
     else:
         _empty(ax, "no pupil devices in either run")
-    return fig
+    return f
 
 
 #: name -> plot function, in report order.
 PLOTS = {
     "arrivals": arrivals_completions,
-    "latency": step_latency_over_time,
     "ready_cdf": ready_cdf,
+    "site_heatmap": site_heatmap,
+    "room_cdf": room_cdf,
     "utilisation": utilisation_over_time,
+    "latency": step_latency_over_time,
     "breakdown": time_breakdown,
-    "ap_grid": ap_grid,
 }
 
 
 def write_plots(a: Analysis, plots_dir: Path) -> list[PlotFile]:
-    """Render every applicable plot to ``plots_dir/<name>.png``."""
+    """Render every applicable plot to ``plots_dir/<name>.png`` (stale ones from an earlier report removed)."""
     plots_dir.mkdir(parents=True, exist_ok=True)
     out = []
     for name, fn in (*PLOTS.items(), ("ap_telemetry", ap_telemetry)):  # ap_telemetry: only runs that have it
-        fig = fn(a)
-        if fig is None:
+        f = fn(a)
+        if f is None:
             continue
         path = plots_dir / f"{name}.png"
-        fig.savefig(path)
-        out.append(PlotFile(name, path, fig.axes[0].get_title()))
+        f.savefig(path)
+        out.append(PlotFile(name, path, f.axes[0].get_title()))
+    for old in plots_dir.glob("*.png"):  # an earlier report's plots that no longer apply
+        if old.stem not in {p.name for p in out}:
+            old.unlink()
     return out

@@ -108,7 +108,7 @@ def _env() -> dict:
 
 
 @contextlib.contextmanager
-def fake_server(*delays: str, rogue: str = "", modes: str = "", port: int = 0, gateway: bool = False):
+def fake_server(*delays: str, rogue: str = "", modes: str = "", port: int = 0):
     """The fake IdP+platform (``simulator.live.fake``) on a free loopback port; yields its base URL."""
     port = port or free_port()
     args = [sys.executable, "-m", "simulator.live.fake", "--port", str(port)]
@@ -116,8 +116,6 @@ def fake_server(*delays: str, rogue: str = "", modes: str = "", port: int = 0, g
         args += ["--delay", d]
     if rogue:
         args += ["--rogue", rogue, "--rogue-modes", modes]
-    if gateway:
-        args.append("--gateway")
     proc = subprocess.Popen(args, env=_env(), cwd=str(REPO))
     try:
         base = f"http://127.0.0.1:{port}"

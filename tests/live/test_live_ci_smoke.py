@@ -1,5 +1,7 @@
 """CI mode end to end: the reference stack, provisioning, the 60-device smoke scenario;
-then the same with two Locust workers: the same devices and steps in the merged trace."""
+then the same with two Locust workers and the stack's access-gateway role (every sign-in the
+two-hop DNP chain: platform -> gateway -> IdP -> gateway -> platform): the same devices and
+steps in the merged trace."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from simulator.live.launch import read_result
 from simulator.plan import load_plan
 from simulator.results import read_manifest
 from simulator.trace import read_steps
@@ -19,7 +22,7 @@ SCENARIO = str(REPO / "scenarios" / "ci-smoke.yaml")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("smoke")
     one = examday("load", SCENARIO, "--stack", "--headless", "-o", str(root / "one"), "-q")
-    two = examday("load", SCENARIO, "--stack", "--headless", "--workers", "2", "--master-port", "0",
+    two = examday("load", SCENARIO, "--stack", "--gateway", "--headless", "--workers", "2", "--master-port", "0",
                   "-o", str(root / "two"), "-q")
     return (one, root / "one"), (two, root / "two")
 
@@ -63,3 +66,5 @@ def test_two_workers_give_the_same_devices_and_steps(runs):
     assert s1 == s2
     assert sorted(p.name for p in out2.glob("steps-*.csv.gz")) == ["steps-w0.csv.gz", "steps-w1.csv.gz"]
     assert set(read_manifest(out2)["generator"]["workers"]) == {"w0", "w1"}
+    stats = read_result(out2)["locust_stats"]
+    assert stats["POST login: saml hop"]["requests"] >= 60  # each sign-in passed the gateway

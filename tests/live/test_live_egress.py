@@ -128,14 +128,3 @@ def test_worker_refuses_a_rogue_master_and_sends_nothing(tmp_path):
     assert "refused" in report.get("error", "") and "digest" in report["error"]
     assert not list((tmp_path / "w").glob("steps-*.csv.gz"))
 
-
-def test_two_hop_sign_in_through_an_access_gateway(tmp_path):
-    """platform -> gateway -> IdP -> gateway -> platform (two auto-submitting SAML forms), every hop on target."""
-    with fake_server(gateway=True) as base:
-        scen = write_scenario(tmp_path, fake_targets(base), teacher=None, pupils=3, ipads=0, duration=1, every=1)
-        r = examday("load", str(scen), "-o", str(tmp_path / "run"), "--no-provision-load", "-q")
-    assert r.returncode == 0, r.stderr
-    t = read_steps(tmp_path / "run")
-    for step in ("login", "assertion", "download", "submit"):
-        assert ((t.step == step) & t.ok).sum() == 3, step
-    assert t.ok.all()

@@ -69,3 +69,13 @@ def test_killed_worker_keeps_its_completed_rows(tmp_path):
     assert done_before <= done_after
     m = read_manifest(out)
     assert m["status"] == "failed" and "lost" in m["reason"]  # not finished, not interrupted
+
+
+def test_duration_cap_is_capped_not_finished(tmp_path):
+    with fake_server() as base:
+        proc, out = _start(tmp_path, base, "--max-duration", "4 s")
+        _, err = proc.communicate(timeout=120)
+    m = read_manifest(out)
+    assert proc.returncode == 1, err
+    assert m["status"] == "capped" and m["devices_planned"] == 4 and m["devices_walked"] == 0
+    assert (out / "summary.json").exists()

@@ -144,3 +144,27 @@ def test_a_reset_post_is_not_resent_a_reset_get_may_be():
         srv.close()
     assert posts == 1  # the credentials / ACS / autosave POST reached the server once and is not repeated
     assert seen.count(b"GET") >= 2  # an idempotent request may be re-sent on a fresh connection
+
+
+def test_progress_line_sums_the_workers_and_is_quiet_off_a_terminal(tmp_path):
+    import io
+    import json
+
+    from simulator.live.progress import Progress
+
+    (tmp_path / "progress-w0.json").write_text(json.dumps(
+        {"planned": 3, "walked": 2, "steps": 10, "errors": 1, "recent_s": [0.1] * 18}))
+    (tmp_path / "progress-w1.json").write_text(json.dumps(
+        {"planned": 2, "walked": 1, "steps": 5, "errors": 0, "recent_s": [0.5, 0.9]}))
+    tty = io.StringIO()
+    p = Progress(tmp_path, 5, enabled=True, stream=tty)
+    p.show()
+    p.end()
+    # 20 durations: nearest ranks 19 and 20 of the sorted list are 0.5 and 0.9 -> numpy's linear p95 is 0.52
+    assert tty.getvalue().splitlines()[-1].endswith(
+        "devices 3/5 walked · steps 15 · errors 1 · p95 0.520 s")
+    quiet = io.StringIO()
+    q = Progress(tmp_path, 5, enabled=False, stream=quiet)
+    q.show()
+    q.end()
+    assert quiet.getvalue() == ""

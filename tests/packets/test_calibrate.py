@@ -14,7 +14,7 @@ import yaml
 
 from simulator.trace import read_steps
 
-from conftest import examday, examday_here, short_scenario
+from packets_helpers import examday, examday_here, short_scenario
 
 
 def join_p50(run) -> float:

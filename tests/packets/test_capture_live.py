@@ -19,7 +19,7 @@ import pytest
 
 from simulator.trace import read_steps
 
-from conftest import examday, examday_here, short_scenario
+from packets_helpers import examday, examday_here, short_scenario
 
 TOL_S = 0.050
 
@@ -39,7 +39,8 @@ def test_load_capture_analyse_agrees_with_live_trace(tmp_path):
     test = tmp_path / "profiles" / "tests" / "smoke-test.yaml"  # a 4 s sitting: two autosaves and a submit
     test.write_text(test.read_text().replace("duration: 20 s", "duration: 4 s").replace("every: 5 s", "every: 2 s"))
     live = tmp_path / "live"
-    examday("load", sc, "--stack", "--headless", "--capture", "-q", "-o", live, check=0, timeout=600)
+    examday("load", sc, "--stack", "--headless", "--capture", "--no-provision-load", "-q", "-o", live, check=0,
+            timeout=600)
     pcap = live / "capture.pcapng"
     assert pcap.exists()
     assert "examday run live" in json.loads((live / "capture.json").read_text())["comment"]

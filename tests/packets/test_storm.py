@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import numpy as np
 from simulator.plan import load_plan
 from simulator.trace import read_steps
 
-from conftest import REPO, examday, examday_here, leases, our_namespaces, short_scenario
+from packets_helpers import REPO, examday, examday_here, leases, our_namespaces, short_scenario
 
 
 def test_storm_ci_smoke_every_device_joins_and_report_renders(need_root, tmp_path):
@@ -110,3 +111,41 @@ def test_storm_refuses_a_real_interface_without_listing_and_flag(tmp_path):
     r = examday("storm", sc, "--interface", "lo", "--set", "targets.interfaces=[lo]", "-o", tmp_path / "b")
     assert r.returncode == 2 and "--i-own-these-targets" in r.stderr
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_storm_on_a_listed_interface_with_the_flag_uses_that_network(need_root, tmp_path):
+    """The positive side of the safety rule: a network the test owns (its own namespaces, its own dnsmasq)."""
+    tag = f"ed13-{os.getpid()}-t"
+    srv, cli, a, b = f"{tag}s", f"{tag}c", f"ed13t{os.getpid() % 100000}a", f"ed13t{os.getpid() % 100000}b"
+    sc = short_scenario(tmp_path, devices={"chromebook": 1})  # 2 pupils + 2 teachers
+    sh = lambda *c: subprocess.run(c, check=True, capture_output=True)  # noqa: E731
+    dns = None
+    try:
+        sh("ip", "netns", "add", srv)
+        sh("ip", "netns", "add", cli)
+        sh("ip", "link", "add", a, "type", "veth", "peer", "name", b)
+        sh("ip", "link", "set", a, "netns", srv)
+        sh("ip", "link", "set", b, "netns", cli)
+        sh("ip", "-n", srv, "addr", "add", "10.98.0.1/24", "dev", a)
+        sh("ip", "-n", srv, "link", "set", a, "up")
+        sh("ip", "-n", cli, "link", "set", b, "up")
+        leases = tmp_path / "leases"
+        dns = subprocess.Popen(["ip", "netns", "exec", srv, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+                                "--no-hosts", "--no-resolv", f"--interface={a}", "--bind-interfaces", "--no-ping",
+                                "--dhcp-range=10.98.0.10,10.98.0.50,2m", f"--dhcp-leasefile={leases}", "--port=0",
+                                "--pid-file", "--user=root"])
+        out = tmp_path / "run"
+        r = subprocess.run(["ip", "netns", "exec", cli, sys.executable, "-m", "simulator", "storm", str(sc),
+                            "--interface", b, "--set", f"targets.interfaces=[{b}]", "--i-own-these-targets",
+                            "--no-dns", "--no-report", "-o", str(out)], cwd=REPO, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        join = read_steps(out)
+        assert len(join) == 4 and join.ok.all()
+        assert len(leases.read_text().splitlines()) == 4  # the network's own server handed out the leases
+        assert json.loads((out / "manifest.json").read_text())["server"]["kind"] == "external"
+    finally:
+        if dns is not None:
+            dns.terminate()
+            dns.wait()
+        for ns in (srv, cli):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)

@@ -16,7 +16,7 @@ import numpy as np
 
 from simulator.trace import read_steps
 
-from conftest import REPO, examday, examday_here
+from packets_helpers import REPO, examday_here
 
 STEPS = ("join", "login", "assertion", "open", "download", "autosave", "submit")
 

@@ -27,7 +27,7 @@ def test_write_report_artefacts(run):
     assert res.exit_code == 0
     for name in ("summary.json", "report.html", "junit.xml"):
         assert (run / name).stat().st_size > 0
-    assert {p.name for p in res.plot_paths} == {f"{n}.png" for n in PLOTS}  # two sites: AP grid included
+    assert {p.name for p in res.plot_paths} == {f"{n}.png" for n in PLOTS}  # two sites: site plots included
     doc = json.loads((run / "summary.json").read_text())
     assert doc == res.summary
     assert doc["format"] == "examday-summary/2" and doc["slo_ok"] is True and doc["run_complete"] is True
@@ -85,15 +85,15 @@ def test_every_plot_titled_and_labelled(run):
         fig = fn(a)
         assert fig is not None, name
         _check_labelled(fig)
-    cb = PLOTS["ap_grid"](a).axes[1]  # colour bar of the AP grid says what the colour means
-    assert "utilisation" in cb.get_ylabel()
+    cb = PLOTS["site_heatmap"](a).axes[1]  # colour bar of the heatmap says what the colour means
+    assert "ready" in cb.get_ylabel()
     _check_labelled(cdf_overlay([("a", a), ("b", a)]))
 
 
-def test_single_site_has_no_ap_grid_and_cdf_per_classroom(tmp_path):
+def test_single_site_has_no_site_plots_and_cdf_per_room(tmp_path):
     a = analyse(synth.school(tmp_path / "one", 30))
-    assert PLOTS["ap_grid"](a) is None
-    assert "classroom" in PLOTS["ready_cdf"](a).axes[0].get_title()
+    assert PLOTS["site_heatmap"](a) is None and PLOTS["room_cdf"](a) is None
+    assert "worst rooms" in PLOTS["ready_cdf"](a).axes[0].get_title()
 
 
 def test_zero_logins_still_renders(tmp_path):
@@ -176,3 +176,26 @@ def test_cli_exit_codes(run, tmp_path, capsys):
     assert main(["report", str(run), "--slo", "ready_by_0905=99 %"]) == 1
     out = capsys.readouterr().out
     assert "FAIL ready by 09:05" in out and "SLO breached: ready_by_0905" in out
+
+
+def test_plots_speak_clock_time_and_keep_one_colour_per_step(tmp_path):
+    from matplotlib.colors import to_hex
+
+    from simulator.report.style import STEP_COLORS
+
+    model = analyse(synth.school(tmp_path / "m", 40, sites=("ak9", "bk7")))
+    live = analyse(synth.school(tmp_path / "l", 40, engine="live"))
+    for a in (model, live):
+        fig = PLOTS["latency"](a)
+        ax = fig.axes[0]
+        colours = {ln.get_label().split()[0]: to_hex(ln.get_color()) for ln in ax.get_lines() if " p95" in ln.get_label()}
+        assert colours == {s: STEP_COLORS[s].lower() for s in colours} and {"login", "download"} <= set(colours)
+        fig = PLOTS["arrivals"](a)
+        ax = fig.axes[0]
+        fig.canvas.draw()
+        ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        assert ticks and all(re.fullmatch(r"[0-2][0-9]:[0-5][0-9](:[0-5][0-9])?", t) for t in ticks), ticks
+        marks = {t.get_text().strip() for t in ax.texts}
+        assert {"exam start", "deadline 09:02", "deadline 09:05"} <= marks
+    util = PLOTS["utilisation"](model).axes[0]
+    assert any(ln.get_label().startswith("Wi-Fi airtime, ") for ln in util.get_lines())  # human names

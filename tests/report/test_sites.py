@@ -52,3 +52,23 @@ def test_recommendation_is_confirmed_by_the_model(starved_run, tmp_path):
     # the whole city with the recommended uplink: every SLO holds at every site
     fixed = analyse(model_run(tmp_path / "fixed", STARVED, [f"sites[name={STARVED_SITE}].uplink.down={needed}"]))
     assert fixed.city_ok and not fixed.breaching_sites, fixed.verdict_line()
+
+
+def test_city_wide_recommendation_for_a_refusing_idp(tmp_path):
+    """A city-wide breach at the IdP: the search raises IdP workers (and tries the arrival spread); the model
+    with the recommended workers holds every SLO."""
+    from modelruns import ROOT
+
+    smoke = ROOT / "scenarios" / "ci-smoke.yaml"
+    bad = ["services.idp.profile=idp-broker-small", "services.idp.workers=1", "services.idp.max_connections=1"]
+    a = analyse(model_run(tmp_path / "idp", smoke, bad))
+    assert not a.city_ok and a.bottleneck.resource == "service:idp"
+    recs = {r.knob: r for r in recommend(a, quiet=True)}
+    # most of the IdP's waiting is refusals: workers and connections grow together
+    cap = recs["IdP (login server) capacity"]
+    assert cap.target == "city" and cap.current == "1 workers, 1 connections" and cap.needed.startswith("≥ ")
+    assert "pupils' arrival spread (p95 of start delay)" in recs
+    workers, conns = (int(x.split()[0]) for x in cap.needed.removeprefix("≥ ").split(", "))
+    fixed = analyse(model_run(tmp_path / "fixed", smoke, bad[:1] + [f"services.idp.workers={workers}",
+                                                                    f"services.idp.max_connections={conns}"]))
+    assert fixed.city_ok, fixed.verdict_line()

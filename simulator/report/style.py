@@ -1,0 +1,69 @@
+"""Shared look of every plot: one colour per step, clock-time axes with the exam's moments marked.
+
+The same step has the same colour in every figure and every run (model or
+live), because colours come from this table, never from plotting order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+from ..analysis.summary import Analysis
+from ..units import format_clock
+
+__all__ = ["STEP_COLORS", "step_color", "fig", "clock_axis", "mark_moments", "session_open_s", "GREY", "WORST"]
+
+#: One colour per canonical step (colour-blind-safe Okabe–Ito palette).
+STEP_COLORS = {"join": "#999999", "login": "#E69F00", "assertion": "#56B4E9", "open": "#CC79A7",
+               "download": "#0072B2", "autosave": "#009E73", "submit": "#D55E00", "provision": "#F0E442"}
+GREY = "0.75"
+#: Colours for the worst groups (highlighted); the rest are grey.
+WORST = ("#c0392b", "#e67e22", "#8e44ad", "#2980b9", "#16a085")
+
+
+def step_color(step: str) -> str:
+    return STEP_COLORS.get(step.split()[0], "#444444")
+
+
+def fig(title: str, w: float = 9, h: float = 4.8) -> tuple[Figure, object]:
+    f = Figure(figsize=(w, h), dpi=100, layout="constrained")
+    FigureCanvasAgg(f)
+    ax = f.add_subplot()
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return f, ax
+
+
+def clock_axis(ax, a: Analysis, lo_s: float, hi_s: float) -> None:
+    """x in trace seconds, labelled as clock time (HH:MM or HH:MM:SS) at a round step."""
+    span = max(hi_s - lo_s, 1.0)
+    step = next((s for s in (10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600) if span / s <= 10), 7200)
+    ax.xaxis.set_major_locator(MultipleLocator(step))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: format_clock(a.info.t0_clock + x)))
+    ax.set_xlabel(f"clock time (HH:MM{':SS' if step < 60 else ''}; exam start {format_clock(a.info.t0_clock)})")
+    ax.set_xlim(lo_s, hi_s)
+
+
+def session_open_s(a: Analysis) -> float:
+    """When the first session opened (the teacher's ``open`` step), NaN when the trace has none."""
+    t = a.steps
+    m = (t.step == "open") & t.ok if len(t) else np.zeros(0, bool)
+    return float(t.end_s[m].min()) if m.any() else math.nan
+
+
+def mark_moments(ax, a: Analysis, deadlines: bool = True) -> None:
+    """Vertical lines: session open, exam start, and each deadline (ready-by clocks)."""
+    lo, hi = ax.get_xlim()
+    marks = [(session_open_s(a), "session open", "#CC79A7", "-."), (0.0, "exam start", "0.2", "-")]
+    if deadlines:
+        marks += [(d.t_s, f"deadline {d.clock}", "0.45", "--") for d in a.deadlines]
+    for x, label, color, style in marks:
+        if math.isfinite(x) and lo <= x <= hi:
+            ax.axvline(x, color=color, linestyle=style, linewidth=1.1, zorder=1)
+            ax.text(x, 0.99, f"{label} ", transform=ax.get_xaxis_transform(), rotation=90, va="top", ha="right",
+                    fontsize=7, color=color, bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 1})
