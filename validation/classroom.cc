@@ -1,0 +1,514 @@
+// One classroom: an AP and n stations, TCP bulk transfers, for the ns-3 3.44 Python bindings.
+//
+// Loaded by run_ns3.py with cppyy.cppdef() after `from ns import ns` (which has already
+// included every ns-3 module header), so the scenario and its per-packet trace sinks run as
+// JIT-compiled C++, not as Python callbacks. One call of classroom::Run() = one seed.
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace classroom
+{
+using namespace ns3;
+
+/**
+ * ConstantRateWifiManager with one constant data mode per receiver: the AP can send at MCS 9
+ * to one station and at MCS 2 to another (mixed-rate rooms). Same TX vector as ns-3's
+ * ConstantRateWifiManager::DoGetDataTxVector otherwise; RTS/control as there.
+ */
+class PerStationRateManager : public ConstantRateWifiManager
+{
+  public:
+    static TypeId GetTypeId()
+    {
+        static TypeId tid = TypeId("classroom::PerStationRateManager")
+                                .SetParent<ConstantRateWifiManager>()
+                                .SetGroupName("Wifi")
+                                .AddConstructor<PerStationRateManager>();
+        return tid;
+    }
+
+    std::map<Mac48Address, WifiMode> modes;  // receiver -> data mode; others use DataMode
+
+  private:
+    WifiTxVector DoGetDataTxVector(WifiRemoteStation* st, MHz_u allowedWidth) override
+    {
+        WifiMode mode;
+        auto it = modes.find(st->m_state->m_address);
+        if (it != modes.end())
+        {
+            mode = it->second;
+        }
+        else
+        {
+            StringValue v;
+            GetAttribute("DataMode", v);
+            mode = WifiMode(v.Get());
+        }
+        uint8_t nss = std::min(GetMaxNumberOfTransmitStreams(), GetNumberOfSupportedStreams(st));
+        if (mode.GetModulationClass() == WIFI_MOD_CLASS_HT)
+        {
+            nss = 1 + (mode.GetMcsValue() / 8);
+        }
+        return WifiTxVector(mode,
+                            GetDefaultTxPowerLevel(),
+                            GetPreambleForTransmission(mode.GetModulationClass(), GetShortPreambleEnabled()),
+                            GetGuardIntervalForMode(mode, GetShortGuardIntervalSupported(st), GetGuardInterval(st)),
+                            GetNumberOfAntennas(),
+                            nss,
+                            0,
+                            GetPhy()->GetTxBandwidth(mode, std::min(allowedWidth, GetChannelWidth(st))),
+                            GetAggregation(st));
+    }
+};
+
+struct Params
+{
+    std::string standard = "ax";   // ax | ac | n | g
+    std::string channelSettings;   // WifiPhy::ChannelSettings, e.g. "{42, 80, BAND_5GHZ, 0}"
+    std::vector<std::string> dataModes;  // per station, e.g. "HeMcs9": both directions' data
+    std::string controlMode;       // ConstantRateWifiManager ControlMode
+    int giNs = 800;
+    int apStreams = 2;
+    std::vector<int> staStreams;   // per station; its size is n
+    double distance = 2.0;
+    uint64_t downloadBytes = 5000000;
+    uint64_t uploadBytes = 0;
+    double flowStart = 2.0;
+    double spread = 1.0;
+    double cap = 60.0;
+    uint32_t ampduMax = 65535;
+    uint32_t seed = 1;
+    uint32_t sendSize = 1448;  // BulkSendApplication SendSize: bytes per socket write
+};
+
+struct Result
+{
+    std::vector<double> startOffset;        // per station, s after flowStart
+    std::vector<double> downloadDone;       // absolute sim time, -1 = unfinished
+    std::vector<double> uploadDone;
+    std::vector<double> downloadFirstByte, uploadFirstByte;  // absolute sim time, -1 = none
+    double lastAssoc = -1;
+    int associated = 0;
+    double apData = 0, apOther = 0, staData = 0, staOther = 0;  // airtime, s
+    uint64_t ampdusDl = 0, ampdusUl = 0, bytesDl = 0, bytesUl = 0, mpdusDl = 0, mpdusUl = 0;
+    std::vector<uint64_t> ampdusDlPerStation, bytesDlPerStation;  // AP data PSDUs to station i
+    int rto = 0, fastRecovery = 0, hooked = 0;
+    std::vector<int> rtoPerStation, fastRecoveryPerStation;  // both directions' senders of station i
+    std::vector<uint64_t> receivedDown, receivedUp;         // application bytes received
+    std::map<int, uint64_t> macDrops;   // WifiMacDropReason -> MPDUs dropped (AP and stations)
+    uint64_t qdiscDrops = 0, qdiscChildDrops = 0;  // AP root queue disc / its children, packets dropped
+    double simEnd = 0;
+    std::map<std::string, uint64_t> otherModesSeen;  // WifiMode of non-data PSDUs -> count
+    std::map<std::string, uint64_t> dataModesSeen;  // WifiMode of data PSDUs -> count
+    std::string queueDisc;
+    std::string edca;  // the AP's AC_BE parameters as configured by ns-3
+    std::map<std::string, uint64_t> drops;  // other drop traces after the first flow start, by name
+    std::vector<int> baBufferDl, baBufferUl;  // negotiated BlockAck window (TID 0) AP->i / i->AP at the end, 0 = none
+};
+
+struct Run_;
+
+struct PhyTap
+{
+    Run_* run;
+    bool ap;
+    Ptr<WifiPhy> phy;
+    void Tx(WifiConstPsduMap psdus, WifiTxVector txv, double w);
+};
+
+struct SinkTap
+{
+    Run_* run;
+    int sta;
+    bool up;
+    void Rx(Ptr<const Packet> p, const Address& from);
+};
+
+struct Run_
+{
+    Params prm;
+    Result res;
+    std::vector<uint64_t> gotDown, gotUp;
+    int pending = 0;
+    std::vector<PhyTap*> phyTaps;
+    std::vector<SinkTap*> sinkTaps;
+    std::map<Mac48Address, int> staIndex;
+
+    void Done()
+    {
+        if (--pending == 0)
+        {
+            Simulator::Stop();
+        }
+    }
+};
+
+void
+PhyTap::Tx(WifiConstPsduMap psdus, WifiTxVector txv, double)
+{
+    if (Simulator::Now().GetSeconds() < run->prm.flowStart)
+    {
+        return;
+    }
+    double d = WifiPhy::CalculateTxDuration(psdus, txv, phy->GetPhyBand()).GetSeconds();
+    Result& r = run->res;
+    for (const auto& [staId, psdu] : psdus)
+    {
+        bool data = psdu->GetNMpdus() > 0 && psdu->GetHeader(0).IsQosData();
+        std::string mode = txv.GetMode(staId).GetUniqueName();
+        if (data)
+        {
+            (ap ? r.apData : r.staData) += d;
+            (ap ? r.ampdusDl : r.ampdusUl) += 1;
+            (ap ? r.bytesDl : r.bytesUl) += psdu->GetSize();
+            (ap ? r.mpdusDl : r.mpdusUl) += psdu->GetNMpdus();
+            if (ap)
+            {
+                auto it = run->staIndex.find(psdu->GetAddr1());
+                if (it != run->staIndex.end())
+                {
+                    r.ampdusDlPerStation[it->second] += 1;
+                    r.bytesDlPerStation[it->second] += psdu->GetSize();
+                }
+            }
+            r.dataModesSeen[mode] += 1;
+        }
+        else
+        {
+            (ap ? r.apOther : r.staOther) += d;
+            r.otherModesSeen[mode] += 1;
+        }
+        break;  // SU PPDUs only: one PSDU, duration counted once
+    }
+}
+
+void
+SinkTap::Rx(Ptr<const Packet> p, const Address&)
+{
+    auto& got = up ? run->gotUp : run->gotDown;
+    uint64_t target = up ? run->prm.uploadBytes : run->prm.downloadBytes;
+    bool before = got[sta] >= target;
+    auto& first = up ? run->res.uploadFirstByte : run->res.downloadFirstByte;
+    if (got[sta] == 0)
+    {
+        first[sta] = Simulator::Now().GetSeconds();
+    }
+    got[sta] += p->GetSize();
+    if (!before && got[sta] >= target)
+    {
+        (up ? run->res.uploadDone : run->res.downloadDone)[sta] = Simulator::Now().GetSeconds();
+        run->Done();
+    }
+}
+
+void
+OnAssoc(Run_* run, Mac48Address)
+{
+    run->res.associated += 1;
+    run->res.lastAssoc = Simulator::Now().GetSeconds();
+}
+
+void
+OnCong(Run_* run, int sta, TcpSocketState::TcpCongState_t, TcpSocketState::TcpCongState_t now)
+{
+    if (now == TcpSocketState::CA_LOSS)
+    {
+        run->res.rto += 1;
+        run->res.rtoPerStation[sta] += 1;
+    }
+    else if (now == TcpSocketState::CA_RECOVERY)
+    {
+        run->res.fastRecovery += 1;
+        run->res.fastRecoveryPerStation[sta] += 1;
+    }
+}
+
+void
+OnMacDrop(Run_* run, WifiMacDropReason why, Ptr<const WifiMpdu>)
+{
+    if (Simulator::Now().GetSeconds() >= run->prm.flowStart)
+    {
+        run->res.macDrops[int(why)] += 1;
+    }
+}
+
+void
+CountDrop(Run_* run, std::string what)
+{
+    if (Simulator::Now().GetSeconds() >= run->prm.flowStart)
+    {
+        run->res.drops[what] += 1;
+    }
+}
+
+void
+OnIpv4Drop(Run_* run, const Ipv4Header&, Ptr<const Packet>, Ipv4L3Protocol::DropReason why, Ptr<Ipv4>, uint32_t)
+{
+    CountDrop(run, "ipv4_reason_" + std::to_string(int(why)));
+}
+
+void
+OnPacketDrop(Run_* run, std::string what, Ptr<const Packet>)
+{
+    CountDrop(run, what);
+}
+
+void
+OnMpduDrop(Run_* run, std::string what, Ptr<const WifiMpdu>)
+{
+    CountDrop(run, what);
+}
+
+void
+HookSocket(Run_* run, int sta, Ptr<BulkSendApplication> app)
+{
+    Ptr<Socket> s = app->GetSocket();
+    if (s)
+    {
+        run->res.hooked += s->TraceConnectWithoutContext("CongState", MakeBoundCallback(&OnCong, run, sta));
+    }
+}
+
+/** The effective value of an attribute's default (after Config::SetDefault). */
+std::string
+AttributeDefault(const std::string& tid, const std::string& name)
+{
+    TypeId::AttributeInformation info;
+    if (!TypeId::LookupByName(tid).LookupAttributeByName(name, &info))
+    {
+        return "?";
+    }
+    return info.initialValue->SerializeToString(info.checker);
+}
+
+WifiStandard
+StandardOf(const std::string& s)
+{
+    if (s == "ax") return WIFI_STANDARD_80211ax;
+    if (s == "ac") return WIFI_STANDARD_80211ac;
+    if (s == "n") return WIFI_STANDARD_80211n;
+    return WIFI_STANDARD_80211g;
+}
+
+Result
+Run(const Params& prm)
+{
+    RngSeedManager::SetSeed(1);
+    RngSeedManager::SetRun(prm.seed);
+    auto* run = new Run_();
+    run->prm = prm;
+    const int n = prm.staStreams.size();
+    Result& res = run->res;
+    res.downloadDone.assign(n, -1);
+    res.uploadDone.assign(n, -1);
+    res.downloadFirstByte.assign(n, -1);
+    res.uploadFirstByte.assign(n, -1);
+    res.rtoPerStation.assign(n, 0);
+    res.ampdusDlPerStation.assign(n, 0);
+    res.bytesDlPerStation.assign(n, 0);
+    res.fastRecoveryPerStation.assign(n, 0);
+    run->gotDown.assign(n, 0);
+    run->gotUp.assign(n, 0);
+
+    NodeContainer apNode;
+    apNode.Create(1);
+    NodeContainer stas;
+    stas.Create(n);
+
+    YansWifiChannelHelper channel = YansWifiChannelHelper::Default();
+    Ptr<YansWifiChannel> ch = channel.Create();
+    WifiHelper wifi;
+    wifi.SetStandard(StandardOf(prm.standard));
+    PerStationRateManager::GetTypeId();
+    Ssid ssid("classroom");
+    WifiMacHelper mac;
+
+    NetDeviceContainer staDevs;
+    for (int i = 0; i < n; ++i)
+    {
+        wifi.SetRemoteStationManager("classroom::PerStationRateManager",
+                                     "DataMode", StringValue(prm.dataModes[i]),
+                                     "ControlMode", StringValue(prm.controlMode));
+        YansWifiPhyHelper phy;
+        phy.SetChannel(ch);
+        phy.Set("ChannelSettings", StringValue(prm.channelSettings));
+        phy.Set("Antennas", UintegerValue(prm.staStreams[i]));
+        phy.Set("MaxSupportedTxSpatialStreams", UintegerValue(prm.staStreams[i]));
+        phy.Set("MaxSupportedRxSpatialStreams", UintegerValue(prm.staStreams[i]));
+        mac.SetType("ns3::StaWifiMac", "Ssid", SsidValue(ssid),
+                    "BE_MaxAmpduSize", UintegerValue(prm.ampduMax));
+        staDevs.Add(wifi.Install(phy, mac, stas.Get(i)));
+    }
+    wifi.SetRemoteStationManager("classroom::PerStationRateManager",
+                                 "DataMode", StringValue(prm.dataModes[0]),
+                                 "ControlMode", StringValue(prm.controlMode));
+    YansWifiPhyHelper apPhy;
+    apPhy.SetChannel(ch);
+    apPhy.Set("ChannelSettings", StringValue(prm.channelSettings));
+    apPhy.Set("Antennas", UintegerValue(prm.apStreams));
+    apPhy.Set("MaxSupportedTxSpatialStreams", UintegerValue(prm.apStreams));
+    apPhy.Set("MaxSupportedRxSpatialStreams", UintegerValue(prm.apStreams));
+    mac.SetType("ns3::ApWifiMac", "Ssid", SsidValue(ssid),
+                "BE_MaxAmpduSize", UintegerValue(prm.ampduMax));
+    NetDeviceContainer apDev = wifi.Install(apPhy, mac, apNode);
+
+    NetDeviceContainer all(apDev, staDevs);
+    auto apRsm = DynamicCast<PerStationRateManager>(
+        DynamicCast<WifiNetDevice>(apDev.Get(0))->GetRemoteStationManager());
+    for (int i = 0; i < n; ++i)
+    {
+        Mac48Address a = Mac48Address::ConvertFrom(staDevs.Get(i)->GetAddress());
+        apRsm->modes[a] = WifiMode(prm.dataModes[i]);
+        run->staIndex[a] = i;
+    }
+    for (uint32_t i = 0; i < all.GetN(); ++i)
+    {
+        auto dev = DynamicCast<WifiNetDevice>(all.Get(i));
+        if (prm.standard == "ax")
+        {
+            dev->GetHeConfiguration()->SetGuardInterval(NanoSeconds(prm.giNs));
+        }
+        else if (prm.standard == "ac" || prm.standard == "n")
+        {
+            dev->GetHtConfiguration()->SetShortGuardIntervalSupported(prm.giNs == 400);
+        }
+        auto* tap = new PhyTap{run, i == 0, dev->GetPhy()};
+        run->phyTaps.push_back(tap);
+        dev->GetPhy()->TraceConnectWithoutContext("PhyTxPsduBegin", MakeCallback(&PhyTap::Tx, tap));
+        dev->GetMac()->TraceConnectWithoutContext("DroppedMpdu", MakeBoundCallback(&OnMacDrop, run));
+        if (i > 0)
+        {
+            DynamicCast<StaWifiMac>(dev->GetMac())
+                ->TraceConnectWithoutContext("Assoc", MakeBoundCallback(&OnAssoc, run));
+        }
+    }
+
+    MobilityHelper mobility;
+    Ptr<ListPositionAllocator> pos = CreateObject<ListPositionAllocator>();
+    pos->Add(Vector(0, 0, 0));
+    for (int i = 0; i < n; ++i)
+    {
+        double a = 2 * M_PI * i / n;  // on a circle: every station exactly `distance` away
+        pos->Add(Vector(prm.distance * std::cos(a), prm.distance * std::sin(a), 0));
+    }
+    mobility.SetPositionAllocator(pos);
+    mobility.SetMobilityModel("ns3::ConstantPositionMobilityModel");
+    mobility.Install(apNode);
+    mobility.Install(stas);
+
+    InternetStackHelper stack;
+    stack.Install(apNode);
+    stack.Install(stas);
+    Ipv4AddressHelper addr;
+    addr.SetBase("10.1.0.0", "255.255.0.0");
+    Ipv4InterfaceContainer ifs = addr.Assign(all);
+    NeighborCacheHelper neigh;
+    neigh.PopulateNeighborCache();  // warm start: static ARP entries, no ARP on air
+    Ptr<QueueDisc> qd = apNode.Get(0)->GetObject<TrafficControlLayer>()->GetRootQueueDiscOnDevice(apDev.Get(0));
+    res.queueDisc = qd ? qd->GetInstanceTypeId().GetName() : "none";
+    if (qd && qd->GetNQueueDiscClasses() > 0)
+    {
+        res.queueDisc += " with " + std::to_string(qd->GetNQueueDiscClasses()) + " x " +
+                         qd->GetQueueDiscClass(0)->GetQueueDisc()->GetInstanceTypeId().GetName();
+    }
+
+    {
+        Ptr<QosTxop> be = DynamicCast<WifiNetDevice>(apDev.Get(0))->GetMac()->GetQosTxop(AC_BE);
+        res.edca = "AC_BE AIFSN " + std::to_string(be->GetAifsn(0)) + ", CWmin " + std::to_string(be->GetMinCw(0)) +
+                   ", CWmax " + std::to_string(be->GetMaxCw(0)) + ", TXOP limit " +
+                   std::to_string(be->GetTxopLimit(0).GetMicroSeconds()) + " us";
+    }
+    Config::ConnectWithoutContext("/NodeList/*/$ns3::Ipv4L3Protocol/Drop", MakeBoundCallback(&OnIpv4Drop, run));
+    Config::ConnectWithoutContext("/NodeList/*/$ns3::ArpL3Protocol/Drop",
+                                  MakeBoundCallback(&OnPacketDrop, run, std::string("arp")));
+    Config::ConnectWithoutContext("/NodeList/*/DeviceList/*/$ns3::WifiNetDevice/Mac/MacTxDrop",
+                                  MakeBoundCallback(&OnPacketDrop, run, std::string("mac_tx_drop")));
+    Config::ConnectWithoutContext("/NodeList/*/DeviceList/*/$ns3::WifiNetDevice/Mac/MacRxDrop",
+                                  MakeBoundCallback(&OnPacketDrop, run, std::string("mac_rx_drop")));
+    Config::ConnectWithoutContext("/NodeList/*/DeviceList/*/$ns3::WifiNetDevice/Phy/PhyTxDrop",
+                                  MakeBoundCallback(&OnPacketDrop, run, std::string("phy_tx_drop")));
+    Config::ConnectWithoutContext("/NodeList/*/DeviceList/*/$ns3::WifiNetDevice/Mac/BE_Txop/Queue/Drop",
+                                  MakeBoundCallback(&OnMpduDrop, run, std::string("be_queue_drop")));
+    Config::ConnectWithoutContext("/NodeList/*/DeviceList/*/$ns3::WifiNetDevice/Mac/BE_Txop/Queue/Expired",
+                                  MakeBoundCallback(&OnMpduDrop, run, std::string("be_queue_expired")));
+    Ptr<UniformRandomVariable> u = CreateObject<UniformRandomVariable>();
+    u->SetAttribute("Min", DoubleValue(0));
+    u->SetAttribute("Max", DoubleValue(prm.spread));
+    Ipv4Address apIp = ifs.GetAddress(0);
+    for (int i = 0; i < n; ++i)
+    {
+        double off = prm.spread > 0 ? u->GetValue() : 0.0;
+        res.startOffset.push_back(off);
+        Time start = Seconds(prm.flowStart + off);
+        Ipv4Address staIp = ifs.GetAddress(i + 1);
+        if (prm.downloadBytes > 0)
+        {
+            uint16_t port = 9;
+            PacketSinkHelper sink("ns3::TcpSocketFactory", InetSocketAddress(Ipv4Address::GetAny(), port));
+            auto sinkApp = DynamicCast<PacketSink>(sink.Install(stas.Get(i)).Get(0));
+            sinkApp->SetStartTime(Seconds(0));
+            auto* tap = new SinkTap{run, i, false};
+            run->sinkTaps.push_back(tap);
+            sinkApp->TraceConnectWithoutContext("Rx", MakeCallback(&SinkTap::Rx, tap));
+            BulkSendHelper src("ns3::TcpSocketFactory", InetSocketAddress(staIp, port));
+            src.SetAttribute("MaxBytes", UintegerValue(prm.downloadBytes));
+            src.SetAttribute("SendSize", UintegerValue(prm.sendSize));
+            auto app = DynamicCast<BulkSendApplication>(src.Install(apNode.Get(0)).Get(0));
+            app->SetStartTime(start);
+            Simulator::Schedule(start + NanoSeconds(1), &HookSocket, run, i, app);
+            run->pending += 1;
+        }
+        if (prm.uploadBytes > 0)
+        {
+            uint16_t port = 10000 + i;
+            PacketSinkHelper sink("ns3::TcpSocketFactory", InetSocketAddress(Ipv4Address::GetAny(), port));
+            auto sinkApp = DynamicCast<PacketSink>(sink.Install(apNode.Get(0)).Get(0));
+            sinkApp->SetStartTime(Seconds(0));
+            auto* tap = new SinkTap{run, i, true};
+            run->sinkTaps.push_back(tap);
+            sinkApp->TraceConnectWithoutContext("Rx", MakeCallback(&SinkTap::Rx, tap));
+            BulkSendHelper src("ns3::TcpSocketFactory", InetSocketAddress(apIp, port));
+            src.SetAttribute("MaxBytes", UintegerValue(prm.uploadBytes));
+            src.SetAttribute("SendSize", UintegerValue(prm.sendSize));
+            auto app = DynamicCast<BulkSendApplication>(src.Install(stas.Get(i)).Get(0));
+            app->SetStartTime(start);
+            Simulator::Schedule(start + NanoSeconds(1), &HookSocket, run, i, app);
+            run->pending += 1;
+        }
+    }
+
+    Simulator::Stop(Seconds(prm.flowStart + prm.cap));
+    Simulator::Run();
+    res.simEnd = Simulator::Now().GetSeconds();
+    Ptr<WifiMac> apMac = DynamicCast<WifiNetDevice>(apDev.Get(0))->GetMac();
+    for (int i = 0; i < n; ++i)
+    {
+        Ptr<WifiMac> staMac = DynamicCast<WifiNetDevice>(staDevs.Get(i))->GetMac();
+        auto dl = apMac->GetBaAgreementEstablishedAsOriginator(staMac->GetAddress(), 0);
+        auto ul = staMac->GetBaAgreementEstablishedAsOriginator(apMac->GetAddress(), 0);
+        res.baBufferDl.push_back(dl ? dl->get().GetBufferSize() : 0);
+        res.baBufferUl.push_back(ul ? ul->get().GetBufferSize() : 0);
+    }
+    if (qd)
+    {
+        res.qdiscDrops = qd->GetStats().nTotalDroppedPackets;
+        for (std::size_t c = 0; c < qd->GetNQueueDiscClasses(); ++c)
+        {
+            res.qdiscChildDrops += qd->GetQueueDiscClass(c)->GetQueueDisc()->GetStats().nTotalDroppedPackets;
+        }
+    }
+    res.receivedDown = run->gotDown;
+    res.receivedUp = run->gotUp;
+    Result out = res;
+    Simulator::Destroy();
+    for (auto* t : run->phyTaps) delete t;
+    for (auto* t : run->sinkTaps) delete t;
+    delete run;
+    return out;
+}
+
+}  // namespace classroom

@@ -1,0 +1,460 @@
+"""Run the ns-3 classroom grid and write one JSON table per case (format: validation/README.md).
+
+Packet-level reference for issue 9: ns-3 3.44 from PyPI (``pip install ns3``), used through its
+cppyy Python bindings. The scenario itself (``classroom.cc``) is C++ JIT-compiled by cppyy, so
+the per-packet trace sinks do not call back into Python. Needs ``validation/.venv`` (``make -C
+validation venv``); not part of ``make test``.
+
+Usage: validation/.venv/bin/python validation/run_ns3.py [--case GLOB ...] [--seeds N] [--list]
+       python3 validation/run_ns3.py --summary | --resummarise | --readme   (no ns-3 needed)
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TABLES = HERE / "tables"
+CONN_TIMEOUT_S = 3.0  # ns-3 TcpSocket::ConnTimeout default (read back into config.tcp.conn_timeout_s)
+MSS = 1448  # 1500 B IP MTU - 20 IP - 32 TCP (20 + 12 timestamp option)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One classroom: every knob that differs between cases."""
+
+    id: str
+    description: str
+    standard: str = "ax"
+    band: str = "5 GHz"
+    channel: int = 42
+    width_mhz: int = 80
+    gi_ns: int = 800
+    ap_streams: int = 2
+    stations: int = 10
+    station_streams: tuple[int, ...] = ()
+    mcs: tuple[int, ...] = ()
+    download_bytes: int = 5_000_000
+    upload_bytes: int = 0
+    start_spread_s: float = 1.0
+    sim_cap_s: float = 60.0
+    seeds: int = 5
+    distance_m: float = 2.0
+    ampdu_max_bytes: int = 65535
+    flow_start_s: float = 2.0
+
+    @property
+    def mode_prefix(self) -> str:
+        return {"ax": "HeMcs", "ac": "VhtMcs", "n": "HtMcs"}[self.standard]
+
+    @property
+    def channel_settings(self) -> str:
+        band = "BAND_5GHZ" if self.band == "5 GHz" else "BAND_2_4GHZ"
+        return f"{{{self.channel}, {self.width_mhz}, {band}, 0}}"
+
+    @property
+    def control_mode(self) -> str:
+        return "OfdmRate24Mbps" if self.band == "5 GHz" else "ErpOfdmRate24Mbps"
+
+
+def _uniform(n: int, value) -> tuple[int, ...]:
+    return tuple([value] * n)
+
+
+def _grid() -> list[Case]:
+    cases: list[Case] = []
+    for n in (10, 20, 30):
+        for std, name in (("ax", "802.11ax"), ("ac", "802.11ac")):
+            cases.append(Case(
+                f"{std}80-mcs9-n{n}", f"{name} 80 MHz 2x2 AP, {n} 2x2 stations at MCS 9, 5 MB TCP download each, "
+                "starts over 1 s", standard=std, stations=n, station_streams=_uniform(n, 2), mcs=_uniform(n, 9),
+                seeds=5 if n < 30 else 3))  # n = 30 costs ~2 min wall per seed on the loaded machine
+    # the extra cases, in order of priority; fewer seeds at n = 30 (2-3 min wall per seed on the loaded machine)
+    for n in (10, 20, 30):
+        slow = [i % 5 == 4 for i in range(n)]  # a fifth of the room: 1 stream at MCS 2
+        cases.append(Case(
+            f"ax80-mixed-n{n}", f"802.11ax 80 MHz, {n} stations: every fifth 1-stream at MCS 2, the rest 2x2 MCS 9; "
+            "5 MB download each", stations=n, station_streams=tuple(1 if s else 2 for s in slow),
+            mcs=tuple(2 if s else 9 for s in slow), seeds=3 if n < 30 else 2))
+    for n in (10, 20, 30):
+        cases.append(Case(
+            f"n20-2g4-mcs7-n{n}", f"802.11n 2.4 GHz 20 MHz, {n} 1-stream stations at MCS 7 (long GI), 5 MB download "
+            "each", standard="n", band="2.4 GHz", channel=1, width_mhz=20, stations=n,
+            station_streams=_uniform(n, 1), mcs=_uniform(n, 7), sim_cap_s=120.0, seeds=3 if n < 30 else 2))
+    for n in (10, 20, 30):
+        cases.append(Case(
+            f"ax80-updown-n{n}", f"802.11ax 80 MHz 2x2, {n} stations each downloading 5 MB and uploading 1 MB at once",
+            stations=n, station_streams=_uniform(n, 2), mcs=_uniform(n, 9), upload_bytes=1_000_000,
+            seeds=3 if n < 30 else 1))
+    for n in (10, 20, 30):
+        cases.append(Case(
+            f"ax80-spread10-n{n}", f"802.11ax 80 MHz 2x2, {n} stations at MCS 9, 5 MB download each, starts over 10 s",
+            stations=n, station_streams=_uniform(n, 2), mcs=_uniform(n, 9), start_spread_s=10.0,
+            seeds=3 if n < 30 else 1))
+    for n in (10, 20, 30):
+        cases.append(Case(
+            f"ax80-upload-n{n}", f"802.11ax 80 MHz 2x2, {n} stations each uploading 1 MB (no download)",
+            stations=n, station_streams=_uniform(n, 2), mcs=_uniform(n, 9), download_bytes=0,
+            upload_bytes=1_000_000, seeds=3))
+    return cases
+
+
+CASES = {c.id: c for c in _grid()}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """numpy.percentile's default ('linear') method, without numpy in the ns-3 venv."""
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+class Ns3:
+    """The ns-3 bindings with the classroom scenario compiled in, TCP defaults set once."""
+
+    def __init__(self) -> None:
+        try:
+            import cppyy
+            from ns import ns
+        except ImportError as exc:  # not the validation venv
+            sys.exit(f"run_ns3.py: ns-3 bindings not importable ({exc}); run `make -C validation venv` "
+                     "and use validation/.venv/bin/python")
+        self.ns, self.g = ns, cppyy.gbl
+        cppyy.cppdef((HERE / "classroom.cc").read_text())
+        ns.Config.SetDefault("ns3::TcpSocket::SegmentSize", ns.UintegerValue(MSS))
+        self.queue_disc = self.edca = ""
+        self.version = "ns-3 3.44 (PyPI ns3 " + _dist_version("ns3") + ", cppyy " + _dist_version("cppyy") + \
+            " bindings; scenario validation/classroom.cc JIT-compiled by cppyy)"
+
+    def attr(self, tid: str, name: str) -> str:
+        return str(self.g.classroom.AttributeDefault(tid, name))
+
+    def seconds(self, tid: str, name: str) -> float:
+        return float(self.attr(tid, name).strip("+").removesuffix("ns")) / 1e9
+
+    def rate_mbps(self, case: Case, i: int) -> float:
+        mode = self.ns.WifiMode(f"{case.mode_prefix}{case.mcs[i]}")
+        nss = min(case.ap_streams, case.station_streams[i]) if case.standard != "n" else 1 + case.mcs[i] // 8
+        return mode.GetDataRate(float(case.width_mhz), self.ns.NanoSeconds(case.gi_ns), nss) / 1e6
+
+    def run(self, case: Case, seed: int) -> dict:
+        """One seed in a forked child, so it starts from the same ns-3 state as any other run.
+
+        ns-3 numbers random streams from a process-wide counter that Simulator::Destroy does not
+        reset: without the fork a seed's figures would depend on which runs came before it.
+        """
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: run, send the row as JSON, exit without Python clean-up
+            os.close(read_fd)
+            status = 0
+            try:
+                row = self._run_here(case, seed)
+                payload = json.dumps(row).encode()
+            except BaseException as exc:  # reported by the parent
+                payload, status = json.dumps({"error": repr(exc)}).encode(), 1
+            with os.fdopen(write_fd, "wb") as out:
+                out.write(payload)
+            os._exit(status)
+        os.close(write_fd)
+        try:
+            with os.fdopen(read_fd, "rb") as inp:
+                data = inp.read()
+            _, status = os.waitpid(pid, 0)
+        except BaseException:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise
+        row = json.loads(data) if data else {"error": f"child exited with status {status}"}
+        if "error" in row:
+            raise RuntimeError(f"{case.id} seed {seed}: {row['error']}")
+        self.queue_disc, self.edca = row.pop("_queue_disc"), row.pop("_edca")
+        return row
+
+    def _run_here(self, case: Case, seed: int) -> dict:
+        p = self.g.classroom.Params()
+        p.standard, p.channelSettings, p.controlMode = case.standard, case.channel_settings, case.control_mode
+        p.dataModes = self.g.std.vector[self.g.std.string]([f"{case.mode_prefix}{m}" for m in case.mcs])
+        p.staStreams = self.g.std.vector[int](list(case.station_streams))
+        p.giNs, p.apStreams, p.distance = case.gi_ns, case.ap_streams, case.distance_m
+        p.downloadBytes, p.uploadBytes = case.download_bytes, case.upload_bytes
+        p.flowStart, p.spread, p.cap = case.flow_start_s, case.start_spread_s, case.sim_cap_s
+        p.ampduMax, p.seed, p.sendSize = case.ampdu_max_bytes, seed, MSS
+        t0 = time.perf_counter()
+        r = self.g.classroom.Run(p)
+        wall = time.perf_counter() - t0
+        row = per_seed_row(case, seed, r, wall)
+        row["_queue_disc"], row["_edca"] = str(r.queueDisc), str(r.edca)
+        return row
+
+
+def _dist_version(name: str) -> str:
+    from importlib.metadata import version
+    return version(name)
+
+
+def per_seed_row(case: Case, seed: int, r, wall: float) -> dict:
+    """One seed's figures (README: per_seed)."""
+    n, t0 = case.stations, case.flow_start_s
+    offsets = [float(x) for x in r.startOffset]
+    starts = [t0 + o for o in offsets]
+
+    def since_start(done) -> list[float | None]:
+        return [round(float(d) - s, 6) if d >= 0 else None for d, s in zip(done, starts)]
+
+    down = since_start(r.downloadDone) if case.download_bytes else None
+    up = since_start(r.uploadDone) if case.upload_bytes else None
+    completion = []
+    for i in range(n):
+        parts = [x[i] for x in (down, up) if x is not None]
+        completion.append(None if any(v is None for v in parts) else max(parts))
+    cap_left = [case.sim_cap_s + t0 - s for s in starts]
+    filled = [c if c is not None else cap for c, cap in zip(completion, cap_left)]  # unfinished: lower bound
+    ends = [s + c for s, c in zip(starts, filled)]
+    span = max(ends) - min(starts)
+    app_bytes = sum(int(x) for x in r.receivedDown) + sum(int(x) for x in r.receivedUp)
+    air = {"ap_data": r.apData, "ap_other": r.apOther, "sta_data": r.staData, "sta_other": r.staOther}
+    air_total = sum(air.values())
+    drops = {int(k): int(v) for k, v in r.macDrops}
+    return {
+        "seed": seed,
+        "start_offset_s": [round(o, 6) for o in offsets],
+        "completion_s": completion,
+        **({"download_completion_s": down} if down is not None else {}),
+        **({"upload_completion_s": up} if up is not None else {}),
+        **({"download_first_byte_s": since_start(r.downloadFirstByte)} if down is not None else {}),
+        **({"upload_first_byte_s": since_start(r.uploadFirstByte)} if up is not None else {}),
+        "incomplete": sum(c is None for c in completion),
+        "completion_p50_s": round(percentile(filled, 50), 6),
+        "completion_p95_s": round(percentile(filled, 95), 6),
+        "completion_max_s": round(max(filled), 6),
+        "aggregate_goodput_mbps": round(app_bytes * 8 / 1e6 / span, 3),
+        "airtime_s": {k: round(v, 6) for k, v in air.items()},
+        "station_airtime_share": round((air["sta_data"] + air["sta_other"]) / air_total, 4),
+        "medium_busy_fraction": round(air_total / span, 4),
+        "ampdus_dl": int(r.ampdusDl), "ampdus_ul": int(r.ampdusUl),
+        "mean_ampdu_bytes_dl": round(r.bytesDl / r.ampdusDl, 1) if r.ampdusDl else 0.0,
+        "mean_ampdu_bytes_ul": round(r.bytesUl / r.ampdusUl, 1) if r.ampdusUl else 0.0,
+        "mean_ampdu_mpdus_dl": round(r.mpdusDl / r.ampdusDl, 2) if r.ampdusDl else 0.0,
+        "mean_ampdu_mpdus_ul": round(r.mpdusUl / r.ampdusUl, 2) if r.ampdusUl else 0.0,
+        "ampdus_dl_per_station": [int(x) for x in r.ampdusDlPerStation],
+        "mean_ampdu_bytes_dl_per_station": [round(b / a, 1) if a else 0.0
+                                            for a, b in zip(r.ampdusDlPerStation, r.bytesDlPerStation)],
+        "tcp_rto": int(r.rto), "tcp_fast_recovery": int(r.fastRecovery),
+        "tcp_rto_per_station": [int(x) for x in r.rtoPerStation],
+        "tcp_fast_recovery_per_station": [int(x) for x in r.fastRecoveryPerStation],
+        "mac_drops": {_DROP_REASONS.get(k, str(k)): v for k, v in sorted(drops.items())},
+        "ap_qdisc_drops": int(r.qdiscDrops) + int(r.qdiscChildDrops),
+        "other_drops": {str(k): int(v) for k, v in r.drops},
+        "ba_buffer_dl": sorted({int(x) for x in r.baBufferDl}), "ba_buffer_ul": sorted({int(x) for x in r.baBufferUl}),
+        "associated_before_flows": int(r.associated) >= n and 0 <= r.lastAssoc < t0,
+        "data_modes_seen": {str(k): int(v) for k, v in r.dataModesSeen},
+        "other_modes_seen": {str(k): int(v) for k, v in r.otherModesSeen},
+        "sim_end_s": round(float(r.simEnd), 6),
+        "wall_s": round(wall, 2),
+    }
+
+
+# ns3::WifiMacDropReason
+_DROP_REASONS = {0: "failed_enqueue", 1: "expired_lifetime", 2: "reached_retry_limit", 3: "qos_old_packet"}
+
+
+def _spread_pct(xs: list[float]) -> float:
+    mean = sum(xs) / len(xs)
+    return round(100 * (max(xs) - min(xs)) / (2 * mean), 2) if mean else 0.0
+
+
+def late_handshakes(row: dict, conn_timeout_s: float) -> int:
+    """Flows whose first byte came a whole ConnTimeout late: a SYN or SYN-ACK was lost."""
+    firsts = row.get("download_first_byte_s", []) + row.get("upload_first_byte_s", [])
+    return sum(1 for f in firsts if f is not None and f >= conn_timeout_s)
+
+
+def summary(rows: list[dict]) -> dict:
+    """Means over seeds and the seed noise (README: summary)."""
+    def mean(key: str) -> float:
+        return round(sum(r[key] for r in rows) / len(rows), 4)
+    out = {k: mean(k) for k in ("completion_p50_s", "completion_p95_s", "completion_max_s",
+                                "aggregate_goodput_mbps", "station_airtime_share", "medium_busy_fraction",
+                                "mean_ampdu_bytes_dl", "ampdus_dl", "ampdus_ul", "tcp_rto", "tcp_fast_recovery",
+                                "late_handshakes", "wall_s")}
+    out["p50_seed_spread_pct"] = _spread_pct([r["completion_p50_s"] for r in rows])
+    out["p95_seed_spread_pct"] = _spread_pct([r["completion_p95_s"] for r in rows])
+    out["goodput_seed_spread_pct"] = _spread_pct([r["aggregate_goodput_mbps"] for r in rows])
+    out["incomplete"] = sum(r["incomplete"] for r in rows)
+    return out
+
+
+def config(sim: Ns3, case: Case) -> dict:
+    """Every parameter of the case, TCP/queue defaults read back from ns-3's attribute system."""
+    def one_or_list(xs):
+        return xs[0] if len(set(xs)) == 1 else list(xs)
+    rates = [round(sim.rate_mbps(case, i), 1) for i in range(case.stations)]
+    return {
+        "standard": case.standard, "band": case.band, "channel": case.channel, "width_mhz": case.width_mhz,
+        "gi_ns": case.gi_ns, "ap_streams": case.ap_streams, "stations": case.stations,
+        "station_streams": one_or_list(case.station_streams), "mcs": one_or_list(case.mcs),
+        "data_rate_mbps": one_or_list(rates), "control_mode": case.control_mode,
+        "rate_manager": "ns3::ConstantRateWifiManager (classroom::PerStationRateManager: one constant data "
+                        "mode per receiver, otherwise identical)",
+        "distance_m": case.distance_m,
+        "propagation": "YansWifiChannelHelper::Default(): LogDistancePropagationLossModel (exponent 3, "
+                       "46.6777 dB at 1 m) + ConstantSpeedPropagationDelayModel; YansWifiPhy, default error model",
+        "tx_power_dbm": float(sim.attr("ns3::WifiPhy", "TxPowerStart")),
+        "download_bytes": case.download_bytes, "upload_bytes": case.upload_bytes,
+        "start_spread_s": case.start_spread_s, "flow_start_s": case.flow_start_s, "sim_cap_s": case.sim_cap_s,
+        "ampdu_max_bytes": case.ampdu_max_bytes, "amsdu_max_bytes": int(sim.attr("ns3::WifiMac", "BE_MaxAmsduSize")),
+        "ba_buffer_mpdus": 0,  # filled from the runs: the negotiated BlockAck window
+        "mpdu_buffer_size_attribute": int(sim.attr("ns3::WifiMac", "MpduBufferSize")),
+        "rts_cts": False,
+        "edca": "",  # filled from the first run
+        "tcp": {
+            "variant": sim.attr("ns3::TcpL4Protocol", "SocketType"),
+            "mss_bytes": int(sim.attr("ns3::TcpSocket", "SegmentSize")),
+            "initial_window": int(sim.attr("ns3::TcpSocket", "InitialCwnd")),
+            "delayed_ack": int(sim.attr("ns3::TcpSocket", "DelAckCount")),
+            "delayed_ack_timeout_s": sim.seconds("ns3::TcpSocket", "DelAckTimeout"),
+            "min_rto_s": sim.seconds("ns3::TcpSocketBase", "MinRto"),
+            "conn_timeout_s": sim.seconds("ns3::TcpSocket", "ConnTimeout"),
+            "clock_granularity_s": sim.seconds("ns3::TcpSocketBase", "ClockGranularity"),
+            "timestamps": sim.attr("ns3::TcpSocketBase", "Timestamp") == "true",
+            "sack": sim.attr("ns3::TcpSocketBase", "Sack") == "true",
+            "snd_buf_bytes": int(sim.attr("ns3::TcpSocket", "SndBufSize")),
+            "rcv_buf_bytes": int(sim.attr("ns3::TcpSocket", "RcvBufSize")),
+            "window_scaling": sim.attr("ns3::TcpSocketBase", "WindowScaling") == "true",
+        },
+        "queues": {
+            "ap_queue_disc": "",  # filled from the first run (read back from the AP's traffic-control layer)
+            "wifi_mac_queue": f"WifiMacQueue MaxSize {sim.attr('ns3::WifiMacQueue', 'MaxSize')}, MaxDelay "
+                              f"{sim.seconds('ns3::WifiMacQueue', 'MaxDelay')} s",
+        },
+        "app_write_bytes": MSS,
+        "server": "BulkSendApplication (downloads) and PacketSink (uploads) on the AP node itself: no wired hop",
+        "warm_start": f"stations associate from t=0; NeighborCacheHelper fills static ARP entries; flows start at "
+                      f"t={case.flow_start_s} s after every station has associated (checked per seed)",
+    }
+
+
+def run_case(sim: Ns3, case: Case, seeds: int) -> dict:
+    rows = []
+    for seed in range(1, seeds + 1):
+        row = sim.run(case, seed)
+        print(f"  {case.id} seed {seed}: p50 {row['completion_p50_s']:.3f} s p95 {row['completion_p95_s']:.3f} s "
+              f"goodput {row['aggregate_goodput_mbps']:.1f} Mbit/s, wall {row['wall_s']:.1f} s", flush=True)
+        if not row["associated_before_flows"]:
+            print(f"  warning: {case.id} seed {seed}: not every station associated before the flows", flush=True)
+        rows.append(row)
+    for row in rows:
+        row["late_handshakes"] = late_handshakes(row, CONN_TIMEOUT_S)
+    table = {"case": case.id, "description": case.description, "simulator": sim.version,
+             "config": config(sim, case), "seeds": list(range(1, seeds + 1)), "per_seed": rows,
+             "summary": summary(rows)}
+    table["config"]["queues"]["ap_queue_disc"] = sim.queue_disc
+    negotiated = {b for r in rows for b in r["ba_buffer_dl"] + r["ba_buffer_ul"] if b}
+    table["config"]["ba_buffer_mpdus"] = max(negotiated) if len(negotiated) == 1 else sorted(negotiated)
+    table["config"]["edca"] = sim.edca + " (ns-3 defaults, read back from the AP)"
+    return table
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """Whole file or nothing (rename over the old one)."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def write_index() -> None:
+    cases = []
+    for f in sorted(TABLES.glob("*.json")):
+        if f.name == "index.json":
+            continue
+        t = json.loads(f.read_text())
+        cases.append({"case": t["case"], "file": f.name, "description": t["description"], "summary": t["summary"]})
+    write_json(TABLES / "index.json", {"cases": cases})
+
+
+def markdown_summary() -> str:
+    """The headline figures of tables/index.json, for README.md."""
+    lines = ["| case | seeds | p50 s (± seed) | p95 s (± seed) | max s | goodput Mbit/s (± seed) | sta airtime | "
+             "mean A-MPDU DL B | A-MPDUs DL/UL | late SYNs/seed | RTOs/seed | wall s/seed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    order = list(CASES)
+    cases = json.loads((TABLES / "index.json").read_text())["cases"]
+    for c in sorted(cases, key=lambda c: order.index(c["case"]) if c["case"] in order else len(order)):
+        s = c["summary"]
+        seeds = len(json.loads((TABLES / c["file"]).read_text())["seeds"])
+        lines.append(
+            f"| {c['case']} | {seeds} | {s['completion_p50_s']:.3f} (±{s['p50_seed_spread_pct']:.0f} %) | "
+            f"{s['completion_p95_s']:.3f} (±{s['p95_seed_spread_pct']:.0f} %) | {s['completion_max_s']:.3f} | "
+            f"{s['aggregate_goodput_mbps']:.0f} (±{s['goodput_seed_spread_pct']:.0f} %) | "
+            f"{100 * s['station_airtime_share']:.1f} % | {s['mean_ampdu_bytes_dl']:.0f} | "
+            f"{s['ampdus_dl']:.0f}/{s['ampdus_ul']:.0f} | {s.get('late_handshakes', 0):.1f} | {s['tcp_rto']:.1f} | "
+            f"{s['wall_s']:.1f} |"
+            + (f" {s['incomplete']} unfinished" if s["incomplete"] else ""))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--case", action="append", default=[], metavar="GLOB", help="case ids to run (default: all)")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds per case (default: the case's own)")
+    ap.add_argument("--list", action="store_true", help="list the case ids and exit")
+    ap.add_argument("--summary", action="store_true", help="print the committed tables as a Markdown table and exit")
+    ap.add_argument("--resummarise", action="store_true",
+                    help="recompute every table's derived fields and summary from its per-seed data (no simulation)")
+    ap.add_argument("--readme", action="store_true", help="write that table into README.md (between its markers)")
+    args = ap.parse_args(argv)
+    if args.summary:
+        print(markdown_summary())
+        return 0
+    if args.resummarise:
+        for f in sorted(TABLES.glob("*.json")):
+            if f.name != "index.json":
+                t = json.loads(f.read_text())
+                for row in t["per_seed"]:
+                    row["late_handshakes"] = late_handshakes(row, t["config"]["tcp"]["conn_timeout_s"])
+                t["summary"] = summary(t["per_seed"])
+                write_json(f, t)
+        write_index()
+        if not args.readme:
+            return 0
+    if args.readme:
+        readme = HERE / "README.md"
+        text = readme.read_text()
+        head, rest = text.split("<!-- results:begin -->\n", 1)
+        tail = rest.split("<!-- results:end -->", 1)[1]
+        readme.write_text(f"{head}<!-- results:begin -->\n{markdown_summary()}\n<!-- results:end -->{tail}")
+        return 0
+    chosen = [c for c in CASES.values() if not args.case or any(fnmatch.fnmatch(c.id, g) for g in args.case)]
+    if args.list:
+        for c in chosen:
+            print(f"{c.id:22} seeds {c.seeds}  {c.description}")
+        return 0
+    if not chosen:
+        print(f"run_ns3.py: no case matches {args.case}; see --list", file=sys.stderr)
+        return 2
+    sim = Ns3()
+    TABLES.mkdir(exist_ok=True)
+    for case in chosen:
+        t0 = time.perf_counter()
+        table = run_case(sim, case, args.seeds or case.seeds)
+        write_json(TABLES / f"{case.id}.json", table)
+        write_index()
+        s = table["summary"]
+        print(f"{case.id}: p50 {s['completion_p50_s']:.3f} s (±{s['p50_seed_spread_pct']}%) p95 "
+              f"{s['completion_p95_s']:.3f} s goodput {s['aggregate_goodput_mbps']:.1f} Mbit/s, "
+              f"{time.perf_counter() - t0:.0f} s wall", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
