@@ -18,10 +18,21 @@ def add_arguments(p) -> None:
     add_scenario_options(p)
     p.add_argument("--devices", action="store_true",
                    help="list every device as JSON (implies --json), with its EPPN and reference-stack password")
+    from .provision import add_roster_options
+    add_roster_options(p)
 
 
 def run(args) -> int:
     plan = load_plan(args.scenario, args.overrides, args.seed)
+    from .provision import roster_from_args
+    roster = roster_from_args(args)
+    if roster is not None:  # the city's own EPPNs on the planned devices (passwords never printed)
+        from ..errors import UserError
+        from ..roster import RosterError, assign
+        try:
+            plan = assign(plan, roster)
+        except RosterError as err:
+            raise UserError(str(err)) from err
     for w in plan.loaded.warnings:
         print(f"warning: {w}", file=sys.stderr)
     summary = summarise(plan)
@@ -29,7 +40,8 @@ def run(args) -> int:
         if args.devices:
             summary["device_list"] = [
                 {"id": d.id, "kind": d.kind, "role": d.role, "site": d.site, "room": d.room.name, "ap": d.ap,
-                 "start_s": round(d.start_s, 6), "eppn": d.eppn, "password": d.password,
+                 "start_s": round(d.start_s, 6), "eppn": d.eppn,
+                 "password": None if roster is not None else d.password,
                  "test": d.room.workload.test,
                  "path_down": [l.id for l in d.room.route.down]}
                 for d in plan.devices]

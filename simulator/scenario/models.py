@@ -543,7 +543,7 @@ class Targets(_Strict):
     ss12000: HttpUrl = "http://127.0.0.1:8400/ss12000"
     """SS 12000 API endpoint (the collections /organisations, /persons, ... live under it)."""
     scim_token: str = "examday-egil-token"
-    """Bearer token for the SCIM endpoint."""
+    """Bearer token for the SCIM and SS 12000 endpoints (a loopback `examday stack` uses this one by default)."""
     login_form: LoginForm = LoginForm()
     """How to fill in the IdP's login form."""
     allowed_hosts: tuple[str, ...] = ()

@@ -55,7 +55,7 @@ def user_json(p: Person, with_password: bool = True) -> dict:
             "name": {"givenName": p.given_name, "familyName": p.family_name},
             "displayName": f"{p.given_name} {p.family_name}", "userType": p.affiliation, "active": True,
             f"{SIS}:User": {"enrolments": [{"value": p.school_unit}] if p.affiliation == "student" else []}}
-    if with_password:
+    if with_password and p.password:
         body["password"] = p.password  # write-only (RFC 7643 §4.1.1): reference stack only
     return body
 

@@ -87,24 +87,12 @@ def routes(stack) -> list[Route]:
         if not form.get("SAMLResponse"):
             return _refuse("malformed", "no SAMLResponse")
         now = time.time()
+        upstream_idps = {k: v for k, v in stack.trusted_idps.items() if k != idp_id}  # never its own assertions
         try:
-            a = saml.verify_response(form["SAMLResponse"], trusted_idps=stack.trusted_idps, sp_entity_id=sp_id,
-                                     acs_url=acs_url, now=now, skew_s=cfg.clock_skew_s)
+            a, down = pending.accept(request, form["SAMLResponse"], upstream_idps, sp_id, acs_url, now,
+                                     cfg.clock_skew_s)
         except saml.SamlRejected as err:
             return _refuse(err.reason, err.detail, 403 if err.reason == "untrusted-issuer" else 400)
-        if a.issuer == idp_id:
-            return _refuse("untrusted-issuer", "the gateway does not accept its own assertions")
-        if not a.in_response_to:
-            return _refuse("unknown-in-response-to", "unsolicited response")
-        if stack.state.query("SELECT 1 FROM seen_assertions WHERE id=?", (a.assertion_id,)):
-            return _refuse("replayed", a.assertion_id)
-        reason, down = pending.consume(request, a.in_response_to, now)
-        if reason:
-            return _refuse(reason, a.in_response_to)
-        with stack.state.tx() as c:
-            if c.execute("INSERT OR IGNORE INTO seen_assertions VALUES(?,?)",
-                         (a.assertion_id, a.not_on_or_after + cfg.clock_skew_s)).rowcount == 0:
-                return _refuse("replayed", a.assertion_id)
         if not isinstance(down, dict) or down.get("idp") != a.issuer:
             return _refuse("wrong-issuer", f"asked {down.get('idp') if isinstance(down, dict) else '?'}, "
                                            f"answered by {a.issuer}")
@@ -114,17 +102,17 @@ def routes(stack) -> list[Route]:
         upstream = stack.trusted_idps[a.issuer]
         attributes = {k: list(v) for k, v in a.attributes.items() if k}
         eppn_oid = saml.ATTR["eduPersonPrincipalName"]
-        for eppn in attributes.get(eppn_oid, []):
-            if not stack.scope_ok(upstream, eppn):
-                log.warning("gateway dropped EPPN %r: outside %s's shibmd:Scope", eppn, a.issuer)
-                attributes.pop(eppn_oid)
+        outside = [e for e in attributes.get(eppn_oid, []) if not stack.scope_ok(upstream, e)]
+        if outside:
+            log.warning("gateway dropped EPPN %r: outside %s's shibmd:Scope", outside[0], a.issuer)
+            del attributes[eppn_oid]
         context = a.authn_context or PASSWORD
         if context in saml.LOA3_OR_ABOVE and not staff_assurance_ok(upstream, context):
             log.warning("gateway: %s asserted %s without the e-leg assurance attribute", a.issuer, context)
             context = PASSWORD
         xml = saml.build_response(
             issuer=idp_id, destination=down["acs"], audience=down["sp"], in_response_to=down["id"],
-            name_id="_" + saml.new_id()[1:], name_id_format=saml.NAMEID_TRANSIENT, key=keys.key, cert_pem=keys.cert,
+            name_id=saml.new_id(), name_id_format=saml.NAMEID_TRANSIENT, key=keys.key, cert_pem=keys.cert,
             now=now, lifetime_s=cfg.assertion_lifetime_s, authn_context=context, attributes=attributes,
             friendly_names={oid: _FRIENDLY.get(oid, oid) for oid in attributes})
         resp = HTMLResponse(saml.post_form(down["acs"], xml, down.get("rs", "")))

@@ -6,9 +6,9 @@ bounded in-flight counter; a request beyond ``max_inflight`` gets ``503`` +
 without bound.
 
 Every worker publishes its counters (in flight, requests, 503s, 429s) to
-``DATA/workers/<pid>.json`` — at most twice a second and whenever it goes
-idle — and ``/health`` sums the files of the workers that are alive, so any
-worker answers for all of them.
+``DATA/workers/<pid>.json`` — at most twice a second, and half a second after
+the last change — and ``/health`` sums the files of the workers that are
+alive, so any worker answers for all of them.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class Overload:
         self.folder = workers_dir(data_dir)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._published = 0.0
+        self._pending: asyncio.TimerHandle | None = None
         self.publish()
 
     def snapshot(self) -> dict:
@@ -52,7 +53,7 @@ class Overload:
                                  "rejected_503": self.rejected[s]} for s in self.inflight}}
 
     def publish(self) -> None:
-        self._published = time.monotonic()
+        self._published, self._pending = time.monotonic(), None
         path = self.folder / f"{os.getpid()}.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.snapshot()))
@@ -78,8 +79,10 @@ class Overload:
             await self.app(scope, receive, send)
         finally:
             self.inflight[service] -= 1
-            if time.monotonic() - self._published > PUBLISH_EVERY_S or not any(self.inflight.values()):
+            if time.monotonic() - self._published > PUBLISH_EVERY_S:
                 self.publish()
+            elif self._pending is None:  # the last change gets out too, without a write per request
+                self._pending = asyncio.get_running_loop().call_later(PUBLISH_EVERY_S, self.publish)
 
 
 def _alive(pid: int) -> bool:

@@ -96,6 +96,27 @@ class PendingRequests:
                 c.execute("DELETE FROM used_requests WHERE expires < ?", (now,))
         return "", mine[2]
 
+    def accept(self, request: Request, saml_response: str, trusted_idps: dict, sp_entity_id: str, acs_url: str,
+               now: float, skew_s: float) -> tuple[saml.VerifiedAssertion, object]:
+        """Verify a Response for this SP, check it answers a login of this browser, and burn its assertion
+        ID: (assertion, the data remembered with the request); ``SamlRejected`` with the reason otherwise."""
+        a = saml.verify_response(saml_response, trusted_idps=trusted_idps, sp_entity_id=sp_entity_id,
+                                 acs_url=acs_url, now=now, skew_s=skew_s)
+        if self.state.query("SELECT 1 FROM seen_assertions WHERE id=?", (a.assertion_id,)):
+            raise SamlRejected("replayed", f"assertion {a.assertion_id} already consumed")
+        if not a.in_response_to:
+            raise SamlRejected("unknown-in-response-to", "unsolicited response (no InResponseTo)")
+        # bound to this browser before the assertion is burnt: a CSRF attempt cannot spoil the genuine login
+        refused, data = self.consume(request, a.in_response_to, now)
+        if refused:
+            raise SamlRejected(refused, f"{a.in_response_to} (not an open login of this browser)")
+        with self.state.tx() as c:
+            if c.execute("INSERT OR IGNORE INTO seen_assertions VALUES(?,?)",
+                         (a.assertion_id, a.not_on_or_after + skew_s)).rowcount == 0:
+                raise SamlRejected("replayed", f"assertion {a.assertion_id} already consumed")
+            c.execute("DELETE FROM seen_assertions WHERE expires < ?", (now - 3600,))
+        return a, data
+
     def forget(self, request: Request, response: Response, req_id: str, now: float) -> None:
         self._set(response, [x for x in self._ids(request, now) if x[0] != req_id])
 
@@ -163,23 +184,9 @@ def routes(stack) -> list[Route]:
             return _reject("malformed", "no SAMLResponse")
         now = time.time()
         try:
-            a = saml.verify_response(saml_response, trusted_idps=stack.trusted_idps, sp_entity_id=sp_id,
-                                     acs_url=acs_url, now=now, skew_s=cfg.clock_skew_s)
+            a, _ = pending.accept(request, saml_response, stack.trusted_idps, sp_id, acs_url, now, cfg.clock_skew_s)
         except SamlRejected as err:
             return _reject(err.reason, err.detail)
-        if state.query("SELECT 1 FROM seen_assertions WHERE id=?", (a.assertion_id,)):
-            return _reject("replayed", f"assertion {a.assertion_id} already consumed")
-        if not a.in_response_to:
-            return _reject("unknown-in-response-to", "unsolicited response (no InResponseTo)")
-        # bound to this browser before the assertion is burnt: a CSRF attempt cannot spoil the genuine login
-        refused, _ = pending.consume(request, a.in_response_to, now)
-        if refused:
-            return _reject(refused, f"{a.in_response_to} (not an open login of this browser)")
-        with state.tx() as c:
-            if c.execute("INSERT OR IGNORE INTO seen_assertions VALUES(?,?)",
-                         (a.assertion_id, a.not_on_or_after + cfg.clock_skew_s)).rowcount == 0:
-                return _reject("replayed", f"assertion {a.assertion_id} already consumed")
-            c.execute("DELETE FROM seen_assertions WHERE expires < ?", (now - 3600,))
         idp = stack.trusted_idps[a.issuer]
         eppn = a.first("eduPersonPrincipalName")
         if eppn and not stack.scope_ok(idp, eppn):

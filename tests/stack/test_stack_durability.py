@@ -11,7 +11,7 @@ import threading
 
 import httpx
 
-from simulator.stack.app import Overload
+from simulator.stack.health import Overload
 from simulator.stack.egil_client import push_roster
 from simulator.stack.process import start_stack, stop_stack
 from simulator.stack.walk import login

@@ -12,6 +12,7 @@ import json
 import socket
 import sqlite3
 import time
+import urllib.parse
 from pathlib import Path
 
 import httpx
@@ -222,3 +223,13 @@ def test_staff_login_still_works_over_http(stack):
     with httpx.Client() as c:
         login(c, stack.base, TEACHER.eppn, TEACHER.password)
         assert c.get(f"{stack.base}/platform/api/me").json()["affiliation"] == "staff"
+
+
+def test_the_scenario_default_targets_work_against_a_stack_started_by_hand(stack):
+    """Targets' defaults (``/ss12000``, the scim_token) against ``examday stack`` on loopback (another port)."""
+    from simulator.scenario.models import Targets
+    t = Targets()
+    path = urllib.parse.urlsplit(str(t.ss12000)).path
+    r = httpx.get(f"{stack.base}{path}/persons", headers={"Authorization": f"Bearer {t.scim_token}"})
+    assert r.status_code == 200 and "data" in r.json()
+    assert urllib.parse.urlsplit(str(t.scim)).path == "/scim/v2"

@@ -54,7 +54,7 @@ def test_429_carries_retry_after_for_reads_and_writes(stack):
         limited = [x for x in reads if x.status_code == 429]
         assert limited and all(int(x.headers["retry-after"]) >= 1 for x in limited)
         assert "rate-limited" in limited[0].text
-        assert sum(x.status_code == 200 for x in reads) >= 10
+        assert 1 <= sum(x.status_code == 200 for x in reads) <= 13  # a bucket of 10 (+ refill), minus earlier reads
 
 
 def test_bodies_over_200_kb_get_413_and_bulk_batches_fit(stack):
