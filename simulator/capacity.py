@@ -201,7 +201,7 @@ def recommend(a: Analysis, max_sites: int = 5, city: bool = True, quiet: bool = 
     if not path.is_file():
         raise UserError(f"{a.info.run_dir}: cannot search for recommendations: scenario file {path} not found")
     overrides = list(scen.get("overrides") or [])
-    thresholds = dict(a.info.slo)
+    thresholds = {v.name: v.threshold for v in a.verdicts}  # the manifest's SLOs with any --slo applied
     say = (lambda s: None) if quiet else (lambda s: print(s, file=sys.stderr))
     prober = _Prober(path, overrides, m.get("seed"), thresholds, say)
     loaded = load_scenario(path, overrides)

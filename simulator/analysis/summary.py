@@ -21,6 +21,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 
 from ..errors import UserError
 from ..trace import ResourceTable, StepTable, read_resources, read_steps
@@ -286,8 +287,9 @@ def _info(path: Path, manifest: dict | None, steps: StepTable) -> tuple[RunInfo,
                    dict(slo), m.get("generator"), m.get("checks"), manifest, planned, source), notes
 
 
-def analyse(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None = None) -> Analysis:
-    """Read a run folder and compute everything the report shows."""
+def analyse(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None = None,
+            report_dir: str | os.PathLike | None = None) -> Analysis:
+    """Read a run folder and compute everything the report shows (recommendations from ``report_dir``)."""
     path, manifest = load_run(run_dir)
     for name in (slo_overrides or {}):
         parse_name(name)  # bad names are bad input, before any work
@@ -310,8 +312,10 @@ def analyse(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None =
     rstats = resource_stats(resources, steps)
     co_lag = None
     if info.engine == "live" and len(steps):
-        first = steps.attempt <= 1
-        co_lag = percentiles((steps.start_s - steps.planned_s)[first])
+        # steps whose planned time comes from the plan (arrival, autosave clock, submit) or a retry's backoff;
+        # assertion/download/open are planned "when the previous step ended" and carry no lag information
+        planned = np.isin(steps.step, ("login", "autosave", "submit", "provision")) | (steps.attempt > 1)
+        co_lag = percentiles((steps.start_s - steps.planned_s)[planned])
     a = Analysis(info, steps, resources, stats, rd, deadlines, bottlenecks(rstats), co_lag,
                  notes=notes, truncated_shards=truncated, not_walked=not_walked)
     a.incomplete = incomplete_reasons(info, walked, not_walked)
@@ -322,7 +326,7 @@ def analyse(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None =
     headline = a.headline_clock()
     a.sites = group_stats("site", steps, rd, a.attribution, clocks, thresholds, info.t0_clock, headline)
     a.rooms = group_stats("room", steps, rd, a.attribution, clocks, thresholds, info.t0_clock, headline)
-    a.recommendations = read_recommendations(path)
+    a.recommendations = read_recommendations(Path(report_dir) if report_dir is not None else path)
     explain(a)
     if not thresholds:
         a.notes.append("no SLOs defined (manifest slo block empty, no --slo): exit code 0 by default")

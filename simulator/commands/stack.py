@@ -74,6 +74,8 @@ def validate(args) -> None:
         raise UserError("--provisioning-writes/--provisioning-reads: must be >= 0 (0 switches the limit off)")
     if not Path(args.profiles).is_dir():
         raise UserError(f"--profiles {args.profiles}: no such folder")
+    if not any(Path(args.profiles).glob("*.yaml")):
+        raise UserError(f"--profiles {args.profiles}: no test profiles (*.yaml) there")
     for name in ("mfa_delay", "header_timeout"):
         try:
             if parse_duration(getattr(args, name)) <= 0 and name == "header_timeout":

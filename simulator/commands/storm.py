@@ -49,6 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a client stops retransmitting after this long without an answer (default 60 s, "
                         "dhclient's timeout)")
     p.add_argument("--no-dns", action="store_true", help="do not look up the platform's names after the lease")
+    p.add_argument("--no-report", action="store_true", help="write the run folder only (run `examday report` later)")
     p.add_argument("--server-delay", type=int, default=0, metavar="S",
                    help="lab only: dnsmasq waits S whole seconds before each OFFER (--dhcp-reply-delay)")
 
@@ -110,6 +111,11 @@ def storm_config(plan, run_dir: Path, links: list, args):
                        max_pps=args.max_pps, max_duration_s=args.max_duration)
 
 
+def _join_slos(slo: dict) -> dict:
+    """The scenario's SLOs a join-only run can answer: join_* and the error rates (not ready/login/…)."""
+    return {k: v for k, v in slo.items() if k.startswith(("join_", "dns_")) or k == "error_rate"}
+
+
 def _raise_interrupt(*_):
     raise KeyboardInterrupt
 
@@ -134,7 +140,7 @@ def run(args) -> int:
     pools = [Pool(s.dhcp_pool or max(16, 2 * counts[s.name]), s.dhcp_lease) for s in sc.sites]
     run_dir = new_run_dir(plan.scenario, "packets", args.out)
     write_manifest(run_dir, scenario_path=args.scenario, scenario_name=plan.scenario, engine="packets",
-                   seed=plan.seed, overrides=list(args.overrides), slo=plan.slo, t0_clock=plan.t0_clock,
+                   seed=plan.seed, overrides=list(args.overrides), slo=_join_slos(plan.slo), t0_clock=plan.t0_clock,
                    plan_digest=plan.digest, devices=len(plan.devices))
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     child = None
@@ -190,23 +196,25 @@ def run(args) -> int:
                     server={"kind": "dnsmasq" if args.interface is None else "external",
                             "pools": [p.size for p in pools], "lease_s": [p.lease_s for p in pools],
                             "reply_delay_s": args.server_delay})
-    from ..report import write_report
+    code = 2 if status == "failed" else 0
+    verdict = "report not written (--no-report)"
+    if not args.no_report:
+        from ..report import write_report
 
-    rep = write_report(run_dir)
+        rep = write_report(run_dir)
+        code, verdict = (code or int(rep.exit_code)), rep.verdict_line
+    if status == "capped":
+        code = max(1, code)
     if args.json:
-        print(json.dumps({"run_dir": str(run_dir), "status": status, "storm": info, "exit_code": rep.exit_code}))
+        print(json.dumps({"run_dir": str(run_dir), "status": status, "storm": info, "exit_code": code}))
     else:
         if not args.quiet:
-            print(f"{rep.verdict_line}\n  joined {info.get('joined', 0)}, failed {info.get('failed', 0)}, "
+            print(f"{verdict}\n  joined {info.get('joined', 0)}, failed {info.get('failed', 0)}, "
                   f"unfinished {info.get('unfinished', 0)} of {len(plan.devices)}; "
                   f"{info.get('sent', 0)} frames sent, {info.get('received', 0)} answers"
                   + "".join(f"\n  {n}× {e}" for e, n in info.get("errors", {}).items()), file=sys.stderr)
         print(run_dir)
-    if status == "failed":
-        return 2
-    if status == "capped":
-        return max(1, int(rep.exit_code))
-    return int(rep.exit_code)
+    return code
 
 
 class _Null:

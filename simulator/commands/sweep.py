@@ -75,17 +75,6 @@ def _run_point(scenario: str, overrides: list[str], seed: int, run_dir: str, unt
     return point_from_analysis(analyse(path), values, repeat, plan.seed).to_json()
 
 
-def _point(doc: dict):
-    from ..analysis.sweep import SweepPoint
-
-    def num(v):
-        return float("nan") if v is None else float(v)
-
-    return SweepPoint(doc["values"], doc["repeat"], doc["seed"], doc["run_dir"], doc["devices"], doc["not_ready"],
-                      num(doc["ready_p50_s"]), num(doc["ready_p95_s"]), {k: num(v) for k, v in doc["ready_by"].items()},
-                      doc["bottleneck"], doc["slo_ok"])
-
-
 def run(args: argparse.Namespace) -> int:
     from ..results import new_run_dir
     from ..units import UnitError, parse_duration
@@ -135,35 +124,45 @@ def _progress(total: int):
 
 
 def _write(out: Path, base, keys: dict[str, list[str]], docs: list[dict], args) -> int:
-    from ..analysis.sweep import curves
-    from ..report.sweep import sweep_plot
+    from ..analysis.sweep import SweepPoint, curves
+    from ..report.sweep import sweep_plot, write_sweep_csv
 
-    points = [_point(d) for d in docs]
+    points = [SweepPoint.from_json(d) for d in docs]
     cs = curves(points, keys)
-    target = (base.slo or {}).get("ready_p95")
     plots = []
     (out / "plots").mkdir(exist_ok=True)
     for key in keys:
-        fig = sweep_plot(key, [c for c in cs if c.key == key], base.scenario, target)
+        fig = sweep_plot(key, [c for c in cs if c.key == key], base.scenario, dict(base.slo or {}))
         path = out / "plots" / f"sweep-{re.sub(r'[^A-Za-z0-9_.-]+', '_', key)}.png"
         fig.savefig(path)
         plots.append(str(path))
-    doc = {"format": "examday-sweep/1", "scenario": base.scenario, "scenario_path": args.scenario,
-           "vary": keys, "repeat": args.repeat, "seed": base.seed, "points": docs,
-           "curves": [c.to_json() for c in cs], "plots": plots}
+    csv_path = write_sweep_csv(out / "sweep.csv", points, keys, list(base.slo or {}))
+    doc = {"format": "examday-sweep/2", "scenario": base.scenario, "scenario_path": str(Path(args.scenario).resolve()),
+           "vary": keys, "repeat": args.repeat, "seed": base.seed, "slo": dict(base.slo or {}), "points": docs,
+           "curves": [c.to_json() for c in cs], "answers": [c.answer for c in cs], "plots": plots,
+           "csv": str(csv_path)}
     (out / "sweep.json").write_text(json.dumps(doc, indent=2) + "\n")
     if args.json:
         print(json.dumps(doc, indent=2))
     elif not args.quiet:
-        width = max(len(", ".join(f"{k}={v}" for k, v in p.values.items())) for p in points)
-        print(f"{'point':<{width}}  rep  ready p95   bottleneck")
-        for p in points:
-            label = ", ".join(f"{k}={v}" for k, v in p.values.items())
-            p95 = "never" if p.ready_p95_s == float("inf") else f"{p.ready_p95_s:8.1f} s"
-            print(f"{label:<{width}}  {p.repeat:>3}  {p95:>10}   {p.bottleneck or '-'}")
+        print(_table(points, list(base.slo or {})))
         for c in cs:
-            where = f" ({c.series})" if c.series else ""
-            print(f"{c.key}{where}: " + (f"SLOs hold from {c.needed} on" if c.needed
-                                         else "no value in the grid holds every SLO"))
-        print(f"sweep: {out / 'sweep.json'}; plots: {', '.join(plots)}", file=sys.stderr)
+            print(c.answer)
+        print(f"sweep: {out / 'sweep.json'}; table: {csv_path}; plots: {', '.join(plots)}", file=sys.stderr)
     return 0
+
+
+def _table(points, slo_names: list[str]) -> str:
+    """The points as a text table: values, repeat, ready p95, each SLO's verdict, what else breached, bottleneck."""
+    def p95(p) -> str:
+        return "never" if p.ready_p95_s == float("inf") else f"{p.ready_p95_s:.1f} s"
+
+    head = ["point", "rep", "ready p95", *slo_names, "other breaches", "bottleneck"]
+    rows = []
+    for p in points:
+        other = [b for b in p.breached if b not in slo_names]
+        rows.append([", ".join(f"{k}={v}" for k, v in p.values.items()), str(p.repeat), p95(p)]
+                    + [("ok" if p.slo[n]["ok"] else "FAIL") if n in p.slo else "-" for n in slo_names]
+                    + [", ".join(other) or "-", p.bottleneck or "-"])
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows])

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["LiveConfig", "RESULT_FILE", "CONFIG_FILE", "DEFAULT_MASTER_PORT"]
+__all__ = ["LiveConfig", "refusal", "RESULT_FILE", "CONFIG_FILE", "DEFAULT_MASTER_PORT"]
 
 RESULT_FILE = "live-result.json"
 CONFIG_FILE = "live-config.json"
@@ -25,6 +25,7 @@ class LiveConfig:
     run_dir: str
     run: str  # run name (the run folder's name), the trace's ``run`` column
     targets: dict  # idp, platform, scim, ss12000, scim_token, login_form{form,username,password}
+    egress: dict = field(default_factory=dict)  # EgressPolicy.to_dict(): allowed hosts/ports, pinned addresses
     digest: str = ""  # Plan.digest the workers must reproduce
     overrides: list = field(default_factory=list)
     seed: int | None = None
@@ -60,3 +61,17 @@ class LiveConfig:
     @classmethod
     def read(cls, path: str | Path) -> "LiveConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def refusal(mine: LiveConfig, theirs: LiveConfig) -> str:
+    """Why a worker refuses its master's ``examday-go`` ('' when it may run): the plan digest and the
+    targets must equal the ones this worker derived from its own scenario."""
+    from .safety import same_targets
+
+    if not theirs.digest or theirs.digest != mine.digest:
+        return (f"plan digest {theirs.digest[:12] or '(none)'} from the master differs from this worker's "
+                f"{mine.digest[:12]} (different scenario file, --set/--seed, profiles or examday version)")
+    diff = same_targets(mine.targets, theirs.targets)
+    if diff:
+        return f"the master's targets differ from this worker's scenario ({diff})"
+    return ""

@@ -7,6 +7,7 @@ Only imported inside a Locust process (it imports gevent).
 
 from __future__ import annotations
 
+import collections
 import math
 import random
 import time
@@ -19,6 +20,7 @@ import gevent.event
 from ..telemetry import tapped  # issue 14: mirrors rows to the --mqtt publisher (no-op without)
 from ..trace import STEP_COLUMNS, TraceWriter
 from .http import Browser, RateLimiter, seb_keys
+from .safety import EgressPolicy
 
 __all__ = ["Clock", "RunContext", "StepFailed"]
 
@@ -62,6 +64,7 @@ class RunContext:
     targets: dict  # role -> URL, plus login_form, scim_token
     scenario: str
     limiter: RateLimiter
+    egress: EgressPolicy  # where connections may go (pinned addresses)
     locust_env: object | None = None
     stop: gevent.event.Event = field(default_factory=gevent.event.Event)
     session_wait_s: float = 600.0  # longest a pupil polls for the teacher to open the session
@@ -70,7 +73,8 @@ class RunContext:
     acks: list = field(default_factory=list)  # (eppn, seq) acknowledged by the platform
     browsers: set = field(default_factory=set)
     counters: dict = field(default_factory=lambda: {"devices_started": 0, "devices_done": 0, "rows": 0,
-                                                      "autosaves_acknowledged": 0})
+                                                      "autosaves_acknowledged": 0, "steps": 0, "errors": 0})
+    recent: collections.deque = field(default_factory=lambda: collections.deque(maxlen=500))  # ok step durations
 
     def open(self) -> None:
         self.writer = tapped(TraceWriter(self.run_dir, shard=self.worker, flush_every=FLUSH_EVERY), self.worker)
@@ -98,7 +102,7 @@ class RunContext:
     def browser(self, profile=None, user_agent: str | None = None) -> Browser:
         """A device's browser configured from its device profile."""
         http = getattr(profile, "http", None)
-        b = Browser(user_agent=user_agent or (profile.user_agent if profile else "examday-live"),
+        b = Browser(user_agent=user_agent or (profile.user_agent if profile else "examday-live"), egress=self.egress,
                     connections=http.connections_per_host if http else 6,
                     connect_timeout=http.connect_timeout if http else 10.0,
                     timeout=http.timeout if http else 30.0,
@@ -123,6 +127,11 @@ class RunContext:
         self.writer.step_values((self.run, "live", dev, kind, site, room, ap, step, planned_s, start_s, end_s,
                                  int(nbytes), bool(ok), error, ttfb_s, attempt, queue_s))
         self.counters["rows"] += 1
+        if step in ("login", "assertion", "download", "autosave", "submit", "open"):
+            self.counters["steps"] += 1
+            self.counters["errors"] += 0 if ok else 1
+            if ok:
+                self.recent.append(end_s - start_s)
 
 
 assert len(STEP_COLUMNS) == 17

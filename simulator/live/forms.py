@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import lxml.html
 
-__all__ = ["Form", "PageMismatch", "parse", "login_form", "saml_post_form", "meta_refresh", "page_title",
-           "page_error"]
+__all__ = ["Form", "PageMismatch", "parse", "login_form", "saml_post_form", "saml_form", "first_form", "meta_refresh",
+           "page_title", "page_error"]
 
 
 class PageMismatch(Exception):
@@ -132,6 +132,23 @@ def saml_post_form(body: bytes, page_url: str, doc=None) -> Form:
             return _form(f, page_url)
     err = page_error(doc)
     raise PageMismatch(f"no SAMLResponse form on IdP page {page_title(doc)!r}" + (f": {err}" if err else ""))
+
+
+def first_form(body: bytes, page_url: str = "") -> Form | None:
+    """The page's first ``<form>`` with its fields (None when there is none or the page is not HTML)."""
+    try:
+        found = parse(body).xpath("//form")
+    except PageMismatch:
+        return None
+    return _form(found[0], page_url) if found else None
+
+
+def saml_form(doc, page_url: str) -> Form | None:
+    """The page's auto-submitting SAML form (``SAMLResponse`` or ``SAMLRequest``, HTTP-POST binding), if any."""
+    for f in doc.xpath("//form"):
+        if f.xpath('.//input[@name="SAMLResponse" or @name="SAMLRequest"]'):
+            return _form(f, page_url)
+    return None
 
 
 def meta_refresh(doc, page_url: str) -> str | None:

@@ -6,9 +6,17 @@ What a device's browser does and this client copies:
   connections (Chrome and Safari open 6), with the profile's connect timeout
   and read timeout (``http.timeout``, per socket read, like a browser's
   stalled-request timeout);
-- a cookie jar (RFC 6265: host-only cookies, ``Path`` matching, ``Max-Age``
-  / deletion) sent on every request;
+- a cookie jar (``http.cookiejar``: RFC 6265 domain/path matching, expiry);
 - redirects (301/302/303 become GET, 307/308 keep method and body), at most 10;
+- every URL — the first, each redirect, form actions, manifest part and
+  autosave URLs — goes through the run's ``EgressPolicy`` before a socket is
+  opened, and is connected to the address pinned when the run started (the
+  ``Host`` header and TLS SNI keep the name), so a DNS answer that changes
+  mid-run is never followed; an off-target URL fails with ``off-target <host>``;
+- a transport failure of a non-idempotent request (POST) is never re-sent
+  (RFC 9110 §9.2.2; geventhttpclient re-sends only idempotent ones): the
+  step fails and the device's retry policy decides; idle keep-alive
+  connections the server closed are dropped before reuse;
 - its ``User-Agent``; in Safe Exam Browser mode (``locked_mode: seb``) the
   two SEB integrity headers on every request:
   ``X-SafeExamBrowser-RequestHash`` = hex SHA-256 of (absolute URL + Browser
@@ -27,8 +35,10 @@ also reported to Locust (``events.request``) so its stats and web UI work.
 from __future__ import annotations
 
 import hashlib
+import http.cookiejar
 import time
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from typing import Callable
 
@@ -36,7 +46,9 @@ import gevent
 from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPParseError
 
-__all__ = ["HttpError", "Response", "Browser", "RateLimiter", "seb_keys"]
+from .safety import EgressPolicy, OffTarget
+
+__all__ = ["HttpError", "OffTarget", "Response", "Browser", "RateLimiter", "seb_keys"]
 
 CHUNK = 64 * 1024
 MAX_REDIRECTS = 10
@@ -45,6 +57,8 @@ REDIRECTS = (301, 302, 303, 307, 308)
 
 class HttpError(Exception):
     """A transport failure (no HTTP status): timeout, refused, reset, bad response."""
+
+    retryable = True
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -74,14 +88,16 @@ class RateLimiter:
         self.interval = 1.0 / rps if rps else 0.0
         self._next = 0.0
 
-    def acquire(self) -> None:
+    def acquire(self) -> float:
+        """Wait for the next slot; returns the seconds waited."""
         if not self.interval:
-            return
+            return 0.0
         now = time.monotonic()
         slot = max(now, self._next)
         self._next = slot + self.interval
         if slot > now:
             gevent.sleep(slot - now)
+        return slot - now
 
 
 def seb_keys(scenario: str) -> tuple[bytes, bytes]:
@@ -104,66 +120,60 @@ def _reason(err: BaseException) -> str:
     return type(err).__name__
 
 
+class _Headers:
+    """The response headers as ``http.cookiejar`` reads them (``info().get_all``)."""
+
+    __slots__ = ("h",)
+
+    def __init__(self, h):
+        self.h = h
+
+    def info(self):
+        return self
+
+    def get_all(self, name: str, default=None):
+        return self.h.getlist(name) or default
+
+
 class Browser:
     """The HTTP side of one device's browser."""
 
-    def __init__(self, *, user_agent: str, connections: int = 6, connect_timeout: float = 10.0,
-                 timeout: float = 30.0, seb: tuple[bytes, bytes] | None = None,
+    def __init__(self, *, user_agent: str, egress: EgressPolicy, connections: int = 6,
+                 connect_timeout: float = 10.0, timeout: float = 30.0, seb: tuple[bytes, bytes] | None = None,
                  limiter: RateLimiter | None = None, on_request: Callable | None = None,
                  extra_headers: dict | None = None):
         self.user_agent = user_agent
+        self.egress = egress
         self.connections, self.connect_timeout, self.timeout = connections, connect_timeout, timeout
         self.seb = seb
         self.limiter = limiter
         self.on_request = on_request  # (method, name, seconds, nbytes, exception|None)
         self.extra = extra_headers or {}
         self._pools: dict[tuple[str, str, int], HTTPClient] = {}
-        self.cookies: dict[tuple[str, str, str], str] = {}  # (host, path, name) -> value
+        self.cookies = http.cookiejar.CookieJar()
         self.inflight = 0
-
-    # ------------------------------------------------------------ cookies
-    def _cookie_header(self, host: str, path: str) -> str:
-        return "; ".join(f"{n}={v}" for (h, p, n), v in self.cookies.items()
-                         if h == host and (path == p or path.startswith(p.rstrip("/") + "/") or p == "/"))
-
-    def _store_cookies(self, headers, host: str, path: str) -> None:
-        values = headers.getlist("set-cookie") if hasattr(headers, "getlist") else []
-        for raw in values:
-            parts = [p.strip() for p in raw.split(";")]
-            name, _, value = parts[0].partition("=")
-            cpath, delete = path.rsplit("/", 1)[0] or "/", False
-            for attr in parts[1:]:
-                k, _, v = attr.partition("=")
-                k = k.lower()
-                if k == "path" and v.startswith("/"):
-                    cpath = v
-                elif k == "max-age":
-                    try:
-                        delete = int(v) <= 0
-                    except ValueError:
-                        pass
-            key = (host, cpath, name.strip())
-            if delete or value == "":
-                self.cookies.pop(key, None)
-            else:
-                self.cookies[key] = value.strip()
+        self.prepaid = 0  # limiter slots the step already waited for (its start lag)
+        self.limited_s = 0.0  # limiter waits inside the current step (its queue_s)
 
     # ------------------------------------------------------------ requests
-    def _pool(self, scheme: str, host: str, port: int) -> HTTPClient:
+    def _pool(self, scheme: str, address: str, port: int, host: str) -> HTTPClient:
         key = (scheme, host, port)
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = HTTPClient(host, port, concurrency=self.connections,
+            netloc = host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
+            # connect to the pinned address; the name stays in Host and in TLS SNI / certificate checks
+            pool = self._pools[key] = HTTPClient(address, port, concurrency=self.connections,
                                                  connection_timeout=self.connect_timeout,
                                                  network_timeout=self.timeout, ssl=scheme == "https",
-                                                 headers={"User-Agent": self.user_agent})
+                                                 ssl_options={"server_hostname": host} if scheme == "https" else None,
+                                                 headers={"User-Agent": self.user_agent, "Host": netloc})
         return pool
 
     def request(self, method: str, url: str, body: bytes | None = None, headers: dict | None = None,
                 name: str | None = None, stream: bool = False, follow: bool = True) -> Response:
-        """Send one request (following redirects); raise HttpError on transport failure."""
+        """Send one request (following redirects); raise HttpError/OffTarget on transport failure."""
         for _ in range(MAX_REDIRECTS + 1):
-            resp = self._once(method, url, body, headers, name, stream and True)
+            resp = self._once(method, url, body, headers, name, stream)
             if not follow or resp.status not in REDIRECTS:
                 return resp
             loc = resp.header("location")
@@ -176,38 +186,47 @@ class Browser:
             name = None
         raise HttpError("too many redirects")
 
+    def _refuse(self, method: str, name: str, err: Exception) -> None:
+        if self.on_request:
+            self.on_request(method, name, 0.0, 0, err)
+        raise err
+
     def _once(self, method: str, url: str, body: bytes | None, headers: dict | None, name: str | None,
               stream: bool) -> Response:
         parts = urllib.parse.urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         path = parts.path or "/"
+        try:
+            scheme, address, port, host = self.egress.endpoint(url)
+        except OffTarget as err:
+            self._refuse(method, name or path, err)
         target = path + (f"?{parts.query}" if parts.query else "")
         h = {"Accept": "*/*", "Accept-Encoding": "identity", "Accept-Language": "sv-SE,sv;q=0.9"}
         h.update(self.extra)
         if headers:
             h.update(headers)
-        cookie = self._cookie_header(host, path) if self.cookies else ""
-        if cookie:
-            h["Cookie"] = cookie
+        req = None
+        if len(self.cookies):
+            req = urllib.request.Request(url, method=method)
+            self.cookies.add_cookie_header(req)
+            cookie = req.get_header("Cookie")
+            if cookie:
+                h["Cookie"] = cookie
         if self.seb is not None:
             bek, ck = self.seb
             u = url.encode()
             h["X-SafeExamBrowser-RequestHash"] = hashlib.sha256(u + bek).hexdigest()
             h["X-SafeExamBrowser-ConfigKeyHash"] = hashlib.sha256(u + ck).hexdigest()
-        if self.limiter is not None:
-            self.limiter.acquire()
-        pool = self._pool(parts.scheme, host, port)
+        if self.prepaid:
+            self.prepaid -= 1
+        elif self.limiter is not None:
+            self.limited_s += self.limiter.acquire()
+        pool = self._pool(scheme, address, port, host)
         t = time.perf_counter()
         self.inflight += 1
         raw = None
         try:
-            try:
-                raw = pool.request(method, target, body=body, headers=h)
-            except (HTTPParseError, ConnectionResetError, BrokenPipeError):
-                # The server closed an idle keep-alive connection as we reused it: like browsers, send once
-                # more on a fresh connection (nothing of the response arrived, so nothing was acknowledged).
-                raw = pool.request(method, target, body=body, headers=h)
+            # geventhttpclient re-sends only idempotent methods after a connection error (RFC 9110 §9.2.2)
+            raw = pool.request(method, target, body=body, headers=h)
             ttfb = time.perf_counter() - t
             status, rh = raw.status_code, raw.info()
             n = 0
@@ -236,7 +255,7 @@ class Browser:
             self.on_request(method, name or path, time.perf_counter() - t, n,
                             None if status < 400 else HttpError(f"http {status}"))
         if "set-cookie" in rh:
-            self._store_cookies(rh, host, path)
+            self.cookies.extract_cookies(_Headers(rh), req or urllib.request.Request(url, method=method))
         return Response(status, rh, data, url, ttfb, n)
 
     def close(self) -> None:

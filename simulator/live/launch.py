@@ -17,12 +17,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .config import CONFIG_FILE, RESULT_FILE, LiveConfig
 
 __all__ = ["start_reference_stack", "provision_roster", "run_locust", "read_result", "read_acks", "store_check",
-           "REPO"]
+           "Signals", "Interrupted", "LocustExit", "REPO"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,47 +45,100 @@ def provision_roster(plan, scim_url: str, token: str):
     return push_roster(plan.roster(), scim_url, token)
 
 
-def run_locust(cfg: LiveConfig, role: str, extra: list[str] | None = None, quiet: bool = False,
-               stop_timeout: float | None = None) -> int:
-    """Run the Locust process to completion, forwarding SIGINT/SIGTERM as SIGTERM; returns its exit code.
+class Interrupted(Exception):
+    """SIGINT/SIGTERM arrived while the CLI itself was working (stack start, provisioning)."""
 
-    A second signal, or the process outliving ``grace + 20 s`` after the first, kills it.
+
+class Signals:
+    """SIGINT/SIGTERM for a whole live run, in the CLI process.
+
+    Outside the run phase the first signal raises ``Interrupted`` where the CLI
+    is (so the stack start or provisioning unwinds through its ``finally``);
+    while a Locust process runs (``forward_to``) it is sent SIGTERM (stop,
+    ``--grace``, partial result), a further signal SIGKILL.
     """
+
+    def __init__(self):
+        self.received: list[int] = []
+        self.armed = True  # False once the run's phases are over: later signals are only recorded
+        self.forward_to: subprocess.Popen | None = None
+        self._forwarded = 0
+        self._old: dict = {}
+
+    def __enter__(self) -> "Signals":
+        self._old = {s: signal.signal(s, self._on) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+    def _on(self, signum, frame) -> None:
+        self.received.append(signum)
+        proc = self.forward_to
+        if proc is not None and proc.poll() is None:
+            self._forwarded += 1
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM if self._forwarded == 1 else signal.SIGKILL)
+        elif len(self.received) == 1 and self.armed:
+            raise Interrupted(signal.Signals(signum).name)
+
+
+@dataclass(frozen=True)
+class LocustExit:
+    code: int
+    lost: str = ""  # what died mid-run and stopped it ('' when nothing did)
+
+
+def run_locust(cfg: LiveConfig, role: str, signals: Signals, *, extra: list[str] | None = None,
+               watch: tuple = (), progress: Callable[[], None] | None = None,
+               stop_timeout: float | None = None) -> LocustExit:
+    """Run the Locust process to completion (it dies with this one: SIGTERM on our death).
+
+    ``watch``: (process, name) pairs that must outlive the run (the reference
+    stack): if one exits, the Locust process is stopped at once and the exit
+    names it. The Locust process is killed when it outlives ``grace + 20 s``
+    after a stop. ``progress`` is called about once a second.
+    """
+    from ..stack.process import popen_supervised
+
     run_dir = Path(cfg.run_dir)
     cfg_path = cfg.write(run_dir / CONFIG_FILE)
     cmd = [sys.executable, "-m", "simulator.live.runner", str(cfg_path), "--role", role, *(extra or [])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    log = open(run_dir / "locust.log", "ab")
-    proc = subprocess.Popen(cmd, env=env, stdout=log if quiet else None, stderr=log, start_new_session=True)
-    got: list[tuple[int, float]] = []
-
-    def forward(signum, frame):
-        got.append((signum, time.monotonic()))
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM if len(got) == 1 else signal.SIGKILL)
-
-    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    with open(run_dir / "locust.log", "ab") as log:
+        proc = popen_supervised(cmd, signal.SIGTERM, env=env, stdout=log, stderr=log)
+    signals.forward_to = proc
+    limit = stop_timeout if stop_timeout is not None else cfg.grace_s + 20.0
+    stopped_at, lost, last = None, "", 0.0
     try:
-        limit = stop_timeout if stop_timeout is not None else cfg.grace_s + 20.0
         while True:
             try:
-                return proc.wait(0.2)
+                code = proc.wait(0.2)
+                return LocustExit(130 if signals.received and code == 0 else code, lost)
             except subprocess.TimeoutExpired:
                 pass
-            if got and time.monotonic() - got[0][1] > limit:
+            now = time.monotonic()
+            if progress is not None and now - last >= 1.0:
+                last = now
+                progress()
+            if not lost:
+                dead = next((name for p, name in watch if p.poll() is not None), "")
+                if dead:
+                    lost = f"{dead} exited (code {next(p.returncode for p, n in watch if n == dead)}) during the run"
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(proc.pid, signal.SIGTERM)
+            if stopped_at is None and (signals.received or lost):
+                stopped_at = now
+            if stopped_at is not None and now - stopped_at > limit:
                 proc.kill()
                 proc.wait()
-                return 130
+                return LocustExit(130, lost)
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-        log.close()
-        if got:
-            signals_received.append(got[0][0])
-
-
-#: signals the CLI process received during ``run_locust`` (the load verb exits 130 when non-empty)
-signals_received: list[int] = []
+        signals.forward_to = None
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def read_result(run_dir: Path) -> dict | None:
@@ -104,25 +159,15 @@ def read_acks(run_dir: Path) -> set[tuple[str, int]]:
     return acks
 
 
-def store_check(run_dir: Path, stack_data: Path) -> dict:
-    """Acknowledged autosaves vs the platform's SQLite store (read after the run)."""
-    import sqlite3
-
-    from ..stack.store import Directory
+def store_check(run_dir: Path, platform_url: str, token: str) -> dict:
+    """Acknowledged autosaves vs what the platform stored (``GET {platform}/api/stored-answers``)."""
+    import urllib.request
 
     acks = read_acks(run_dir)
-    directory = Directory(stack_data)
-    by_eppn = {}
-    for eppn in {e for e, _ in acks}:
-        u = directory.user_by_name(eppn)
-        if u is not None:
-            by_eppn[eppn] = u.id
-    db = sqlite3.connect(f"file:{stack_data / 'platform.db'}?mode=ro", uri=True)
-    try:
-        stored = {(uid, seq) for uid, seq in db.execute("SELECT user_id, seq FROM answers")}
-    finally:
-        db.close()
-    present = [(e, s) for e, s in acks if (by_eppn.get(e), s) in stored]
-    missing = sorted(acks - set(present))
-    return {"autosaves_acknowledged": len(acks), "autosaves_stored": len(present),
+    req = urllib.request.Request(platform_url.rstrip("/") + "/api/stored-answers",
+                                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        stored = {(e, int(s)) for e, s in json.loads(resp.read())["answers"]}
+    missing = sorted(acks - stored)
+    return {"autosaves_acknowledged": len(acks), "autosaves_stored": len(acks) - len(missing),
             "missing": [f"{e}#{s}" for e, s in missing[:20]]}

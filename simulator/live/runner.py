@@ -10,9 +10,16 @@ Roles:
   index, the worker count, t0 and the run settings. It runs no users; it
   collects ``examday-done`` reports, Locust stats (web UI with ``--ui``) and
   detects lost workers.
-- ``worker`` — a Locust ``WorkerRunner``: on ``examday-go`` it expands the
-  plan (checking the digest), takes ``devices[index::count]`` and runs them,
-  writing ``steps-w<index>.csv.gz``.
+- ``worker`` — a Locust ``WorkerRunner`` with its own ``live-config.json``
+  (targets, pinned addresses, plan digest: from its parent, or for ``examday
+  load --worker`` from its own scenario). On ``examday-go`` it refuses a master
+  whose digest or targets differ; else it takes ``devices[index::count]`` and
+  runs them, writing ``steps-w<index>.csv.gz``.
+
+Every process dies with its parent (``PR_SET_PDEATHSIG``, see
+``simulator.stack.process``): an orphaned local/master process stops at once
+and marks the manifest ``interrupted``; a master whose local worker dies stops
+the others and fails the run.
 
 Users are started by us, not by Locust's ramp-up: each device's user greenlet
 is spawned at once into the runner's ``user_greenlets`` and sleeps until its
@@ -27,6 +34,7 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
@@ -44,9 +52,10 @@ from locust.env import Environment  # noqa: E402
 from locust.runners import STATE_MISSING  # noqa: E402
 
 from ..trace import ResourceSample  # noqa: E402
-from .config import RESULT_FILE, LiveConfig  # noqa: E402
+from .config import RESULT_FILE, LiveConfig, refusal  # noqa: E402
 from .context import Clock, RunContext  # noqa: E402
 from .http import RateLimiter  # noqa: E402
+from .safety import EgressPolicy  # noqa: E402
 from .schedule import partition, t0_epoch  # noqa: E402
 from .users import EgilUser, PupilUser, Ss12000User, TeacherUser  # noqa: E402
 
@@ -56,9 +65,9 @@ SATURATED_CPU = 0.90  # of one core
 SATURATED_FOR_S = 5  # consecutive one-second samples
 
 
-def _load_plan(cfg: LiveConfig, scenario: str | None = None):
+def _load_plan(cfg: LiveConfig):
     from ..plan import load_plan
-    return load_plan(scenario or cfg.scenario, cfg.overrides, cfg.seed)
+    return load_plan(cfg.scenario, cfg.overrides, cfg.seed)
 
 
 # ---------------------------------------------------------------- the work of one process
@@ -117,13 +126,15 @@ def run_share(env: Environment, cfg: LiveConfig, plan, index: int, count: int, t
     """Run this process's devices until done, stopped or capped; returns the worker report."""
     worker = f"w{index}"
     ctx = RunContext(run=cfg.run, run_dir=Path(run_dir or cfg.run_dir), worker=worker, clock=Clock(t0),
-                     targets=cfg.targets, scenario=plan.scenario,
+                     targets=cfg.targets, scenario=plan.scenario, egress=EgressPolicy.from_dict(cfg.egress),
                      limiter=RateLimiter(cfg.max_rps / count if cfg.max_rps else None), locust_env=env,
                      session_wait_s=cfg.session_wait_s, rng=random.Random(hash((plan.seed, index)) & 0xFFFFFFFF))
     ctx.open()
     jobs = jobs_for(plan, cfg, index, count)
+    planned = sum(1 for j in jobs if j[1] is not None)
     monitor = Monitor(ctx)
-    helpers = [gevent.spawn(monitor.loop), gevent.spawn(ctx.flusher)]
+    helpers = [gevent.spawn(monitor.loop), gevent.spawn(ctx.flusher),
+               gevent.spawn(_progress_loop, ctx, planned, stop)]
     group = env.runner.user_greenlets
     for cls, device, profile, job in jobs:
         cls(env, device=device, profile=profile, ctx=ctx, job=job).start(group)
@@ -138,16 +149,32 @@ def run_share(env: Environment, cfg: LiveConfig, plan, index: int, count: int, t
     finally:
         interrupted = stop.is_set()
         ctx.stop.set()  # sleepers return at once: no new device starts
-        group.join(timeout=cfg.grace_s)
+        group.join(timeout=0.0 if ORPHANED.is_set() else cfg.grace_s)
         group.kill(block=True, timeout=2.0)
         monitor.sample()
         gevent.killall(helpers, block=True, timeout=2.0)
+        _write_progress(ctx, planned)
         ctx.close()
-    planned = sum(1 for j in jobs if j[1] is not None)
     return {"worker": worker, "index": index, "count": count, "devices": planned,
             "devices_started": ctx.counters["devices_started"], "devices_done": ctx.counters["devices_done"],
             "rows": ctx.counters["rows"], "autosaves_acknowledged": ctx.counters["autosaves_acknowledged"],
             "generator": monitor.to_json(), "interrupted": interrupted, "capped": capped, "error": ""}
+
+
+def _write_progress(ctx: RunContext, planned: int) -> None:
+    """``progress-w<i>.json``: what the CLI's progress line shows (devices walked, steps, errors, durations)."""
+    c = ctx.counters
+    data = {"planned": planned, "walked": c["devices_done"], "steps": c["steps"], "errors": c["errors"],
+            "recent_s": [round(x, 4) for x in ctx.recent]}
+    path = ctx.run_dir / f"progress-{ctx.worker}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def _progress_loop(ctx: RunContext, planned: int, stop: gevent.event.Event) -> None:
+    while not ctx.stop.wait(1.0):
+        _write_progress(ctx, planned)
 
 
 def combine(reports: list[dict], status: str, reason: str = "", **extra) -> dict:
@@ -180,9 +207,29 @@ def _stats(env: Environment) -> dict:
     return out
 
 
+#: set when this process's parent (the CLI or the master) died: stop at once, no grace
+ORPHANED = gevent.event.Event()
+_PARENT = os.getppid()
+
+
 def _signals(stop: gevent.event.Event) -> None:
+    def on_signal():
+        if os.getppid() != _PARENT:  # the parent-death signal (PR_SET_PDEATHSIG): nobody waits for a report
+            ORPHANED.set()
+        stop.set()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        gevent.signal_handler(sig, stop.set)
+        gevent.signal_handler(sig, on_signal)
+
+
+def _orphan_note(cfg: LiveConfig) -> None:
+    """The CLI was killed: leave the manifest honest (interrupted, no report) before exiting."""
+    if ORPHANED.is_set():
+        from ..results import update_manifest
+        try:
+            update_manifest(Path(cfg.run_dir), status="interrupted",
+                            live={"status": "interrupted", "reason": "examday load was killed; no report written"})
+        except (OSError, ValueError):
+            pass
 
 
 def _ui(env: Environment, cfg: LiveConfig) -> None:
@@ -204,12 +251,20 @@ def run_local(cfg: LiveConfig) -> int:
     report = run_share(env, cfg, plan, 0, 1, t0, stop)
     status = "interrupted" if report["interrupted"] else "finished"
     _write_result(cfg, combine([report], status, t0_epoch=t0, locust_stats=_stats(env)))
+    _orphan_note(cfg)
     if env.web_ui:
         env.web_ui.stop()
     return 130 if status == "interrupted" else 0
 
 
-def run_master(cfg: LiveConfig) -> int:
+def _worker_cmd(cfg_path: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "simulator.live.runner", cfg_path, "--role", "worker",
+            "--master-host", "127.0.0.1", "--master-port", str(port)]
+
+
+def run_master(cfg: LiveConfig, cfg_path: str) -> int:
+    from ..stack.process import popen_supervised
+
     stop = gevent.event.Event()
     _signals(stop)
     plan = _load_plan(cfg)
@@ -221,66 +276,76 @@ def run_master(cfg: LiveConfig) -> int:
     procs: list[subprocess.Popen] = []
     if cfg.local_workers:
         for _ in range(cfg.workers):
-            procs.append(subprocess.Popen([sys.executable, "-m", "simulator.live.runner", "--role", "worker",
-                                           "--master-host", "127.0.0.1", "--master-port", str(cfg.master_port)],
-                                          start_new_session=True))
-    result: dict
+            procs.append(popen_supervised(_worker_cmd(cfg_path, cfg.master_port), signal.SIGKILL))
+    t0 = None
     try:
         wait_until = time.time() + cfg.worker_wait_s
         while len(runner.clients.ready) < cfg.workers and not stop.is_set():
             if time.time() > wait_until or any(p.poll() is not None for p in procs):
-                result = combine([], "failed", f"{len(runner.clients.ready)} of {cfg.workers} workers connected")
-                _write_result(cfg, result)
+                _write_result(cfg, combine([], "failed", f"{len(runner.clients.ready)} of {cfg.workers} "
+                                                         "workers connected"))
                 return 2
             gevent.sleep(0.1)
         if stop.is_set():
             _write_result(cfg, combine([], "interrupted", "stopped before the workers connected"))
+            _orphan_note(cfg)
             return 130
         ids = sorted(c.id for c in runner.clients.ready)[:cfg.workers]
         t0 = t0_epoch(time.time() + 0.5, [d.start_s for d in plan.devices], cfg.lead_s)
         for i, cid in enumerate(ids):
             runner.send_message("examday-go", {"config": json.loads(cfg.to_json()), "index": i, "count": len(ids),
                                                "t0_epoch": t0}, client_id=cid)
-        lost: list[str] = []
         stopped_at = None
         hard = time.time() + cfg.max_duration + cfg.grace_s + 30.0
+        lost = False
         while True:
             pending = [c for c in ids if c not in done]
-            lost = [c for c in pending if c not in runner.clients or runner.clients[c].state == STATE_MISSING]
-            if not [c for c in pending if c not in lost] or time.time() > hard:
+            missing = [c for c in pending if c not in runner.clients or runner.clients[c].state == STATE_MISSING]
+            # local workers that exited without reporting (a report may still be in flight: look twice)
+            dead = sum(p.poll() is not None for p in procs) - (len(ids) - len(pending))
+            if dead > 0:
+                gevent.sleep(0.3)
+                pending = [c for c in ids if c not in done]
+                dead = sum(p.poll() is not None for p in procs) - (len(ids) - len(pending))
+            lost = lost or bool(missing) or dead > 0
+            if len(pending) <= max(len(missing), dead) or time.time() > hard:
                 break
-            if stop.is_set() and stopped_at is None:
-                stopped_at = time.time()
+            if (stop.is_set() or lost) and stopped_at is None:
+                stopped_at = time.time()  # a lost worker fails the run: stop the others now
                 runner.send_message("examday-stop", {})
-            if stopped_at is not None and time.time() > stopped_at + cfg.grace_s + 10.0:
+            if stopped_at is not None and time.time() > stopped_at + (0 if ORPHANED.is_set() else cfg.grace_s) + 5:
                 break
             gevent.sleep(0.2)
         reports = [done[c] for c in ids if c in done]
         missing = [c for c in ids if c not in done]
         errors = [r["error"] for r in reports if r.get("error")]
-        if errors or missing:
-            status = "interrupted" if stop.is_set() else "failed"
+        if errors or missing or lost:
+            status = "interrupted" if stop.is_set() and not lost and not errors else "failed"
             reason = "; ".join(errors + [f"worker {c} lost before reporting" for c in missing])
         else:
             status = "interrupted" if stop.is_set() or any(r["interrupted"] for r in reports) else "finished"
             reason = ""
-        gevent.sleep(1.5)  # last stats reports from the workers
+        if not ORPHANED.is_set():
+            gevent.sleep(1.5)  # last stats reports from the workers
         _write_result(cfg, combine(reports, status, reason, t0_epoch=t0, locust_stats=_stats(env),
                                    lost_workers=missing))
+        _orphan_note(cfg)
         return {"finished": 0, "interrupted": 130}.get(status, 2)
     finally:
         runner.quit()
         for p in procs:
             try:
-                p.wait(10)
+                p.wait(0.5 if ORPHANED.is_set() else 10)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
 
 
-def run_worker(master_host: str, master_port: int, scenario: str | None = None, out: str | None = None) -> int:
+def run_worker(mine: LiveConfig, master_host: str, master_port: int) -> int:
+    """A worker: its targets, egress policy and plan are its own (``mine``); the master only says go."""
     stop = gevent.event.Event()
     _signals(stop)
+    plan = _load_plan(mine)
     env = Environment(user_classes=USER_CLASSES)
     runner = env.create_worker_runner(master_host, master_port)
     finished, started = gevent.event.Event(), gevent.event.Event()
@@ -289,19 +354,23 @@ def run_worker(master_host: str, master_port: int, scenario: str | None = None, 
     def go(environment, msg, **kw):
         started.set()
         data = msg.data
-        cfg = LiveConfig.from_dict(data["config"])
-        report = {"worker": f"w{data['index']}", "index": data["index"], "error": ""}
+        index = data.get("index", 0)
+        report = {"worker": f"w{index}", "index": index, "error": ""}
         try:
-            plan = _load_plan(cfg, scenario)
-            if cfg.digest and plan.digest != cfg.digest:
-                report["error"] = (f"worker w{data['index']}: plan digest {plan.digest[:12]} differs from the "
-                                   f"master's {cfg.digest[:12]} (different scenario file, profiles or examday version)")
+            theirs = LiveConfig.from_dict(data["config"])
+            why = refusal(mine, theirs)
+            if why:
+                log.error("refusing the master's run: %s", why)
+                report["error"] = f"worker w{index}: refused: {why}"
+                code[0] = 2
             else:
-                report = run_share(env, cfg, plan, data["index"], data["count"], data["t0_epoch"], stop, out)
+                cfg = dataclasses.replace(theirs, scenario=mine.scenario, targets=mine.targets, egress=mine.egress,
+                                          digest=mine.digest, run_dir=mine.run_dir)
+                report = run_share(env, cfg, plan, index, data["count"], data["t0_epoch"], stop, mine.run_dir)
                 code[0] = 130 if report["interrupted"] else 0
         except Exception as err:  # noqa: BLE001 - reported to the master, not lost in a greenlet
             log.exception("worker failed")
-            report["error"] = f"worker w{data['index']}: {type(err).__name__}: {err}"
+            report["error"] = f"worker w{index}: {type(err).__name__}: {err}"
             code[0] = 2
         runner.send_message("examday-done", report)
         finished.set()
@@ -319,18 +388,17 @@ def run_worker(master_host: str, master_port: int, scenario: str | None = None, 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m simulator.live.runner")
-    p.add_argument("config", nargs="?", help="live-config.json (local and master roles)")
+    p.add_argument("config", help="live-config.json (every role: targets, pinned addresses, plan digest)")
     p.add_argument("--role", choices=("local", "master", "worker"), default="local")
     p.add_argument("--master-host", default="127.0.0.1")
     p.add_argument("--master-port", type=int, default=5557)
-    p.add_argument("--scenario", default=None, help="worker: the local copy of the scenario")
-    p.add_argument("--out", default=None, help="worker: write shards here instead of the master's run folder")
     a = p.parse_args(argv)
+    sys.argv = sys.argv[:1]  # Locust's web UI parses sys.argv for its own options
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if a.role == "worker":
-        return run_worker(a.master_host, a.master_port, a.scenario, a.out)
     cfg = LiveConfig.read(a.config)
-    return run_master(cfg) if a.role == "master" else run_local(cfg)
+    if a.role == "worker":
+        return run_worker(cfg, a.master_host, a.master_port)
+    return run_master(cfg, a.config) if a.role == "master" else run_local(cfg)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ Steps and their boundaries (trace step names, DESIGN.md):
   device's connections, streamed and discarded. ``ttfb_s`` = step start ->
   first byte of the first content part. Before the teacher opens the session
   the platform answers 409 ``session-not-open``: the pupil polls (honouring
-  ``Retry-After``) and the time spent waiting is the row's ``queue_s``.
+  ``Retry-After``) before the step, which starts with the manifest request
+  that is answered (as in the model). ``queue_s``: ``--max-rps`` waits inside
+  the step.
 - ``autosave``: every ``workload.autosave_every_s`` after the download
   (``workload.autosaves`` of them), ``POST answers?seq=k``; ok only on the
   platform's durable acknowledgement.
@@ -31,7 +33,9 @@ the ``emulate`` engine's, job).
 Each attempt is one trace row; a failed attempt that may succeed on retry
 (transport error, 5xx, 429, 408) is retried with the profile's exponential
 backoff and jitter (``http.retry``), honouring ``Retry-After``; other failures
-end the device's walk (a pupil who cannot log in is not ready).
+(an off-target URL among them) end the device's walk (a pupil who cannot log
+in is not ready). The sign-in is retried as a whole, from the platform's login
+URL: neither the credentials POST nor the ACS POST is ever re-sent.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from locust import User
 
 from . import forms
 from .context import RunContext, StepFailed
-from .http import Browser, HttpError, Response
+from .http import Browser, HttpError, OffTarget, Response
 from .schedule import backoff_delay
 
 __all__ = ["DeviceUser", "PupilUser", "TeacherUser", "EgilUser", "Ss12000User", "backoff_delay",
@@ -54,6 +58,7 @@ __all__ = ["DeviceUser", "PupilUser", "TeacherUser", "EgilUser", "Ss12000User", 
 
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 MFA_POLLS = 120
+MAX_HOPS = 8  # auto-submitting SAML forms in one sign-in (platform -> gateway -> IdP -> gateway -> platform: 2)
 ANSWER_PAD = b"x" * (1 << 20)
 
 
@@ -87,87 +92,129 @@ class Walk:
 
     def __init__(self, ctx: RunContext, device, kind: str, profile=None):
         self.ctx, self.device, self.kind, self.profile = ctx, device, kind, profile
-        self.retry = profile.http.retry if profile is not None else None
+        self.retry = (profile.http.retry if profile is not None else None) or _DefaultRetry
         self.browser: Browser = ctx.browser(profile)
 
     def close(self) -> None:
         self.ctx.release(self.browser)
 
-    def step(self, step: str, planned_s: float, fn) -> object | None:
-        """Run ``fn()`` as ``step`` with retries; fn returns (result, bytes, ttfb_s, queue_s)."""
-        ctx = self.ctx
-        attempts = self.retry.attempts if self.retry is not None else 3
-        planned = planned_s
-        for attempt in range(1, attempts + 1):
-            if not ctx.clock.sleep_until(planned, ctx.stop) and attempt > 1:
-                return None
+    def attempt(self, step: str, planned_s: float, fn, attempt: int = 1, started_s: float | None = None):
+        """One attempt of ``step`` (one trace row): (ok, result, error, end_s).
+
+        ``fn`` returns (result, bytes, ttfb_s, queue_s). A ``--max-rps`` wait for
+        the step's first request happens before ``start_s`` (start lag, not
+        service time); limiter waits of its later requests are its ``queue_s``.
+        """
+        ctx, b = self.ctx, self.browser
+        if started_s is None:
+            if ctx.limiter.interval:
+                ctx.limiter.acquire()
+                b.prepaid = 1
             start = ctx.clock.now()
-            try:
-                result, nbytes, ttfb, queue = fn()
-            except gevent.GreenletExit:
-                ctx.row(self.device, self.kind, step, planned, start, ctx.clock.now(), 0, False, "stopped",
-                        math.nan, attempt)
-                raise
-            except Exception as err:  # noqa: BLE001 - every attempt leaves a row, whatever went wrong
-                end = ctx.clock.now()
-                if not isinstance(err, (StepFailed, HttpError, forms.PageMismatch)):
-                    err = StepFailed(f"internal error: {type(err).__name__}: {err}")
-                retryable = isinstance(err, HttpError) or getattr(err, "retryable", False)
-                ctx.row(self.device, self.kind, step, planned, start, end, 0, False, err.reason, math.nan, attempt)
-                if not retryable or attempt == attempts or ctx.stop.is_set():
-                    return None
-                retry = self.retry or _DefaultRetry
-                planned = end + backoff_delay(attempt, retry, ctx.rng, getattr(err, "retry_after", None))
-                continue
-            ctx.row(self.device, self.kind, step, planned, start, ctx.clock.now(), nbytes, True, "", ttfb, attempt,
-                    queue)
-            return result
+        else:
+            start = started_s
+        b.limited_s = 0.0
+        try:
+            result, nbytes, ttfb, queue = fn()
+        except gevent.GreenletExit:
+            ctx.row(self.device, self.kind, step, planned_s, start, ctx.clock.now(), 0, False, "stopped",
+                    math.nan, attempt)
+            raise
+        except Exception as err:  # noqa: BLE001 - every attempt leaves a row, whatever went wrong
+            end = ctx.clock.now()
+            if not isinstance(err, (StepFailed, HttpError, OffTarget, forms.PageMismatch)):
+                err = StepFailed(f"internal error: {type(err).__name__}: {err}")
+            ctx.row(self.device, self.kind, step, planned_s, start, end, 0, False, err.reason, math.nan, attempt)
+            return False, None, err, end
+        finally:
+            b.prepaid = 0
+        end = ctx.clock.now()
+        if ctx.limiter.interval:
+            queue = min(b.limited_s, end - start)  # parallel part requests wait side by side
+        ctx.row(self.device, self.kind, step, planned_s, start, end, nbytes, True, "", ttfb, attempt, queue)
+        return True, result, None, end
+
+    def again(self, attempt: int, err, end: float) -> float | None:
+        """Planned time of the next attempt after a failed one, or None when the walk gives up."""
+        if not getattr(err, "retryable", False) or attempt >= self.retry.attempts or self.ctx.stop.is_set():
+            return None
+        return end + backoff_delay(attempt, self.retry, self.ctx.rng, getattr(err, "retry_after", None))
+
+    def step(self, step: str, planned_s: float, fn, started_s: float | None = None) -> object | None:
+        """Run ``fn()`` as ``step`` with the profile's retries; the result, or None when it failed."""
+        planned = planned_s
+        for attempt in range(1, self.retry.attempts + 1):
+            if attempt > 1 and not self.ctx.clock.sleep_until(planned, self.ctx.stop):
+                return None
+            ok, result, err, end = self.attempt(step, planned, fn, attempt, started_s if attempt == 1 else None)
+            if ok:
+                return result
+            planned = self.again(attempt, err, end)
+            if planned is None:
+                return None
         return None
 
     # ------------------------------------------------------------ SAML
     def login(self) -> tuple:
-        """``login`` step body: platform -> IdP -> credentials -> SAMLResponse form."""
+        """``login`` step body: platform -> (gateways ->) IdP -> credentials -> SAMLResponse form for the platform.
+
+        A bounded chain: redirects (the browser's, each egress-checked), up to
+        ``MAX_HOPS`` auto-submitting SAML forms (``SAMLRequest`` or a
+        ``SAMLResponse`` for an intermediate SP such as the access gateway),
+        the second-factor page polled, the credentials POSTed once and only to
+        the IdP target's origin. It ends at the ``SAMLResponse`` form whose
+        action is under ``targets.platform`` (the ``assertion`` step posts it).
+        """
         t = self.ctx.targets
         lf = t["login_form"]
         b = self.browser
-        start = t["platform"].rstrip("/") + "/login?" + urllib.parse.urlencode({"idp": t["idp"]})
+        platform = t["platform"].rstrip("/") + "/"
+        start = platform + "login?" + urllib.parse.urlencode({"idp": t["idp"]})
         resp = b.request("GET", start, name="login: platform")
-        nbytes = resp.nbytes
-        _check(resp, "login page")
-        if "SAMLResponse" in resp.body.decode("utf-8", "replace"):  # IdP SSO session: straight to the form
-            return forms.saml_post_form(resp.body, resp.url), nbytes, math.nan, math.nan
-        form = forms.login_form(resp.body, resp.url, lf["form"], lf["username"], lf["password"])
-        form.set(lf["username"], self.device.eppn)
-        form.set(lf["password"], self.device.password)
-        resp = b.request(form.method, form.action, form.encoded(),
-                         {"Content-Type": "application/x-www-form-urlencoded", "Origin": _origin(resp.url),
-                          "Referer": resp.url}, name="login: credentials")
-        nbytes += resp.nbytes
-        polls = 0
+        nbytes, hops, polls, sent = resp.nbytes, 0, 0, False
         while True:
-            if resp.status in (200, 202):
-                doc = forms.parse(resp.body)
-                if doc.xpath('//input[@name="SAMLResponse"]'):
-                    return forms.saml_post_form(resp.body, resp.url, doc), nbytes, math.nan, math.nan
-                refresh = forms.meta_refresh(doc, resp.url)
-                if refresh and polls < MFA_POLLS:  # second factor pending (Freja eID+ stand-in)
-                    polls += 1
-                    gevent.sleep(_retry_after(resp) or 1.0)
-                    resp = b.request("GET", refresh, name="login: second factor")
-                    nbytes += resp.nbytes
-                    continue
-                if doc.xpath("//form"):
-                    err = forms.page_error(doc)
-                    if err:
-                        raise StepFailed(f"login rejected: {err}")
-                return forms.saml_post_form(resp.body, resp.url, doc), nbytes, math.nan, math.nan
             if resp.status in (400, 401, 403):
                 try:
                     err = forms.page_error(forms.parse(resp.body)) or f"http {resp.status}"
                 except forms.PageMismatch:
                     err = f"http {resp.status}"
                 raise StepFailed(f"login rejected: {err}")
-            _check(resp, "login")
+            if resp.status not in (200, 202):
+                _check(resp, "login")
+            doc = forms.parse(resp.body)
+            saml = forms.saml_form(doc, resp.url)
+            if saml is not None:
+                if saml.value("SAMLResponse") is not None and saml.action.startswith(platform):
+                    return saml, nbytes, math.nan, math.nan
+                hops += 1
+                if hops > MAX_HOPS:
+                    raise StepFailed(f"login: more than {MAX_HOPS} SAML hops")
+                resp = b.request(saml.method or "POST", saml.action, saml.encoded(),
+                                 {"Content-Type": "application/x-www-form-urlencoded", "Origin": _origin(resp.url)},
+                                 name="login: saml hop")
+                nbytes += resp.nbytes
+                continue
+            refresh = forms.meta_refresh(doc, resp.url)
+            if refresh and polls < MFA_POLLS:  # second factor pending (Freja eID+ stand-in)
+                polls += 1
+                gevent.sleep(_retry_after(resp) or 1.0)
+                resp = b.request("GET", refresh, name="login: second factor")
+                nbytes += resp.nbytes
+                continue
+            if sent:
+                raise StepFailed(f"login rejected: {forms.page_error(doc) or 'no SAMLResponse form after sign-in'}")
+            form = forms.login_form(resp.body, resp.url, lf["form"], lf["username"], lf["password"], doc=doc)
+            b.egress.endpoint(form.action)  # off-target first: nothing is contacted
+            if not b.egress.credentials_ok(form.action):
+                raise StepFailed(f"login: refusing to send credentials to {_origin(form.action)}, "
+                                 "not the IdP target's origin")
+            form.set(lf["username"], self.device.eppn)
+            form.set(lf["password"], self.device.password)
+            resp = b.request(form.method, form.action, form.encoded(),
+                             {"Content-Type": "application/x-www-form-urlencoded", "Origin": _origin(resp.url),
+                              "Referer": resp.url}, name="login: credentials")
+            nbytes += resp.nbytes
+            sent = True
 
     def assertion(self, form: forms.Form) -> tuple:
         """``assertion`` step body: POST the SAMLResponse to the ACS, hold a session."""
@@ -189,9 +236,25 @@ def _origin(url: str) -> str:
 # ---------------------------------------------------------------- pupils
 
 def _sign_in(w: Walk, device) -> bool:
-    """The ``login`` then ``assertion`` steps; True when the platform session is held."""
-    form = w.step("login", device.start_s, w.login)
-    return form is not None and w.step("assertion", w.ctx.clock.now(), lambda: w.assertion(form)) is not None
+    """The ``login`` then ``assertion`` steps; True when the platform session is held.
+
+    Neither POST is ever re-sent (a resent ACS POST is a replay): after a
+    retryable failure of either step the device's retry policy restarts the
+    sign-in from the platform's login URL; ``attempt`` counts sign-ins.
+    """
+    planned = device.start_s
+    for attempt in range(1, w.retry.attempts + 1):
+        if attempt > 1 and not w.ctx.clock.sleep_until(planned, w.ctx.stop):
+            return False
+        ok, form, err, end = w.attempt("login", planned, w.login, attempt)
+        if ok:
+            ok, _, err, end = w.attempt("assertion", end, lambda: w.assertion(form), attempt)
+            if ok:
+                return True
+        planned = w.again(attempt, err, end)
+        if planned is None:
+            return False
+    return False
 
 
 def pupil_script(ctx: RunContext, device, profile) -> None:
@@ -203,7 +266,13 @@ def pupil_script(ctx: RunContext, device, profile) -> None:
     try:
         if not _sign_in(w, device):
             return
-        man = w.step("download", ctx.clock.now(), lambda: _download(w))
+        answered = _await_session(w)
+        if answered is False:
+            return
+        started = answered[1] if answered else None
+        once = [answered]  # a retry of the step fetches the manifest again
+        man = w.step("download", started if started is not None else ctx.clock.now(),
+                     lambda: _download(w, once.pop() if once else None), started_s=started)
         if man is None:
             return
         t_ready = ctx.clock.now()
@@ -227,24 +296,41 @@ def pupil_script(ctx: RunContext, device, profile) -> None:
         w.close()
 
 
-def _download(w: Walk) -> tuple:
+def _manifest_url(ctx: RunContext) -> str:
+    return ctx.targets["platform"].rstrip("/") + "/api/manifest"
+
+
+def _await_session(w: Walk):
+    """Poll the manifest while the platform answers 409 ``session-not-open`` (the teacher has not opened
+    the session; ``Retry-After`` honoured). Not part of ``download``: like the model's, the step starts
+    with the manifest request that is answered. Returns (response, sent_s), None (let the step fetch it)
+    or False (stopped or given up, with a failed ``download`` row)."""
     ctx = w.ctx
-    start = ctx.clock.now()
-    url = ctx.targets["platform"].rstrip("/") + "/api/manifest"
-    waited = 0.0
+    since = ctx.clock.now()
     while True:
-        resp = w.browser.request("GET", url, headers={"Accept": "application/json"}, name="download: manifest")
-        if resp.status == 409 and b"session-not-open" in resp.body:
-            if waited >= ctx.session_wait_s:
-                raise StepFailed(f"session not opened by the teacher within {ctx.session_wait_s:.0f} s")
-            d = _retry_after(resp) or 2.0
-            t = ctx.clock.now()
-            if ctx.stop.wait(d):
-                raise StepFailed("stopped while waiting for the session to open")
-            waited += ctx.clock.now() - t
-            continue
-        _check(resp, "manifest")
-        break
+        sent = ctx.clock.now()
+        try:
+            resp = w.browser.request("GET", _manifest_url(ctx), headers={"Accept": "application/json"},
+                                     name="download: manifest")
+        except (HttpError, OffTarget):
+            return None  # the download step's own attempt reports it
+        if not (resp.status == 409 and b"session-not-open" in resp.body):
+            return resp, sent
+        if ctx.clock.now() - since >= ctx.session_wait_s:
+            ctx.row(w.device, w.kind, "download", since, ctx.clock.now(), ctx.clock.now(), 0, False,
+                    f"session not opened by the teacher within {ctx.session_wait_s:.0f} s")
+            return False
+        if ctx.stop.wait(_retry_after(resp) or 2.0):
+            return False
+
+
+def _download(w: Walk, answered=None) -> tuple:
+    ctx = w.ctx
+    start = answered[1] if answered else ctx.clock.now()
+    resp = answered[0] if answered else w.browser.request("GET", _manifest_url(ctx),
+                                                          headers={"Accept": "application/json"},
+                                                          name="download: manifest")
+    _check(resp, "manifest")
     try:
         man = json.loads(resp.body)
     except ValueError:
@@ -275,7 +361,7 @@ def _download(w: Walk) -> tuple:
         if j.exception is not None:
             raise j.exception
         results.append(j.value)
-    return man, nbytes + sum(results), first[0], waited
+    return man, nbytes + sum(results), first[0], math.nan
 
 
 def _post_answer(w: Walk, url: str, body: bytes, seq: int) -> tuple:

@@ -35,7 +35,7 @@ from ..plan import Plan
 from ..trace import TraceWriter
 from .commands import AwaitSession, Bulk, Serve
 from .flows import FluidNetwork, TcpFlow
-from .mac import contention, flow_cost
+from .mac import flow_cost
 from .procs import DeviceState, device_proc, transfer_proc
 from .sampling import write_samples
 from .services import ServiceTimes, Station
@@ -113,7 +113,8 @@ class Simulation:
         self.n_bins = int(math.ceil(span / dt)) + 1
         self.net = FluidNetwork(topo.capacities, topo.offsets, topo.n_resources, dt, self.n_bins,
                                 self.options.gap_per_flow_s, self.options.max_gap_s, t_lo=self.t_lo,
-                                buffers=topo.buffers, seed=plan.seed)
+                                buffers=topo.buffers, seed=plan.seed, codel=topo.codel,
+                                codel_interval=topo.codel_interval)
         self.net_version = 0
         self.net_due = math.inf
         nr, ns = topo.n_rooms, len(topo.site_ids)
@@ -128,7 +129,6 @@ class Simulation:
         self.core_cap = float(min(topo.capacities[4][0], topo.capacities[5][0], topo.capacities[6][0]))
         self.core_up_cap = float(min(topo.capacities[4][1], topo.capacities[5][1]))
         self._rates: dict[tuple[int, int], list[float]] = {}
-        self._cls_arrays = (np.array([c.rate_bps for c in topo.classes]),)
         self.rows: list[str] = []
         self.air_v = np.zeros(len(topo.room_ids))  # short exchanges' airtime per second, decaying (AIR_TAU_S)
         self.air_t = np.full(len(topo.room_ids), self.t_lo)
@@ -144,7 +144,7 @@ class Simulation:
     # ------------------------------------------------------------ radio figures
     def radio_rate(self, cls: int, n: int, room: int) -> float:
         """Total downlink goodput of n flows of class ``cls`` on the room's radio (cached per AP kind)."""
-        key = (cls, id(self.topo.room_timing[room]), float(self.topo.room_tc[room]))
+        key = (cls, int(self.topo.room_mac[room]))
         table = self._rates.get(key)
         if table is None:
             table = self._rates[key] = [0.0] * MAX_N
@@ -194,7 +194,7 @@ class Simulation:
                 case Bulk(room=room, cls=cls, bits=bits, connections=conns, up=up):
                     c = self.topo.classes[cls]
                     rtt = float(self.topo.room_rtt[room] + self.topo.air_rtt[cls])
-                    tcp = TcpFlow(c.window0 * conns, rtt, c.seg.mss, c.min_rto, c.dupthresh)
+                    tcp = TcpFlow(c.window0 * conns, rtt, c.seg.mss, c.min_rto, c.dupthresh, c.max_window * conns, c.beta)
                     self.net.add(self.topo.nodes(room, up), bits, conns, proc, cls=cls, tcp=tcp, up=up)
                     site = int(self.topo.room_site[room])
                     self.ap_bulk[room] += 1
@@ -278,11 +278,13 @@ class Simulation:
         nr = topo.n_rooms
         m_down = np.bincount(rooms[~up], minlength=nr)
         n_up = np.bincount(rooms[up], minlength=nr)
+        busy_rooms = np.unique(rooms)
         over = np.zeros(nr)
         u = np.zeros(nr)
-        tc = topo.room_tc
-        for r in np.unique(rooms).tolist():
-            over[r], u[r] = contention(int(m_down[r]), int(n_up[r]), float(tc[r]), topo.room_timing[r])
+        tabs = topo.room_mac[busy_rooms]
+        for ti in np.unique(tabs).tolist():
+            rs = busy_rooms[tabs == ti]
+            over[rs], u[rs] = topo.contention_tables[ti].lookup(m_down[rs], n_up[rs])
         cls = net.phy_cls[idx]
         segs = np.where(net.tcp[idx], net.win[idx] / net.mss[idx], 1e9)
         cost = np.empty(len(idx))

@@ -94,6 +94,8 @@ class TcpFlow:
     mss: float = MSS
     min_rto: float = 0.2
     dupthresh: int = 3
+    max_window: float = math.inf  # socket buffer cap (bytes)
+    beta: float = 0.7  # window kept after a loss (CUBIC, RFC 9438)
 
 
 def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray, group: np.ndarray,
@@ -150,7 +152,8 @@ class Completion:
 
 
 _ARRAYS = ("nodes", "weight", "ap_weight", "ap_cost", "phy_cls", "demand", "rem", "rate", "limit_level", "active",
-           "win", "ssth", "rtt", "mss", "min_rto", "dupthresh", "tcp", "paused", "up", "segs", "started")
+           "win", "ssth", "rtt", "mss", "min_rto", "dupthresh", "tcp", "paused", "up", "segs", "started", "wmax",
+           "beta", "qdelay")
 
 
 class FluidNetwork:
@@ -168,7 +171,8 @@ class FluidNetwork:
 
     def __init__(self, capacities: list[np.ndarray], resource_offset: list[int], n_resources: int,
                  sample_dt: float, n_bins: int, gap_per_flow: float = 2e-5, max_gap: float = 0.25,
-                 t_lo: float = 0.0, buffers: list[np.ndarray] | None = None, seed: int = 0):
+                 t_lo: float = 0.0, buffers: list[np.ndarray] | None = None, seed: int = 0,
+                 codel: list[np.ndarray] | None = None, codel_interval: float = 0.1):
         self.t_lo = t_lo
         self.caps = capacities
         self.offset = resource_offset
@@ -176,7 +180,9 @@ class FluidNetwork:
         self.L = len(capacities)
         self.n_res = n_resources
         self.buffers = buffers
+        self.codel_interval = codel_interval
         if buffers is not None:
+            self._codel_flat = np.concatenate(codel) if codel is not None else np.zeros(sum(len(b) for b in buffers))
             self._buf_flat = np.concatenate(buffers)
             self._buf_off = np.concatenate(([0], np.cumsum([len(b) for b in buffers])[:-1])).astype(np.int64)
         self.dt = sample_dt
@@ -207,6 +213,10 @@ class FluidNetwork:
         self.up = np.zeros(cap, bool)  # uplink flow (station sends)
         self.segs = np.ones(cap)  # segments per A-MPDU last used (refresh writes it; statistics)
         self.started = np.zeros(cap)
+        self.wmax = np.full(cap, np.inf)
+        self.beta = np.full(cap, 0.7)
+        self.qdelay = np.zeros(cap)  # queueing delay its packets meet (FIFO part of its radio / bottleneck)
+        self._codel: dict[int, tuple[float, int]] = {}  # group key -> (last drop, drops in this episode)
         self.tokens: list[object] = [None] * cap
         self.free = list(range(cap - 1, -1, -1))
         self.pending: list[int] = []
@@ -245,10 +255,13 @@ class FluidNetwork:
         self.limit_level[i] = -1
         self.up[i] = up
         self.paused[i] = -np.inf
+        self.qdelay[i] = 0.0
         self.tcp[i] = tcp is not None
         if tcp is not None:
             self.win[i], self.ssth[i], self.rtt[i] = tcp.window, np.inf, tcp.rtt
             self.mss[i], self.min_rto[i], self.dupthresh[i] = tcp.mss, tcp.min_rto, tcp.dupthresh
+            self.wmax[i], self.beta[i] = tcp.max_window, tcp.beta
+            self.win[i] = min(tcp.window, tcp.max_window)
         else:
             self.win[i], self.ssth[i] = np.inf, np.inf
         self.tokens[i] = token
@@ -334,6 +347,7 @@ class FluidNetwork:
                 self._allocate(idx)
                 if not self._drops(idx):
                     break
+            self._queue_delays(idx)
             self._schedule_tcp(idx)
         self.last_recompute = t
         self.recomputes += 1
@@ -353,13 +367,13 @@ class FluidNetwork:
         grown = np.where(in_ss, np.minimum(w + acked, ss), w)
         ca_bytes = np.where(in_ss, np.maximum(0.0, w + acked - ss), acked)
         grown = grown + self.mss[i] * ca_bytes / np.maximum(grown, self.mss[i])
-        self.win[i] = grown
+        self.win[i] = np.minimum(grown, self.wmax[i])
 
     def _demand(self, idx: np.ndarray) -> np.ndarray:
         d = np.minimum(self.demand[idx], 1e15)
         tcp = self.tcp[idx]
         if tcp.any():
-            d = np.where(tcp, np.minimum(d, self.win[idx] * 8.0 / self.rtt[idx]), d)
+            d = np.where(tcp, np.minimum(d, self.win[idx] * 8.0 / (self.rtt[idx] + self.qdelay[idx])), d)
         paused = self.paused[idx] > self.t
         if paused.any():
             d = np.where(paused, 0.0, d)
@@ -380,71 +394,130 @@ class FluidNetwork:
         own = (lv == 0) & self.up[f]
         key = np.where(own, self.n_res + f, self.offset_arr[lv] + node)
         q = np.maximum(0.0, self.win[f] - self.rate[f] * self.rtt[f] / 8.0)
-        buf = self._buf_flat[self._buf_off[lv] + node]
-        return sel, key, q, buf
+        flat = self._buf_off[lv] + node
+        return sel, key, q, self._buf_flat[flat], self._codel_flat[flat]
 
-    def _drops(self, idx: np.ndarray) -> bool:
-        """Drop episodes at nodes whose queue exceeds the buffer; True when windows changed.
-
-        Every TCP flow through the node sends into the full queue for one
-        (queue-lengthened) round trip: its arrivals are x·RTT plus its growth
-        (slow start: as much again), each dropped with the node's excess rate
-        p = Σgrowth / (service + Σgrowth). A flow with losses retransmits them
-        while the flows that lost nothing keep growing (drop rate p'); a lost
-        retransmission, fewer than ``dupthresh`` surviving segments, or a loss
-        in the last ``dupthresh`` segments costs a timeout; otherwise the
-        window halves (fast recovery, RFC 5681/6675).
-        """
+    def _groups(self, idx: np.ndarray):
+        """Queues per node: members, backlog, capacity before drops (FIFO + CoDel target × drain), drain rate."""
         qs = self._queues(idx)
         if qs is None:
-            return False
-        sel, key, q, buf = qs
+            return None
+        sel, key, q, fifo, target = qs
         keys, first, inv = np.unique(key, return_index=True, return_inverse=True)
         total = np.bincount(inv, q)
-        cap = np.bincount(inv, buf) / np.bincount(inv)
-        over = np.flatnonzero(total >= cap * (1 - 1e-9))
+        served = np.bincount(inv, self.rate[idx[sel]] / 8.0)
+        fifo_g, target_g = fifo[first], target[first]
+        cap = fifo_g + target_g * served
+        return sel, keys, first, inv, q, total, served, fifo_g, target_g, cap
+
+    def _queue_delays(self, idx: np.ndarray) -> None:
+        """Queueing delay per flow for its next window: the FIFO share of its radio's (or bottleneck's) queue."""
+        self.qdelay[idx] = 0.0
+        g = self._groups(idx)
+        if g is None:
+            return
+        sel, keys, first, inv, q, total, served, fifo_g, target_g, cap = g
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fifo_delay = np.where(served > 0, np.minimum(total, np.where(target_g > 0, fifo_g, total)) / served, 0.0)
+        f = idx[sel]
+        self.qdelay[f] = fifo_delay[inv]
+        # downlink flows the window limits still wait in their radio's FIFO
+        lv0 = (self.limit_level[f] == 0) & ~self.up[f]
+        if lv0.any():
+            rooms = self.nodes[f[lv0], 0]
+            per_room = np.zeros(len(self.caps[0]))
+            per_room[rooms] = fifo_delay[inv[lv0]]
+            other = idx[(self.limit_level[idx] < 0) & ~self.up[idx] & self.tcp[idx]]
+            self.qdelay[other] = per_room[self.nodes[other, 0]]
+
+    def _drops(self, idx: np.ndarray) -> bool:
+        """Drop episodes at nodes whose queue exceeds what they hold; True when windows changed.
+
+        Drop tail (a FIFO alone): every TCP flow through the full node sends
+        into it for one (queue-lengthened) round trip: its arrivals are x·RTT
+        plus its growth (slow start: as much again), each dropped with the
+        node's excess rate p = Σgrowth / (service + Σgrowth). A flow with
+        losses retransmits them while the flows that lost nothing keep growing
+        (drop rate p'); a lost retransmission, fewer than ``dupthresh``
+        surviving segments, or a loss in the last ``dupthresh`` segments
+        costs a timeout; otherwise the window is cut to β·W (fast recovery,
+        RFC 5681/6675, CUBIC's β).
+
+        fq_codel (RFC 8290/8289): the node holds its FIFO plus the CoDel
+        target's worth of drain before dropping; then each flow queueing more
+        than its fair part loses one packet, again after interval/√count while
+        the queue stays above (the CoDel control law), so windows shrink
+        gently; a timeout only when the window is too small for ``dupthresh``
+        duplicate ACKs or the loss is in the last segments.
+        """
+        g = self._groups(idx)
+        if g is None:
+            return False
+        sel, keys, first, inv, q, total, served_g, fifo_g, target_g, cap = g
+        over = total >= cap * (1 - 1e-9)
+        codel = target_g > 0
+        if codel.any():
+            for j in np.flatnonzero(over & codel).tolist():
+                last, count = self._codel.get(int(keys[j]), (-math.inf, 0))
+                if self.t - last > 2 * self.codel_interval:
+                    count = 0  # a new episode
+                if count and self.t < last + self.codel_interval / math.sqrt(count) - 1e-9:
+                    over[j] = False
+        over = np.flatnonzero(over)
         if not len(over):
             return False
         f_lim = idx[sel]
-        lv_lim = self.limit_level[f_lim]
+        g_lv = self.limit_level[f_lim[first[over]]]
         live = idx[self.tcp[idx] & (self.paused[idx] <= self.t)]
-        for g in over.tolist():
-            j0 = int(first[g])
-            lv, fi = int(lv_lim[j0]), int(f_lim[j0])
-            if lv == 0 and self.up[fi]:
-                f = np.array([fi])  # a station's own queue
-            else:
-                f = live[(self.nodes[live, lv] == self.nodes[fi, lv]) & (self.up[live] == self.up[fi])]
-            x = self.rate[f] / 8.0  # bytes/s served
-            ss = self.win[f] < self.ssth[f]
-            grow = np.where(ss, x, self.mss[f] * x / np.maximum(self.win[f], self.mss[f]))
-            served = float(x.sum())
-            if served <= 0:
-                continue
-            p = grow.sum() / (served + grow.sum())
-            rtt_eff = self.rtt[f] + total[g] / served
-            arrivals = np.maximum(1, np.round((x + grow) * rtt_eff / self.mss[f])).astype(np.int64)
-            lost = self.rng.binomial(arrivals, p)
-            hit = lost > 0
-            if not hit.any():
-                continue
-            self.losses += 1
-            g_after = float(grow[~hit].sum())
-            p_after = g_after / (served + g_after)
-            retx_lost = self.rng.random(len(f)) < 1.0 - (1.0 - p_after) ** lost
-            rem_segs = self.rem[f] / 8.0 / self.mss[f]
-            dup = self.dupthresh[f]
-            rto = hit & (retx_lost | (arrivals - lost < dup) | (rem_segs < dup))
-            half = np.maximum(2 * self.mss[f], self.win[f] / 2)  # the flight the path held, halved
-            for j in np.flatnonzero(hit).tolist():
-                i = int(f[j])
-                self.ssth[i] = half[j]
-                if rto[j]:
-                    self.timeouts += 1
-                    self.paused[i] = self.t + rtt_eff[j] + max(self.min_rto[i], 3 * self.rtt[i])
-                    self.win[i] = self.mss[i]
-                else:
-                    self.win[i] = half[j]
+        member = np.full(len(live), -1)
+        for lv in np.unique(g_lv).tolist():  # every live flow through an overflowing node is a member
+            gk = keys[over[g_lv == lv]]
+            k_live = self.offset_arr[lv] + self.nodes[live, lv]
+            if lv == 0:  # the AP's queue holds downlink flows; an uplink flow queues in its own station
+                k_live = np.where(self.up[live], self.n_res + live, k_live)
+            pos = np.minimum(np.searchsorted(gk, k_live), len(gk) - 1)
+            hit_g = (gk[pos] == k_live) & (member < 0)
+            member[hit_g] = np.searchsorted(keys, k_live[hit_g])
+        m = member >= 0
+        f, g = live[m], member[m]
+        ng = len(keys)
+        x = self.rate[f] / 8.0  # bytes/s served
+        ss = self.win[f] < self.ssth[f]
+        grow = np.where(ss, x, self.mss[f] * x / np.maximum(self.win[f], self.mss[f]))
+        served = np.bincount(g, x, minlength=ng)
+        grown = np.bincount(g, grow, minlength=ng)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(served > 0, grown / (served + grown), 0.0)
+            rtt_eff = self.rtt[f] + np.where(served[g] > 0, total[g] / served[g], 0.0)
+        arrivals = np.maximum(1, np.round((x + grow) * rtt_eff / self.mss[f])).astype(np.int64)
+        is_codel = target_g[g] > 0
+        lost = self.rng.binomial(arrivals, p[g])
+        if is_codel.any():  # one packet from each flow above its fair part of the queue
+            qf = np.maximum(0.0, self.win[f] - self.rate[f] * self.rtt[f] / 8.0)
+            n_g = np.bincount(g, minlength=ng)
+            fair = total[g] / np.maximum(1, n_g[g])
+            lost = np.where(is_codel, (qf >= fair * (1 - 1e-9)).astype(np.int64), lost)
+        hit = lost > 0
+        if not hit.any():
+            return False
+        for j in np.unique(g[hit & is_codel]).tolist():
+            last, count = self._codel.get(int(keys[j]), (-math.inf, 0))
+            self._codel[int(keys[j])] = (self.t, (0 if self.t - last > 2 * self.codel_interval else count) + 1)
+        self.losses += len(np.unique(g[hit]))
+        g_after = np.bincount(g, np.where(hit, 0.0, grow), minlength=ng)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p_after = np.where(served > 0, g_after / (served + g_after), 0.0)
+        retx_lost = (self.rng.random(len(f)) < 1.0 - (1.0 - p_after[g]) ** lost) & ~is_codel
+        rem_segs = self.rem[f] / 8.0 / self.mss[f]
+        dup = self.dupthresh[f]
+        rto = hit & (retx_lost | (arrivals - lost < dup) | (rem_segs < dup))
+        cut = np.maximum(2 * self.mss[f], self.win[f] * self.beta[f])  # of the flight the path held
+        fh, fr = f[hit], f[rto]
+        self.ssth[fh] = cut[hit]
+        self.win[fh] = cut[hit]
+        self.timeouts += len(fr)
+        self.paused[fr] = self.t + rtt_eff[rto] + np.maximum(self.min_rto[fr], 3 * self.rtt[fr])
+        self.win[fr] = self.mss[fr]
         return True
 
     def _schedule_tcp(self, idx: np.ndarray) -> None:
@@ -461,27 +534,31 @@ class FluidNetwork:
             nxt = float(wait.min())
         r = self.rate[i]
         active = (paused <= self.t) & (r > 0)
-        cap = self.win[i] * 8.0 / self.rtt[i]
-        limited = active & (r >= cap * (1 - 1e-9))  # the window limits: it grows, the share may not
+        rtt_all = self.rtt[i] + self.qdelay[i]
+        cap = self.win[i] * 8.0 / rtt_all
+        # the window limits (and can still grow): it doubles per RTT in slow start, the share may not
+        limited = active & (r >= cap * (1 - 1e-9)) & (self.win[i] < self.wmax[i])
         if limited.any():
             w, ss = self.win[i][limited], self.ssth[i][limited]
-            rtt = self.rtt[i][limited]
+            rtt = rtt_all[limited]
             x = r[limited] / 8.0
             t_ss = np.where(w < ss, np.minimum(rtt, np.maximum((ss - w) / x, 0.25 * rtt)), 4 * rtt)
             nxt = min(nxt, self.t + float(t_ss.min()))
-        qs = self._queues(idx)
-        if qs is not None:
-            sel, key, q, buf = qs
+        grp = self._groups(idx)
+        if grp is not None:
+            sel, keys, first, inv, q, total, served, fifo_g, target_g, cap = grp
             f = idx[sel]
             x = self.rate[f] / 8.0
-            ss = self.win[f] < self.ssth[f]
+            ss = (self.win[f] < self.ssth[f]) & (self.win[f] < self.wmax[f])
             grow = np.where(ss, x, self.mss[f] * x / np.maximum(self.win[f], self.mss[f]))
-            keys, inv = np.unique(key, return_inverse=True)
-            total = np.bincount(inv, q)
-            cap = np.bincount(inv, buf) / np.bincount(inv)
-            g = np.bincount(inv, grow)
+            grow = np.where(self.win[f] >= self.wmax[f], 0.0, grow)
+            gr = np.bincount(inv, grow)
             with np.errstate(divide="ignore", invalid="ignore"):
-                t_full = np.where(g > 0, (cap - total) / g, np.inf)
+                t_full = np.where(gr > 0, (cap - total) / gr, np.inf)
+            for j in np.flatnonzero(target_g > 0).tolist():  # CoDel: not before its next drop is due
+                last, count = self._codel.get(int(keys[j]), (-math.inf, 0))
+                if count and self.t - last <= 2 * self.codel_interval:
+                    t_full[j] = max(t_full[j], last + self.codel_interval / math.sqrt(count) - self.t)
             if len(t_full):
                 nxt = min(nxt, self.t + max(1e-6, float(t_full.min())))
         self._next_event = nxt

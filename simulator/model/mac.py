@@ -50,7 +50,7 @@ import numpy as np
 
 from .wifi import bianchi_tau_array
 
-__all__ = ["MacTiming", "Segments", "ppdu_time", "mpdus_per_ampdu", "contention", "flow_cost",
+__all__ = ["MacTiming", "Segments", "ppdu_time", "mpdus_per_ampdu", "contention", "ContentionTable", "flow_cost",
            "block_ack_time", "N_LTF"]
 
 SLOT = 9e-6
@@ -176,6 +176,28 @@ def contention(m_down: int, n_up: int, t_collision: float, timing: MacTiming) ->
     ack_wins = float(np.sum(pi * ks / n))
     u = ack_wins / ap_wins if ap_wins > 0 else 0.0
     return overhead, u
+
+
+class ContentionTable:
+    """``contention`` for one AP (timing, collision time) on a dense grid of (m_down, n_up), filled lazily.
+
+    The engine looks up every radio at every recompute; counts above ``cap``
+    use the cap (the overhead has long saturated there).
+    """
+
+    def __init__(self, timing: MacTiming, t_collision: float, cap: int = 128):
+        self.timing, self.tc, self.cap = timing, t_collision, cap
+        self.over = np.full((cap + 1, cap + 1), np.nan)
+        self.u = np.zeros((cap + 1, cap + 1))
+
+    def lookup(self, m_down: np.ndarray, n_up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        m = np.minimum(m_down, self.cap)
+        n = np.minimum(n_up, self.cap)
+        miss = np.isnan(self.over[m, n])
+        if miss.any():
+            for a, b in set(zip(m[miss].tolist(), n[miss].tolist())):
+                self.over[a, b], self.u[a, b] = contention(a, b, self.tc, self.timing)
+        return self.over[m, n], self.u[m, n]
 
 
 def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overhead: float, u: float,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..plan import Plan
-from .mac import IP_TCP, MacTiming, Segments, block_ack_time, contention, flow_cost, ppdu_time
+from .mac import IP_TCP, ContentionTable, MacTiming, Segments, block_ack_time, contention, flow_cost, ppdu_time
 from .wifi import negotiate
 
 __all__ = ["Topology", "RadioClass", "build_topology", "MAX_N", "WIRED_BUFFER_S"]
@@ -44,6 +44,8 @@ class RadioClass:
     window0: float  # initial TCP window (bytes, one connection)
     min_rto: float
     dupthresh: int
+    max_window: float = float("inf")  # socket buffer cap (bytes, one connection)
+    beta: float = 0.7
 
 
 @dataclass
@@ -55,12 +57,16 @@ class Topology:
     room_rtt: np.ndarray  # wired RTT per room
     capacities: list[np.ndarray]  # per level: node capacity (level 0: airtime = 1); down nodes then up nodes
     buffers: list[np.ndarray]  # per level: bytes queued before drops
+    codel: list[np.ndarray]  # per level: CoDel target (s) of an fq_codel queue, 0 for a plain FIFO
+    codel_interval: float
     offsets: list[int]  # per level: first resource index
     resources: list[tuple[str, str]]  # (name, kind) by resource index
     classes: list[RadioClass]
     device_class: np.ndarray  # device index -> class
     room_timing: list[MacTiming]  # the AP's contention parameters per room
     room_tc: np.ndarray  # collision duration per room (a full A-MPDU exchange, s)
+    room_mac: np.ndarray  # room -> index into ``contention_tables`` (rooms with the same AP share one)
+    contention_tables: list[ContentionTable]
     lone_rate: np.ndarray  # [class] goodput of one downlink flow alone on the radio (bit/s)
     air_rtt: np.ndarray  # [class] Wi-Fi part of a round trip (one data and one ACK exchange with contention)
     small_air: np.ndarray  # [class, 2] airtime of a short exchange: (fixed s, s per byte)
@@ -84,7 +90,9 @@ class Topology:
     def eff_rate(self, cls: int, n: int, room: int) -> float:
         """Total downlink goodput (bit/s) of n flows of class ``cls`` saturating the room's radio."""
         c = self.classes[cls]
-        over, u = contention(min(max(n, 1), MAX_N), 0, float(self.room_tc[room]), self.room_timing[room])
+        table = self.contention_tables[int(self.room_mac[room])]
+        o, uu = table.lookup(np.array([min(max(n, 1), MAX_N)]), np.array([0]))
+        over, u = float(o[0]), float(uu[0])
         cost, _ = flow_cost(c.rate_bps, 1e9, c.timing, c.seg, over, u)
         return 1.0 / float(cost)
 
@@ -140,6 +148,9 @@ def build_topology(plan: Plan) -> Topology:
         resources.extend(lv)
     buffers = [np.array([r.ap.mac.queue * (1448.0 + IP_TCP) for r in rooms], float)]
     buffers += [np.maximum(65536.0, c * WIRED_BUFFER_S / 8.0) for c in caps[1:]]
+    codel = [np.array([r.ap.mac.codel_target if r.ap.mac.aqm == "fq_codel" else 0.0 for r in rooms])]
+    codel += [np.zeros(len(c)) for c in caps[1:]]
+    codel_interval = rooms[0].ap.mac.codel_interval if rooms else 0.1
 
     classes: list[RadioClass] = []
     cls_index: dict[RadioClass, int] = {}
@@ -158,7 +169,8 @@ def build_topology(plan: Plan) -> Topology:
                              streams=min(lr.streams, d.streams) if d.streams >= 0 else lr.streams)
             tcp = prof.tcp
             c = RadioClass(lr.rate_bps, lr.standard, _timing(lr, ap, prof), Segments(tcp.mss, tcp.delayed_ack),
-                           tcp.initial_window * tcp.mss, tcp.min_rto, tcp.dupthresh)
+                           tcp.initial_window * tcp.mss, tcp.min_rto, tcp.dupthresh,
+                           tcp.buffer if tcp.buffer is not None else float("inf"), tcp.beta)
             negotiated[key] = c
         if c not in cls_index:
             cls_index[c] = len(classes)
@@ -183,6 +195,11 @@ def build_topology(plan: Plan) -> Topology:
         room_tc[ri] = float(ppdu_time(min(k * sub, rate * (t.max_ppdu_s - t.preamble) / 8), rate, t)) + t.sifs \
             + block_ack_time(t)
 
+    tables: dict[tuple, int] = {}
+    room_mac = np.zeros(nr, np.int64)
+    for ri in range(nr):
+        room_mac[ri] = tables.setdefault((room_timing[ri], float(room_tc[ri])), len(tables))
+    contention_tables = [ContentionTable(t, tc) for (t, tc) in tables]
     nc = len(classes)
     lone, air, small = np.zeros(nc), np.zeros(nc), np.zeros((nc, 2))
     for ci, c in enumerate(classes):
@@ -199,7 +216,8 @@ def build_topology(plan: Plan) -> Topology:
         room_ids=[r.id for r in rooms], room_site=room_site, site_ids=site_ids,
         room_fair=np.array([r.ap.airtime_fairness for r in rooms]),
         room_rtt=np.array([r.route.rtt_s for r in rooms]),
-        capacities=caps, buffers=buffers, offsets=offsets, resources=resources,
-        classes=classes, device_class=device_class, room_timing=room_timing, room_tc=room_tc,
+        capacities=caps, buffers=buffers, codel=codel, codel_interval=codel_interval, offsets=offsets, resources=resources,
+        classes=classes, device_class=device_class, room_timing=room_timing, room_tc=room_tc, room_mac=room_mac,
+        contention_tables=contention_tables,
         lone_rate=lone, air_rtt=air, small_air=small,
     )

@@ -8,7 +8,9 @@
   a flow already attributed (a browser's connections to one origin share its
   cookie jar). Requests are mapped to steps by path (``URL_STEPS``: the
   reference stack's and the live engine's URLs); consecutive requests of one
-  step form one attempt (autosave, submit and provision: one per request).
+  step form one attempt (autosave, submit and provision: one per request),
+  judged by its last answer (earlier ones may be polls, e.g. 409
+  session-not-open while the teacher has not opened the test).
   An attempt starts at its first request (or the SYN of a connection opened
   for it) and ends with the last response packet.
 """
@@ -21,7 +23,7 @@ import re
 from ..trace import StepRecord
 from .analyse import Analysis
 
-__all__ = ["URL_STEPS", "capture_rows", "step_of"]
+__all__ = ["URL_STEPS", "attribute", "capture_rows", "step_of"]
 
 #: (path pattern, step) — first match wins.
 URL_STEPS = (
@@ -43,7 +45,7 @@ def step_of(uri: str) -> str:
     return "other"
 
 
-def _attribute(an: Analysis) -> dict[str, str]:
+def attribute(an: Analysis) -> dict[str, str]:
     """flow client ("ip:port") -> user, through usernames and shared cookies (fixpoint)."""
     owner: dict[str, str] = {}
     for h in an.http:
@@ -103,7 +105,7 @@ def capture_rows(an: Analysis, run: str, devices: dict[str, tuple] | None = None
 
 
 def _http_rows(an: Analysis, rec) -> list:
-    owner = _attribute(an)
+    owner = attribute(an)
     firsts = {}
     for h in an.http:
         firsts.setdefault(h.client, h)
@@ -133,7 +135,8 @@ def _emit(user: str, cur: list, syn: dict, rec) -> None:
     if opener is first and not math.isnan(s):
         start = s  # a connection opened for this step: its handshake is part of the step
     ends = [h.end_s if not math.isnan(h.end_s) else h.request_s for h in hs]
-    bad = [h for h in hs if h.status >= 400 or h.status == 0]
-    err = "" if not bad else (f"http {bad[0].status}" if bad[0].status else "no response")
+    last = hs[-1]  # earlier answers may be polls or redirects the client went past (409 session-not-open)
+    ok = 0 < last.status < 400
+    err = "" if ok else (f"http {last.status}" if last.status else "no response")
     ttfb = first.response_s - first.request_s if step == "download" else math.nan
-    rec(user, step, start, max(ends), sum(h.bytes for h in hs), not bad, err, ttfb=ttfb)
+    rec(user, step, start, max(ends), sum(h.bytes for h in hs), ok, err, ttfb=ttfb)

@@ -15,7 +15,7 @@ looks up names (RFC 1035 over UDP to the server from option 6; 1 s timeout,
 Frames are built with scapy and sent/received on ONE ``conf.L2socket`` per
 link, opened once; a single loop selects on them, matches replies by
 xid + chaddr (DHCP) or id + port (DNS), and drives per-device timers from a
-heap. Sends are paced by an optional rate cap; the whole storm by a
+heap. Sends are paced by an optional rate cap (evenly: at most one frame every 1/max_pps s); the whole storm by a
 duration cap. Output: ``join`` (and ``dns``) rows in the trace, every
 exchange in ``exchanges.jsonl`` / ``dns.jsonl``, counters in
 ``storm-result.json``.
@@ -152,7 +152,7 @@ class _Storm:
         self.m0 = time.monotonic()
         self.t0_epoch = time.time() - self.offset
         self.sent = self.received = 0
-        self.tokens, self.t_tokens = 1.0, 0.0
+        self.t_last = -math.inf  # when the last frame went out (pacing)
         self.stop = False
         for i, d in enumerate(self.devs):
             self.push(d.cfg.wake_s, i)
@@ -166,20 +166,20 @@ class _Storm:
         heapq.heappush(self.heap, (t, self.seq, i, self.devs[i].gen))
 
     # ------------------------------------------------------------------ frames
-    def send(self, dev: _Dev, frame) -> None:
-        if self.cfg.max_pps:
-            while True:  # token bucket, burst 1 s worth
-                t = self.now()
-                self.tokens = min(self.cfg.max_pps, self.tokens + (t - self.t_tokens) * self.cfg.max_pps)
-                self.t_tokens = t
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    break
-                time.sleep((1 - self.tokens) / self.cfg.max_pps)
+    def send(self, dev: _Dev, frame) -> float:
+        """Send one frame (paced: at most ``max_pps`` a second, no bursts); returns when it went out."""
         raw = bytes(frame)
-        self.socks[dev.cfg.link].send(frame)
+        if self.cfg.max_pps:
+            gap = 1.0 / self.cfg.max_pps
+            wait = self.t_last + gap - self.now()
+            if wait > 0:
+                time.sleep(wait)
+        t = self.now()
+        self.socks[dev.cfg.link].send(raw)
+        self.t_last = t
         self.sent += 1
         dev.bytes += len(raw)
+        return t
 
     def dhcp_frame(self, dev: _Dev, kind: str):
         from scapy.layers.dhcp import BOOTP, DHCP
@@ -213,8 +213,8 @@ class _Storm:
             if dev.state == "discover-wait":
                 dev.state = "discover"
             kind = "discover" if dev.state == "discover" else "request"
-            (dev.ex.discovers if kind == "discover" else dev.ex.requests).append(self.now())
-            self.send(dev, self.dhcp_frame(dev, kind))
+            sent = self.send(dev, self.dhcp_frame(dev, kind))
+            (dev.ex.discovers if kind == "discover" else dev.ex.requests).append(sent)
             wait = dev.timer + float(self.rng.uniform(-1.0, 1.0)) * min(1.0, dev.timer / 4)
             dev.timer = min(2 * dev.timer, c.max_retransmit_s)
             self.push(min(t + max(wait, 0.05), dev.deadline), i)

@@ -86,15 +86,18 @@ def write_summary(a: Analysis, path: Path) -> dict:
     return doc
 
 
-def write_report(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None = None) -> ReportResult:
-    """Analyse ``run_dir`` and write summary.json, plots/*.png, report.html and junit.xml into it."""
+def write_report(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None = None,
+                 out: str | os.PathLike | None = None) -> ReportResult:
+    """Analyse ``run_dir`` and write summary.json, sites.csv, rooms.csv, plots/*.png, report.html and junit.xml
+    into it (or into ``out``)."""
     from .html import write_html
     from .junit import write_junit
     from .plots import write_plots
     from .tables import write_tables
 
-    a = analyse(run_dir, slo_overrides)
-    root = Path(run_dir)
+    root = Path(out) if out is not None else Path(run_dir)
+    a = analyse(run_dir, slo_overrides, root)
+    root.mkdir(parents=True, exist_ok=True)
     summary = write_summary(a, root / "summary.json")
     tables = write_tables(a, root)
     plots = write_plots(a, root / "plots")

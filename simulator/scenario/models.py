@@ -150,7 +150,14 @@ class Mac(_Strict):
     edca: Edca = Edca()
     """Channel access parameters (best effort)."""
     queue: int = Field(500, ge=1, le=1000000)
-    """Transmit queue in packets (ns-3 WifiMacQueue default 500): overflow drops packets, TCP reacts."""
+    """Transmit queue in packets (ns-3 WifiMacQueue default 500): a FIFO shared by the radio's stations."""
+    aqm: Literal["droptail", "fq_codel"] = "fq_codel"
+    """In front of the transmit queue: ``fq_codel`` (per-flow queues, CoDel drops, RFC 8290; Linux and ns-3
+    default) or ``droptail`` (the transmit queue alone drops when full)."""
+    codel_target: Duration = 5e-3
+    """CoDel target sojourn time (RFC 8289: 5 ms)."""
+    codel_interval: Duration = 0.1
+    """CoDel interval (RFC 8289: 100 ms): how long the sojourn must stay above target before a drop."""
 
 
 class Tcp(_Strict):
@@ -166,6 +173,10 @@ class Tcp(_Strict):
     """Minimum retransmission timeout (Linux 200 ms; RFC 6298 and ns-3 use 1 s)."""
     dupthresh: int = Field(3, ge=1, le=100)
     """Duplicate ACKs that trigger fast retransmit (RFC 5681); fewer surviving segments mean an RTO."""
+    buffer: Bytes | None = None
+    """Socket send/receive buffer: caps each connection's window (ns-3 default 128 KiB); unset: no cap."""
+    beta: float = Field(0.7, gt=0.0, lt=1.0)
+    """Window kept after a loss (CUBIC 0.7, RFC 9438; Reno 0.5)."""
 
 
 class Retry(_Strict):

@@ -1,10 +1,11 @@
-"""One ASGI app with a router for the three systems (IdP ``/idp``, platform
-``/platform``, provisioning ``/scim/v2`` + ``/ss12000``), their shared state,
-federation trust, overload protection and the server loop.
+"""One ASGI app with a router for the systems (IdP ``/idp``, platform
+``/platform``, access gateway ``/gateway``, provisioning ``/scim/v2`` +
+``/ss12000``), their shared state, federation trust and the server loop.
 
-Overload: each service has a bounded in-flight counter; a request beyond
-``max_inflight`` gets ``503`` + ``Retry-After`` at once (RFC 9110 §15.6.4,
-§10.2.3) instead of queueing without bound.
+Middleware, outermost first: ``limits.Bounded`` (input bounds, no
+tracebacks), ``ratelimit.ProvisioningRate`` (Skolverket's per-IP rates),
+``health.Overload`` (per-service in-flight bound, counters for ``/health``).
+Password hashing runs on its own small thread pool (``Stack.hash_call``).
 
 Trust (saml-metadata-2.0-os): the IdP trusts the reference SP and every SP in
 ``--trust-metadata`` documents; the platform trusts the reference IdP and every
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -29,14 +31,14 @@ from starlette.routing import Route
 from . import exam, gateway, idp, keys, platform, saml, scim, ss12000
 from .config import StackConfig
 from .limits import BadRequest, Bounded, refusal
+from .health import SERVICES, Overload, aggregate, workers_dir
+from .ratelimit import ProvisioningRate
 from .store import Db, Directory
 
 __all__ = ["Stack", "build_app", "app_from_env", "prepare", "serve", "CONFIG_ENV", "SERVICES"]
 
 log = logging.getLogger("examday.stack")
 CONFIG_ENV = "EXAMDAY_STACK_CONFIG"
-SERVICES = {"/idp": "idp", "/platform/content": "content", "/platform": "platform", "/scim": "provisioning",
-            "/ss12000": "provisioning"}
 
 SAML_STATE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS used_requests(id TEXT PRIMARY KEY, expires REAL NOT NULL);
@@ -128,35 +130,6 @@ class Stack:
         return await asyncio.get_running_loop().run_in_executor(self.hash_pool, fn, *args)
 
 
-class Overload:
-    """ASGI middleware: per-service in-flight bound, 503 + Retry-After beyond it."""
-
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
-        self.inflight = {s: 0 for s in set(SERVICES.values())}
-        self.rejected = {s: 0 for s in set(SERVICES.values())}
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        path = scope["path"]
-        service = next((s for p, s in SERVICES.items() if path.startswith(p)), None)
-        if service is None:
-            return await self.app(scope, receive, send)
-        if self.inflight[service] >= self.limit:
-            self.rejected[service] += 1
-            resp = PlainTextResponse(f"{service} overloaded, retry later\n", 503, headers={"Retry-After": "1"})
-            return await resp(scope, receive, send)
-        self.inflight[service] += 1
-        try:
-            # Yield once so every request already read off the sockets enters (and is counted)
-            # before any of them runs its CPU work inline: the counter is then the queue length.
-            await asyncio.sleep(0)
-            await self.app(scope, receive, send)
-        finally:
-            self.inflight[service] -= 1
-
-
 def build_app(config: StackConfig) -> Starlette:
     stack = Stack(config)
     started = time.time()
@@ -165,20 +138,19 @@ def build_app(config: StackConfig) -> Starlette:
     def health(request: Request) -> JSONResponse:
         stack.directory.db.query("SELECT 1")
         stack.platform_db.query("SELECT 1")
-        o = overload[0]
         return JSONResponse({"ok": True, "pid": os.getpid(), "uptime_s": round(time.time() - started, 1),
-                             "services": {s: {"inflight": o.inflight[s], "rejected_503": o.rejected[s]}
-                                          for s in sorted(o.inflight)},
-                             "urls": urls(config.url)})
+                             **aggregate(overload[0]), "urls": urls(config.url)})
 
     routes = [Route("/health", health)]
     for mod in (idp, platform, gateway, exam, scim, ss12000):
         routes += mod.routes(stack)
     app = Starlette(routes=routes, exception_handlers={BadRequest: _bad_request, Exception: _internal})
     app.state.stack = stack
-    o = Overload(app, config.max_inflight)
+    rate = ProvisioningRate(None, config.provisioning, config.data_dir)
+    o = Overload(app, config.max_inflight, config.data_dir, throttled=lambda: rate.throttled)
     overload.append(o)
-    outer = Bounded(o, config.limits)
+    rate.app = o
+    outer = Bounded(rate, config.limits)
     outer.stack = stack  # for tests and tools: the per-process state behind the app
     return outer  # type: ignore[return-value]
 
@@ -211,12 +183,18 @@ def prepare(config: StackConfig) -> StackConfig:
         keys.load_or_create(data, "gateway", gateway.GATEWAY_SP_ENTITY_ID)
     keys.secret_key(data)
     exam.materialise_content(data, config.catalogue)
+    shutil.rmtree(workers_dir(data), ignore_errors=True)  # counters of an earlier run
     Stack(config)  # creates the databases (and checks trust documents) before serving
     return config
 
 
 def app_from_env():
     """uvicorn factory for ``--workers N`` (config passed as JSON in ``EXAMDAY_STACK_CONFIG``)."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:  # a uvicorn worker: die with the supervisor (no orphans)
+        from .process import die_with_parent
+        die_with_parent()
     return build_app(StackConfig.from_json(os.environ[CONFIG_ENV]))
 
 

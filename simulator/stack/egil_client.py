@@ -7,6 +7,14 @@ One small function per object type builds its SCIM JSON, so the live engine
 sends them over one keep-alive ``http.client`` connection (stdlib only, so it
 works under gevent's monkey-patching too). A push is idempotent: POST, and on
 409 ``uniqueness`` PUT the same body to ``/{type}/{id}``.
+
+Provisioning limits (Skolverket's API: 5 writes/s and 10 GETs/s per client IP,
+bodies ≤ 200 KB): ``429``/``503`` are waited out for their ``Retry-After``
+(without using up attempts, up to ``max_wait_s`` in all); when the service
+advertises SCIM ``/Bulk`` (RFC 7644 §3.7) in ``/ServiceProviderConfig``,
+``push_roster`` sends the objects in batches sized to its ``maxPayloadSize`` and
+``maxOperations``; an object that alone exceeds the body limit is reported
+failed (413) without being sent.
 """
 
 from __future__ import annotations
@@ -23,7 +31,18 @@ from simulator.roster import Activity, Employment, Person, Roster, SchoolUnit, S
 from .egil import CORE_USER, SIS, TEST_EXT
 
 __all__ = ["school_unit_json", "user_json", "group_json", "employment_json", "activity_json", "scim_objects",
-           "PushOutcome", "PushResult", "ScimPusher", "push_roster"]
+           "PushOutcome", "PushResult", "ScimPusher", "push_roster", "BulkLimits", "batches", "retry_after_s"]
+
+BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+DEFAULT_MAX_BODY = 200_000  # Skolverket's provisioning API
+
+
+def retry_after_s(value: str | None, default: float = 1.0) -> float:
+    """``Retry-After`` as delay-seconds (RFC 9110 §10.2.3); an HTTP-date or garbage counts as ``default``."""
+    try:
+        return max(0.0, float(value)) if value else default
+    except ValueError:
+        return default
 
 
 def school_unit_json(su: SchoolUnit) -> dict:
@@ -80,6 +99,7 @@ class PushOutcome:
     seconds: float
     attempts: int
     error: str = ""
+    throttled: int = 0  # 429/503 answers waited out
 
     @property
     def ok(self) -> bool:
@@ -102,14 +122,47 @@ class PushResult:
     def failed(self) -> list[PushOutcome]:
         return [o for o in self.outcomes if not o.ok]
 
+    @property
+    def throttled(self) -> int:
+        return sum(o.throttled for o in self.outcomes)
+        
+
+@dataclass(frozen=True, slots=True)
+class BulkLimits:
+    """What ``/ServiceProviderConfig`` says about ``/Bulk`` (RFC 7643 §5)."""
+
+    supported: bool = False
+    max_operations: int = 0
+    max_payload: int = DEFAULT_MAX_BODY
+
+
+def batches(items: list[tuple[str, str, dict]], limits: BulkLimits) -> Iterator[list[tuple[str, str, dict, bytes]]]:
+    """Greedy batches of (endpoint, id, body, encoded op) in order, each request body within the limits."""
+    overhead = len(json.dumps({"schemas": [BULK_REQUEST], "Operations": []})) + 16
+    batch: list = []
+    size = overhead
+    for endpoint, obj_id, body in items:
+        op = json.dumps({"method": "POST", "path": f"/{endpoint}", "bulkId": f"{endpoint}/{obj_id}",
+                         "data": body}).encode()
+        if batch and (size + len(op) + 1 > limits.max_payload or len(batch) >= max(1, limits.max_operations)):
+            yield batch
+            batch, size = [], overhead
+        batch.append((endpoint, obj_id, body, op))
+        size += len(op) + 1
+    if batch:
+        yield batch
+
 
 class ScimPusher:
     """A SCIM client on one keep-alive connection. Not thread-safe: one per thread/greenlet."""
 
-    def __init__(self, base_url: str, token: str, timeout: float = 30.0, max_attempts: int = 5):
+    def __init__(self, base_url: str, token: str, timeout: float = 30.0, max_attempts: int = 5,
+                 max_wait_s: float = 600.0, max_rate: float | None = None):
         u = urllib.parse.urlsplit(base_url.rstrip("/"))
         self.https, self.host, self.prefix = u.scheme == "https", u.netloc, u.path
-        self.token, self.timeout, self.max_attempts = token, timeout, max_attempts
+        self.token, self.timeout, self.max_attempts, self.max_wait_s = token, timeout, max_attempts, max_wait_s
+        self.interval = 1.0 / max_rate if max_rate else 0.0  # the client's own pacing (requests/s), if any
+        self._last = 0.0
         self._conn: http.client.HTTPConnection | None = None
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -125,10 +178,13 @@ class ScimPusher:
 
     def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict, dict]:
         """(status, JSON body or {}, headers); reconnects once on a dropped keep-alive connection."""
-        data = json.dumps(body).encode() if body is not None else None
+        data = body.data if isinstance(body, _Raw) else json.dumps(body).encode() if body is not None else None
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/scim+json"}
         if data is not None:
             headers["Content-Type"] = "application/scim+json"
+        if self.interval:
+            time.sleep(max(0.0, self._last + self.interval - time.monotonic()))
+            self._last = time.monotonic()
         for retry in (False, True):
             conn = self._connection()
             try:
@@ -146,14 +202,30 @@ class ScimPusher:
             parsed = {"detail": raw[:200].decode(errors="replace")}
         return resp.status, parsed, {k.lower(): v for k, v in resp.getheaders()}
 
-    def push(self, endpoint: str, obj_id: str, body: dict) -> PushOutcome:
-        """Create or replace one object; waits out 503s (``Retry-After``, bounded attempts)."""
-        t0, attempts, status, err = time.perf_counter(), 0, 0, ""
+    def send(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict, dict, int, float]:
+        """``request``, waiting out 429/503 for their ``Retry-After`` (up to ``max_wait_s`` in all):
+        (status, body, headers, throttled answers, seconds waited)."""
+        throttled, waited = 0, 0.0
+        while True:
+            status, resp, headers = self.request(method, path, body)
+            if status not in (429, 503) or waited >= self.max_wait_s:
+                return status, resp, headers, throttled, waited
+            throttled += 1
+            pause = min(retry_after_s(headers.get("retry-after")), 60.0, self.max_wait_s - waited)
+            time.sleep(pause)
+            waited += pause
+
+    def push(self, endpoint: str, obj_id: str, body: dict, max_body: int = DEFAULT_MAX_BODY) -> PushOutcome:
+        """Create or replace one object (bounded attempts for connection errors)."""
+        t0, attempts, status, err, throttled = time.perf_counter(), 0, 0, "", 0
+        if len(json.dumps(body)) > max_body:
+            return PushOutcome(endpoint, obj_id, 413, 0.0, 0, f"over the {max_body} byte body limit: not sent")
         method, path = "POST", f"/{endpoint}"
         while attempts < self.max_attempts:
             attempts += 1
             try:
-                status, resp, headers = self.request(method, path, body)
+                status, resp, headers, n, _ = self.send(method, path, body)
+                throttled += n
             except (OSError, http.client.HTTPException) as exc:
                 status, err = 0, f"{type(exc).__name__}: {exc}"
                 time.sleep(min(2.0, 0.1 * 2 ** attempts))
@@ -162,29 +234,92 @@ class ScimPusher:
                 method, path = "PUT", f"/{endpoint}/{urllib.parse.quote(obj_id, safe='')}"
                 attempts -= 1  # switching to replace is not a retry
                 continue
-            if status == 503:
-                time.sleep(min(5.0, float(headers.get("retry-after", "1") or 1)))
-                continue
             err = "" if status in (200, 201) else str(resp.get("detail", ""))[:200]
             break
-        return PushOutcome(endpoint, obj_id, status, time.perf_counter() - t0, attempts, err)
+        return PushOutcome(endpoint, obj_id, status, time.perf_counter() - t0, attempts, err, throttled)
+
+    def bulk_limits(self) -> BulkLimits:
+        try:
+            status, spc, *_ = self.send("GET", "/ServiceProviderConfig")
+        except (OSError, http.client.HTTPException):
+            return BulkLimits()
+        b = spc.get("bulk") or {} if status == 200 else {}
+        return BulkLimits(bool(b.get("supported")), int(b.get("maxOperations") or 0),
+                          int(b.get("maxPayloadSize") or DEFAULT_MAX_BODY))
+
+    def push_bulk(self, batch: list[tuple[str, str, dict, bytes]], method: str = "POST") -> list[PushOutcome]:
+        """One ``/Bulk`` request (POSTs; those that exist, 409, go again as one PUT batch)."""
+        t0 = time.perf_counter()
+        if method == "PUT":
+            ops = [json.dumps({"method": "PUT", "path": f"/{e}/{urllib.parse.quote(i, safe='')}", "bulkId": f"{e}/{i}",
+                               "data": b}).encode() for e, i, b, _ in batch]
+        else:
+            ops = [x[3] for x in batch]
+        payload = b'{"schemas": ["%s"], "Operations": [%s]}' % (BULK_REQUEST.encode(), b",".join(ops))
+        try:
+            status, resp, _, throttled, _ = self.send_raw("POST", "/Bulk", payload)
+        except (OSError, http.client.HTTPException) as exc:
+            return [PushOutcome(e, i, 0, 0.0, 1, f"{type(exc).__name__}: {exc}") for e, i, _, _ in batch]
+        if status != 200:
+            return [self.push(e, i, b) for e, i, b, _ in batch]  # no usable bulk answer: one by one
+        results = {str(r.get("bulkId")): r for r in resp.get("Operations") or [] if isinstance(r, dict)}
+        share = (time.perf_counter() - t0) / len(batch)
+        out: dict[str, PushOutcome] = {}
+        again = []
+        for endpoint, obj_id, body, op in batch:
+            r = results.get(f"{endpoint}/{obj_id}") or {}
+            code = int(r["status"]) if str(r.get("status", "")).isdigit() else 0
+            if code == 409 and method == "POST":
+                again.append((endpoint, obj_id, body, op))
+                continue
+            detail = str((r.get("response") or {}).get("detail", ""))[:200] if code >= 400 else \
+                ("" if code else "no result for this operation")
+            out[f"{endpoint}/{obj_id}"] = PushOutcome(endpoint, obj_id, code, share, 1, detail,
+                                                      throttled if not out else 0)
+        if again:
+            out.update({f"{o.endpoint}/{o.id}": o for o in self.push_bulk(again, "PUT")})
+        return [out[f"{e}/{i}"] for e, i, _, _ in batch]
+
+    def send_raw(self, method: str, path: str, data: bytes):
+        """``send`` for an already-encoded JSON body."""
+        return self.send(method, path, _Raw(data))
+
+
+class _Raw(dict):
+    """A pre-encoded JSON body that ``request`` passes through."""
+
+    def __init__(self, data: bytes):
+        super().__init__()
+        self.data = data
 
 
 def push_roster(roster: Roster, base_url: str, token: str,
-                progress: Callable[[PushOutcome], None] | None = None) -> PushResult:
-    """Push every object of ``roster`` to ``base_url`` (e.g. ``http://127.0.0.1:8400/scim/v2``).
+                progress: Callable[[PushOutcome], None] | None = None, *, bulk: bool = True,
+                max_rate: float | None = None) -> PushResult:
+    """Push every object of ``roster`` to ``base_url`` (e.g. ``http://127.0.0.1:8400/scim/v2``), in
+    ``/Bulk`` batches sized to the service's limits when it offers them (and ``bulk``), else one by one.
 
     Raises ``ConnectionError`` after 3 objects in a row could not reach the server at all."""
-    pusher, result, unreachable = ScimPusher(base_url, token), PushResult(), 0
+    pusher, result, unreachable = ScimPusher(base_url, token, max_rate=max_rate), PushResult(), 0
     try:
-        for endpoint, obj_id, body in scim_objects(roster):
-            outcome = pusher.push(endpoint, obj_id, body)
-            result.outcomes.append(outcome)
-            if progress is not None:
-                progress(outcome)
-            unreachable = unreachable + 1 if outcome.status == 0 else 0
-            if unreachable >= 3:
-                raise ConnectionError(f"{base_url}: unreachable ({outcome.error})")
+        limits = pusher.bulk_limits() if bulk else BulkLimits()
+        items = list(scim_objects(roster))
+        groups = batches(items, limits) if limits.supported else ([(e, i, b, b"")] for e, i, b in items)
+        for group in groups:
+            fits = [x for x in group if len(x[3]) <= limits.max_payload]
+            outcomes = [PushOutcome(e, i, 413, 0.0, 0, f"over the {limits.max_payload} byte body limit: not sent")
+                        for e, i, _, op in group if len(op) > limits.max_payload]
+            if limits.supported and fits:
+                outcomes += pusher.push_bulk(fits)
+            else:
+                outcomes += [pusher.push(e, i, b, limits.max_payload) for e, i, b, _ in fits]
+            for outcome in outcomes:
+                result.outcomes.append(outcome)
+                if progress is not None:
+                    progress(outcome)
+                unreachable = unreachable + 1 if outcome.status == 0 else 0
+                if unreachable >= 3:
+                    raise ConnectionError(f"{base_url}: unreachable ({outcome.error})")
     finally:
         pusher.close()
     return result

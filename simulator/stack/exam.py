@@ -13,6 +13,8 @@ All endpoints need the ``examday_dnp`` session cookie (401 without).
   200 ``{"ok": true, "seq": N, "bytes": n}`` only after the SQLite commit
   (WAL, ``synchronous=FULL``); replaying a ``seq`` overwrites it (idempotent).
   ``GET /platform/api/answers`` lists the acknowledged seqs.
+  ``GET /platform/api/stored-answers`` (bearer: the SCIM token) lists every
+  stored (userName, seq) — the live engine's after-run check.
 - ``POST /platform/api/submit`` (body: final answers) — 200 ``{"ok": true,
   "receipt": …}``, idempotent; afterwards autosave answers 409.
 - ``GET /platform/api/teacher/groups`` — the teacher's (activity, group, test, state).
@@ -23,6 +25,7 @@ All endpoints need the ``examday_dnp`` session cookie (401 without).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import os
 import time
@@ -176,6 +179,23 @@ def routes(stack) -> list[Route]:
         rows = pdb.query("SELECT activity_id, seq, length(body) FROM answers WHERE user_id=? ORDER BY 1, 2", (s["u"],))
         return JSONResponse({"answers": [{"activity": r[0], "seq": r[1], "bytes": r[2]} for r in rows]})
 
+    async def stored_answers(request: Request) -> Response:
+        """Every stored (userName, seq), for the live engine's after-run check; bearer: the SCIM token."""
+        auth = request.headers.get("authorization", "")
+        if auth[:7].lower() != "bearer " or not hmac.compare_digest(auth[7:].strip().encode(),
+                                                                    stack.config.scim_token.encode()):
+            return _err(401, "bearer-token-required")
+        return await run_in_threadpool(_stored_answers)
+
+    def _stored_answers() -> Response:
+        names: dict[str, str] = {}
+        out = []
+        for uid, seq in pdb.query("SELECT user_id, seq FROM answers ORDER BY 1, 2"):
+            if uid not in names:
+                names[uid] = (directory.get("Users", uid) or {}).get("userName", "")
+            out.append([names[uid], seq])
+        return JSONResponse({"answers": out})
+
     async def submit(request: Request) -> Response:
         s = session_of(stack, request)
         if s is None:
@@ -232,6 +252,7 @@ def routes(stack) -> list[Route]:
     return [Route("/platform/api/manifest", manifest), Route("/platform/content/{test}/{part}", content),
             Route("/platform/api/answers", answers, methods=["GET", "POST"]),
             Route("/platform/api/submit", submit, methods=["POST"]),
+            Route("/platform/api/stored-answers", stored_answers),
             Route("/platform/api/teacher/groups", teacher_groups),
             Route("/platform/api/teacher/groups/{group}/{action:str}", teacher_set, methods=["POST"])]
 

@@ -1,9 +1,21 @@
 """Run the reference stack as a subprocess (``python -m simulator stack``) for
-tests, benchmarks and the live engine: ``with running_stack(dir) as s: ...``."""
+tests, benchmarks and the live engine: ``with running_stack(dir) as s: ...``;
+and the supervision every examday process tree relies on.
+
+No orphans: a supervised child gets its own process group (so a terminal's
+Ctrl-C reaches only the CLI, which stops children in order) and a
+parent-death signal (Linux ``prctl(PR_SET_PDEATHSIG)``, prctl(2)): when its
+parent dies — even by SIGKILL — the kernel signals it. The check of
+``getppid()`` right after closes the race of a parent that died before the
+``prctl``. uvicorn's worker processes of ``examday stack --workers N`` call
+``die_with_parent`` when they start, so killing the supervisor frees the port.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import multiprocessing
 import os
 import signal
 import socket
@@ -16,9 +28,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["StackUrls", "running_stack", "start_stack", "stop_stack", "free_port", "wait_healthy"]
+__all__ = ["StackUrls", "running_stack", "start_stack", "stop_stack", "free_port", "wait_healthy",
+           "die_with_parent", "popen_supervised"]
 
 REPO = Path(__file__).resolve().parents[2]
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded now: after fork only the prctl call runs
+except OSError:
+    _LIBC = None
+
+
+def die_with_parent(sig: int = signal.SIGKILL, parent: int | None = None) -> None:
+    """Have the kernel send ``sig`` to this process when its parent dies; exit now if it already has."""
+    if parent is None:
+        mp_parent = multiprocessing.parent_process()
+        parent = mp_parent.pid if mp_parent is not None else os.getppid()
+    try:
+        _LIBC.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    except AttributeError:  # not Linux: the parent's own cleanup is all there is
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def popen_supervised(cmd: list[str], pdeathsig: int = signal.SIGKILL, **kw) -> subprocess.Popen:
+    """``Popen`` of a child in its own process group that dies with this process (``pdeathsig``).
+
+    Call it from the main thread: the parent-death signal follows the thread that forked.
+    """
+    me = os.getpid()
+    return subprocess.Popen(cmd, start_new_session=True, preexec_fn=lambda: die_with_parent(pdeathsig, me), **kw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +113,7 @@ def start_stack(data_dir: str | Path, port: int = 0, *, host: str = "127.0.0.1",
         cmd.append("--quiet")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, cwd=str(REPO), env=env, stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = popen_supervised(cmd, signal.SIGKILL, cwd=str(REPO), env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://{host}:{port}"
     try:
         wait_healthy(base, proc=proc)

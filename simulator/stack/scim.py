@@ -12,8 +12,10 @@ for the EGIL object types (see ``egil.py``), under ``/scim/v2``.
 - ``/ServiceProviderConfig``, ``/ResourceTypes``, ``/Schemas`` (§4) — open;
   ``/Schemas`` also publishes the extension schemas the resource types name.
 - Errors: ``urn:ietf:params:scim:api:messages:2.0:Error`` with ``status`` and
-  ``scimType`` (§3.12), also for unknown paths (404) and methods (405). PATCH,
-  bulk and ``POST /.search`` are not supported (501).
+  ``scimType`` (§3.12), also for unknown paths (404) and methods (405). PATCH
+  and ``POST /.search`` are not supported (501).
+- ``POST /scim/v2/Bulk`` (§3.7, ``bulk.py``): POST/PUT/DELETE operations in one
+  body of at most 200 KB (Skolverket's limit), so a client can batch within it.
 
 Auth: ``Authorization: Bearer <token>`` (RFC 6750; token in
 ``DATA/scim-token``). EGIL wants mutual TLS: put a TLS terminator with client
@@ -37,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
+from . import bulk
 from .egil import CORE_USER, RESOURCE_TYPES, SCHEMA_EXTENSIONS
 from .limits import BadRequest, read_json
 from .store import Conflict
@@ -126,6 +129,22 @@ def project(obj: dict, core: str, attributes: str | None, excluded: str | None) 
     return obj
 
 
+def invalid(endpoint: str, data) -> tuple[str, str] | None:
+    """(detail, scimType) when ``data`` is not a writable resource of ``endpoint``; drops ``meta``."""
+    rt = RESOURCE_TYPES[endpoint]
+    if not isinstance(data, dict):
+        return "body must be a JSON object", "invalidSyntax"
+    if rt.schema not in (data.get("schemas") or []):
+        return f"schemas must include {rt.schema}", "invalidSyntax"
+    for a in rt.attributes:
+        if a.required and data.get(a.name) in (None, "", [], {}):
+            return f"{a.name} is required", "invalidValue"
+    if endpoint == "Users" and not isinstance(data.get("userName"), str):
+        return "userName must be a string", "invalidValue"
+    data.pop("meta", None)
+    return None
+
+
 def routes(stack) -> list[Route]:
     directory, cfg = stack.directory, stack.config
     cost = cfg.hasher_cost
@@ -154,18 +173,8 @@ def routes(stack) -> list[Route]:
             data = read_json(await request.body(), cfg.limits.max_json_depth)
         except BadRequest as err:
             return None, error(400, err.detail, "invalidSyntax")
-        rt = RESOURCE_TYPES[endpoint]
-        if not isinstance(data, dict):
-            return None, error(400, "body must be a JSON object", "invalidSyntax")
-        if rt.schema not in (data.get("schemas") or []):
-            return None, error(400, f"schemas must include {rt.schema}", "invalidSyntax")
-        for a in rt.attributes:
-            if a.required and data.get(a.name) in (None, "", [], {}):
-                return None, error(400, f"{a.name} is required", "invalidValue")
-        if endpoint == "Users" and not isinstance(data.get("userName"), str):
-            return None, error(400, "userName must be a string", "invalidValue")
-        data.pop("meta", None)
-        return data, None
+        problem = invalid(endpoint, data)
+        return (None, error(400, *problem)) if problem else (data, None)
 
     async def write(endpoint: str, obj_id: str, data: dict, must_exist: bool | None):
         password = data.pop("password", None) if endpoint == "Users" else None
@@ -241,7 +250,8 @@ def routes(stack) -> list[Route]:
     def spc(request: Request) -> Response:
         return _json({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-            "patch": {"supported": False}, "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+            "patch": {"supported": False}, "bulk": {"supported": True, "maxOperations": bulk.MAX_OPERATIONS,
+                                                    "maxPayloadSize": cfg.limits.provisioning_body},
             "filter": {"supported": True, "maxResults": MAX_COUNT}, "changePassword": {"supported": True},
             "sort": {"supported": False}, "etag": {"supported": True},
             "authenticationSchemes": [{"type": "oauthbearertoken", "name": "Bearer token", "primary": True,
@@ -308,6 +318,7 @@ def routes(stack) -> list[Route]:
         out_routes.append(Route(f"{PREFIX}/{endpoint}", collection(endpoint), methods=["GET", "POST"]))
         out_routes.append(Route(f"{PREFIX}/{endpoint}/{{id}}", resource(endpoint),
                                 methods=["GET", "PUT", "DELETE", "PATCH"]))
+    out_routes.append(Route(f"{PREFIX}/Bulk", bulk.handler(stack, authorised, write, error), methods=["POST"]))
     out_routes.append(Route(f"{PREFIX}/{{path:path}}", unknown, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]))
     assert CORE_USER == RESOURCE_TYPES["Users"].schema
     return out_routes

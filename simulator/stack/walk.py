@@ -17,17 +17,11 @@ platform ACS) when the stack runs with ``--gateway``:
 
 from __future__ import annotations
 
-import html
-import re
 import time
 import urllib.parse
 from dataclasses import dataclass
 
 __all__ = ["Form", "parse_form", "login", "LoginFailed"]
-
-_FORM = re.compile(r"<form\b[^>]*\baction=\"([^\"]*)\"[^>]*>(.*?)</form>", re.S | re.I)
-_INPUT = re.compile(r"<input\b[^>]*>", re.I)
-_ATTR = re.compile(r'(\w+)="([^"]*)"')
 
 
 class LoginFailed(Exception):
@@ -43,15 +37,11 @@ class Form:
 
 
 def parse_form(page: str) -> Form | None:
-    m = _FORM.search(page)
-    if not m:
-        return None
-    fields = {}
-    for tag in _INPUT.findall(m.group(2)):
-        attrs = dict(_ATTR.findall(tag))
-        if "name" in attrs:
-            fields[attrs["name"]] = html.unescape(attrs.get("value", ""))
-    return Form(html.unescape(m.group(1)), fields)
+    """The page's first form (the live engine's parser, ``simulator.live.forms``: one reading of HTML forms)."""
+    from ..live.forms import first_form
+
+    f = first_form(page.encode())
+    return None if f is None else Form(f.action, dict(f.fields))
 
 
 def login(client, base: str, username: str, password: str, *, nxt: str = "", idp: str = "",

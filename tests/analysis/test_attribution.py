@@ -8,11 +8,9 @@ from pathlib import Path
 import pytest
 
 from simulator.analysis.summary import analyse
-from simulator.model import simulate
-from simulator.plan import load_plan
-from simulator.results import planned_counts, update_manifest, write_manifest
 from simulator.trace import ResourceSample, TraceWriter
 
+from modelruns import model_run
 from synth import manifest, rec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,14 +47,7 @@ def test_hand_computed_attribution(tmp_path):
 
 
 def _model_run(tmp: Path, overrides: list[str]) -> Path:
-    plan = load_plan(ROOT / "scenarios" / "ci-smoke.yaml", overrides)
-    tmp.mkdir()
-    write_manifest(tmp, scenario_path=str(ROOT / "scenarios" / "ci-smoke.yaml"), scenario_name=plan.scenario,
-                   engine="model", seed=plan.seed, overrides=overrides, t0_clock=plan.t0_clock, slo=plan.slo,
-                   planned=planned_counts(plan))
-    simulate(plan, tmp)
-    update_manifest(tmp, status="finished")
-    return tmp
+    return model_run(tmp, ROOT / "scenarios" / "ci-smoke.yaml", overrides)
 
 
 def test_refusing_idp_is_the_bottleneck(tmp_path):

@@ -108,12 +108,16 @@ def _env() -> dict:
 
 
 @contextlib.contextmanager
-def fake_server(*delays: str):
+def fake_server(*delays: str, rogue: str = "", modes: str = "", port: int = 0, gateway: bool = False):
     """The fake IdP+platform (``simulator.live.fake``) on a free loopback port; yields its base URL."""
-    port = free_port()
+    port = port or free_port()
     args = [sys.executable, "-m", "simulator.live.fake", "--port", str(port)]
     for d in delays:
         args += ["--delay", d]
+    if rogue:
+        args += ["--rogue", rogue, "--rogue-modes", modes]
+    if gateway:
+        args.append("--gateway")
     proc = subprocess.Popen(args, env=_env(), cwd=str(REPO))
     try:
         base = f"http://127.0.0.1:{port}"
@@ -139,3 +143,25 @@ def examday(*args: str, bound_s: float = 240) -> subprocess.CompletedProcess:
 def fake():
     with fake_server() as base:
         yield base
+
+
+@contextlib.contextmanager
+def off_target_listener(host: str = "127.0.0.2", port: int = 0):
+    """A listening socket on an address the run must never contact; yields (sock, port).
+
+    The kernel completes a TCP handshake into the backlog whether or not we
+    accept, so ``contacted(sock)`` after the run tells whether anything tried."""
+    import socket
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(64)
+    try:
+        yield sock, sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def contacted(sock) -> bool:
+    import select
+    return bool(select.select([sock], [], [], 0.2)[0])

@@ -35,6 +35,10 @@ LOGIN = """<!DOCTYPE html><html><head><title>Sign in to Test Federation</title><
 <input type="submit" name="login" id="kc-login" value="Sign In"></form>{error}</div></body></html>"""
 
 
+PASSWORD = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+LOA3 = "http://id.elegnamnden.se/loa/1.0/loa3"  # Freja eID+ (staff)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
@@ -49,14 +53,17 @@ def main() -> None:
     entity_id, sso = f"{base}/idp", f"{base}/idp/SSO/Redirect"
     d = Path(a.dir)
     kp = load_or_create(d / "keys", "idp", entity_id)
+    users = json.loads(Path(a.users).read_text())
     conf = {"entityid": entity_id, "xmlsec_binary": shutil.which("xmlsec1"), "key_file": str(kp.key_path),
             "cert_file": str(kp.cert_path),
+            # like a school IdP in Skolfederation: its EPPN scope and the e-leg assurance (staff sign in at LoA 3)
+            "assurance_certification": ["https://fidus.skolverket.se/authentication/e-leg"],
             "service": {"idp": {"endpoints": {"single_sign_on_service": [(sso, BINDING_HTTP_REDIRECT)]},
+                                "scope": sorted({u.split("@", 1)[1] for u in users if "@" in u}),
                                 "name_id_format": [NAMEID_FORMAT_TRANSIENT],
                                 "policy": {"default": {"lifetime": {"minutes": 5}, "name_form": NAME_FORMAT_URI,
                                                        "attribute_restrictions": None}}}}}
     (d / "idp-metadata.xml").write_text(str(entity_descriptor(IdPConfig().load(dict(conf)))))
-    users = json.loads(Path(a.users).read_text())
     pending: dict[str, tuple[str, str]] = {}
     server: list[Server] = []
 
@@ -93,7 +100,7 @@ def main() -> None:
             identity={"eduPersonPrincipalName": [form["j_username"]], "eduPersonAffiliation": [user["affiliation"]]},
             in_response_to=req.message.id, destination=req.message.assertion_consumer_service_url,
             sp_entity_id=req.message.issuer.text, userid=form["j_username"], name_id_policy=req.message.name_id_policy,
-            authn={"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"},
+            authn={"class_ref": LOA3 if user["affiliation"] in ("staff", "employee", "faculty") else PASSWORD},
             sign_assertion=True, sign_response=False, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)
         http_args = srv.apply_binding(BINDING_HTTP_POST, str(resp), req.message.assertion_consumer_service_url,
                                       relay, response=True)

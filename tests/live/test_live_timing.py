@@ -47,3 +47,30 @@ def test_stalling_server_shows_planned_vs_actual_lag(tmp_path):
     lag = save.start_s - save.planned_s
     assert lag.max() > 0.5  # autosave k+1 could not start until the stalled autosave k ended
     assert (save.duration_s >= 1.6).all()
+
+
+def test_rate_limiter_waits_are_start_lag_and_queue_not_service_time(tmp_path):
+    """At --max-rps 5 the 4 pupils' ~40 requests need >= 8 s of slots; none of it may count as server time."""
+    delay = 0.05
+    with fake_server(f"answers={delay}") as base:
+        scen = write_scenario(tmp_path, fake_targets(base), teacher=None, pupils=4, ipads=0, duration=2, every=1,
+                              median=0.2, p95=0.4)
+        out = tmp_path / "run"
+        r = examday("load", str(scen), "-o", str(out), "--no-provision-load", "--max-rps", "5")
+    assert r.returncode in (0, 1), r.stderr
+    t = read_steps(out)
+    ok = t.where(t.ok)
+    span = float(ok.end_s.max() - ok.start_s.min())
+    requests = 4 * (3 + 2 + 3 + 2 + 1)  # login, assertion (+ redirect), manifest + 2 parts, 2 autosaves, submit
+    assert span >= (requests - 1) / 5 * 0.9
+    assert (ok.queue_s >= 0).all()
+    # the slots the limiter imposed (~(requests-1)/rate of waiting) show up as start lag or queue_s ...
+    first = ok.where(np.isin(ok.step, ("login", "autosave", "submit")))
+    waited = float(ok.queue_s.sum() + (first.start_s - first.planned_s).sum())
+    assert waited >= 0.5 * (requests - 1) / 5
+    # ... so that what is left of a login is the servers' time: less than its limiter wait on the median
+    login = ok.where(ok.step == "login")
+    assert float(np.median(login.duration_s - login.queue_s)) < float(np.median(login.queue_s))
+    assert float((login.start_s - login.planned_s).max()) > 0.2  # later arrivals waited for a slot before starting
+    save = ok.where(ok.step == "autosave")
+    assert (save.duration_s - save.queue_s >= delay).all()

@@ -98,3 +98,49 @@ def test_targets_loopback_ok_others_refused_without_flag():
     with pytest.raises(UserError, match="--i-own-these-targets"):
         check_targets(ext, i_own_these_targets=False)
     assert check_targets(ext, i_own_these_targets=True) == ["192.0.2.10"]
+
+
+def test_a_reset_post_is_not_resent_a_reset_get_may_be():
+    """RFC 9110 §9.2.2: only idempotent requests may be re-sent automatically. A server that reads each
+    request and resets the connection (SO_LINGER 0) counts what arrives."""
+    import socket
+    import struct
+    import threading
+
+    from simulator.live.http import Browser, HttpError
+    from simulator.live.safety import EgressPolicy
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+    seen: list[bytes] = []
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            data = c.recv(65536)
+            seen.append(data.split(b" ", 1)[0])
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()  # RST: the request was sent, nothing came back
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    base = f"http://127.0.0.1:{port}"
+    policy = EgressPolicy.pin({"idp": base + "/idp", "platform": base + "/platform", "scim": base + "/s",
+                               "ss12000": base + "/ss"})
+    b = Browser(user_agent="t", egress=policy, timeout=5)
+    try:
+        with pytest.raises(HttpError):
+            b.request("POST", base + "/platform/acs", b"SAMLResponse=x")
+        posts = seen.count(b"POST")
+        with pytest.raises(HttpError):
+            b.request("GET", base + "/platform/api/manifest")
+    finally:
+        b.close()
+        srv.close()
+    assert posts == 1  # the credentials / ACS / autosave POST reached the server once and is not repeated
+    assert seen.count(b"GET") >= 2  # an idempotent request may be re-sent on a fresh connection

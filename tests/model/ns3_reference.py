@@ -64,8 +64,9 @@ def scenario_for(table: dict, seed_row: dict, folder: Path) -> Path:
     if prof.exists():
         shutil.rmtree(prof)
     shutil.copytree(ROOT / "profiles", prof)
+    aqm = "fq_codel" if "FqCoDel" in cfg.get("queues", {}).get("ap_queue_disc", "FqCoDel") else "droptail"
     mac = (f"mac: {{max_ampdu: {cfg['ampdu_max_bytes']} B, max_mpdus: {cfg['ba_buffer_mpdus']}, "
-           f"queue: {_queue_packets(cfg)}}}")
+           f"queue: {_queue_packets(cfg)}, aqm: {aqm}}}")
     top = {"ax": 11, "ac": 9, "n": 7}[std]
     (prof / "aps" / "ns3-ap.yaml").write_text(
         f"name: ns3-ap\nradio: {{standard: {std}, streams: {cfg['ap_streams']}, max_mcs: {top}, width: {width} MHz, "
@@ -79,7 +80,8 @@ def scenario_for(table: dict, seed_row: dict, folder: Path) -> Path:
             f"name: {kind}\nwifi: {{standard: {std}, streams: {key[0]}, max_mcs: {key[1]}, width: {width} MHz, "
             f"band: {band}, gi: {gi}}}\n{mac}\n"
             f"tcp: {{mss: {tcp['mss_bytes']} B, initial_window: {tcp['initial_window']}, "
-            f"delayed_ack: {tcp['delayed_ack']}, min_rto: {tcp['min_rto_s']} s}}\n")
+            f"delayed_ack: {tcp['delayed_ack']}, min_rto: {tcp['min_rto_s']} s, "
+            f"buffer: {min(tcp.get('snd_buf_bytes', 10**9), tcp.get('rcv_buf_bytes', 10**9))} B}}\n")
         order += [(kind, i) for i, k in enumerate(zip(streams, mcs)) if k == key]
     counts = {kind: sum(1 for k, _ in order if k == kind) for kind in kinds.values()}
     offsets = [seed_row["start_offset_s"][i] for _, i in order]

@@ -53,11 +53,22 @@ def short_scenario(tmp: Path, *, initial=(0.05, 0.3), retransmit=4.0, extra: dic
 
 
 def examday(*args, check=None, timeout=300, **kw) -> subprocess.CompletedProcess:
+    """``examday ARGS`` as its own process, like a user runs it."""
     r = subprocess.run([sys.executable, "-m", "simulator", *map(str, args)], capture_output=True, text=True,
                        cwd=REPO, timeout=timeout, **kw)
     if check is not None:
         assert r.returncode == check, f"exit {r.returncode}\n{r.stdout}\n{r.stderr}"
     return r
+
+
+def examday_here(*args, check=None) -> int:
+    """``examday ARGS`` in this process (no interpreter start-up: for the verbs that start no servers)."""
+    from simulator.cli import main
+
+    code = main([str(a) for a in args])
+    if check is not None:
+        assert code == check, f"exit {code}"
+    return code
 
 
 def leases(run_dir: Path) -> dict[str, str]:

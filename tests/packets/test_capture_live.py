@@ -19,7 +19,7 @@ import pytest
 
 from simulator.trace import read_steps
 
-from conftest import REPO, examday
+from conftest import examday, examday_here, short_scenario
 
 TOL_S = 0.050
 
@@ -35,15 +35,16 @@ def _by_step(table):
 def test_load_capture_analyse_agrees_with_live_trace(tmp_path):
     if shutil.which("dumpcap") is None:
         pytest.fail("dumpcap is missing: run scripts/system-packages.sh")
+    sc = short_scenario(tmp_path, devices={"chromebook": 1, "ipad": 1})  # 4 pupils, 2 teachers
+    test = tmp_path / "profiles" / "tests" / "smoke-test.yaml"  # a 4 s sitting: two autosaves and a submit
+    test.write_text(test.read_text().replace("duration: 20 s", "duration: 4 s").replace("every: 5 s", "every: 2 s"))
     live = tmp_path / "live"
-    examday("load", REPO / "scenarios" / "ci-smoke.yaml", "--stack", "--headless", "--capture", "-q",
-            "--set", "sites[0].classrooms[0].devices={chromebook: 2}",
-            "--set", "sites[0].classrooms[1].devices={ipad: 1}", "-o", live, check=0, timeout=600)
+    examday("load", sc, "--stack", "--headless", "--capture", "-q", "-o", live, check=0, timeout=600)
     pcap = live / "capture.pcapng"
     assert pcap.exists()
     assert "examday run live" in json.loads((live / "capture.json").read_text())["comment"]
     out = tmp_path / "analysed"
-    examday("capture", "analyse", pcap, "-o", out, check=0)
+    examday_here("capture", "analyse", pcap, "-o", out, check=0)
     cap, ref = _by_step(read_steps(out)), _by_step(read_steps(live))
     assert set(ref) == set(cap), (set(ref) ^ set(cap))
     assert {s for _, s in ref} >= {"login", "assertion", "open", "download", "autosave", "submit"}

@@ -9,7 +9,7 @@ import json
 from simulator.analysis.summary import analyse
 from simulator.capacity import recommend
 
-from conftest import STARVED, model_run
+from modelruns import STARVED, model_run
 
 STARVED_SITE = "gymnasium-svalt"
 

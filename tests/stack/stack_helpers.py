@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from simulator.roster import Activity, Employment, Person, Roster, SchoolUnit, StudentGroup, password_for
 from simulator.stack.app import prepare
-from simulator.stack.config import Catalogue, ContentPart, StackConfig, TestSpec
+from simulator.stack.config import Catalogue, ContentPart, ProvisioningLimits, StackConfig, TestSpec
 from simulator.stack.egil_client import scim_objects
 
 BASE = "http://testserver"
@@ -41,11 +41,13 @@ CATALOGUE = Catalogue.of(TestSpec(name="tiny-test", parts=(ContentPart("question
                                                            ContentPart("audio", 3_000_000)),
                                   duration_s=60, autosave_every_s=5, autosave_size=2000, submit_size=8000))
 TOKEN = "test-token-123"
+#: ``examday stack`` options that switch Skolverket's per-IP provisioning rates off (tests that are not about them)
+NO_RATE_LIMIT = ("--provisioning-writes", "0", "--provisioning-reads", "0")
 
 
 def make_config(tmp_path, **kw) -> StackConfig:
     opts = dict(data_dir=str(tmp_path / "data"), base_url=BASE, scim_token=TOKEN, catalogue=CATALOGUE,
-                mfa_delay_s=0.2, access_log=False)
+                mfa_delay_s=0.2, access_log=False, provisioning=ProvisioningLimits(0, 0))
     opts.update(kw)
     return prepare(StackConfig(**opts))
 

@@ -20,7 +20,7 @@ import pytest
 from simulator.stack.egil_client import push_roster
 from simulator.stack.process import running_stack
 from simulator.stack.walk import login
-from stack_helpers import PUPILS, SMOKE, TEACHER
+from stack_helpers import NO_RATE_LIMIT, PUPILS, SMOKE, TEACHER
 
 MB = 1024 * 1024
 
@@ -28,8 +28,7 @@ MB = 1024 * 1024
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     with running_stack(tmp_path_factory.mktemp("inputs"), mfa_delay="0.1 s",
-                       extra=("--header-timeout", "1 s", "--provisioning-writes", "0",
-                              "--provisioning-reads", "0")) as urls:
+                       extra=("--header-timeout", "1 s", *NO_RATE_LIMIT)) as urls:
         assert not push_roster(SMOKE, urls.scim_url, urls.scim_token).failed
         yield urls
 

@@ -24,6 +24,7 @@ from scim2_tester import Status, check_server
 from simulator.stack.egil import RESOURCE_TYPES
 from simulator.stack.egil_client import push_roster
 from simulator.stack.process import running_stack
+from stack_helpers import NO_RATE_LIMIT
 from stack_helpers import SMOKE
 
 PASSED = {Status.SUCCESS, Status.COMPLIANT, Status.ACCEPTABLE}
@@ -61,7 +62,7 @@ class HttpxSCIMClient(BaseSyncSCIMClient):
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    with running_stack(tmp_path_factory.mktemp("scim-tester")) as urls:
+    with running_stack(tmp_path_factory.mktemp("scim-tester"), extra=NO_RATE_LIMIT) as urls:
         # a provisioned roster too, so list/filter checks run among real EGIL objects
         assert not push_roster(SMOKE, urls.scim_url, urls.scim_token).failed
         with httpx.Client(base_url=urls.scim_url, timeout=30,
