@@ -43,6 +43,7 @@ class RunView:
     seqs: set = field(default_factory=set)
     ap: dict = field(default_factory=dict)  # resource -> latest share (watch --ap-telemetry)
     end_retained: bool = False  # the end came from the broker's store: the run was over before we connected
+    lost_live: bool = False
 
     def on(self, kind: str, doc: dict) -> None:
         if kind == "start":
@@ -192,7 +193,7 @@ async def watch(url: BrokerUrl, run: str | None = None, *, once: bool = False, r
                 await client.subscribe(ap_filter, qos=0)
             if run is not None:
                 current[0] = views.setdefault(run, RunView(run))
-            ended_at = None
+            ended_at, drawn_at = None, 0.0
             queue: asyncio.Queue = asyncio.Queue()
 
             async def reader() -> None:
@@ -220,6 +221,8 @@ async def watch(url: BrokerUrl, run: str | None = None, *, once: bool = False, r
                                 v.on(rest[1], json.loads(payload))
                                 if rest[1] == "end":
                                     v.end_retained = bool(m.retain)
+                                if rest[1] == "status" and v.status == "lost" and not m.retain:
+                                    v.lost_live = True  # the publisher vanished (last will): no end will come
                                 pick(v)
                     elif current[0] is not None and payload:
                         cur = current[0]
@@ -228,9 +231,12 @@ async def watch(url: BrokerUrl, run: str | None = None, *, once: bool = False, r
                             for row in parse_message(mapping, topic, json.loads(payload), 0.0):
                                 cur.ap[row[1]] = row[3]
                 cur = current[0]
-                if live is not None and cur is not None:
+                if live is not None and cur is not None and now - drawn_at >= 0.5:
                     live.update(render(cur))
+                    drawn_at = now
                 if once and now - last_msg[0] >= QUIET_S and (cur is not None and cur.start or now - started > wait_s):
+                    break
+                if cur is not None and cur.lost_live and not once:
                     break
                 if cur is not None and cur.end is not None and not once and (run or not cur.end_retained):
                     ended_at = ended_at or now
@@ -240,6 +246,8 @@ async def watch(url: BrokerUrl, run: str | None = None, *, once: bool = False, r
             reading.cancel()
     finally:
         if live is not None:
+            if current[0] is not None:
+                live.update(render(current[0]))
             live.stop()
     view = current[0]
     if view is None or view.start is None:
