@@ -16,6 +16,7 @@ class Capture:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-capture-{id(self)}")
         self.client.on_connect = lambda c, u, f, rc, p=None: [c.subscribe(t, qos=1) for t in topics]
         self.client.on_message = self._on
+        self.client.reconnect_delay_set(min_delay=0.2, max_delay=1)  # tests restart brokers: come back quickly
         if user:
             self.client.username_pw_set(*user)
         if ca:
