@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_run_options", "add_scenario_options", "add_profiles_option"]
+__all__ = ["add_run_options", "add_scenario_options", "add_profiles_option", "duration_arg"]
 
 
 class _ProfilesAction(argparse.Action):
@@ -24,6 +24,15 @@ class _ProfilesAction(argparse.Action):
         overrides = list(getattr(namespace, "overrides", None) or [])
         overrides.append(profiles_overlay(values))
         namespace.overrides = overrides
+
+
+def duration_arg(text: str) -> float:
+    """argparse type for a duration with its unit ('10 min', '45 s'): a clear usage error otherwise."""
+    from ..units import UnitError, parse_duration
+    try:
+        return parse_duration(text)
+    except UnitError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_profiles_option(p: argparse.ArgumentParser) -> None:

@@ -16,18 +16,10 @@ from pathlib import Path
 from typing import Callable, ContextManager
 
 from ..telemetry import add_mqtt_options, check_mqtt_options
-from . import add_run_options
+from . import add_run_options, duration_arg
 
 HELP = "replay the exam start with real traffic (Locust)"
 EXAMPLE = "examday load scenarios/ci-smoke.yaml --stack --headless"
-
-
-def _duration(text: str) -> float:
-    from ..units import UnitError, parse_duration
-    try:
-        return parse_duration(text)
-    except UnitError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,9 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--i-own-these-targets", action="store_true",
                    help="allow non-loopback targets listed in targets.allowed_hosts")
     p.add_argument("--max-rps", type=float, default=None, metavar="R", help="global request-rate cap (requests/s)")
-    p.add_argument("--max-duration", type=_duration, default=3600.0, metavar="D",
+    p.add_argument("--max-duration", type=duration_arg, default=3600.0, metavar="D",
                    help="hard cap on the run's length, e.g. '10 min' (default 1 h)")
-    p.add_argument("--grace", type=_duration, default=5.0, metavar="D",
+    p.add_argument("--grace", type=duration_arg, default=5.0, metavar="D",
                    help="after Ctrl-C/SIGTERM, how long in-flight requests may finish (default 5 s)")
     p.add_argument("--no-provision-load", action="store_true",
                    help="no EGIL pushes / SS 12000 pulls during the run")

@@ -21,18 +21,10 @@ import tempfile
 from pathlib import Path
 
 from ..errors import UserError
-from . import add_run_options
+from . import add_run_options, duration_arg
 
 HELP = "the plan's devices join a real DHCP server (scapy over one layer-2 socket)"
 EXAMPLE = "examday storm scenarios/ci-smoke.yaml --max-duration 2min"
-
-
-def _duration(text: str) -> float:
-    from ..units import UnitError, parse_duration
-    try:
-        return parse_duration(text)
-    except UnitError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,9 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--i-own-these-targets", action="store_true",
                    help="confirm the --interface network is yours to load")
     p.add_argument("--max-pps", type=float, default=None, metavar="R", help="cap on frames sent per second")
-    p.add_argument("--max-duration", type=_duration, default=600.0, metavar="D",
+    p.add_argument("--max-duration", type=duration_arg, default=600.0, metavar="D",
                    help="hard cap on the storm's length, e.g. '2 min' (default 10 min)")
-    p.add_argument("--give-up", type=_duration, default=60.0, metavar="D",
+    p.add_argument("--give-up", type=duration_arg, default=60.0, metavar="D",
                    help="a client stops retransmitting after this long without an answer (default 60 s, "
                         "dhclient's timeout)")
     p.add_argument("--no-dns", action="store_true", help="do not look up the platform's names after the lease")

@@ -12,16 +12,10 @@ from __future__ import annotations
 
 import argparse
 
+from . import duration_arg
+
 HELP = "publish AP telemetry replayed from a model run (for testing --ap-telemetry)"
 EXAMPLE = "examday telemetry replay results/ci-smoke-model-20260301T080000Z --mqtt mqtt://127.0.0.1:1883 --speed 10"
-
-
-def _duration(text: str) -> float:
-    from ..units import UnitError, parse_duration
-    try:
-        return parse_duration(text)
-    except UnitError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--mqtt", required=True, metavar="URL", help="broker: mqtt://HOST[:PORT][/ignored]")
     r.add_argument("--speed", type=float, default=1.0, metavar="N", help="N times faster than real time")
     r.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    r.add_argument("--until", type=_duration, default=None, metavar="D",
+    r.add_argument("--until", type=duration_arg, default=None, metavar="D",
                    help="replay only the samples up to this long after the exam start, e.g. '1 min'")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
