@@ -185,7 +185,8 @@ class Simulation:
             return False  # per-station queues: a new station's SYN waits in its own, empty queue
         net = self.net
         m = net.active & net.tcp & ~net.up & (net.nodes[:, 0] == room) & (net.paused <= self.now)
-        return float(np.sum(net.win[m])) > float(self.topo.buffers[0][room])
+        queued = np.maximum(0.0, net.win[m] - net.rate[m] * net.rtt[m] / 8.0)  # a window less what is in flight
+        return float(np.sum(queued)) > float(self.topo.buffers[0][room])
 
     def flush_rows(self) -> None:
         if self.rows:

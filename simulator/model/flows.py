@@ -155,7 +155,7 @@ class Completion:
 
 _ARRAYS = ("nodes", "weight", "ap_weight", "ap_cost", "phy_cls", "demand", "rem", "rate", "limit_level", "active",
            "win", "ssth", "rtt", "mss", "min_rto", "dupthresh", "tcp", "paused", "up", "segs", "started", "wmax",
-           "beta", "qdelay", "fsite")
+           "beta", "qdelay", "_wired_delay", "fsite")
 
 
 class FluidNetwork(TcpState):
@@ -220,6 +220,7 @@ class FluidNetwork(TcpState):
         self.wmax = np.full(cap, np.inf)
         self.beta = np.full(cap, 0.7)
         self.qdelay = np.zeros(cap)  # queueing delay its packets meet (FIFO part of its radio / bottleneck)
+        self._wired_delay = np.zeros(cap)  # the part of qdelay at a wired bottleneck (tcp.TcpState)
         self._codel: dict[int, tuple[float, int]] = {}  # group key -> (last drop, drops in this episode)
         self.tokens: list[object] = [None] * cap
         self.free = list(range(cap - 1, -1, -1))
@@ -268,6 +269,7 @@ class FluidNetwork(TcpState):
         self.up[i] = up
         self.paused[i] = -np.inf
         self.qdelay[i] = 0.0
+        self._wired_delay[i] = 0.0
         self.tcp[i] = tcp is not None
         if tcp is not None:
             self.win[i], self.ssth[i], self.rtt[i] = tcp.window, np.inf, tcp.rtt

@@ -36,10 +36,39 @@ class TcpState:
         grown = grown + self.mss[i] * ca_bytes / np.maximum(grown, self.mss[i])
         self.win[i] = np.minimum(grown, self.wmax[i])
 
+    def _radio_fifo_delay(self, idx: np.ndarray) -> np.ndarray:
+        """Per flow: the wait its next packets meet in its AP's shared transmit FIFO (downlink TCP; else 0).
+
+        From the current windows, not the last allocation: the AP drains all
+        windows W_j in A = Σ c_j·W_j seconds of airtime (c_j its airtime per
+        bit), so a FIFO fed by them holds A − RTT of backlog — capped by what
+        it can hold (the FIFO's bytes at the mean cost; fq_codel keeps the rest
+        in per-flow queues in front, RFC 8290, which a new flow's packets pass).
+        With this delay the windows' demands W_j/(RTT + d) just fill the
+        radio, so a window-capped flow neither over- nor under-fills it.
+        """
+        out = np.zeros(len(idx))
+        rooms = self.nodes[idx, 0]
+        sel = self.tcp[idx] & ~self.up[idx] & self.shared_fifo[rooms] & (self.paused[idx] <= self.t)
+        if self.buffers is None or not sel.any():
+            return out
+        f, r = idx[sel], rooms[sel]
+        nr = len(self.caps[0])
+        w = np.minimum(self.win[f], 1e12) * 8.0
+        drain = np.bincount(r, self.ap_cost[f] * w, minlength=nr) / np.maximum(self.ap_capacity, 1e-3)
+        bits = np.bincount(r, w, minlength=nr)
+        rtt = np.full(nr, np.inf)
+        np.minimum.at(rtt, r, self.rtt[f])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = np.minimum(np.maximum(0.0, drain - rtt), drain * self.buffers[0] * 8.0 / bits)
+        out[sel] = np.nan_to_num(d[r])
+        return out
+
     def _demand(self, idx: np.ndarray) -> np.ndarray:
         d = np.minimum(self.demand[idx], 1e15)
         tcp = self.tcp[idx]
         if tcp.any():
+            self.qdelay[idx] = self._wired_delay[idx] + self._radio_fifo_delay(idx)
             d = np.where(tcp, np.minimum(d, self.win[idx] * 8.0 / (self.rtt[idx] + self.qdelay[idx])), d)
         paused = self.paused[idx] > self.t
         if paused.any():
@@ -78,8 +107,9 @@ class TcpState:
         return sel, keys, first, inv, q, total, served, fifo_g, target_g, cap
 
     def _queue_delays(self, idx: np.ndarray) -> None:
-        """Queueing delay per flow for its next window: the FIFO share of its radio's (or bottleneck's) queue."""
-        self.qdelay[idx] = 0.0
+        """Queueing delay per flow for its next window: its radio's shared FIFO plus its wired bottleneck's queue."""
+        self.qdelay[idx] = self._radio_fifo_delay(idx)
+        self._wired_delay[idx] = 0.0
         g = self._groups(idx)
         if g is None:
             return
@@ -87,19 +117,9 @@ class TcpState:
         with np.errstate(divide="ignore", invalid="ignore"):
             fifo_delay = np.where(served > 0, np.minimum(total, np.where(target_g > 0, fifo_g, total)) / served, 0.0)
         f = idx[sel]
-        lv_f = self.limit_level[f]
-        # a radio with per-station queues (airtime fairness) or a station's own uplink queue: each flow waits
-        # only behind its own packets, which its share already accounts for; a shared FIFO delays everyone
-        own = (lv_f == 0) & (self.up[f] | ~self.shared_fifo[self.nodes[f, 0]])
-        self.qdelay[f] = np.where(own, 0.0, fifo_delay[inv])
-        # downlink flows the window limits still wait in their radio's shared FIFO
-        lv0 = (lv_f == 0) & ~self.up[f] & self.shared_fifo[self.nodes[f, 0]]
-        if lv0.any():
-            rooms = self.nodes[f[lv0], 0]
-            per_room = np.zeros(len(self.caps[0]))
-            per_room[rooms] = fifo_delay[inv[lv0]]
-            other = idx[(self.limit_level[idx] < 0) & ~self.up[idx] & self.tcp[idx]]
-            self.qdelay[other] = per_room[self.nodes[other, 0]]
+        wired = self.limit_level[f] > 0
+        self._wired_delay[f[wired]] = fifo_delay[inv[wired]]
+        self.qdelay[f[wired]] += fifo_delay[inv[wired]]
 
     def _drops(self, idx: np.ndarray) -> bool:
         """Drop episodes at nodes whose queue exceeds what they hold; True when windows changed.
