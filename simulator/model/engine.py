@@ -330,7 +330,7 @@ class Simulation:
         for c in np.unique(cls).tolist():
             m = cls == c
             rc = topo.classes[c]
-            cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over[rooms[m]], u[rooms[m]])
+            cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over[rooms[m]], u[rooms[m]], up=up[m])
         net.ap_cost[idx] = cost
         net.segs[idx] = k
         net.ap_weight[idx] = 1.0 / cost if held is None else np.where(fair, 1.0 / cost, self._fifo_weights(held, rooms, up))

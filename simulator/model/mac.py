@@ -203,18 +203,24 @@ class ContentionTable:
 
 
 def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overhead: float, u: float,
-              reverse_rate_bps=None) -> tuple[np.ndarray, np.ndarray]:
+              reverse_rate_bps=None, up=None) -> tuple[np.ndarray, np.ndarray]:
     """Airtime seconds per delivered goodput bit, and MPDUs per A-MPDU, of flows on one radio.
 
     A flow sends A-MPDUs of K = min(caps, window) segments at ``rate_bps``;
     the receiver returns ⌈K/(b·u)⌉·u TCP ACKs per A-MPDU (delayed ACK b,
     u reverse exchanges per data A-MPDU) at ``reverse_rate_bps``. Each
     exchange: PPDU + SIFS + BlockAck, plus the contention overhead (shared by
-    the PPDUs of one TXOP when a TXOP limit is set).
+    the PPDUs of one TXOP when a TXOP limit is set). An upload (``up``) is
+    acknowledged by the AP, which sends one receiver's ACKs per access: a
+    station can send at most its window before they come back, so the AP
+    spends at least K/W ACK exchanges per uploaded A-MPDU (``u`` for the
+    downlink's stations does not apply to it).
     """
     rate = np.asarray(rate_bps, float)
     rev = rate if reverse_rate_bps is None else np.asarray(reverse_rate_bps, float)
     k = np.minimum(mpdus_per_ampdu(rate, timing, seg.data_subframe), np.maximum(1.0, window_segments))
+    if up is not None:
+        u = np.where(up, np.minimum(1.0, k / np.maximum(1.0, window_segments)), u)
     ba = block_ack_time(timing)
     t_data = ppdu_time(k * seg.data_subframe, rate, timing) + timing.sifs + ba
     if timing.txop_s > 0:

@@ -234,6 +234,12 @@ class TcpState:
             x = r[limited] / 8.0
             t_ss = np.where(w < ss, np.minimum(rtt, np.maximum((ss - w) / x, 0.25 * rtt)), 4 * rtt)
             np.minimum.at(self.next_ev, self.fsite[i[limited]], t + t_ss)
+        # the window limits the A-MPDU (fewer segments than the caps allow): its airtime cost falls as the
+        # window grows, so look again when it has doubled (slow start: after W/x)
+        small = active & ~limited & (self.segs[i] * self.mss[i] >= self.win[i] * (1 - 1e-9)) \
+            & (self.win[i] < self.wmax[i]) & (self.win[i] < self.ssth[i])
+        if small.any():
+            np.minimum.at(self.next_ev, self.fsite[i[small]], t + self.win[i][small] * 8.0 / r[small])
         grp = self._groups(idx)
         if grp is not None:
             sel, keys, first, inv, q, total, served, fifo_g, target_g, cap = grp
