@@ -64,12 +64,25 @@ class TcpState:
         out[sel] = np.nan_to_num(d[r])
         return out
 
+    def _cycle(self, idx: np.ndarray) -> np.ndarray:
+        """A window's round trip: base RTT, queueing, and for an upload the airtime of the window itself.
+
+        The medium is half duplex: while a station's A-MPDUs carry its window
+        (its own queue holds it), the AP cannot return the TCP ACKs that
+        release the next one, so a window-limited upload moves W per
+        (RTT + W·c), c its airtime per bit: 1/x = c + RTT/W, not
+        min(1/c, W/RTT). A download's window waits in the AP's FIFO, whose
+        delay (``_radio_fifo_delay``) already holds its drain.
+        """
+        own = np.where(self.up[idx], self.ap_cost[idx] * np.minimum(self.win[idx], 1e12) * 8.0, 0.0)
+        return self.rtt[idx] + self.qdelay[idx] + own
+
     def _demand(self, idx: np.ndarray) -> np.ndarray:
         d = np.minimum(self.demand[idx], 1e15)
         tcp = self.tcp[idx]
         if tcp.any():
             self.qdelay[idx] = self._wired_delay[idx] + self._radio_fifo_delay(idx)
-            d = np.where(tcp, np.minimum(d, self.win[idx] * 8.0 / (self.rtt[idx] + self.qdelay[idx])), d)
+            d = np.where(tcp, np.minimum(d, self.win[idx] * 8.0 / self._cycle(idx)), d)
         paused = self.paused[idx] > self.t
         if paused.any():
             d = np.where(paused, 0.0, d)
@@ -224,7 +237,7 @@ class TcpState:
             np.minimum.at(self.next_ev, self.fsite[i[wait]], paused[wait])
         r = self.rate[i]
         active = ~wait & (r > 0)
-        rtt_all = self.rtt[i] + self.qdelay[i]
+        rtt_all = self._cycle(i)
         cap = self.win[i] * 8.0 / rtt_all
         # the window limits (and can still grow): it doubles per RTT in slow start, the share may not
         limited = active & (r >= cap * (1 - 1e-9)) & (self.win[i] < self.wmax[i])

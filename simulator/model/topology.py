@@ -213,15 +213,10 @@ def build_topology(plan: Plan) -> Topology:
         air[ci] = float(cost_iw) * float(k_iw) * c.seg.mss * 8.0
         exch = tm.preamble + tm.sifs + block_ack_time(tm) + over
         small[ci] = (2 * exch, 8.0 * (c.seg.data_subframe / c.seg.mss) / c.rate_bps)
-    # an A-MPDU's segments reach the wired path as one burst: the last of them is serialised behind the others
-    # on the route's slowest wired link (store and forward), which every window's round trip includes
-    wired = np.minimum.reduce([caps[1][:nr], caps[2][room_site], caps[3][room_site], caps[3][ns + room_site],
-                               np.full(nr, min(caps[4].min(), caps[5].min()))])
-    burst = np.array([room_timing[ri].max_ampdu_bytes for ri in range(nr)]) * 8.0 / wired
     return Topology(
         room_ids=[r.id for r in rooms], room_site=room_site, site_ids=site_ids,
         room_fair=np.array([r.ap.airtime_fairness for r in rooms]),
-        room_rtt=np.array([r.route.rtt_s for r in rooms]) + burst,
+        room_rtt=np.array([r.route.rtt_s for r in rooms]),
         capacities=caps, buffers=buffers, codel=codel, codel_interval=codel_interval, offsets=offsets, resources=resources,
         classes=classes, device_class=device_class, room_timing=room_timing, room_tc=room_tc, room_mac=room_mac,
         contention_tables=contention_tables,
