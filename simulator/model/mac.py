@@ -38,7 +38,14 @@ analyses (Bellalta & Kosek-Szott, Ad Hoc Networks 2019) treat OFDMA, which
 this single-user model does not.
 
 Every flow then has an airtime cost per delivered bit: its exchange, its
-share of contention, and the reverse exchange carrying its TCP ACKs.
+share of contention, and the reverse exchange carrying its TCP ACKs. For an
+upload that reverse exchange is the AP's: a single-user PPDU carries one
+receiver's ACKs, and a station cannot send more than its window before they
+return (RFC 5681 §3: the sender is window-bound), hence at least K/W of them
+per uploaded A-MPDU. A station moving data both ways aggregates its TCP ACKs
+with its data (IEEE 802.11-2020, A-MPDU operation: an A-MPDU holds MPDUs of one
+receiver and TID), so they cost subframes, not accesses. Checked against the
+ns-3 tables (``validation/``), not derived from a published model.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ congestion avoidance one MSS per RTT; fast retransmit after ``dupthresh``
 duplicate ACKs), RFC 6675 (SACK loss recovery), RFC 6298 (retransmission
 timeout, at least ``min_rto``), RFC 9438 (CUBIC's β = 0.7), RFC 8290/8289
 (fq_codel: per-flow queues, CoDel target 5 ms / interval 100 ms, drops at
-interval/√count). The mechanisms are described in ``flows``' module docstring;
+interval/√count), RFC 6298 §2 (initial RTO 1 s; ns-3's ``ConnTimeout`` 3 s:
+``tcp.syn_timeout``). A window's round trip on Wi-Fi: the FIFO delay from
+the current windows (``_radio_fifo_delay``) and, for an upload, its own
+airtime (half duplex, ``_cycle``). The mechanisms are described in ``flows``' module docstring;
 this mixin holds the per-flow arrays' TCP half so ``flows`` keeps the
 allocation.
 """
