@@ -134,6 +134,8 @@ class Simulation:
         self.core_cap = float(min(topo.capacities[4][0], topo.capacities[5][0], topo.capacities[6][0]))
         self.core_up_cap = float(min(topo.capacities[4][1], topo.capacities[5][1]))
         self._rates: dict[tuple[int, int], list[float]] = {}
+        self._room_mac = topo.room_mac.tolist()  # plain lists for the per-exchange hot path
+        self._small_air = [tuple(row) for row in topo.small_air.tolist()]
         self.rows: list[str] = []
         self.air_v = np.zeros(len(topo.room_ids))  # short exchanges' airtime per second, decaying (AIR_TAU_S)
         self.air_t = np.full(len(topo.room_ids), self.t_lo)
@@ -149,7 +151,7 @@ class Simulation:
     # ------------------------------------------------------------ radio figures
     def radio_rate(self, cls: int, n: int, room: int) -> float:
         """Total downlink goodput of n flows of class ``cls`` on the room's radio (cached per AP kind)."""
-        key = (cls, int(self.topo.room_mac[room]))
+        key = (cls, self._room_mac[room])
         table = self._rates.get(key)
         if table is None:
             table = self._rates[key] = [0.0] * MAX_N
@@ -161,8 +163,8 @@ class Simulation:
 
     def small_airtime(self, cls: int, up_bytes: float, down_bytes: float) -> float:
         """Airtime (s) of one short request/response exchange (two PPDU exchanges with contention)."""
-        fixed, per_byte = self.topo.small_air[cls]
-        return float(fixed + per_byte * (up_bytes + down_bytes))
+        fixed, per_byte = self._small_air[cls]
+        return fixed + per_byte * (up_bytes + down_bytes)
 
     def iw(self, cls: int) -> float:
         return self.topo.classes[cls].window0
