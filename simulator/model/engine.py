@@ -217,7 +217,7 @@ class Simulation:
             match cmd:
                 case Bulk(room=room, cls=cls, bits=bits, connections=conns, up=up, device=device):
                     c = self.topo.classes[cls]
-                    rtt = float(self.topo.room_rtt[room] + self.topo.air_rtt[cls])
+                    rtt = float(self.topo.room_rtt[room] + self.topo.bulk_air_rtt[cls])
                     tcp = TcpFlow(c.window0 * conns, rtt, c.seg.mss, c.min_rto, c.dupthresh, c.max_window * conns, c.beta)
                     self.net.add(self.topo.nodes(room, up), bits, conns, proc, cls=cls, tcp=tcp, up=up, station=device)
                     site = int(self.topo.room_site[room])

@@ -70,6 +70,7 @@ class Topology:
     contention_tables: list[ContentionTable]
     lone_rate: np.ndarray  # [class] goodput of one downlink flow alone on the radio (bit/s)
     air_rtt: np.ndarray  # [class] Wi-Fi part of a round trip (one data and one ACK exchange with contention)
+    bulk_air_rtt: np.ndarray  # [class] the same with a full A-MPDU: a bulk flow's window in flight
     small_air: np.ndarray  # [class, 2] airtime of a short exchange: (fixed s, s per byte)
 
     @property
@@ -202,15 +203,18 @@ def build_topology(plan: Plan) -> Topology:
         room_mac[ri] = tables.setdefault((room_timing[ri], float(room_tc[ri])), len(tables))
     contention_tables = [ContentionTable(t, tc) for (t, tc) in tables]
     nc = len(classes)
-    lone, air, small = np.zeros(nc), np.zeros(nc), np.zeros((nc, 2))
+    lone, air, bulk_air, small = np.zeros(nc), np.zeros(nc), np.zeros(nc), np.zeros((nc, 2))
     for ci, c in enumerate(classes):
         tm = c.timing
         over, u = contention(1, 0, tm.aifs, tm)  # a lone exchange: AIFS + backoff, no collision
         cost, k = flow_cost(c.rate_bps, 1e9, tm, c.seg, over, u)
         lone[ci] = 1.0 / float(cost)
-        iw = c.window0 / c.seg.mss
-        cost_iw, k_iw = flow_cost(c.rate_bps, 1e9, tm, c.seg, over, 1.0)
+        # a round trip's Wi-Fi part: a data exchange (an initial window's A-MPDU for a short exchange, a full
+        # one for a bulk flow's window) and its TCP ACK exchange, with contention
+        cost_iw, k_iw = flow_cost(c.rate_bps, c.window0 / c.seg.mss, tm, c.seg, over, 1.0)
         air[ci] = float(cost_iw) * float(k_iw) * c.seg.mss * 8.0
+        cost_full, k_full = flow_cost(c.rate_bps, 1e9, tm, c.seg, over, 1.0)
+        bulk_air[ci] = float(cost_full) * float(k_full) * c.seg.mss * 8.0
         exch = tm.preamble + tm.sifs + block_ack_time(tm) + over
         small[ci] = (2 * exch, 8.0 * (c.seg.data_subframe / c.seg.mss) / c.rate_bps)
     return Topology(
@@ -220,5 +224,5 @@ def build_topology(plan: Plan) -> Topology:
         capacities=caps, buffers=buffers, codel=codel, codel_interval=codel_interval, offsets=offsets, resources=resources,
         classes=classes, device_class=device_class, room_timing=room_timing, room_tc=room_tc, room_mac=room_mac,
         contention_tables=contention_tables,
-        lone_rate=lone, air_rtt=air, small_air=small,
+        lone_rate=lone, air_rtt=air, bulk_air_rtt=bulk_air, small_air=small,
     )
