@@ -85,8 +85,8 @@ def routes(stack) -> list[Route]:
             attributes={"eduPersonPrincipalName": [user.user_name], "eduPersonAffiliation": [user.affiliation],
                         "sisSchoolUnitCode": [user.school_unit_code] if user.school_unit_code else []})
         resp = HTMLResponse(saml.post_form(info["acs"], xml, info.get("rs", "")))
-        resp.set_cookie(SSO_COOKIE, tokens.sign({"u": user.user_name}, secret, cfg.session_lifetime_s, "idp-sso"),
-                        max_age=int(cfg.session_lifetime_s), path="/idp", httponly=True, samesite="lax")
+        tokens.set_cookie(resp, SSO_COOKIE, tokens.sign({"u": user.user_name}, secret, cfg.session_lifetime_s,
+                                                        "idp-sso"), int(cfg.session_lifetime_s), "/idp", samesite="lax")
         return resp
 
     async def sso(request: Request) -> Response:

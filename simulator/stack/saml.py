@@ -86,7 +86,26 @@ ASSURANCE_CERTIFICATION = "urn:oasis:names:tc:SAML:attribute:assurance-certifica
 EID_ASSURANCE = "https://fidus.skolverket.se/authentication/e-leg"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
                           remove_comments=False, huge_tree=False)
-_SIGNER = XMLSigner(signature_algorithm="rsa-sha256", digest_algorithm="sha256", c14n_algorithm=EXC_C14N)
+
+
+class _OwnDocumentSigner(XMLSigner):
+    """signxml's enveloped signer, minus one defensive copy: ``sign_assertion`` hands it the root of a
+    document it has just parsed from its own text (no parent namespaces to leak into the c14n, nobody else
+    holds the tree), so that tree is signed in place; the copy signxml canonicalises and digests is still
+    made. One instance per signature (it remembers which tree is its own). Verification is untouched."""
+
+    def __init__(self, own: etree._Element):
+        super().__init__(signature_algorithm="rsa-sha256", digest_algorithm="sha256", c14n_algorithm=EXC_C14N)
+        self._own: etree._Element | None = own
+        self._parser = _PARSER  # signxml would build a parser per instance
+
+    def get_root(self, data):
+        if data is self._own:  # the first call, for the document itself; later ones copy as usual
+            self._own = None
+            return data
+        return super().get_root(data)
+
+
 _VERIFY_CONFIG = SignatureConfiguration(location="./", expect_references=1)
 MAX_MESSAGE = 256 * 1024
 
@@ -315,7 +334,8 @@ def sign_assertion(assertion_xml: str, key: rsa.RSAPrivateKey,
     Pass the parsed certificate (not PEM) on hot paths: signxml re-parses PEM on every call."""
     root = etree.fromstring(assertion_xml.encode(), _PARSER)
     certs = [cert] if isinstance(cert, x509.Certificate) else cert
-    return _SIGNER.sign(root, key=key, cert=certs, reference_uri="#" + root.get("ID"))
+    # no reference_uri: signxml then references the root's ID itself, "#" + ID, without another copy
+    return _OwnDocumentSigner(root).sign(root, key=key, cert=certs)
 
 
 def build_response(*, issuer: str, destination: str, audience: str, in_response_to: str, name_id: str,
@@ -393,12 +413,15 @@ def verify_response(saml_response_b64: str, *, trusted_idps: dict[str, EntityInf
         raise SamlRejected("untrusted-issuer", f"no trusted IdP metadata for {issuer!r}")
     if received.find("ds:Signature", NS) is None:
         raise SamlRejected("unsigned", "Assertion carries no signature")
-    standalone = parse_xml(etree.tostring(received))
+    # signxml parses it into its own tree, with the stack's parser (no entities, no network, no DTD loading),
+    # and refuses DTDs and entities once more
+    standalone = etree.tostring(received)
     signed = None
     errors = []
     for cert in idp.certs:
         try:
-            signed = XMLVerifier().verify(standalone, x509_cert=cert, expect_config=_VERIFY_CONFIG).signed_xml
+            signed = XMLVerifier().verify(standalone, x509_cert=cert, expect_config=_VERIFY_CONFIG,
+                                          parser=_PARSER).signed_xml
             break
         except (InvalidSignature, InvalidDigest, InvalidInput, InvalidCertificate, etree.LxmlError) as err:
             errors.append(str(err))
