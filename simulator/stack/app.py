@@ -15,6 +15,7 @@ IdP in them. A document may be a file or an http(s) URL, fetched once at start.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import shutil
@@ -195,7 +196,9 @@ def app_from_env():
     if multiprocessing.parent_process() is not None:  # a uvicorn worker: die with the supervisor (no orphans)
         from .process import die_with_parent
         die_with_parent()
-    return build_app(StackConfig.from_json(os.environ[CONFIG_ENV]))
+    app = build_app(StackConfig.from_json(os.environ[CONFIG_ENV]))
+    gc.freeze()  # start-up objects (routes, keys, trust, imports) out of the collector's scans for good
+    return app
 
 
 def serve(config: StackConfig, workers: int = 1, prepared: bool = False) -> None:
