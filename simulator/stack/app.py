@@ -42,9 +42,9 @@ log = logging.getLogger("examday.stack")
 CONFIG_ENV = "EXAMDAY_STACK_CONFIG"
 
 SAML_STATE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS used_requests(id TEXT PRIMARY KEY, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS used_requests(id TEXT PRIMARY KEY, expires REAL NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS used_requests_expires ON used_requests(expires);
-CREATE TABLE IF NOT EXISTS seen_assertions(id TEXT PRIMARY KEY, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS seen_assertions(id TEXT PRIMARY KEY, expires REAL NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_assertions_expires ON seen_assertions(expires);
 CREATE TABLE IF NOT EXISTS mfa(id TEXT PRIMARY KEY, user_name TEXT, approve_at REAL, ctx TEXT);
 CREATE INDEX IF NOT EXISTS mfa_approve_at ON mfa(approve_at);

@@ -111,7 +111,7 @@ def routes(stack) -> list[Route]:
             context = PASSWORD
         xml = saml.build_response(
             issuer=idp_id, destination=down["acs"], audience=down["sp"], in_response_to=down["id"],
-            name_id=saml.new_id(), name_id_format=saml.NAMEID_TRANSIENT, key=keys.key, cert_pem=keys.cert,
+            name_id=saml.new_id(), name_id_format=saml.NAMEID_TRANSIENT, key=keys.key, cert_pem=keys.cert_pem,
             now=now, lifetime_s=cfg.assertion_lifetime_s, authn_context=context, attributes=attributes,
             friendly_names={oid: _FRIENDLY.get(oid, oid) for oid in attributes})
         resp = HTMLResponse(saml.post_form(down["acs"], xml, down.get("rs", "")))

@@ -80,7 +80,7 @@ def routes(stack) -> list[Route]:
         now = time.time()
         xml = saml.build_response(
             issuer=entity_id, destination=info["acs"], audience=info["issuer"], in_response_to=info["id"],
-            name_id=name_id, name_id_format=fmt, key=keys.key, cert_pem=keys.cert, now=now,
+            name_id=name_id, name_id_format=fmt, key=keys.key, cert_pem=keys.cert_pem, now=now,
             lifetime_s=cfg.assertion_lifetime_s, authn_context=LOA3 if user.affiliation == "staff" else PASSWORD,
             attributes={"eduPersonPrincipalName": [user.user_name], "eduPersonAffiliation": [user.affiliation],
                         "sisSchoolUnitCode": [user.school_unit_code] if user.school_unit_code else []})

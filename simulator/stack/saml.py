@@ -251,18 +251,24 @@ def build_authn_request(req_id: str, issuer: str, destination: str, acs_url: str
             f'<samlp:NameIDPolicy Format="{NAMEID_TRANSIENT}" AllowCreate="true"/>{ctx}</samlp:AuthnRequest>')
 
 
+def _b64_query(b64: str) -> str:
+    """``urllib.parse.quote_plus`` of base64 text, without its per-character Python loop: of the base64
+    alphabet only ``+``, ``/`` and ``=`` are not URL-safe."""
+    return b64.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+
+
 def encode_redirect(xml: str, relay_state: str = "", key: rsa.RSAPrivateKey | None = None,
                     param: str = "SAMLRequest") -> str:
     """The query string of the HTTP-Redirect binding (saml-bindings §3.4.4.1), signed when ``key`` is given."""
     comp = zlib.compressobj(9, zlib.DEFLATED, -15)
     deflated = comp.compress(xml.encode()) + comp.flush()
-    query = f"{param}=" + urllib.parse.quote_plus(base64.b64encode(deflated).decode())
+    query = f"{param}=" + _b64_query(base64.b64encode(deflated).decode())
     if relay_state:
         query += "&RelayState=" + urllib.parse.quote_plus(relay_state)
     if key is not None:
         query += "&SigAlg=" + urllib.parse.quote_plus(SIGALG_RSA_SHA256)
         sig = key.sign(query.encode(), padding.PKCS1v15(), hashes.SHA256())
-        query += "&Signature=" + urllib.parse.quote_plus(base64.b64encode(sig).decode())
+        query += "&Signature=" + _b64_query(base64.b64encode(sig).decode())
     return query
 
 
@@ -331,9 +337,10 @@ def sign_assertion(assertion_xml: str, key: rsa.RSAPrivateKey,
                    cert: "str | x509.Certificate") -> etree._Element:
     """Enveloped RSA-SHA256 signature, exclusive c14n, placed after ``Issuer`` (saml-core §5.4).
 
-    Pass the parsed certificate (not PEM) on hot paths: signxml re-parses PEM on every call."""
+    ``cert``: the PEM text (cheapest: signxml embeds it as is) or a parsed certificate (signxml
+    re-encodes it to PEM on every signature)."""
     root = etree.fromstring(assertion_xml.encode(), _PARSER)
-    certs = [cert] if isinstance(cert, x509.Certificate) else cert
+    certs = [cert]
     # no reference_uri: signxml then references the root's ID itself, "#" + ID, without another copy
     return _OwnDocumentSigner(root).sign(root, key=key, cert=certs)
 
@@ -347,6 +354,7 @@ def build_response(*, issuer: str, destination: str, audience: str, in_response_
     """A samlp:Response with one signed Assertion (saml-profiles §4.1.4.2). Attribute keys are friendly
     names from ``ATTR`` (sent as their OID) or full Names; ``friendly_names`` overrides the FriendlyName."""
     aid, rid = assertion_id or new_id(), new_id()
+    issued = instant(now)
     nb = instant(now - 30 if not_before is None else not_before)
     noa = instant(now + lifetime_s if not_on_or_after is None else not_on_or_after)
     irt = f" InResponseTo={quoteattr(in_response_to)}" if in_response_to else ""
@@ -358,7 +366,7 @@ def build_response(*, issuer: str, destination: str, audience: str, in_response_
                   f"</saml:AttributeValue>" for v in values)
         + "</saml:Attribute>" for n, values in attributes.items())
     assertion = (
-        f'<saml:Assertion xmlns:saml="{NS["saml"]}" ID="{aid}" Version="2.0" IssueInstant="{instant(now)}">'
+        f'<saml:Assertion xmlns:saml="{NS["saml"]}" ID="{aid}" Version="2.0" IssueInstant="{issued}">'
         f'<saml:Issuer>{escape(issuer)}</saml:Issuer>'
         f'<ds:Signature xmlns:ds="{NS["ds"]}" Id="placeholder"></ds:Signature>'
         f'<saml:Subject><saml:NameID Format="{name_id_format}">{escape(name_id)}</saml:NameID>'
@@ -367,14 +375,14 @@ def build_response(*, issuer: str, destination: str, audience: str, in_response_
         f'</saml:SubjectConfirmation></saml:Subject>'
         f'<saml:Conditions NotBefore="{nb}" NotOnOrAfter="{noa}"><saml:AudienceRestriction>'
         f'<saml:Audience>{escape(audience)}</saml:Audience></saml:AudienceRestriction></saml:Conditions>'
-        f'<saml:AuthnStatement AuthnInstant="{instant(now)}" SessionIndex="{session_index or aid}">'
+        f'<saml:AuthnStatement AuthnInstant="{issued}" SessionIndex="{session_index or aid}">'
         f'<saml:AuthnContext><saml:AuthnContextClassRef>'
         f'{authn_context or "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"}'
         f'</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>'
         f'<saml:AttributeStatement>{attrs}</saml:AttributeStatement></saml:Assertion>')
     signed = etree.tostring(sign_assertion(assertion, key, cert_pem))
     return (f'<samlp:Response xmlns:samlp="{NS["samlp"]}" xmlns:saml="{NS["saml"]}" ID="{rid}" Version="2.0" '
-            f'IssueInstant="{instant(now)}" Destination={quoteattr(destination)}{irt}>'
+            f'IssueInstant="{issued}" Destination={quoteattr(destination)}{irt}>'
             f'<saml:Issuer>{escape(issuer)}</saml:Issuer><samlp:Status><samlp:StatusCode '
             f'Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>').encode() + signed \
         + b"</samlp:Response>"
