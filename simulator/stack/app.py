@@ -201,9 +201,21 @@ def app_from_env():
     return app
 
 
+def _open_files_to_hard_limit(most: int = 65536) -> None:
+    """Every held connection is a descriptor: raise the soft RLIMIT_NOFILE (often 1024) towards the hard
+    one, as servers do (nginx ``worker_rlimit_nofile``), so thousands of idle clients wait for their 408
+    instead of starving the accept loop."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = most if hard == resource.RLIM_INFINITY else min(hard, most)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
 def serve(config: StackConfig, workers: int = 1, prepared: bool = False) -> None:
     """Run until Ctrl-C / SIGTERM (uvicorn handles both, finishing in-flight requests)."""
     import uvicorn
+    _open_files_to_hard_limit()
     if not prepared:
         config = prepare(config)
     os.environ[CONFIG_ENV] = config.to_json()
