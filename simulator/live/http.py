@@ -13,10 +13,14 @@ What a device's browser does and this client copies:
   opened, and is connected to the address pinned when the run started (the
   ``Host`` header and TLS SNI keep the name), so a DNS answer that changes
   mid-run is never followed; an off-target URL fails with ``off-target <host>``;
-- a transport failure of a non-idempotent request (POST) is never re-sent
+- a transport failure of a non-idempotent request (POST) is not re-sent
   (RFC 9110 §9.2.2; geventhttpclient re-sends only idempotent ones): the
-  step fails and the device's retry policy decides; idle keep-alive
-  connections the server closed are dropped before reuse;
+  step fails and the device's retry policy decides — with one exception
+  browsers make too: a request sent on a *reused* keep-alive connection that
+  the server closed without a single response byte (the idle-timeout race,
+  RFC 9112 §9.3.1) is re-sent once on a new connection, as Chromium's
+  ``HttpNetworkTransaction::ShouldResendRequest`` does for any method; idle
+  connections the server already closed are dropped before reuse;
 - its ``User-Agent``; in Safe Exam Browser mode (``locked_mode: seb``) the
   two SEB integrity headers on every request:
   ``X-SafeExamBrowser-RequestHash`` = hex SHA-256 of (absolute URL + Browser
@@ -44,7 +48,7 @@ from typing import Callable
 
 import gevent
 from geventhttpclient import HTTPClient
-from geventhttpclient.response import HTTPParseError
+from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
 
 from .safety import EgressPolicy, OffTarget
 
@@ -226,7 +230,13 @@ class Browser:
         raw = None
         try:
             # geventhttpclient re-sends only idempotent methods after a connection error (RFC 9110 §9.2.2)
-            raw = pool.request(method, target, body=body, headers=h)
+            reused = not pool._connection_pool._socket_queue.empty()  # noqa: SLF001 - an idle connection will be tried
+            try:
+                raw = pool.request(method, target, body=body, headers=h)
+            except (HTTPConnectionClosed, ConnectionResetError, BrokenPipeError):
+                if not reused:
+                    raise
+                raw = pool.request(method, target, body=body, headers=h)  # the idle-close race: once, new connection
             ttfb = time.perf_counter() - t
             status, rh = raw.status_code, raw.info()
             n = 0

@@ -146,6 +146,62 @@ def test_a_reset_post_is_not_resent_a_reset_get_may_be():
     assert seen.count(b"GET") >= 2  # an idempotent request may be re-sent on a fresh connection
 
 
+def test_a_post_on_a_keep_alive_connection_closed_under_it_is_resent_once_on_a_new_one():
+    """The idle-timeout race (RFC 9112 §9.3.1): the server closes a kept-alive connection just as the
+    browser sends on it, no response byte comes back. Chromium re-sends such a request once on a new
+    connection, whatever its method (``ShouldResendRequest``); a fresh connection's failure is not re-sent."""
+    import socket
+    import threading
+
+    from simulator.live.http import Browser, HttpError
+    from simulator.live.safety import EgressPolicy
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+    seen: list[tuple[int, bytes]] = []  # (connection number, method)
+    answer_new = [True]
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"
+
+    def serve():
+        n = 0
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            n += 1
+            first = True
+            while data := c.recv(65536):
+                seen.append((n, data.split(b" ", 1)[0]))
+                if first and (n == 1 or answer_new[0]):
+                    c.sendall(ok)
+                    first = False
+                    continue
+                break  # the second request on a kept-alive connection (or the first, if told): close, no answer
+            c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    base = f"http://127.0.0.1:{port}"
+    policy = EgressPolicy.pin({"idp": base + "/idp", "platform": base + "/platform", "scim": base + "/s",
+                               "ss12000": base + "/ss"})
+    b = Browser(user_agent="t", egress=policy, timeout=5, connections=1)
+    try:
+        assert b.request("GET", base + "/platform/").status == 200
+        r = b.request("POST", base + "/platform/api/autosave", b"{}")  # on the kept-alive connection 1
+        assert r.status == 200
+        assert seen[1:] == [(1, b"POST"), (2, b"POST")]  # lost on the old connection, re-sent once on a new one
+        answer_new[0] = False  # now every new connection also closes: the re-send is not repeated
+        del seen[:]
+        with pytest.raises(HttpError):
+            b.request("POST", base + "/platform/api/autosave", b"{}")
+        assert [m for _, m in seen] == [b"POST", b"POST"]
+    finally:
+        b.close()
+        srv.close()
+
+
 def test_progress_line_sums_the_workers_and_is_quiet_off_a_terminal(tmp_path):
     import io
     import json

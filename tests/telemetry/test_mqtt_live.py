@@ -86,8 +86,8 @@ def runs(tmp_path_factory):
 
 
 def test_run_publishes_start_per_second_site_and_step_aggregates_and_end(runs):
-    code, _, err = runs["a"]
-    assert code == 0, err
+    code, out, err = runs["a"]
+    assert code == 0, out + err
     schema = _schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
@@ -129,7 +129,7 @@ def test_watch_once_during_the_run_prints_devices_ready_per_site(runs):
 
 def test_recorded_run_reports_the_same_ready_count_as_the_run(runs):
     code, out, err = runs["record"]
-    assert code == 0, err
+    assert code == 0, out + err
     rec = runs["root"] / "recorded"
     r = subprocess.run([sys.executable, "-m", "simulator", "report", str(rec), "--json"], env=ENV, cwd=str(REPO),
                        capture_output=True, text=True, timeout=120)
@@ -162,8 +162,8 @@ def test_replayed_ap_telemetry_becomes_ap_telemetry_rows_and_a_plot(runs):
 
 
 def test_killing_the_broker_mid_run_neither_stops_nor_slows_the_load(runs):
-    code, _, err = runs["b"]
-    assert code == 0, err
+    code, out, err = runs["b"]
+    assert code == 0, out + err
     root = runs["root"]
     m = read_manifest(root / "b")
     assert m["status"] == "finished"
