@@ -53,6 +53,12 @@ def test_ci_smoke_with_stack_every_device_ready_every_autosave_stored(runs):
     assert m["checks"]["autosaves_stored"] == m["checks"]["autosaves_acknowledged"]
     assert "saturated" in m["generator"]
     assert (t.step == "provision").any()  # EGIL/SS 12000 load during the run
+    # the EGIL client stays under Skolverket's published 5 writes/s per client IP (dnp-usermanagement
+    # v1.3.1): its PUTs start at least 1/5 s apart, so the reference service never has to refuse one
+    puts = t.where((t.kind == "egil-client") & (t.step == "provision"))
+    starts = sorted(puts.start_s.tolist())
+    assert len(starts) > 5 and min(b - a for a, b in zip(starts, starts[1:])) >= 0.2 - 1e-3
+    assert not (puts.error == "http 429").any()
     login = t.where((t.step == "login") & (t.kind != "teacher"))
     assert (login.planned_s == sorted(d.start_s for d in plan.devices if d.role == "pupil")).all() or \
         sorted(login.planned_s.tolist()) == pytest.approx(sorted(d.start_s for d in plan.devices if d.role == "pupil"))
