@@ -21,13 +21,23 @@ is printed too.
 Content: a 40 MB part fetched over loopback with http.client ``readinto`` into
 a reused buffer (a cheap client), 1 and 4 parallel streams, in Gbit/s.
 
-    .venv/bin/python benchmarks/stack.py [--logins 600] [--clients 4] [--quick]
+``--baseline REV`` measures the cheap logins (direct and through the gateway)
+of this tree and of git revision REV (``git archive``, run from a temporary
+folder) in interleaved rounds under the same machine load, and prints the
+medians and their ratio: the before/after figure on a shared machine.
+
+    .venv/bin/python benchmarks/stack.py [--logins 600] [--clients 4] [--quick] [--baseline REV]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
+import os
+import signal
+import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -43,10 +53,12 @@ import psutil  # noqa: E402
 
 from simulator.roster import Activity, Person, Roster, SchoolUnit, StudentGroup, password_for  # noqa: E402
 from simulator.stack.egil_client import push_roster  # noqa: E402
-from simulator.stack.process import running_stack  # noqa: E402
+from simulator.stack.process import (REPO, StackUrls, free_port, popen_supervised, running_stack,  # noqa: E402
+                                     stop_stack, wait_healthy)
 from simulator.stack.walk import login, parse_form  # noqa: E402
 
 PART_MB = 40
+AIM = 300.0  # logins/s per core at the cheap hash (issue 12)
 
 
 def roster(n: int) -> Roster:
@@ -189,11 +201,59 @@ def open_session(urls) -> None:
     db.close()
 
 
+@contextlib.contextmanager
+def stack_of_tree(tree: Path, data: Path, profiles: Path, extra: tuple[str, ...] = ()):
+    """``python -m simulator stack`` run from the source tree ``tree`` (this one, or a baseline's)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "simulator", "stack", "--data", str(data), "--port", str(port), "--hash-cost",
+           "cheap", "--profiles", str(profiles), "--quiet", *extra]
+    proc = popen_supervised(cmd, cwd=str(tree), env={**os.environ, "PYTHONPATH": str(tree)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc=proc)
+        token = (data / "scim-token").read_text().strip()
+        yield StackUrls(base, f"{base}/idp", f"{base}/platform", f"{base}/scim/v2", f"{base}/ss12000", token,
+                        str(data), proc.pid)
+    finally:
+        stop_stack(proc, signal.SIGINT)
+
+
+def compare(rev: str, n: int, clients: int, tmp: Path, profiles: Path, rounds: int = 9) -> None:
+    """Cheap logins per core of this tree vs revision ``rev``: both stacks up at once, ``rounds`` pairs of
+    back-to-back measurements (order alternating), the median of the pairs' ratios (a pair shares the
+    machine's load of the moment; the load of a shared machine drifts by ±20 % between rounds)."""
+    baseline = tmp / "baseline"
+    baseline.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "simulator", "profiles"], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive, check=True)
+    r = roster(200)
+    for label, extra in (("direct", ()), ("through the gateway hop", ("--gateway",))):
+        with contextlib.ExitStack() as stacks:
+            pair = []
+            for name, tree in (("before", baseline), ("after", REPO)):
+                urls = stacks.enter_context(stack_of_tree(tree, tmp / f"{name}-{label[0]}", profiles, extra))
+                assert not push_roster(r, urls.scim_url, urls.scim_token).failed
+                bench_logins(urls, r, 20, clients)
+                pair.append(urls)
+            got: list[tuple[float, float]] = []
+            for k in range(rounds):
+                first, second = (bench_logins(u, r, n, clients)[0] for u in (pair if k % 2 == 0 else pair[::-1]))
+                got.append((first, second) if k % 2 == 0 else (second, first))
+        before, after = (statistics.median(x) for x in zip(*got))
+        ratios = sorted(a / b for b, a in got)
+        print(f"before/after [cheap, {label}]: {rev} {before:6.1f} -> this tree {after:6.1f} logins/s per core; "
+              f"ratio {statistics.median(ratios):.2f} (median of {rounds} back-to-back pairs of {n} logins, "
+              f"range {ratios[0]:.2f}-{ratios[-1]:.2f})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--logins", type=int, default=600, help="logins per measurement at cheap cost")
     ap.add_argument("--clients", type=int, default=4, help="concurrent login clients (threads)")
     ap.add_argument("--quick", action="store_true", help="fewer logins")
+    ap.add_argument("--baseline", metavar="REV", help="also compare cheap logins with this git revision")
     args = ap.parse_args()
     n = 150 if args.quick else args.logins
     print(f"cpu: {psutil.cpu_count()} logical cores; stack: 1 uvicorn worker")
@@ -220,12 +280,17 @@ def main() -> int:
                     for streams in (1, 4):
                         gbps = bench_content(urls, r, streams)
                         print(f"content [{PART_MB} MB part] {gbps:6.2f} Gbit/s with {streams} stream(s) over loopback")
-    print(f"ratio: cheap logins/s per core vs the 300 aim: {figures['cheap'] / 300:.2f}; "
-          f"with the gateway hop: {figures['cheap+gateway'] / 300:.2f}")
-    print(f"ratio: gateway hop / direct: {figures['cheap+gateway'] / figures['cheap']:.2f} "
-          f"(two more requests, one more sign + verify per login)")
-    print(f"ratio: keycloak / cheap {figures['keycloak'] / figures['cheap']:.3f}, "
-          f"production / cheap {figures['production'] / figures['cheap']:.4f}")
+        if args.baseline:
+            compare(args.baseline, n, args.clients, Path(tmp), profiles)
+    direct, hop = figures["cheap"], figures["cheap+gateway"]
+    print(f"logins/s per core at the cheap hash, direct (platform -> IdP -> platform): {direct:6.1f}  "
+          f"= {direct / AIM:.2f} x the {AIM:.0f} aim")
+    print(f"logins/s per core at the cheap hash, through the gateway hop "
+          f"(platform -> gateway -> IdP -> gateway -> platform): {hop:6.1f}  = {hop / direct:.2f} x direct "
+          f"(two more requests, one more sign + verify), {hop / AIM:.2f} x the aim")
+    print(f"ratio: keycloak / cheap {figures['keycloak'] / direct:.3f}, production / cheap "
+          f"{figures['production'] / direct:.4f}   (load average {os.getloadavg()[0]:.1f} on "
+          f"{psutil.cpu_count()} cores: absolute figures move with it, ratios much less)")
     return 0
 
 

@@ -83,6 +83,9 @@ struct Params
     uint32_t ampduMax = 65535;
     uint32_t seed = 1;
     uint32_t sendSize = 1448;  // BulkSendApplication SendSize: bytes per socket write
+    std::string serverRate;    // "" = servers on the AP node; else a wired server behind the AP over a
+    std::string serverDelay;   // PointToPoint link of this DataRate ("1Gbps") and one-way Delay ("0.5ms")
+    double diagInterval = 0;   // > 0: log the AP's queues every this many s and every AC_BE drop (Result::diag)
 };
 
 struct Result
@@ -108,6 +111,7 @@ struct Result
     std::string edca;  // the AP's AC_BE parameters as configured by ns-3
     std::map<std::string, uint64_t> drops;  // other drop traces after the first flow start, by name
     std::vector<int> baBufferDl, baBufferUl;  // negotiated BlockAck window (TID 0) AP->i / i->AP at the end, 0 = none
+    std::vector<std::string> diag;  // diagInterval > 0: "q t mac qdisc stopped" samples, "drop t node flags bytes mac"
 };
 
 struct Run_;
@@ -256,6 +260,47 @@ OnPacketDrop(Run_* run, std::string what, Ptr<const Packet>)
 {
     CountDrop(run, what);
 }
+
+struct DiagTap
+{
+    Run_* run;
+    Ptr<WifiMacQueue> macq;
+    Ptr<QueueDisc> qd;
+    Ptr<NetDeviceQueueInterface> ndqi;
+
+    void Sample()
+    {
+        std::string stopped;
+        for (std::size_t i = 0; ndqi && i < ndqi->GetNTxQueues(); ++i)
+        {
+            stopped += ndqi->GetTxQueue(i)->IsStopped() ? "1" : "0";
+        }
+        run->res.diag.push_back("q " + std::to_string(Simulator::Now().GetSeconds()) + " " +
+                                std::to_string(macq->GetNPackets()) + " " +
+                                std::to_string(qd ? qd->GetNPackets() : 0) + " " + stopped);
+        Simulator::Schedule(Seconds(run->prm.diagInterval), &DiagTap::Sample, this);
+    }
+
+    void Drop(std::string node, Ptr<const WifiMpdu> mpdu)
+    {
+        if (Simulator::Now().GetSeconds() < run->prm.flowStart)
+        {
+            return;
+        }
+        Ptr<Packet> p = mpdu->GetPacket()->Copy();
+        LlcSnapHeader llc;
+        Ipv4Header ip;
+        TcpHeader tcp;
+        std::string what = "?";
+        if (p->RemoveHeader(llc) && llc.GetType() == 0x0800 && p->RemoveHeader(ip) && ip.GetProtocol() == 6)
+        {
+            p->RemoveHeader(tcp);
+            what = TcpHeader::FlagsToString(tcp.GetFlags()) + ":" + std::to_string(p->GetSize());
+        }
+        run->res.diag.push_back("drop " + std::to_string(Simulator::Now().GetSeconds()) + " " + node + " " + what +
+                                " " + std::to_string(macq->GetNPackets()));
+    }
+};
 
 void
 OnMpduDrop(Run_* run, std::string what, Ptr<const WifiMpdu>)
@@ -406,6 +451,28 @@ Run(const Params& prm)
     Ipv4AddressHelper addr;
     addr.SetBase("10.1.0.0", "255.255.0.0");
     Ipv4InterfaceContainer ifs = addr.Assign(all);
+    // the node the TCP servers run on: the AP itself, or a wired server one PointToPoint hop behind it
+    Ptr<Node> serverNode = apNode.Get(0);
+    Ipv4Address serverIp = ifs.GetAddress(0);
+    if (!prm.serverRate.empty())
+    {
+        NodeContainer server;
+        server.Create(1);
+        stack.Install(server);
+        MobilityHelper fixed;
+        fixed.SetMobilityModel("ns3::ConstantPositionMobilityModel");
+        fixed.Install(server);
+        PointToPointHelper p2p;
+        p2p.SetDeviceAttribute("DataRate", StringValue(prm.serverRate));
+        p2p.SetChannelAttribute("Delay", StringValue(prm.serverDelay));
+        NetDeviceContainer wired = p2p.Install(apNode.Get(0), server.Get(0));
+        Ipv4AddressHelper waddr;
+        waddr.SetBase("10.2.0.0", "255.255.255.0");
+        Ipv4InterfaceContainer wifs = waddr.Assign(wired);
+        serverNode = server.Get(0);
+        serverIp = wifs.GetAddress(1);
+        Ipv4GlobalRoutingHelper::PopulateRoutingTables();
+    }
     NeighborCacheHelper neigh;
     neigh.PopulateNeighborCache();  // warm start: static ARP entries, no ARP on air
     Ptr<QueueDisc> qd = apNode.Get(0)->GetObject<TrafficControlLayer>()->GetRootQueueDiscOnDevice(apDev.Get(0));
@@ -435,10 +502,21 @@ Run(const Params& prm)
                                   MakeBoundCallback(&OnMpduDrop, run, std::string("be_queue_drop")));
     Config::ConnectWithoutContext("/NodeList/*/DeviceList/*/$ns3::WifiNetDevice/Mac/BE_Txop/Queue/Expired",
                                   MakeBoundCallback(&OnMpduDrop, run, std::string("be_queue_expired")));
+    if (prm.diagInterval > 0)
+    {
+        auto apWifi = DynamicCast<WifiNetDevice>(apDev.Get(0));
+        auto* d = new DiagTap{run, apWifi->GetMac()->GetTxopQueue(AC_BE), qd,
+                              apWifi->GetObject<NetDeviceQueueInterface>()};
+        Simulator::Schedule(Seconds(prm.flowStart), &DiagTap::Sample, d);
+        for (uint32_t i = 0; i < all.GetN(); ++i)
+        {
+            DynamicCast<WifiNetDevice>(all.Get(i))->GetMac()->GetTxopQueue(AC_BE)->TraceConnectWithoutContext(
+                "Drop", MakeCallback(&DiagTap::Drop, d).Bind(std::string(i == 0 ? "ap" : "sta" + std::to_string(i - 1))));
+        }
+    }
     Ptr<UniformRandomVariable> u = CreateObject<UniformRandomVariable>();
     u->SetAttribute("Min", DoubleValue(0));
     u->SetAttribute("Max", DoubleValue(prm.spread));
-    Ipv4Address apIp = ifs.GetAddress(0);
     for (int i = 0; i < n; ++i)
     {
         double off = prm.spread > 0 ? u->GetValue() : 0.0;
@@ -457,7 +535,7 @@ Run(const Params& prm)
             BulkSendHelper src("ns3::TcpSocketFactory", InetSocketAddress(staIp, port));
             src.SetAttribute("MaxBytes", UintegerValue(prm.downloadBytes));
             src.SetAttribute("SendSize", UintegerValue(prm.sendSize));
-            auto app = DynamicCast<BulkSendApplication>(src.Install(apNode.Get(0)).Get(0));
+            auto app = DynamicCast<BulkSendApplication>(src.Install(serverNode).Get(0));
             app->SetStartTime(start);
             Simulator::Schedule(start + NanoSeconds(1), &HookSocket, run, i, app);
             run->pending += 1;
@@ -466,12 +544,12 @@ Run(const Params& prm)
         {
             uint16_t port = 10000 + i;
             PacketSinkHelper sink("ns3::TcpSocketFactory", InetSocketAddress(Ipv4Address::GetAny(), port));
-            auto sinkApp = DynamicCast<PacketSink>(sink.Install(apNode.Get(0)).Get(0));
+            auto sinkApp = DynamicCast<PacketSink>(sink.Install(serverNode).Get(0));
             sinkApp->SetStartTime(Seconds(0));
             auto* tap = new SinkTap{run, i, true};
             run->sinkTaps.push_back(tap);
             sinkApp->TraceConnectWithoutContext("Rx", MakeCallback(&SinkTap::Rx, tap));
-            BulkSendHelper src("ns3::TcpSocketFactory", InetSocketAddress(apIp, port));
+            BulkSendHelper src("ns3::TcpSocketFactory", InetSocketAddress(serverIp, port));
             src.SetAttribute("MaxBytes", UintegerValue(prm.uploadBytes));
             src.SetAttribute("SendSize", UintegerValue(prm.sendSize));
             auto app = DynamicCast<BulkSendApplication>(src.Install(stas.Get(i)).Get(0));

@@ -50,6 +50,8 @@ class Case:
     distance_m: float = 2.0
     ampdu_max_bytes: int = 65535
     flow_start_s: float = 2.0
+    server_rate: str = ""  # "" = servers on the AP node; else a wired server behind it (PointToPoint DataRate)
+    server_delay: str = ""  # its one-way Delay, e.g. "0.5ms"
 
     @property
     def mode_prefix(self) -> str:
@@ -101,9 +103,10 @@ def _grid() -> list[Case]:
             seeds=3 if n < 30 else 1))
     for n in (10, 20, 30):
         cases.append(Case(
-            f"ax80-upload-n{n}", f"802.11ax 80 MHz 2x2, {n} stations each uploading 1 MB (no download)",
-            stations=n, station_streams=_uniform(n, 2), mcs=_uniform(n, 9), download_bytes=0,
-            upload_bytes=1_000_000, seeds=3))
+            f"ax80-upload-n{n}", f"802.11ax 80 MHz 2x2, {n} stations each uploading 5 MB at once to a wired server "
+            "(1 Gbit/s, 0.5 ms behind the AP), no download", stations=n, station_streams=_uniform(n, 2),
+            mcs=_uniform(n, 9), download_bytes=0, upload_bytes=5_000_000, server_rate="1Gbps", server_delay="0.5ms",
+            seeds=3))
     return cases
 
 
@@ -132,6 +135,8 @@ class Ns3:
         cppyy.cppdef((HERE / "classroom.cc").read_text())
         ns.Config.SetDefault("ns3::TcpSocket::SegmentSize", ns.UintegerValue(MSS))
         self.queue_disc = self.edca = ""
+        self.diag_interval = 0.0  # > 0: log the AP's queues and every AC_BE drop (``--diag``), into ``self.diag``
+        self.diag: list[str] = []
         self.version = "ns-3 3.44 (PyPI ns3 " + _dist_version("ns3") + ", cppyy " + _dist_version("cppyy") + \
             " bindings; scenario validation/classroom.cc JIT-compiled by cppyy)"
 
@@ -178,6 +183,7 @@ class Ns3:
         if "error" in row:
             raise RuntimeError(f"{case.id} seed {seed}: {row['error']}")
         self.queue_disc, self.edca = row.pop("_queue_disc"), row.pop("_edca")
+        self.diag = row.pop("_diag", [])
         return row
 
     def _run_here(self, case: Case, seed: int) -> dict:
@@ -189,11 +195,15 @@ class Ns3:
         p.downloadBytes, p.uploadBytes = case.download_bytes, case.upload_bytes
         p.flowStart, p.spread, p.cap = case.flow_start_s, case.start_spread_s, case.sim_cap_s
         p.ampduMax, p.seed, p.sendSize = case.ampdu_max_bytes, seed, MSS
+        p.serverRate, p.serverDelay = case.server_rate, case.server_delay
+        p.diagInterval = self.diag_interval
         t0 = time.perf_counter()
         r = self.g.classroom.Run(p)
         wall = time.perf_counter() - t0
         row = per_seed_row(case, seed, r, wall)
         row["_queue_disc"], row["_edca"] = str(r.queueDisc), str(r.edca)
+        if self.diag_interval > 0:
+            row["_diag"] = [str(x) for x in r.diag]
         return row
 
 
@@ -338,10 +348,30 @@ def config(sim: Ns3, case: Case) -> dict:
                               f"{sim.seconds('ns3::WifiMacQueue', 'MaxDelay')} s",
         },
         "app_write_bytes": MSS,
-        "server": "BulkSendApplication (downloads) and PacketSink (uploads) on the AP node itself: no wired hop",
+        "server": ("BulkSendApplication (downloads) and PacketSink (uploads) on the AP node itself: no wired hop"
+                   if not case.server_rate else
+                   f"BulkSendApplication (downloads) and PacketSink (uploads) on a wired server behind the AP: "
+                   f"PointToPoint {case.server_rate}, delay {case.server_delay} (its device: ns-3 default queue "
+                   "100p + FqCoDel), global routing"),
+        **({"server_link": {"rate_bps": _bps(case.server_rate), "delay_s": _seconds(case.server_delay)}}
+           if case.server_rate else {}),
         "warm_start": f"stations associate from t=0; NeighborCacheHelper fills static ARP entries; flows start at "
                       f"t={case.flow_start_s} s after every station has associated (checked per seed)",
     }
+
+
+def _bps(rate: str) -> float:
+    for unit, mult in (("Gbps", 1e9), ("Mbps", 1e6), ("kbps", 1e3), ("bps", 1.0)):
+        if rate.endswith(unit):
+            return float(rate[: -len(unit)]) * mult
+    raise ValueError(rate)
+
+
+def _seconds(delay: str) -> float:
+    for unit, mult in (("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9), ("s", 1.0)):
+        if delay.endswith(unit):
+            return float(delay[: -len(unit)]) * mult
+    raise ValueError(delay)
 
 
 def run_case(sim: Ns3, case: Case, seeds: int) -> dict:
@@ -412,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resummarise", action="store_true",
                     help="recompute every table's derived fields and summary from its per-seed data (no simulation)")
     ap.add_argument("--readme", action="store_true", help="write that table into README.md (between its markers)")
+    ap.add_argument("--diag", metavar="PREFIX", help="instead of tables: run each chosen case's seeds with the AP's "
+                    "queues logged every --diag-interval s and every AC_BE drop, into PREFIX.<case>.<seed>.txt")
+    ap.add_argument("--diag-interval", type=float, default=0.002, metavar="S")
     args = ap.parse_args(argv)
     if args.summary:
         print(markdown_summary())
@@ -443,6 +476,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run_ns3.py: no case matches {args.case}; see --list", file=sys.stderr)
         return 2
     sim = Ns3()
+    if args.diag:
+        sim.diag_interval = args.diag_interval
+        for case in chosen:
+            for seed in range(1, (args.seeds or case.seeds) + 1):
+                row = sim.run(case, seed)
+                out = Path(f"{args.diag}.{case.id}.{seed}.txt")
+                out.write_text("\n".join([json.dumps({k: row[k] for k in ("start_offset_s", "completion_s")})]
+                                          + sim.diag) + "\n")
+                print(f"{case.id} seed {seed}: {out} ({len(sim.diag)} lines)", flush=True)
+        return 0
     TABLES.mkdir(exist_ok=True)
     for case in chosen:
         t0 = time.perf_counter()

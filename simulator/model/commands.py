@@ -20,6 +20,7 @@ class Bulk:
     bits: float
     connections: float = 1.0  # parallel connections: weight and initial window multiple
     up: bool = False  # the station sends (autosave, submit, upload) over the up tree
+    device: int = -1  # the station's device index when both directions may overlap (bare transfers), else -1
 
 
 @dataclass(frozen=True, slots=True)

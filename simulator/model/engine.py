@@ -187,7 +187,8 @@ class Simulation:
             return False  # per-station queues: a new station's SYN waits in its own, empty queue
         net = self.net
         m = net.active & net.tcp & ~net.up & (net.nodes[:, 0] == room) & (net.paused <= self.now)
-        return float(np.sum(net.win[m])) > float(self.topo.buffers[0][room])
+        queued = np.maximum(0.0, net.win[m] - net.rate[m] * net.rtt[m] / 8.0)  # a window less what is in flight
+        return float(np.sum(queued)) > float(self.topo.buffers[0][room])
 
     def flush_rows(self) -> None:
         if self.rows:
@@ -215,11 +216,11 @@ class Simulation:
                 heapq.heappush(self.heap, (float(cmd), self.seq, _RESUME, proc))
                 return
             match cmd:
-                case Bulk(room=room, cls=cls, bits=bits, connections=conns, up=up):
+                case Bulk(room=room, cls=cls, bits=bits, connections=conns, up=up, device=device):
                     c = self.topo.classes[cls]
                     rtt = float(self.topo.room_rtt[room] + self.topo.air_rtt[cls])
                     tcp = TcpFlow(c.window0 * conns, rtt, c.seg.mss, c.min_rto, c.dupthresh, c.max_window * conns, c.beta)
-                    self.net.add(self.topo.nodes(room, up), bits, conns, proc, cls=cls, tcp=tcp, up=up)
+                    self.net.add(self.topo.nodes(room, up), bits, conns, proc, cls=cls, tcp=tcp, up=up, station=device)
                     site = int(self.topo.room_site[room])
                     self._schedule_net(site)
                     self.ap_bulk[room] += 1
@@ -345,17 +346,19 @@ class Simulation:
         segs = np.where(net.tcp[idx], net.win[idx] / net.mss[idx], 1e9)
         if held is not None:
             segs = np.where(fair | up, segs, held / net.mss[idx])
+        both = _both_ways(net.station[idx], up)
         present = np.flatnonzero(np.bincount(cls)).tolist()
         if len(present) == 1:  # one radio class (a classroom, a city of one device kind): no masks
             rc = topo.classes[present[0]]
-            cost, k = flow_cost(rc.rate_bps, segs, rc.timing, rc.seg, over[rooms], u[rooms])
+            cost, k = flow_cost(rc.rate_bps, segs, rc.timing, rc.seg, over[rooms], u[rooms], up=up, piggyback=both)
         else:
             cost = np.empty(len(idx))
             k = np.empty(len(idx))
             for c in present:
                 m = cls == c
                 rc = topo.classes[c]
-                cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over[rooms[m]], u[rooms[m]])
+                cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over[rooms[m]], u[rooms[m]],
+                                          up=up[m], piggyback=None if both is None else both[m])
         net.ap_cost[idx] = cost
         net.segs[idx] = k
         net.ap_weight[idx] = 1.0 / cost if held is None else np.where(fair, 1.0 / cost, self._fifo_weights(held, rooms, up))
@@ -486,6 +489,20 @@ class Simulation:
             if progress is not None and self.events >= next_report:
                 next_report = self.events + 20000
                 progress(t - self.t_lo, until - self.t_lo)
+
+
+def _both_ways(station: np.ndarray, up: np.ndarray) -> np.ndarray | None:
+    """Flows whose station also has a flow in the other direction (their TCP ACKs ride in its A-MPDUs); None: none."""
+    known = station >= 0
+    if not known.any():
+        return None
+    s = station[known]
+    n = int(s.max()) + 1
+    has_up = np.bincount(s[up[known]], minlength=n) > 0
+    has_down = np.bincount(s[~up[known]], minlength=n) > 0
+    out = np.zeros(len(station), bool)
+    out[known] = has_up[s] & has_down[s]
+    return out
 
 
 def _nice(x: float) -> float:

@@ -165,7 +165,7 @@ class Completion:
 
 _ARRAYS = ("nodes", "res", "weight", "ap_weight", "ap_cost", "phy_cls", "demand", "rem", "rate", "limit_level", "active",
            "win", "ssth", "rtt", "mss", "min_rto", "dupthresh", "tcp", "paused", "up", "segs", "started", "wmax",
-           "beta", "qdelay", "fsite")
+           "beta", "qdelay", "_wired_delay", "fsite", "station")
 
 
 class FluidNetwork(TcpState):
@@ -231,6 +231,8 @@ class FluidNetwork(TcpState):
         self.wmax = np.full(cap, np.inf)
         self.beta = np.full(cap, 0.7)
         self.qdelay = np.zeros(cap)  # queueing delay its packets meet (FIFO part of its radio / bottleneck)
+        self._wired_delay = np.zeros(cap)  # the part of qdelay at a wired bottleneck (tcp.TcpState)
+        self.station = np.full(cap, -1, np.int64)  # device index where its flows in both directions meet (or -1)
         self._groups_memo = None  # (idx, TcpState._groups(idx)) while the queues are unchanged
         self._codel: dict[int, tuple[float, int]] = {}  # group key -> (last drop, drops in this episode)
         self.tokens: list[object] = [None] * cap
@@ -266,7 +268,8 @@ class FluidNetwork(TcpState):
         self.free.extend(range(new - 1, old - 1, -1))
 
     def add(self, nodes: tuple[int, ...], bits: float, weight: float, token: object,
-            demand: float = math.inf, cls: int = 0, tcp: TcpFlow | None = None, up: bool = False) -> int:
+            demand: float = math.inf, cls: int = 0, tcp: TcpFlow | None = None, up: bool = False,
+            station: int = -1) -> int:
         """Queue a flow; it starts sharing at the next recompute (``update``)."""
         if not self.free:
             self._grow()
@@ -280,8 +283,10 @@ class FluidNetwork(TcpState):
         self.rate[i] = 0.0
         self.limit_level[i] = -1
         self.up[i] = up
+        self.station[i] = station
         self.paused[i] = -np.inf
         self.qdelay[i] = 0.0
+        self._wired_delay[i] = 0.0
         self.tcp[i] = tcp is not None
         if tcp is not None:
             self.win[i], self.ssth[i], self.rtt[i] = tcp.window, np.inf, tcp.rtt

@@ -38,7 +38,14 @@ analyses (Bellalta & Kosek-Szott, Ad Hoc Networks 2019) treat OFDMA, which
 this single-user model does not.
 
 Every flow then has an airtime cost per delivered bit: its exchange, its
-share of contention, and the reverse exchange carrying its TCP ACKs.
+share of contention, and the reverse exchange carrying its TCP ACKs. For an
+upload that reverse exchange is the AP's: a single-user PPDU carries one
+receiver's ACKs, and a station cannot send more than its window before they
+return (RFC 5681 §3: the sender is window-bound), hence at least K/W of them
+per uploaded A-MPDU. A station moving data both ways aggregates its TCP ACKs
+with its data (IEEE 802.11-2020, A-MPDU operation: an A-MPDU holds MPDUs of one
+receiver and TID), so they cost subframes, not accesses. Checked against the
+ns-3 tables (``validation/``), not derived from a published model.
 """
 
 from __future__ import annotations
@@ -203,18 +210,32 @@ class ContentionTable:
 
 
 def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overhead: float, u: float,
-              reverse_rate_bps=None) -> tuple[np.ndarray, np.ndarray]:
+              reverse_rate_bps=None, up=None, piggyback=None) -> tuple[np.ndarray, np.ndarray]:
     """Airtime seconds per delivered goodput bit, and MPDUs per A-MPDU, of flows on one radio.
 
     A flow sends A-MPDUs of K = min(caps, window) segments at ``rate_bps``;
     the receiver returns ⌈K/(b·u)⌉·u TCP ACKs per A-MPDU (delayed ACK b,
     u reverse exchanges per data A-MPDU) at ``reverse_rate_bps``. Each
     exchange: PPDU + SIFS + BlockAck, plus the contention overhead (shared by
-    the PPDUs of one TXOP when a TXOP limit is set).
+    the PPDUs of one TXOP when a TXOP limit is set). An upload (``up``) is
+    acknowledged by the AP, which sends one receiver's ACKs per access: a
+    station can send at most its window W before they come back, so it sends
+    W in ⌈W/cap⌉ A-MPDUs per round trip (K = W/⌈W/cap⌉: 30 of a 90-segment
+    window under a 42-MPDU cap, as ns-3 shows) and the AP spends at least
+    K/W ACK exchanges per uploaded A-MPDU (``u`` for the downlink's stations
+    does not apply to it). A flow whose station also sends the other way
+    (``piggyback``) has its TCP ACKs aggregated into that direction's
+    A-MPDUs (same receiver, same AC): they cost their subframes' airtime,
+    not an exchange of their own.
     """
     rate = np.asarray(rate_bps, float)
     rev = rate if reverse_rate_bps is None else np.asarray(reverse_rate_bps, float)
-    k = np.minimum(mpdus_per_ampdu(rate, timing, seg.data_subframe), np.maximum(1.0, window_segments))
+    cap = mpdus_per_ampdu(rate, timing, seg.data_subframe)
+    w = np.maximum(1.0, window_segments)
+    k = np.minimum(cap, w)
+    if up is not None:  # the station's own queue holds its window: sent as ⌈W/cap⌉ A-MPDUs per round trip
+        k = np.where(up, w / np.ceil(w / cap - 1e-9), k)
+        u = np.where(up, np.minimum(1.0, k / w), u)
     ba = block_ack_time(timing)
     t_data = ppdu_time(k * seg.data_subframe, rate, timing) + timing.sifs + ba
     if timing.txop_s > 0:
@@ -227,5 +248,8 @@ def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overh
     t = t_data + overhead / per_access
     per_batch = np.ceil(acks / np.maximum(u, 1e-6))
     t_ack = ppdu_time(per_batch * seg.ack_subframe, rev, timing) + timing.sifs + ba
-    t = t + np.where(u > 0, u * (t_ack + overhead), 0.0)
+    reverse = np.where(u > 0, u * (t_ack + overhead), 0.0)
+    if piggyback is not None:
+        reverse = np.where(piggyback, acks * seg.ack_subframe * 8.0 / rev, reverse)
+    t = t + reverse
     return t / (k * seg.mss * 8.0), k

@@ -330,9 +330,9 @@ def transfer_proc(sim, st: DeviceState, up: bool):
     nbytes = tr.upload if up else tr.download
     start = now
     syn = start
-    while not up and sim.syn_lost(st.room):  # the SYN met the AP's full transmit queue: wait and send again
+    if not up and sim.syn_lost(st.room):  # the SYN met the AP's full transmit queue: wait and send again
         syn = yield syn + sim.topo.classes[st.cls].syn_timeout
     yield syn + sim.rtt(st)  # SYN, SYN-ACK: the sender's data leaves one round trip after the start
-    end = yield Bulk(st.room, st.cls, nbytes * 8.0, float(tr.connections), up)
+    end = yield Bulk(st.room, st.cls, nbytes * 8.0, float(tr.connections), up, st.index)
     if end <= sim.horizon:
         row("upload" if up else "download", d.start_s, start, end, nbytes, True, "", 1, 0.0)

@@ -5,7 +5,10 @@ congestion avoidance one MSS per RTT; fast retransmit after ``dupthresh``
 duplicate ACKs), RFC 6675 (SACK loss recovery), RFC 6298 (retransmission
 timeout, at least ``min_rto``), RFC 9438 (CUBIC's β = 0.7), RFC 8290/8289
 (fq_codel: per-flow queues, CoDel target 5 ms / interval 100 ms, drops at
-interval/√count). The mechanisms are described in ``flows``' module docstring;
+interval/√count), RFC 6298 §2 (initial RTO 1 s; ns-3's ``ConnTimeout`` 3 s:
+``tcp.syn_timeout``). A window's round trip on Wi-Fi: the FIFO delay from
+the current windows (``_radio_fifo_delay``) and, for an upload, its own
+airtime (half duplex, ``_cycle``). The mechanisms are described in ``flows``' module docstring;
 this mixin holds the per-flow arrays' TCP half so ``flows`` keeps the
 allocation.
 """
@@ -36,11 +39,53 @@ class TcpState:
         grown = grown + self.mss[i] * ca_bytes / np.maximum(grown, self.mss[i])
         self.win[i] = np.minimum(grown, self.wmax[i])
 
+    def _radio_fifo_delay(self, idx: np.ndarray) -> np.ndarray:
+        """Per flow: the wait its next packets meet in its AP's shared transmit FIFO (downlink TCP; else 0).
+
+        From the current windows, not the last allocation: the AP drains all
+        windows W_j in A = Σ c_j·W_j seconds of airtime (c_j its airtime per
+        bit), so a FIFO fed by them holds A − RTT of backlog — capped by what
+        it can hold (the FIFO's bytes at the mean cost; fq_codel keeps the rest
+        in per-flow queues in front, RFC 8290, which a new flow's packets pass).
+        With this delay the windows' demands W_j/(RTT + d) just fill the
+        radio, so a window-capped flow neither over- nor under-fills it.
+        """
+        out = np.zeros(len(idx))
+        rooms = self.nodes[idx, 0]
+        sel = self.tcp[idx] & ~self.up[idx] & self.shared_fifo[rooms] & (self.paused[idx] <= self.t)
+        if self.buffers is None or not sel.any():
+            return out
+        f, r = idx[sel], rooms[sel]
+        nr = len(self.caps[0])
+        w = np.minimum(self.win[f], 1e12) * 8.0
+        drain = np.bincount(r, self.ap_cost[f] * w, minlength=nr) / np.maximum(self.ap_capacity, 1e-3)
+        bits = np.bincount(r, w, minlength=nr)
+        rtt = np.full(nr, np.inf)
+        np.minimum.at(rtt, r, self.rtt[f])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = np.minimum(np.maximum(0.0, drain - rtt), drain * self.buffers[0] * 8.0 / bits)
+        out[sel] = np.nan_to_num(d[r])
+        return out
+
+    def _cycle(self, idx: np.ndarray) -> np.ndarray:
+        """A window's round trip: base RTT, queueing, and for an upload the airtime of the window itself.
+
+        The medium is half duplex: while a station's A-MPDUs carry its window
+        (its own queue holds it), the AP cannot return the TCP ACKs that
+        release the next one, so a window-limited upload moves W per
+        (RTT + W·c), c its airtime per bit: 1/x = c + RTT/W, not
+        min(1/c, W/RTT). A download's window waits in the AP's FIFO, whose
+        delay (``_radio_fifo_delay``) already holds its drain.
+        """
+        own = np.where(self.up[idx], self.ap_cost[idx] * np.minimum(self.win[idx], 1e12) * 8.0, 0.0)
+        return self.rtt[idx] + self.qdelay[idx] + own
+
     def _demand(self, idx: np.ndarray) -> np.ndarray:
         d = np.minimum(self.demand[idx], 1e15)
         tcp = self.tcp[idx]
         if tcp.any():
-            d = np.where(tcp, np.minimum(d, self.win[idx] * 8.0 / (self.rtt[idx] + self.qdelay[idx])), d)
+            self.qdelay[idx] = self._wired_delay[idx] + self._radio_fifo_delay(idx)
+            d = np.where(tcp, np.minimum(d, self.win[idx] * 8.0 / self._cycle(idx)), d)
         paused = self.paused[idx] > self.t
         if paused.any():
             d = np.where(paused, 0.0, d)
@@ -78,8 +123,9 @@ class TcpState:
         return sel, keys, first, inv, q, total, served, fifo_g, target_g, cap
 
     def _queue_delays(self, idx: np.ndarray) -> None:
-        """Queueing delay per flow for its next window: the FIFO share of its radio's (or bottleneck's) queue."""
-        self.qdelay[idx] = 0.0
+        """Queueing delay per flow for its next window: its radio's shared FIFO plus its wired bottleneck's queue."""
+        self.qdelay[idx] = self._radio_fifo_delay(idx)
+        self._wired_delay[idx] = 0.0
         g = self._groups(idx)
         if g is None:
             return
@@ -87,19 +133,9 @@ class TcpState:
         with np.errstate(divide="ignore", invalid="ignore"):
             fifo_delay = np.where(served > 0, np.minimum(total, np.where(target_g > 0, fifo_g, total)) / served, 0.0)
         f = idx[sel]
-        lv_f = self.limit_level[f]
-        # a radio with per-station queues (airtime fairness) or a station's own uplink queue: each flow waits
-        # only behind its own packets, which its share already accounts for; a shared FIFO delays everyone
-        own = (lv_f == 0) & (self.up[f] | ~self.shared_fifo[self.nodes[f, 0]])
-        self.qdelay[f] = np.where(own, 0.0, fifo_delay[inv])
-        # downlink flows the window limits still wait in their radio's shared FIFO
-        lv0 = (lv_f == 0) & ~self.up[f] & self.shared_fifo[self.nodes[f, 0]]
-        if lv0.any():
-            rooms = self.nodes[f[lv0], 0]
-            per_room = np.zeros(len(self.caps[0]))
-            per_room[rooms] = fifo_delay[inv[lv0]]
-            other = idx[(self.limit_level[idx] < 0) & ~self.up[idx] & self.tcp[idx]]
-            self.qdelay[other] = per_room[self.nodes[other, 0]]
+        wired = self.limit_level[f] > 0
+        self._wired_delay[f[wired]] = fifo_delay[inv[wired]]
+        self.qdelay[f[wired]] += fifo_delay[inv[wired]]
 
     def _drops(self, idx: np.ndarray) -> bool:
         """Drop episodes at nodes whose queue exceeds what they hold; True when windows changed.
@@ -204,7 +240,7 @@ class TcpState:
             np.minimum.at(self.next_ev, self.fsite[i[wait]], paused[wait])
         r = self.rate[i]
         active = ~wait & (r > 0)
-        rtt_all = self.rtt[i] + self.qdelay[i]
+        rtt_all = self._cycle(i)
         cap = self.win[i] * 8.0 / rtt_all
         # the window limits (and can still grow): it doubles per RTT in slow start, the share may not
         limited = active & (r >= cap * (1 - 1e-9)) & (self.win[i] < self.wmax[i])
@@ -214,6 +250,12 @@ class TcpState:
             x = r[limited] / 8.0
             t_ss = np.where(w < ss, np.minimum(rtt, np.maximum((ss - w) / x, 0.25 * rtt)), 4 * rtt)
             np.minimum.at(self.next_ev, self.fsite[i[limited]], t + t_ss)
+        # the window limits the A-MPDU (fewer segments than the caps allow): its airtime cost falls as the
+        # window grows, so look again when it has doubled (slow start: after W/x)
+        small = active & ~limited & (self.segs[i] * self.mss[i] >= self.win[i] * (1 - 1e-9)) \
+            & (self.win[i] < self.wmax[i]) & (self.win[i] < self.ssth[i])
+        if small.any():
+            np.minimum.at(self.next_ev, self.fsite[i[small]], t + self.win[i][small] * 8.0 / r[small])
         grp = self._groups(idx)
         if grp is not None:
             sel, keys, first, inv, q, total, served, fifo_g, target_g, cap = grp

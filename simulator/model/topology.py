@@ -209,7 +209,7 @@ def build_topology(plan: Plan) -> Topology:
         cost, k = flow_cost(c.rate_bps, 1e9, tm, c.seg, over, u)
         lone[ci] = 1.0 / float(cost)
         iw = c.window0 / c.seg.mss
-        cost_iw, k_iw = flow_cost(c.rate_bps, iw, tm, c.seg, over, 1.0)
+        cost_iw, k_iw = flow_cost(c.rate_bps, 1e9, tm, c.seg, over, 1.0)
         air[ci] = float(cost_iw) * float(k_iw) * c.seg.mss * 8.0
         exch = tm.preamble + tm.sifs + block_ack_time(tm) + over
         small[ci] = (2 * exch, 8.0 * (c.seg.data_subframe / c.seg.mss) / c.rate_bps)

@@ -15,6 +15,7 @@ IdP in them. A document may be a file or an http(s) URL, fetched once at start.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import shutil
@@ -41,9 +42,9 @@ log = logging.getLogger("examday.stack")
 CONFIG_ENV = "EXAMDAY_STACK_CONFIG"
 
 SAML_STATE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS used_requests(id TEXT PRIMARY KEY, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS used_requests(id TEXT PRIMARY KEY, expires REAL NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS used_requests_expires ON used_requests(expires);
-CREATE TABLE IF NOT EXISTS seen_assertions(id TEXT PRIMARY KEY, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS seen_assertions(id TEXT PRIMARY KEY, expires REAL NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_assertions_expires ON seen_assertions(expires);
 CREATE TABLE IF NOT EXISTS mfa(id TEXT PRIMARY KEY, user_name TEXT, approve_at REAL, ctx TEXT);
 CREATE INDEX IF NOT EXISTS mfa_approve_at ON mfa(approve_at);
@@ -195,12 +196,26 @@ def app_from_env():
     if multiprocessing.parent_process() is not None:  # a uvicorn worker: die with the supervisor (no orphans)
         from .process import die_with_parent
         die_with_parent()
-    return build_app(StackConfig.from_json(os.environ[CONFIG_ENV]))
+    app = build_app(StackConfig.from_json(os.environ[CONFIG_ENV]))
+    gc.freeze()  # start-up objects (routes, keys, trust, imports) out of the collector's scans for good
+    return app
+
+
+def _open_files_to_hard_limit(most: int = 65536) -> None:
+    """Every held connection is a descriptor: raise the soft RLIMIT_NOFILE (often 1024) towards the hard
+    one, as servers do (nginx ``worker_rlimit_nofile``), so thousands of idle clients wait for their 408
+    instead of starving the accept loop."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = most if hard == resource.RLIM_INFINITY else min(hard, most)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def serve(config: StackConfig, workers: int = 1, prepared: bool = False) -> None:
     """Run until Ctrl-C / SIGTERM (uvicorn handles both, finishing in-flight requests)."""
     import uvicorn
+    _open_files_to_hard_limit()
     if not prepared:
         config = prepare(config)
     os.environ[CONFIG_ENV] = config.to_json()

@@ -30,12 +30,12 @@ import logging
 import time
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from . import saml
 from .limits import read_form
-from .platform import PendingRequests, staff_assurance_ok
+from .platform import PendingRequests, binding_redirect, staff_assurance_ok
 
 __all__ = ["routes", "GATEWAY_SP_ENTITY_ID", "REQUEST_COOKIE"]
 
@@ -75,8 +75,7 @@ def routes(stack) -> list[Route]:
         up_id, now = saml.new_id(), time.time()
         xml = saml.build_authn_request(up_id, sp_id, upstream.sso_redirect, acs_url, now, force_authn=True)
         query = saml.encode_redirect(xml)  # the DNP gateway does not sign its AuthnRequests
-        sep = "&" if "?" in upstream.sso_redirect else "?"
-        resp = RedirectResponse(upstream.sso_redirect + sep + query, 302)
+        resp = binding_redirect(upstream.sso_redirect, query)
         pending.remember(request, resp, up_id, now, {"id": req.id, "sp": req.issuer, "acs": req.acs_url,
                                                       "rs": req.relay_state, "idp": upstream.entity_id})
         return resp
@@ -112,7 +111,7 @@ def routes(stack) -> list[Route]:
             context = PASSWORD
         xml = saml.build_response(
             issuer=idp_id, destination=down["acs"], audience=down["sp"], in_response_to=down["id"],
-            name_id=saml.new_id(), name_id_format=saml.NAMEID_TRANSIENT, key=keys.key, cert_pem=keys.cert,
+            name_id=saml.new_id(), name_id_format=saml.NAMEID_TRANSIENT, key=keys.key, cert_pem=keys.cert_pem,
             now=now, lifetime_s=cfg.assertion_lifetime_s, authn_context=context, attributes=attributes,
             friendly_names={oid: _FRIENDLY.get(oid, oid) for oid in attributes})
         resp = HTMLResponse(saml.post_form(down["acs"], xml, down.get("rs", "")))

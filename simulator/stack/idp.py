@@ -80,13 +80,13 @@ def routes(stack) -> list[Route]:
         now = time.time()
         xml = saml.build_response(
             issuer=entity_id, destination=info["acs"], audience=info["issuer"], in_response_to=info["id"],
-            name_id=name_id, name_id_format=fmt, key=keys.key, cert_pem=keys.cert, now=now,
+            name_id=name_id, name_id_format=fmt, key=keys.key, cert_pem=keys.cert_pem, now=now,
             lifetime_s=cfg.assertion_lifetime_s, authn_context=LOA3 if user.affiliation == "staff" else PASSWORD,
             attributes={"eduPersonPrincipalName": [user.user_name], "eduPersonAffiliation": [user.affiliation],
                         "sisSchoolUnitCode": [user.school_unit_code] if user.school_unit_code else []})
         resp = HTMLResponse(saml.post_form(info["acs"], xml, info.get("rs", "")))
-        resp.set_cookie(SSO_COOKIE, tokens.sign({"u": user.user_name}, secret, cfg.session_lifetime_s, "idp-sso"),
-                        max_age=int(cfg.session_lifetime_s), path="/idp", httponly=True, samesite="lax")
+        tokens.set_cookie(resp, SSO_COOKIE, tokens.sign({"u": user.user_name}, secret, cfg.session_lifetime_s,
+                                                        "idp-sso"), int(cfg.session_lifetime_s), "/idp", samesite="lax")
         return resp
 
     async def sso(request: Request) -> Response:

@@ -43,7 +43,7 @@ from .limits import read_form
 from .saml import SamlRejected
 
 __all__ = ["routes", "SESSION_COOKIE", "REQUEST_COOKIE", "session_of", "REQUEST_TTL_S", "PendingRequests",
-           "staff_assurance_ok"]
+           "staff_assurance_ok", "binding_redirect"]
 
 log = logging.getLogger("examday.stack.platform")
 SESSION_COOKIE = "examday_dnp"
@@ -71,54 +71,54 @@ class PendingRequests:
 
     def _set(self, response: Response, ids: list) -> None:
         if not ids:
-            response.delete_cookie(self.cookie, path=self.path)
+            tokens.set_cookie(response, self.cookie, "", 0, self.path, secure=self.secure)
             return
-        response.set_cookie(self.cookie, tokens.sign({"ids": ids}, self.secret, REQUEST_TTL_S, self.purpose),
-                            max_age=int(REQUEST_TTL_S), path=self.path, httponly=True,
-                            secure=self.secure, samesite="none" if self.secure else None)
+        tokens.set_cookie(response, self.cookie, tokens.sign({"ids": ids}, self.secret, REQUEST_TTL_S, self.purpose),
+                          int(REQUEST_TTL_S), self.path, secure=self.secure, samesite="none" if self.secure else None)
 
     def remember(self, request: Request, response: Response, req_id: str, now: float, data=None) -> None:
         """Bind ``req_id`` (and what the caller needs back at the ACS, ``data``) to this browser."""
         self._set(response, self._ids(request, now) + [[req_id, now, data]])
 
-    def consume(self, request: Request, req_id: str, now: float) -> tuple[str, object]:
-        """("", data) when ``req_id`` was requested from this browser and not used before, else (reason, None)."""
-        mine = next((x for x in self._ids(request, now) if x[0] == req_id), None)
-        with self.state.tx() as c:
-            if mine is None:
-                used = c.execute("SELECT 1 FROM used_requests WHERE id=?", (req_id,)).fetchone()
-                return ("reused-in-response-to" if used else "unknown-in-response-to"), None
-            if c.execute("INSERT OR IGNORE INTO used_requests VALUES(?,?)",
-                         (req_id, now + REQUEST_TTL_S)).rowcount == 0:
-                return "reused-in-response-to", None
-            self._inserts += 1
-            if self._inserts % 256 == 1:  # expired IDs can no longer be presented: purge them
-                c.execute("DELETE FROM used_requests WHERE expires < ?", (now,))
-        return "", mine[2]
-
     def accept(self, request: Request, saml_response: str, trusted_idps: dict, sp_entity_id: str, acs_url: str,
                now: float, skew_s: float) -> tuple[saml.VerifiedAssertion, object]:
         """Verify a Response for this SP, check it answers a login of this browser, and burn its assertion
-        ID: (assertion, the data remembered with the request); ``SamlRejected`` with the reason otherwise."""
+        ID and request ID: (assertion, the data remembered with the request); ``SamlRejected`` with the reason
+        otherwise. The bookkeeping is one transaction: nothing is burnt unless all of it holds, so a login-CSRF
+        attempt (someone else's genuine Response) cannot spoil the genuine login."""
         a = saml.verify_response(saml_response, trusted_idps=trusted_idps, sp_entity_id=sp_entity_id,
                                  acs_url=acs_url, now=now, skew_s=skew_s)
-        if self.state.query("SELECT 1 FROM seen_assertions WHERE id=?", (a.assertion_id,)):
-            raise SamlRejected("replayed", f"assertion {a.assertion_id} already consumed")
         if not a.in_response_to:
             raise SamlRejected("unknown-in-response-to", "unsolicited response (no InResponseTo)")
-        # bound to this browser before the assertion is burnt: a CSRF attempt cannot spoil the genuine login
-        refused, data = self.consume(request, a.in_response_to, now)
-        if refused:
-            raise SamlRejected(refused, f"{a.in_response_to} (not an open login of this browser)")
-        with self.state.tx() as c:
+        mine = next((x for x in self._ids(request, now) if x[0] == a.in_response_to), None)
+        with self.state.tx() as c:  # a SamlRejected inside rolls it all back
             if c.execute("INSERT OR IGNORE INTO seen_assertions VALUES(?,?)",
                          (a.assertion_id, a.not_on_or_after + skew_s)).rowcount == 0:
                 raise SamlRejected("replayed", f"assertion {a.assertion_id} already consumed")
-            c.execute("DELETE FROM seen_assertions WHERE expires < ?", (now - 3600,))
-        return a, data
+            if mine is None or c.execute("INSERT OR IGNORE INTO used_requests VALUES(?,?)",
+                                         (a.in_response_to, now + REQUEST_TTL_S)).rowcount == 0:
+                used = mine is not None or c.execute("SELECT 1 FROM used_requests WHERE id=?",
+                                                     (a.in_response_to,)).fetchone()
+                raise SamlRejected("reused-in-response-to" if used else "unknown-in-response-to",
+                                   f"{a.in_response_to} (not an open login of this browser)")
+            self._inserts += 1
+            if self._inserts % 256 == 1:  # expired IDs can no longer be presented: purge them
+                c.execute("DELETE FROM used_requests WHERE expires < ?", (now,))
+                c.execute("DELETE FROM seen_assertions WHERE expires < ?", (now - 3600,))
+        return a, mine[2]
 
     def forget(self, request: Request, response: Response, req_id: str, now: float) -> None:
         self._set(response, [x for x in self._ids(request, now) if x[0] != req_id])
+
+
+def binding_redirect(sso_url: str, query: str) -> Response:
+    """302 to an IdP's SSO URL with an HTTP-Redirect binding query (``saml.encode_redirect``, already
+    percent-encoded). Sent as is when it is plain printable ASCII, sparing Starlette's re-quoting of the
+    whole URL (a Python loop over ~700 characters, twice per login)."""
+    location = sso_url + ("&" if "?" in sso_url else "?") + query
+    if location.isascii() and location.isprintable() and " " not in location:
+        return Response(status_code=302, headers={"location": location})
+    return RedirectResponse(location, 302)
 
 
 def staff_assurance_ok(idp, authn_context: str) -> bool:
@@ -163,8 +163,7 @@ def routes(stack) -> list[Route]:
         req_id, now = saml.new_id(), time.time()
         query = saml.encode_redirect(saml.build_authn_request(req_id, sp_id, idp.sso_redirect, acs_url, now,
                                                               idp_list=hint), nxt)
-        sep = "&" if "?" in idp.sso_redirect else "?"
-        resp = RedirectResponse(idp.sso_redirect + sep + query, 302)
+        resp = binding_redirect(idp.sso_redirect, query)
         pending.remember(request, resp, req_id, now)
         return resp
 
@@ -199,9 +198,9 @@ def routes(stack) -> list[Route]:
         nxt = relay_state if relay_state.startswith("/platform/") else "/platform/api/me"
         resp = RedirectResponse(nxt, 303)
         pending.forget(request, resp, a.in_response_to, now)
-        resp.set_cookie(SESSION_COOKIE, tokens.sign({"u": user.id, "e": user.user_name, "a": user.affiliation},
-                                                    stack.secret, cfg.session_lifetime_s, "dnp"),
-                        max_age=int(cfg.session_lifetime_s), path="/platform", httponly=True, samesite="lax")
+        tokens.set_cookie(resp, SESSION_COOKIE, tokens.sign({"u": user.id, "e": user.user_name, "a": user.affiliation},
+                                                            stack.secret, cfg.session_lifetime_s, "dnp"),
+                          int(cfg.session_lifetime_s), "/platform", samesite="lax")
         log.info("login %s (%s) via %s", user.user_name, user.affiliation, a.issuer)
         return resp
 

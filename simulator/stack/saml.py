@@ -86,7 +86,26 @@ ASSURANCE_CERTIFICATION = "urn:oasis:names:tc:SAML:attribute:assurance-certifica
 EID_ASSURANCE = "https://fidus.skolverket.se/authentication/e-leg"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
                           remove_comments=False, huge_tree=False)
-_SIGNER = XMLSigner(signature_algorithm="rsa-sha256", digest_algorithm="sha256", c14n_algorithm=EXC_C14N)
+
+
+class _OwnDocumentSigner(XMLSigner):
+    """signxml's enveloped signer, minus one defensive copy: ``sign_assertion`` hands it the root of a
+    document it has just parsed from its own text (no parent namespaces to leak into the c14n, nobody else
+    holds the tree), so that tree is signed in place; the copy signxml canonicalises and digests is still
+    made. One instance per signature (it remembers which tree is its own). Verification is untouched."""
+
+    def __init__(self, own: etree._Element):
+        super().__init__(signature_algorithm="rsa-sha256", digest_algorithm="sha256", c14n_algorithm=EXC_C14N)
+        self._own: etree._Element | None = own
+        self._parser = _PARSER  # signxml would build a parser per instance
+
+    def get_root(self, data):
+        if data is self._own:  # the first call, for the document itself; later ones copy as usual
+            self._own = None
+            return data
+        return super().get_root(data)
+
+
 _VERIFY_CONFIG = SignatureConfiguration(location="./", expect_references=1)
 MAX_MESSAGE = 256 * 1024
 
@@ -232,18 +251,24 @@ def build_authn_request(req_id: str, issuer: str, destination: str, acs_url: str
             f'<samlp:NameIDPolicy Format="{NAMEID_TRANSIENT}" AllowCreate="true"/>{ctx}</samlp:AuthnRequest>')
 
 
+def _b64_query(b64: str) -> str:
+    """``urllib.parse.quote_plus`` of base64 text, without its per-character Python loop: of the base64
+    alphabet only ``+``, ``/`` and ``=`` are not URL-safe."""
+    return b64.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+
+
 def encode_redirect(xml: str, relay_state: str = "", key: rsa.RSAPrivateKey | None = None,
                     param: str = "SAMLRequest") -> str:
     """The query string of the HTTP-Redirect binding (saml-bindings §3.4.4.1), signed when ``key`` is given."""
     comp = zlib.compressobj(9, zlib.DEFLATED, -15)
     deflated = comp.compress(xml.encode()) + comp.flush()
-    query = f"{param}=" + urllib.parse.quote_plus(base64.b64encode(deflated).decode())
+    query = f"{param}=" + _b64_query(base64.b64encode(deflated).decode())
     if relay_state:
         query += "&RelayState=" + urllib.parse.quote_plus(relay_state)
     if key is not None:
         query += "&SigAlg=" + urllib.parse.quote_plus(SIGALG_RSA_SHA256)
         sig = key.sign(query.encode(), padding.PKCS1v15(), hashes.SHA256())
-        query += "&Signature=" + urllib.parse.quote_plus(base64.b64encode(sig).decode())
+        query += "&Signature=" + _b64_query(base64.b64encode(sig).decode())
     return query
 
 
@@ -312,10 +337,12 @@ def sign_assertion(assertion_xml: str, key: rsa.RSAPrivateKey,
                    cert: "str | x509.Certificate") -> etree._Element:
     """Enveloped RSA-SHA256 signature, exclusive c14n, placed after ``Issuer`` (saml-core §5.4).
 
-    Pass the parsed certificate (not PEM) on hot paths: signxml re-parses PEM on every call."""
+    ``cert``: the PEM text (cheapest: signxml embeds it as is) or a parsed certificate (signxml
+    re-encodes it to PEM on every signature)."""
     root = etree.fromstring(assertion_xml.encode(), _PARSER)
-    certs = [cert] if isinstance(cert, x509.Certificate) else cert
-    return _SIGNER.sign(root, key=key, cert=certs, reference_uri="#" + root.get("ID"))
+    certs = [cert]
+    # no reference_uri: signxml then references the root's ID itself, "#" + ID, without another copy
+    return _OwnDocumentSigner(root).sign(root, key=key, cert=certs)
 
 
 def build_response(*, issuer: str, destination: str, audience: str, in_response_to: str, name_id: str,
@@ -327,6 +354,7 @@ def build_response(*, issuer: str, destination: str, audience: str, in_response_
     """A samlp:Response with one signed Assertion (saml-profiles §4.1.4.2). Attribute keys are friendly
     names from ``ATTR`` (sent as their OID) or full Names; ``friendly_names`` overrides the FriendlyName."""
     aid, rid = assertion_id or new_id(), new_id()
+    issued = instant(now)
     nb = instant(now - 30 if not_before is None else not_before)
     noa = instant(now + lifetime_s if not_on_or_after is None else not_on_or_after)
     irt = f" InResponseTo={quoteattr(in_response_to)}" if in_response_to else ""
@@ -338,7 +366,7 @@ def build_response(*, issuer: str, destination: str, audience: str, in_response_
                   f"</saml:AttributeValue>" for v in values)
         + "</saml:Attribute>" for n, values in attributes.items())
     assertion = (
-        f'<saml:Assertion xmlns:saml="{NS["saml"]}" ID="{aid}" Version="2.0" IssueInstant="{instant(now)}">'
+        f'<saml:Assertion xmlns:saml="{NS["saml"]}" ID="{aid}" Version="2.0" IssueInstant="{issued}">'
         f'<saml:Issuer>{escape(issuer)}</saml:Issuer>'
         f'<ds:Signature xmlns:ds="{NS["ds"]}" Id="placeholder"></ds:Signature>'
         f'<saml:Subject><saml:NameID Format="{name_id_format}">{escape(name_id)}</saml:NameID>'
@@ -347,14 +375,14 @@ def build_response(*, issuer: str, destination: str, audience: str, in_response_
         f'</saml:SubjectConfirmation></saml:Subject>'
         f'<saml:Conditions NotBefore="{nb}" NotOnOrAfter="{noa}"><saml:AudienceRestriction>'
         f'<saml:Audience>{escape(audience)}</saml:Audience></saml:AudienceRestriction></saml:Conditions>'
-        f'<saml:AuthnStatement AuthnInstant="{instant(now)}" SessionIndex="{session_index or aid}">'
+        f'<saml:AuthnStatement AuthnInstant="{issued}" SessionIndex="{session_index or aid}">'
         f'<saml:AuthnContext><saml:AuthnContextClassRef>'
         f'{authn_context or "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"}'
         f'</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>'
         f'<saml:AttributeStatement>{attrs}</saml:AttributeStatement></saml:Assertion>')
     signed = etree.tostring(sign_assertion(assertion, key, cert_pem))
     return (f'<samlp:Response xmlns:samlp="{NS["samlp"]}" xmlns:saml="{NS["saml"]}" ID="{rid}" Version="2.0" '
-            f'IssueInstant="{instant(now)}" Destination={quoteattr(destination)}{irt}>'
+            f'IssueInstant="{issued}" Destination={quoteattr(destination)}{irt}>'
             f'<saml:Issuer>{escape(issuer)}</saml:Issuer><samlp:Status><samlp:StatusCode '
             f'Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>').encode() + signed \
         + b"</samlp:Response>"
@@ -393,12 +421,15 @@ def verify_response(saml_response_b64: str, *, trusted_idps: dict[str, EntityInf
         raise SamlRejected("untrusted-issuer", f"no trusted IdP metadata for {issuer!r}")
     if received.find("ds:Signature", NS) is None:
         raise SamlRejected("unsigned", "Assertion carries no signature")
-    standalone = parse_xml(etree.tostring(received))
+    # signxml parses it into its own tree, with the stack's parser (no entities, no network, no DTD loading),
+    # and refuses DTDs and entities once more
+    standalone = etree.tostring(received)
     signed = None
     errors = []
     for cert in idp.certs:
         try:
-            signed = XMLVerifier().verify(standalone, x509_cert=cert, expect_config=_VERIFY_CONFIG).signed_xml
+            signed = XMLVerifier().verify(standalone, x509_cert=cert, expect_config=_VERIFY_CONFIG,
+                                          parser=_PARSER).signed_xml
             break
         except (InvalidSignature, InvalidDigest, InvalidInput, InvalidCertificate, etree.LxmlError) as err:
             errors.append(str(err))

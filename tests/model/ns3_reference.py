@@ -3,9 +3,10 @@
 Each table's ``config`` becomes a bare transfer scenario (``exam.transfer``):
 one AP with the table's radio, A-MPDU and BlockAck limits; one device profile
 per distinct (streams, MCS) pair; the stations' start offsets of each ns-3
-seed as an explicit arrival list; the TCP parameters ns-3 read back. The
-server runs on the AP in ns-3, so the wired path is made negligible (100
-Gbit/s, 1 µs). The model is run once per ns-3 seed (its start offsets) and
+seed as an explicit arrival list; the TCP parameters ns-3 read back. Where
+the servers run on the AP in ns-3 the wired path is made negligible (100
+Gbit/s, 1 µs); a wired server behind the AP (``config.server_link``) becomes
+the site uplink (its rate, RTT twice its delay). The model is run once per ns-3 seed (its start offsets) and
 its figures are averaged over seeds as the table's summary is.
 """
 
@@ -86,6 +87,9 @@ def scenario_for(table: dict, seed_row: dict, folder: Path) -> Path:
     counts = {kind: sum(1 for k, _ in order if k == kind) for kind in kinds.values()}
     offsets = [seed_row["start_offset_s"][i] for _, i in order]
     down, up = cfg["download_bytes"], cfg["upload_bytes"]
+    link = cfg.get("server_link")  # a wired server behind the AP: the site uplink is that link
+    uplink = (f"{{down: {link['rate_bps']:g} bit/s, up: {link['rate_bps']:g} bit/s, rtt: {2e3 * link['delay_s']:g} ms}}"
+              if link else "{down: 100 Gbit/s, up: 100 Gbit/s, rtt: 0.001 ms}")
     devices = ", ".join(f"{k}: {c}" for k, c in counts.items())
     text = f"""\
 name: {table['case']}-s{seed_row['seed']}
@@ -107,7 +111,7 @@ services:
   dhcp: {{profile: city-dhcp}}
 sites:
   - name: lab
-    uplink: {{down: 100 Gbit/s, up: 100 Gbit/s, rtt: 0.001 ms}}
+    uplink: {uplink}
     switch: 100 Gbit/s
     classrooms:
       - {{name: room, ap: ns3-ap, teacher: null, devices: {{{devices}}}}}

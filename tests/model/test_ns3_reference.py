@@ -4,10 +4,10 @@ Each committed table is rebuilt as a bare transfer scenario (``ns3_reference``)
 and run once per ns-3 seed with that seed's start offsets; per-station
 completion p50/p95 (mean over seeds, as the table's summary) and aggregate
 goodput are compared. The goal is p50 and p95 within 15 % and goodput within
-10 %; ``TOLERANCE`` gives, per evaluated case, the goal or the tolerance the
-model does meet (honestly wider), so a regression in any case fails. A table
-committed after this list was written is run and must finish every station,
-but is not held to a tolerance until it is evaluated and listed here.
+10 %; ``TOLERANCE`` gives, per case, the goal or the tolerance the model
+does meet (honestly wider), so a regression in any case fails. Every
+committed table must be listed (a new table fails until it is evaluated).
+``python validation/compare.py`` prints the same comparison.
 """
 
 import pytest
@@ -15,13 +15,30 @@ import pytest
 from .ns3_reference import model_figures, tables
 
 GOAL = (0.15, 0.15, 0.10)  # p50, p95, goodput: relative error
-#: every case evaluated: the goal, or (p50, p95, goodput) tolerances actually met where the goal is not
+#: every committed case: the goal where the model meets it, else the (p50, p95, goodput) tolerance it does meet
+#: (measured error + 3 points, rounded up); why each miss happens is in docs/model.md ("Against ns-3")
 TOLERANCE = {
-    "ax80-mcs9-n10": GOAL,
-    "ac80-mcs9-n10": (0.27, 0.15, 0.10),
-    "ax80-mcs9-n20": GOAL,
+    "ac80-mcs9-n10": GOAL,
     "ac80-mcs9-n20": GOAL,
-    "ax80-mcs9-n30": (0.18, 0.43, 0.24),
+    "ac80-mcs9-n30": (0.24, 0.15, 0.10),
+    "ax80-mcs9-n10": GOAL,
+    "ax80-mcs9-n20": GOAL,
+    "ax80-mcs9-n30": (0.28, 0.15, 0.16),
+    "ax80-mixed-n10": GOAL,
+    "ax80-mixed-n20": (0.38, 0.15, 0.10),
+    "ax80-mixed-n30": (0.15, 0.15, 0.18),
+    "ax80-spread10-n10": GOAL,
+    "ax80-spread10-n20": GOAL,
+    "ax80-spread10-n30": GOAL,
+    "ax80-updown-n10": GOAL,
+    "ax80-updown-n20": GOAL,
+    "ax80-updown-n30": (0.26, 0.15, 0.10),
+    "ax80-upload-n10": GOAL,
+    "ax80-upload-n20": GOAL,
+    "ax80-upload-n30": (0.49, 0.15, 0.10),
+    "n20-2g4-mcs7-n10": GOAL,
+    "n20-2g4-mcs7-n20": GOAL,
+    "n20-2g4-mcs7-n30": GOAL,
 }
 TABLES = tables()
 
@@ -36,8 +53,7 @@ def test_model_matches_ns3(table, tmp_path):
     want = table["summary"]
     got = model_figures(table, tmp_path)
     assert got.unfinished == 0
-    if table["case"] not in TOLERANCE:
-        return
+    assert table["case"] in TOLERANCE, f"{table['case']}: a new ns-3 table, evaluate it and add its tolerance"
     tol = TOLERANCE[table["case"]]
     errors = (got.p50_s / want["completion_p50_s"] - 1, got.p95_s / want["completion_p95_s"] - 1,
               got.goodput_mbps / want["aggregate_goodput_mbps"] - 1)

@@ -1,0 +1,66 @@
+"""Print the model against every committed ns-3 table: p50, p95, goodput and their relative errors.
+
+Usage: .venv/bin/python validation/compare.py [CASE-GLOB ...] [--seeds N] [--markdown]
+
+Runs the model once per ns-3 seed of each table (its start offsets), exactly as
+``tests/model/test_ns3_reference.py`` does, and prints model/ns-3 − 1 against
+the goal (p50/p95 within 15 %, goodput within 10 %). Needs the project venv
+(not the ns-3 one): the model only reads the committed tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.model.ns3_reference import model_figures, tables  # noqa: E402
+
+GOAL = (0.15, 0.15, 0.10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("cases", nargs="*", metavar="CASE-GLOB", help="case ids (default: every table)")
+    ap.add_argument("--seeds", type=int, default=None, help="at most this many seeds per table")
+    ap.add_argument("--markdown", action="store_true", help="a Markdown table (docs/model.md)")
+    args = ap.parse_args(argv)
+    chosen = [t for t in tables() if not args.cases or any(fnmatch.fnmatch(t["case"], g) for g in args.cases)]
+    if args.markdown:
+        print("| case | seeds | p50 model / ns-3 (s) | p95 model / ns-3 (s) | goodput model / ns-3 (Mbit/s) | goal met |")
+        print("|---|---|---|---|---|---|")
+    met = 0
+    for t in chosen:
+        want = t["summary"]
+        t0 = time.process_time()
+        with tempfile.TemporaryDirectory(prefix="examday-compare-") as d:
+            got = model_figures(t, Path(d), args.seeds)
+        pairs = ((got.p50_s, want["completion_p50_s"]), (got.p95_s, want["completion_p95_s"]),
+                 (got.goodput_mbps, want["aggregate_goodput_mbps"]))
+        err = [g / w - 1 for g, w in pairs]
+        ok = all(abs(e) <= goal for e, goal in zip(err, GOAL))
+        met += ok
+        seeds = len(t["per_seed"][: args.seeds])
+        if args.markdown:
+            cells = [f"{g:.3f} / {w:.3f} ({e:+.0%})" if i < 2 else f"{g:.0f} / {w:.0f} ({e:+.0%})"
+                     for i, ((g, w), e) in enumerate(zip(pairs, err))]
+            print(f"| {t['case']} | {seeds} | " + " | ".join(cells) + f" | {'yes' if ok else 'no'} |")
+        else:
+            print(f"{t['case']:20s} p50 {err[0]:+6.1%} p95 {err[1]:+6.1%} gp {err[2]:+6.1%}  "
+                  f"ns-3 p50 {want['completion_p50_s']:.3f} (±{want['p50_seed_spread_pct']:.0f}%) "
+                  f"p95 {want['completion_p95_s']:.3f} (±{want['p95_seed_spread_pct']:.0f}%) "
+                  f"gp {want['aggregate_goodput_mbps']:.0f}  {'ok' if ok else '--'}  "
+                  f"model cpu {time.process_time() - t0:.1f} s", flush=True)
+    if not args.markdown:
+        print(f"{met}/{len(chosen)} cases meet the goal (p50, p95 ±15 %, goodput ±10 %)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
