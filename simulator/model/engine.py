@@ -101,7 +101,7 @@ class Simulation:
         streams = ss.spawn(8)
         self.rng_dev = np.random.default_rng(streams[0])
         self.rng_jitter = np.random.default_rng(streams[1])
-        self.dev_uniform = self.rng_dev.random(len(plan.devices))
+        self.dev_uniform = self.rng_dev.random(len(plan.devices)).tolist()  # Python floats: cheaper hot path
         for k, (role, sp) in enumerate(sorted(plan.services.items())):
             prof = sp.profile
             self.stations[role] = Station(f"service:{role}", sp.workers, prof.discipline, sp.max_connections,
@@ -212,7 +212,8 @@ class Simulation:
                     value = self.now
                     continue
                 self.seq += 1
-                heapq.heappush(self.heap, (cmd, self.seq, _RESUME, proc))
+                # a numpy float64 (a float subclass) as a Python float: the same value, faster heap compares
+                heapq.heappush(self.heap, (float(cmd), self.seq, _RESUME, proc))
                 return
             match cmd:
                 case Bulk(room=room, cls=cls, bits=bits, connections=conns, up=up, device=device):
