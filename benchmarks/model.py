@@ -1,22 +1,30 @@
-"""Model engine speed: school-ak9, the city's worst case (first 30 min), a classroom against ns-3, scaling.
+"""Model engine speed (issue 9): the city's worst case, a classroom against ns-3, cost per device.
 
-Run: ``.venv/bin/python benchmarks/model.py`` (``--quick`` skips the 50k point).
-Prints wall and CPU time, events processed per (CPU) second, peak memory per
-device (RSS growth in a fresh process); the whole ``examday simulate`` process
-for malmo-worst-case's first 30 minutes (report included; goal < 10 s) beside
-the simulation alone; the n = 30 (or largest) ns-3 classroom simulated alone,
-as a ratio to ns-3's wall time per seed from its table (goal ≥ 1000×); and a
-scaling table for 1k/5k/20k/50k devices generated from a city template (sites
-of nine 28-device classrooms, 1 Gbit/s uplinks, 10 Gbit/s core), simulated
-through their first 30 minutes. Every figure is also shown as a multiple of a
-fixed pure-Python reference loop timed in the same command, since the machine
-may be shared.
+Run: ``.venv/bin/python benchmarks/model.py`` (``--quick`` skips the 50k-device
+point; ``--baseline main`` also measures that git revision's ``simulator/``
+in the same command and prints the ratios). It prints the issue's figures:
+
+1. ``malmo-worst-case`` through its first 30 minutes (``--until 30min``): the
+   whole ``examday simulate`` process, report included, wall and CPU (CPU =
+   one core's work; goal < 10 s), beside the simulation alone.
+2. The largest ns-3 classroom (n = 30, ``tests/model/ns3_reference.py``)
+   simulated alone, per ns-3 seed, as a ratio to ns-3's wall time per seed
+   from its table (goal ≥ 1000×).
+3. Cost per device at 1k/5k/20k/50k devices (a generated city: schools of
+   nine 28-device classrooms, 1 Gbit/s uplinks, 10 Gbit/s core; first 30
+   minutes), and the linearity figure: CPU per device at the largest point
+   over CPU per device at 1k (1.0 = linear).
+
+Each simulation runs in a fresh interpreter (peak memory is its own). The
+machine may be shared: every CPU figure is also shown as a multiple of a
+fixed pure-Python reference loop timed in the same command ("x ref").
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -25,10 +33,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from simulator.plan import load_plan  # noqa: E402
-from simulator.model import simulate  # noqa: E402
+WORST = ROOT / "scenarios" / "malmo-worst-case.yaml"
+SCALE = (1000, 5000, 20000, 50000)
+GOAL_WHOLE_S, GOAL_NS3_RATIO = 10.0, 1000.0
 
 CITY = """\
 name: bench-city-{devices}
@@ -72,8 +79,12 @@ def city_scenario(devices: int, folder: Path) -> Path:
     return path
 
 
+# ------------------------------------------------------------------ in the child interpreter
 def _measure_here(path: str, until: float | None) -> dict:
-    """One measurement in this process: wall and CPU time of ``simulate``, peak RSS growth per device."""
+    """One measurement in this process: wall and CPU of ``simulate``, peak RSS growth per device."""
+    from simulator.model import simulate
+    from simulator.plan import load_plan
+
     plan = load_plan(path)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     with tempfile.TemporaryDirectory() as out:
@@ -82,16 +93,56 @@ def _measure_here(path: str, until: float | None) -> dict:
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     n = len(plan.devices)
-    return {"devices": n, "wall_s": wall, "cpu_s": cpu, "events": r.events, "events_per_s": r.events / cpu,
-            "peak_bytes_per_device": max(0, peak - base_rss) / n, "step_rows": r.step_rows,
-            "resource_rows": r.resource_rows, "recomputes": r.flow_recomputes}
+    return {"devices": n, "wall_s": wall, "cpu_s": cpu, "events": r.events, "peak_bytes_per_device":
+            max(0, peak - base_rss) / n, "step_rows": r.step_rows, "recomputes": r.flow_recomputes}
 
 
-def measure(path: Path, until: float | None) -> dict:
-    """Measure in a fresh interpreter, so peak memory belongs to this run alone."""
-    cmd = [sys.executable, __file__, "--one", str(path)] + (["--until", str(until)] if until else [])
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+def _classroom_here(code: Path) -> dict:
+    """The n = 30 (largest downlink) ns-3 classroom, simulated once per ns-3 seed: CPU and wall per seed."""
+    sys.path.insert(0, str(code / "tests" / "model"))
+    from ns3_reference import scenario_for, tables  # noqa: E402
+
+    from simulator.model import simulate
+    from simulator.plan import load_plan
+
+    cands = [t for t in tables() if t["config"]["download_bytes"] and not t["config"]["upload_bytes"]]
+    if not cands:
+        return {}
+    t = max(cands, key=lambda t: (t["config"]["stations"], t["case"].startswith("ax")))
+    cpu = wall = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for row in t["per_seed"]:
+            plan = load_plan(str(scenario_for(t, row, Path(tmp))))
+            t0, c0 = time.perf_counter(), time.process_time()
+            simulate(plan, Path(tmp) / f"run-{row['seed']}")
+            wall, cpu = wall + time.perf_counter() - t0, cpu + time.process_time() - c0
+    n = len(t["per_seed"])
+    return {"case": t["case"], "seeds": n, "cpu_s": cpu / n, "wall_s": wall / n, "ns3_wall_s": t["summary"]["wall_s"]}
+
+
+# ------------------------------------------------------------------ in the parent
+def _child(code: Path, *args: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(code))
+    cmd = [sys.executable, __file__, "--code", str(code), *args]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=code).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def measure(code: Path, path: Path, until: float | None) -> dict:
+    return _child(code, "--one", str(path), *(["--until", str(until)] if until else []))
+
+
+def whole_simulate(code: Path, path: Path, until: str) -> tuple[float, float]:
+    """(wall, CPU) seconds of the whole ``examday simulate`` process (start-up, simulation, report)."""
+    with tempfile.TemporaryDirectory() as out:
+        c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "simulator", "simulate", str(path), "--until", until, "-q",
+                        "-o", str(Path(out) / "run")], check=False, capture_output=True, cwd=code,
+                       env=dict(os.environ, PYTHONPATH=str(code)))
+        wall = time.perf_counter() - t0
+        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
 
 
 def reference_s() -> float:
@@ -103,80 +154,86 @@ def reference_s() -> float:
     return time.process_time() - t0
 
 
-def whole_simulate(path: Path, until: str) -> tuple[float, float]:
-    """(wall, CPU) seconds of the whole ``examday simulate`` process (start-up, simulation, report)."""
-    with tempfile.TemporaryDirectory() as out:
-        c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "simulator", "simulate", str(path), "--until", until, "-q",
-                        "-o", str(Path(out) / "run")], check=False, capture_output=True, cwd=ROOT)
-        wall = time.perf_counter() - t0
-        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return wall, (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
+def export(rev: str, folder: Path) -> Path:
+    """``simulator/`` and ``profiles/`` of git revision ``rev`` in ``folder`` (the baseline's code)."""
+    git = subprocess.Popen(["git", "-C", str(ROOT), "archive", rev, "simulator", "profiles", "tests/model",
+                            "validation/tables"], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", str(folder)], stdin=git.stdout, check=True)
+    if git.wait():
+        raise SystemExit(f"benchmarks/model.py: --baseline {rev}: git archive failed")
+    return folder
 
 
-def classroom_vs_ns3() -> str:
-    """The largest ns-3 classroom table simulated alone (per seed) against ns-3's wall time per seed."""
-    sys.path.insert(0, str(ROOT / "tests" / "model"))
-    from ns3_reference import tables, model_figures  # noqa: E402
+def _line(name: str, m: dict, ref: float) -> str:
+    return (f"{name:<34} {m['devices']:>6} dev  wall {m['wall_s']:>6.2f} s  cpu {m['cpu_s']:>6.2f} s "
+            f"({m['cpu_s'] / ref:>5.1f} x ref)  {m['events']:>7} ev  {m['recomputes']:>6} recomputes  "
+            f"{m['peak_bytes_per_device'] / 1e3:>5.1f} kB/dev")
 
-    cands = [t for t in tables() if t["config"]["download_bytes"] and not t["config"]["upload_bytes"]]
-    if not cands:
-        return "no ns-3 tables in validation/tables"
-    t = max(cands, key=lambda t: (t["config"]["stations"], t["case"].startswith("ax")))
+
+def _vs(new: float, old: float | None) -> str:
+    return "" if old is None else f"   [baseline {old:.2f} s: {old / new:.2f}x faster]"
+
+
+def run_all(codes: dict[str, Path], quick: bool) -> None:
+    ref = reference_s()
+    print(f"reference loop: {ref:.3f} s cpu ('x ref' = figure / this; the machine may be shared)")
+    sizes = SCALE[:-1] if quick else SCALE
+    base = codes.get("baseline")
+    new = codes["this tree"]
+    res: dict[str, dict] = {k: {} for k in codes}
     with tempfile.TemporaryDirectory() as tmp:
-        m = model_figures(t, Path(tmp))
-    ratio = t["summary"]["wall_s"] / m.wall_s
-    return (f"{t['case']}: model {m.wall_s * 1e3:.0f} ms per seed, ns-3 {t['summary']['wall_s']:.1f} s per seed "
-            f"-> {ratio:,.0f}x faster (goal >= 1000x)")
-
-
-def _line(name: str, m: dict) -> str:
-    return (f"{name:<40} {m['devices']:>6} dev  wall {m['wall_s']:>6.2f} s  cpu {m['cpu_s']:>6.2f} s  "
-            f"{m['events']:>7} ev  "
-            f"{m['events_per_s'] / 1e3:>6.0f} kev/s  {m['peak_bytes_per_device'] / 1e3:>6.1f} kB/dev  "
-            f"{m['step_rows']:>7} rows  {m['recomputes']:>6} recomputes")
+        cities = {n: city_scenario(n, Path(tmp)) for n in sizes}
+        for label, code in codes.items():  # interleaved per figure would be fairer; per code is simpler to read
+            r = res[label]
+            r["whole"] = whole_simulate(code, WORST, "30min")
+            r["sim"] = measure(code, WORST, 1800.0)
+            r["classroom"] = _child(code, "--classroom")
+            r["scale"] = [measure(code, cities[n], 1800.0) for n in sizes]
+    for label in codes:
+        r, b = res[label], (res["baseline"] if base is not None and label != "baseline" else None)
+        print(f"\n== {label} ({codes[label]}) ==")
+        wall, cpu = r["whole"]
+        print(f"1. {WORST.stem}, first 30 min, whole `examday simulate` (report included): wall {wall:.2f} s, "
+              f"cpu {cpu:.2f} s ({cpu / ref:.1f} x ref)  goal < {GOAL_WHOLE_S:.0f} s on one core: "
+              f"{'met' if cpu < GOAL_WHOLE_S else 'NOT met'} (cpu){_vs(cpu, b and b['whole'][1])}")
+        print("   " + _line("simulation alone", r["sim"], ref) + _vs(r["sim"]["cpu_s"], b and b["sim"]["cpu_s"]))
+        c = r["classroom"]
+        if c:
+            ratio_cpu, ratio_wall = c["ns3_wall_s"] / c["cpu_s"], c["ns3_wall_s"] / c["wall_s"]
+            print(f"2. classroom {c['case']} (ns-3 {c['ns3_wall_s']:.1f} s wall per seed), model per seed: "
+                  f"cpu {c['cpu_s'] * 1e3:.0f} ms -> {ratio_cpu:,.0f}x, wall {c['wall_s'] * 1e3:.0f} ms -> "
+                  f"{ratio_wall:,.0f}x  goal >= {GOAL_NS3_RATIO:,.0f}x: {'met' if ratio_cpu >= GOAL_NS3_RATIO else 'NOT met'}"
+                  f" (cpu){_vs(c['cpu_s'], b and b['classroom'].get('cpu_s'))}")
+        print("3. cost per device (first 30 min of a generated city):")
+        print("   devices   cpu_s   wall_s   cpu ms/device   x ref   recomputes   events/device")
+        for m in r["scale"]:
+            print(f"   {m['devices']:>7} {m['cpu_s']:>7.2f} {m['wall_s']:>8.2f} {m['cpu_s'] / m['devices'] * 1e3:>15.3f}"
+                  f" {m['cpu_s'] / ref:>7.1f} {m['recomputes']:>12} {m['events'] / m['devices']:>15.1f}")
+        lo, hi = r["scale"][0], r["scale"][-1]
+        lin = (hi["cpu_s"] / hi["devices"]) / (lo["cpu_s"] / lo["devices"])
+        print(f"   linearity: cpu per device at {hi['devices']} / at {lo['devices']} = {lin:.2f} (1.0 = linear; "
+              f"< 1 means the small city pays fixed per-recompute costs)")
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="skip the 50k-device point")
+    ap.add_argument("--baseline", metavar="REV", help="also measure this git revision (e.g. main) and print ratios")
+    ap.add_argument("--code", help=argparse.SUPPRESS)
     ap.add_argument("--one", metavar="SCENARIO", help=argparse.SUPPRESS)
+    ap.add_argument("--classroom", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--until", type=float, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.one:
-        print(json.dumps(_measure_here(args.one, args.until)))
+    if args.one or args.classroom:
+        code = Path(args.code or ROOT)
+        sys.path.insert(0, str(code))
+        print(json.dumps(_measure_here(args.one, args.until) if args.one else _classroom_here(code)))
         return 0
-    ref = reference_s()
-    print("each figure from a fresh process; cpu = process CPU time (the machine is shared: see the reference), "
-          "memory = peak RSS growth during simulate / devices")
-    print(f"reference loop: {ref:.3f} s cpu (figures below also as multiples of it: 'x ref')")
-    ak9 = measure(ROOT / "scenarios" / "school-ak9.yaml", None)
-    print(_line("school-ak9 (whole run, aim < 1 s)", ak9))
-    print(classroom_vs_ns3())
-    worst = ROOT / "scenarios" / "malmo-worst-case.yaml"
-    with tempfile.TemporaryDirectory() as tmp:
-        if not worst.exists():
-            worst = city_scenario(20000, Path(tmp))
-            print("(scenarios/malmo-worst-case.yaml missing: using a generated 20k-device city)")
-        m = measure(worst, 1800.0)
-        print(_line(f"{worst.stem} first 30 min, simulation", m) + f"  ({m['cpu_s'] / ref:.1f} x ref)")
-        wall, cpu = whole_simulate(worst, "30min")
-        print(f"{worst.stem} first 30 min, whole `examday simulate` (report included): {wall:.2f} s wall, "
-              f"{cpu:.2f} s cpu ({cpu / ref:.1f} x ref; goal < 10 s on an idle core)")
-        print("\nscaling (first 30 min):")
-        rows = []
-        for n in (1000, 5000, 20000) + (() if args.quick else (50000,)):
-            rows.append(measure(city_scenario(n, Path(tmp)), 1800.0))
-            print(_line(f"city {n}", rows[-1]))
-        base = rows[0]
-        print("\n devices    cpu_s   cpu s per 1k devices   relative to the 1k point (1.0 = linear)"
-              "   events/device   us/event")
-        for r in rows:
-            per_k = r["cpu_s"] / r["devices"] * 1000
-            rel = per_k / (base["cpu_s"] / base["devices"] * 1000)
-            print(f"{r['devices']:>8} {r['cpu_s']:>8.2f} {per_k:>20.3f} {rel:>24.2f} {' ' * 14}"
-                  f"{r['events'] / r['devices']:>14.1f} {r['cpu_s'] / r['events'] * 1e6:>10.1f}")
+    with tempfile.TemporaryDirectory(prefix="bench-model-") as tmp:
+        codes = {"this tree": ROOT}
+        if args.baseline:
+            codes = {"baseline": export(args.baseline, Path(tmp)), **codes}
+        run_all(codes, args.quick)
     return 0
 
 

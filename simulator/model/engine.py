@@ -134,6 +134,8 @@ class Simulation:
         self.core_cap = float(min(topo.capacities[4][0], topo.capacities[5][0], topo.capacities[6][0]))
         self.core_up_cap = float(min(topo.capacities[4][1], topo.capacities[5][1]))
         self._rates: dict[tuple[int, int], list[float]] = {}
+        self._room_mac = topo.room_mac.tolist()  # plain lists for the per-exchange hot path
+        self._small_air = [tuple(row) for row in topo.small_air.tolist()]
         self.rows: list[str] = []
         self.air_v = np.zeros(len(topo.room_ids))  # short exchanges' airtime per second, decaying (AIR_TAU_S)
         self.air_t = np.full(len(topo.room_ids), self.t_lo)
@@ -149,7 +151,7 @@ class Simulation:
     # ------------------------------------------------------------ radio figures
     def radio_rate(self, cls: int, n: int, room: int) -> float:
         """Total downlink goodput of n flows of class ``cls`` on the room's radio (cached per AP kind)."""
-        key = (cls, int(self.topo.room_mac[room]))
+        key = (cls, self._room_mac[room])
         table = self._rates.get(key)
         if table is None:
             table = self._rates[key] = [0.0] * MAX_N
@@ -161,8 +163,8 @@ class Simulation:
 
     def small_airtime(self, cls: int, up_bytes: float, down_bytes: float) -> float:
         """Airtime (s) of one short request/response exchange (two PPDU exchanges with contention)."""
-        fixed, per_byte = self.topo.small_air[cls]
-        return float(fixed + per_byte * (up_bytes + down_bytes))
+        fixed, per_byte = self._small_air[cls]
+        return fixed + per_byte * (up_bytes + down_bytes)
 
     def iw(self, cls: int) -> float:
         return self.topo.classes[cls].window0
@@ -218,7 +220,7 @@ class Simulation:
                     tcp = TcpFlow(c.window0 * conns, rtt, c.seg.mss, c.min_rto, c.dupthresh, c.max_window * conns, c.beta)
                     self.net.add(self.topo.nodes(room, up), bits, conns, proc, cls=cls, tcp=tcp, up=up)
                     site = int(self.topo.room_site[room])
-                    self._schedule_net((site,))
+                    self._schedule_net(site)
                     self.ap_bulk[room] += 1
                     if up:
                         self.site_up[site] += 1
@@ -275,13 +277,27 @@ class Simulation:
                 if t < math.inf:
                     self.push(max(t, self.now), _NET, (-1, self.net_version))
             return
-        for s in (range(len(self.topo.site_ids)) if sites is None else sites):
-            t = net.next_time(s)
-            if t < self.site_due[s] - 1e-12 or t == math.inf:
-                self.site_due[s] = t
-                self.site_ver[s] += 1
+        if isinstance(sites, int):  # one site (a flow arrived): scalar arithmetic is cheaper
+            t = net.next_time(sites)
+            if t < self.site_due[sites] - 1e-12 or t == math.inf:
+                self.site_due[sites] = t
+                self.site_ver[sites] += 1
                 if t < math.inf:
-                    self.push(max(t, self.now), _NET, (s, int(self.site_ver[s])))
+                    self.push(max(t, self.now), _NET, (sites, int(self.site_ver[sites])))
+            return
+        sites = np.arange(len(self.topo.site_ids)) if sites is None else np.asarray(sites, np.int64)
+        ts = net.next_times(sites)
+        change = (ts < self.site_due[sites] - 1e-12) | (ts == math.inf)
+        if not change.any():
+            return
+        sites, ts = sites[change], ts[change]
+        self.site_due[sites] = ts
+        self.site_ver[sites] += 1
+        now = self.now
+        for s, t, v in zip(sites.tolist(), ts.tolist(), self.site_ver[sites].tolist()):
+            if t < math.inf:
+                self.seq += 1
+                heapq.heappush(self.heap, (t if t > now else now, self.seq, _NET, (s, v)))
 
     def _schedule_ps(self, role: str) -> None:
         t = self.stations[role].next_completion()
@@ -310,13 +326,17 @@ class Simulation:
         nr = topo.n_rooms
         m_down = np.bincount(rooms[~up], minlength=nr)
         n_up = np.bincount(rooms[up], minlength=nr)
-        busy_rooms = np.unique(rooms)
+        busy_rooms = np.flatnonzero(m_down + n_up)
         over = np.zeros(nr)
         u = np.zeros(nr)
-        tabs = topo.room_mac[busy_rooms]
-        for ti in np.unique(tabs).tolist():
-            rs = busy_rooms[tabs == ti]
-            over[rs], u[rs] = topo.contention_tables[ti].lookup(m_down[rs], n_up[rs])
+        tables = topo.contention_tables
+        if len(tables) == 1:
+            over[busy_rooms], u[busy_rooms] = tables[0].lookup(m_down[busy_rooms], n_up[busy_rooms])
+        else:
+            tabs = topo.room_mac[busy_rooms]
+            for ti in np.flatnonzero(np.bincount(tabs)).tolist():
+                rs = busy_rooms[tabs == ti]
+                over[rs], u[rs] = tables[ti].lookup(m_down[rs], n_up[rs])
         cls = net.phy_cls[idx]
         fair = topo.room_fair[rooms]
         held = self._fifo_held(net, idx, rooms, up) if not fair.all() else None
@@ -324,12 +344,17 @@ class Simulation:
         segs = np.where(net.tcp[idx], net.win[idx] / net.mss[idx], 1e9)
         if held is not None:
             segs = np.where(fair | up, segs, held / net.mss[idx])
-        cost = np.empty(len(idx))
-        k = np.empty(len(idx))
-        for c in np.unique(cls).tolist():
-            m = cls == c
-            rc = topo.classes[c]
-            cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over[rooms[m]], u[rooms[m]])
+        present = np.flatnonzero(np.bincount(cls)).tolist()
+        if len(present) == 1:  # one radio class (a classroom, a city of one device kind): no masks
+            rc = topo.classes[present[0]]
+            cost, k = flow_cost(rc.rate_bps, segs, rc.timing, rc.seg, over[rooms], u[rooms])
+        else:
+            cost = np.empty(len(idx))
+            k = np.empty(len(idx))
+            for c in present:
+                m = cls == c
+                rc = topo.classes[c]
+                cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over[rooms[m]], u[rooms[m]])
         net.ap_cost[idx] = cost
         net.segs[idx] = k
         net.ap_weight[idx] = 1.0 / cost if held is None else np.where(fair, 1.0 / cost, self._fifo_weights(held, rooms, up))
@@ -337,7 +362,7 @@ class Simulation:
     def _fifo_held(self, net: FluidNetwork, idx: np.ndarray, rooms: np.ndarray, up: np.ndarray) -> np.ndarray:
         """Bytes each downlink flow holds in its AP's transmit FIFO: min(W_i, f), Σ min(W_i, f) = FIFO size."""
         w = np.where(net.tcp[idx], np.minimum(net.win[idx], 1e12), 1e12) * np.where(net.tcp[idx], 1.0, net.weight[idx])
-        held, _ = waterfill(np.where(up, 0.0, w), np.ones(len(idx)), np.ones(len(idx)), rooms, self.topo.buffers[0])
+        held, _ = waterfill(np.where(up, 0.0, w), np.ones(len(idx)), None, rooms, self.topo.buffers[0])
         return np.where(up, 0.0, held)
 
     def _fifo_weights(self, held: np.ndarray, rooms: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -401,7 +426,7 @@ class Simulation:
             self.net_due = math.inf
             self._schedule_net()
             return
-        self._schedule_net(batch.tolist())
+        self._schedule_net(batch)
 
     def _completed(self, done) -> None:
         for c in done:

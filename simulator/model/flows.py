@@ -100,32 +100,43 @@ class TcpFlow:
     beta: float = 0.7  # window kept after a loss (CUBIC, RFC 9438)
 
 
-def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray, group: np.ndarray,
+def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray | None, group: np.ndarray,
               capacity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted max-min fair rates for flows in groups sharing one capacity each.
 
     Each group g solves Σ_i cost_i · min(demand_i, L_g · weight_i) = capacity_g
     for its water level L_g (∞ when the demands fit). Returns the new rates
-    and a mask of the flows this level limited.
+    and a mask of the flows this level limited. ``cost`` None: 1 for every flow.
     """
     n = len(demand)
-    used = np.bincount(group, demand * cost, minlength=len(capacity))
+    dcost = demand if cost is None else demand * cost
+    used = np.bincount(group, dcost, minlength=len(capacity))
     over = used > capacity * (1 + 1e-12)
     if not over.any():
         return demand, np.zeros(n, bool)
     sel = np.flatnonzero(over[group])
-    g, d, w, c = group[sel], demand[sel], weight[sel], cost[sel]
+    g, d, w = group[sel], demand[sel], weight[sel]
     lam = d / w
-    order = np.lexsort((lam, g))
-    g, d, w, c, lam = g[order], d[order], w[order], c[order], lam[order]
-    dc, wc = d * c, w * c
+    # by group, then by level at which each flow saturates (two stable sorts = lexsort((lam, g)))
+    order = np.argsort(lam, kind="stable")
+    order = order[np.argsort(g[order], kind="stable")]
+    g, d, w, lam = g[order], d[order], w[order], lam[order]
+    back = sel[order]
+    if cost is None:
+        dc, wc = d, w
+    else:
+        c = cost[back]
+        dc, wc = d * c, w * c
     cum_dc = np.cumsum(dc)
     cum_wc = np.cumsum(wc)
-    ng = len(capacity)
-    first = np.searchsorted(g, np.arange(ng))  # start of each group in the sorted run
-    start_dc = np.concatenate(([0.0], cum_dc))[first]
-    total_wc = np.bincount(g, wc, minlength=ng)
-    start_wc = np.concatenate(([0.0], cum_wc))[first]
+    # the groups present, each's first position in the sorted run
+    head = np.flatnonzero(np.concatenate(([True], g[1:] != g[:-1])))
+    gid = g[head]
+    start_dc = np.zeros(len(capacity))
+    start_wc = np.zeros(len(capacity))
+    start_dc[gid] = np.concatenate(([0.0], cum_dc))[head]  # Σ before the group (as in the running sums)
+    start_wc[gid] = np.concatenate(([0.0], cum_wc))[head]
+    total_wc = np.bincount(g, wc, minlength=len(capacity))
     before_dc = cum_dc - dc - start_dc[g]  # Σ of flows strictly before i in its group
     after_wc = total_wc[g] - (cum_wc - wc - start_wc[g])  # Σ w·c of flows i.. end
     fill_at = before_dc + lam * after_wc  # capacity used if the level were lam_i
@@ -134,13 +145,12 @@ def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray, group: n
     idx = np.flatnonzero(binding)
     gb = g[idx]
     firsts = idx[np.concatenate(([True], gb[1:] != gb[:-1]))]
-    level = np.full(ng, np.inf)
+    level = np.full(len(capacity), np.inf)
     level[g[firsts]] = (capacity[g[firsts]] - before_dc[firsts]) / after_wc[firsts]
     new = np.minimum(d, level[g] * w)
     limited = new < d * (1 - 1e-12)
     out = demand.copy()
     lim = np.zeros(n, bool)
-    back = sel[order]
     out[back] = new
     lim[back] = limited
     return out, lim
@@ -153,7 +163,7 @@ class Completion:
     token: object
 
 
-_ARRAYS = ("nodes", "weight", "ap_weight", "ap_cost", "phy_cls", "demand", "rem", "rate", "limit_level", "active",
+_ARRAYS = ("nodes", "res", "weight", "ap_weight", "ap_cost", "phy_cls", "demand", "rem", "rate", "limit_level", "active",
            "win", "ssth", "rtt", "mss", "min_rto", "dupthresh", "tcp", "paused", "up", "segs", "started", "wmax",
            "beta", "qdelay", "fsite")
 
@@ -195,6 +205,7 @@ class FluidNetwork(TcpState):
         self.rng = np.random.default_rng([seed, 17])
         cap = 1024
         self.nodes = np.zeros((cap, self.L), np.int64)
+        self.res = np.zeros((cap, self.L), np.int64)  # resource index per level (offset + node)
         self.weight = np.ones(cap)
         self.ap_weight = np.ones(cap)
         self.ap_cost = np.ones(cap)
@@ -220,6 +231,7 @@ class FluidNetwork(TcpState):
         self.wmax = np.full(cap, np.inf)
         self.beta = np.full(cap, 0.7)
         self.qdelay = np.zeros(cap)  # queueing delay its packets meet (FIFO part of its radio / bottleneck)
+        self._groups_memo = None  # (idx, TcpState._groups(idx)) while the queues are unchanged
         self._codel: dict[int, tuple[float, int]] = {}  # group key -> (last drop, drops in this episode)
         self.tokens: list[object] = [None] * cap
         self.free = list(range(cap - 1, -1, -1))
@@ -231,6 +243,7 @@ class FluidNetwork(TcpState):
         self.ts = np.full(n_sites, float(t_lo))  # per site: time its flows were last advanced to
         self.site_rc = np.full(n_sites, -math.inf)  # per site: last recompute
         self.site_flows = np.zeros(n_sites, np.int64)  # per site: active + pending flows
+        self.site_pending = np.zeros(n_sites, np.int64)  # per site: flows waiting for their first recompute
         self.next_done = np.full(n_sites, math.inf)  # per site: earliest completion at current rates
         self.next_ev = np.full(n_sites, math.inf)  # per site: next TCP event (ramp, drop, timeout end)
         self.top_load = np.zeros((n_sites, 2))  # per site: bit/s through the shared top (down, up)
@@ -259,6 +272,7 @@ class FluidNetwork(TcpState):
             self._grow()
         i = self.free.pop()
         self.nodes[i] = nodes
+        self.res[i] = self.offset_arr + nodes
         self.phy_cls[i] = cls
         self.weight[i] = weight
         self.demand[i] = demand
@@ -280,6 +294,7 @@ class FluidNetwork(TcpState):
         site = int(nodes[self.site_level]) % self.n_sites if self.n_sites > 1 else 0
         self.fsite[i] = site
         self.site_flows[site] += 1
+        self.site_pending[site] += 1
         self.pending.append(i)
         return i
 
@@ -306,44 +321,47 @@ class FluidNetwork(TcpState):
         if self.site_flows[site] == 0:
             return math.inf
         due = float(min(self.next_done[site], self.next_ev[site]))
-        if self.pending and any(self.fsite[i] == site for i in self.pending):
+        if self.site_pending[site]:
             due = min(due, float(self.ts[site]))
         return max(due, float(self.site_rc[site]) + self.gap(site)) if due < math.inf else math.inf
 
+    def next_times(self, sites: np.ndarray) -> np.ndarray:
+        """``next_time`` of several sites at once (the same arithmetic, vectorised)."""
+        due = np.minimum(self.next_done[sites], self.next_ev[sites])
+        due = np.where(self.site_pending[sites] > 0, np.minimum(due, self.ts[sites]), due)
+        gap = np.minimum(self.max_gap, self.gap_per_flow * self.site_flows[sites])
+        t = np.where(due < math.inf, np.maximum(due, self.site_rc[sites] + gap), math.inf)
+        return np.where(self.site_flows[sites] == 0, math.inf, t)
+
     # ------------------------------------------------------------ time
     def _integrate(self, t0s: np.ndarray, t1: float, idx: np.ndarray) -> None:
-        """Add the flows' load per resource and sampling bin over [t0_i, t1] (t0 per flow: its site's clock)."""
+        """Add the flows' load per resource and sampling bin over [t0_i, t1] (t0 per flow: its site's clock).
+
+        One weighted ``bincount`` per sampling bin the interval touches (usually one), for all sites at once.
+        """
         if len(idx) == 0:
             return
-        for t0 in np.unique(t0s).tolist():
-            sub = idx[t0s == t0]
-            if t1 > t0:
-                self._integrate_one(t0, t1, sub)
-
-    def _integrate_one(self, t0: float, t1: float, idx: np.ndarray) -> None:
+        res = self.res[idx]  # [flow, level] resource index
         rates = self.rate[idx]
-        cols, vals = [], []
-        for lv in range(self.L):
-            res = self.offset[lv] + self.nodes[idx, lv]
-            cols.append(res)
-            if lv == 0:
-                vals.append(rates * self.ap_cost[idx])
-            else:
-                vals.append(rates / self.caps[lv][self.nodes[idx, lv]])
-        cols_a = np.concatenate(cols)
-        load = np.bincount(cols_a, np.concatenate(vals), minlength=self.n_res)
+        vals = np.empty(res.shape)
+        vals[:, 0] = rates * self.ap_cost[idx]
+        for lv in range(1, self.L):
+            vals[:, lv] = rates / self.caps[lv][self.nodes[idx, lv]]
         ll = self.limit_level[idx]
         has = ll >= 0
-        wait = np.bincount(self.offset_arr[ll[has]] + self.nodes[idx[has], ll[has]], minlength=self.n_res) \
-            if has.any() else None
-        b0, b1 = int((t0 - self.t_lo) // self.dt), int((t1 - self.t_lo) // self.dt)
-        last = len(self.busy) - 1
-        for b in range(b0, min(b1, last) + 1):
-            lo, hi = max(t0, self.t_lo + b * self.dt), min(t1, self.t_lo + (b + 1) * self.dt)
-            if hi > lo:
-                self.busy[b] += load * (hi - lo)
-                if wait is not None:
-                    self.waiting[b] += wait * (hi - lo)
+        wait_res = res[has, ll[has]] if has.any() else None
+        res, vals = res.ravel(), vals.ravel()
+        t0_min = float(t0s.min())
+        b0, b1 = int((t0_min - self.t_lo) // self.dt), int((t1 - self.t_lo) // self.dt)
+        for b in range(b0, min(b1, len(self.busy) - 1) + 1):
+            lo_b, hi_b = self.t_lo + b * self.dt, self.t_lo + (b + 1) * self.dt
+            span = np.minimum(t1, hi_b) - np.maximum(t0s, lo_b)  # each flow's time inside this bin
+            if not (span > 0).any():
+                continue
+            span = np.maximum(span, 0.0)
+            self.busy[b] += np.bincount(res, vals * np.repeat(span, self.L), minlength=self.n_res)
+            if wait_res is not None:
+                self.waiting[b] += np.bincount(wait_res, span[has], minlength=self.n_res)
 
     def top_saturated(self, margin: float = 0.98) -> bool:
         """Whether the shared top of the tree (city core, data centre, content) nears capacity."""
@@ -363,7 +381,12 @@ class FluidNetwork(TcpState):
         """
         local = sites is not None and self.n_sites > 1
         sites_arr = np.asarray(sites, np.int64) if local else np.arange(self.n_sites)
-        in_site = np.isin(self.fsite, sites_arr) if local else None
+        if local:
+            site_mask = np.zeros(self.n_sites, bool)
+            site_mask[sites_arr] = True
+            in_site = site_mask[self.fsite]
+        else:
+            in_site = None
         idx = np.flatnonzero(self.active & in_site) if local else np.flatnonzero(self.active)
         done: list[Completion] = []
         if len(idx):
@@ -371,8 +394,7 @@ class FluidNetwork(TcpState):
             dt = t - t0s
             self._integrate(t0s, t, idx)
             r = self.rate[idx]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                t_fin = np.where(r > 0, self.rem[idx] / r, np.inf)
+            t_fin = np.divide(self.rem[idx], r, out=np.full(len(idx), np.inf), where=r > 0)
             fin = t_fin <= dt * (1 + 1e-12) + 1e-9
             self.rem[idx] -= r * dt
             self._grow_windows(idx, r, dt)
@@ -393,22 +415,26 @@ class FluidNetwork(TcpState):
             else:
                 keep.append(i)
         self.pending = keep
+        self.site_pending[sites_arr] = 0
         self.next_done[sites_arr] = math.inf
         self.next_ev[sites_arr] = math.inf
         self.top_load[sites_arr] = 0.0
         idx = np.flatnonzero(self.active & in_site) if local else np.flatnonzero(self.active)
         if len(idx):
             for _ in range(4):  # a drop episode changes windows: allocate again (bounded)
+                self._groups_memo = None
                 if refresh is not None:
                     refresh(self, idx)
                 self._allocate(idx, self.local_levels if local else self.L)
                 if not self._drops(idx):
                     break
+            else:
+                self._groups_memo = None  # the last drop episode changed windows after its queues were read
             self._queue_delays(idx)
             self._schedule_tcp(idx)
+            self._groups_memo = None
             r = self.rate[idx]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                t_done = np.where(r > 0, t + self.rem[idx] / r, np.inf)
+            t_done = np.divide(self.rem[idx], r, out=np.full(len(idx), np.inf), where=r > 0) + t
             fs = self.fsite[idx]
             np.minimum.at(self.next_done, fs, t_done)
             np.add.at(self.top_load, (fs, self.up[idx].astype(np.int64)), r)
@@ -418,6 +444,16 @@ class FluidNetwork(TcpState):
         self.recomputes += 1
         done.sort(key=lambda c: c.end_s)
         return done
+
+    def _groups(self, idx: np.ndarray):
+        """``TcpState._groups``, computed once per allocation: drops, queue delays and the TCP schedule all
+        read the same queues (only a drop episode changes them, and ``update`` then forgets them)."""
+        memo = self._groups_memo
+        if memo is not None and memo[0] is idx:
+            return memo[1]
+        g = super()._groups(idx)
+        self._groups_memo = (idx, g)
+        return g
 
     # ------------------------------------------------------------ allocation
     def _allocate(self, idx: np.ndarray, levels: int | None = None) -> None:
@@ -441,14 +477,11 @@ class FluidNetwork(TcpState):
 
     def _pass(self, idx: np.ndarray, rate: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
         limit = np.full(len(idx), -1)
-        for lv in range(levels):
-            nodes = self.nodes[idx, lv]
-            if lv == 0:
-                w, c = self.ap_weight[idx], self.ap_cost[idx]
-                capa = self.ap_capacity
-            else:
-                w, c = self.weight[idx], np.ones(len(idx))
-                capa = self.caps[lv]
-            rate, lim = waterfill(rate, w, c, nodes, capa)
+        nodes = self.nodes[idx, :levels]
+        rate, lim = waterfill(rate, self.ap_weight[idx], self.ap_cost[idx], nodes[:, 0], self.ap_capacity)
+        limit[lim] = 0
+        w = self.weight[idx]
+        for lv in range(1, levels):
+            rate, lim = waterfill(rate, w, None, nodes[:, lv], self.caps[lv])
             limit[lim] = lv
         return rate, limit
