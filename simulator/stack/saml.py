@@ -340,9 +340,8 @@ def sign_assertion(assertion_xml: str, key: rsa.RSAPrivateKey,
     ``cert``: the PEM text (cheapest: signxml embeds it as is) or a parsed certificate (signxml
     re-encodes it to PEM on every signature)."""
     root = etree.fromstring(assertion_xml.encode(), _PARSER)
-    certs = [cert]
     # no reference_uri: signxml then references the root's ID itself, "#" + ID, without another copy
-    return _OwnDocumentSigner(root).sign(root, key=key, cert=certs)
+    return _OwnDocumentSigner(root).sign(root, key=key, cert=[cert])
 
 
 def build_response(*, issuer: str, destination: str, audience: str, in_response_to: str, name_id: str,
