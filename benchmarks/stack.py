@@ -9,9 +9,18 @@ InResponseTo bookkeeping) -> session cookie. With ``--gateway`` two more
 requests and one more sign + verify: /platform/login -> /gateway/sso ->
 /idp/sso ... -> /gateway/acs (verify, re-sign) -> /platform/acs.
 
-The figures are printed as ratios too (gateway vs direct, each vs the 300
+The cheap figures are the median of several rounds (``--rounds``, each of
+``--logins`` logins) with their range, so one noisy round does not make the
+figure. They are printed as ratios too (gateway vs direct, each vs the 300
 logins/s per core aim), measured in the same command: on a shared machine
 only the ratios mean much.
+
+Beside the figure, a calibration line measured in the same command, so a
+reader can compare machines: an RSA-2048 PKCS#1 v1.5 SHA-256 signature
+(cryptography; every login makes one, two through the gateway) and a fixed
+pure-Python loop (10 M integer additions), each the median of several
+repetitions, before and after the logins. The headline figure is never
+scaled by them: it is the raw logins per CPU second of the stack.
 
 "Per core" is logins divided by the CPU seconds the stack process spent
 (psutil), so the load generator's own CPU on the same machine does not count
@@ -26,7 +35,7 @@ of this tree and of git revision REV (``git archive``, run from a temporary
 folder) in interleaved rounds under the same machine load, and prints the
 medians and their ratio: the before/after figure on a shared machine.
 
-    .venv/bin/python benchmarks/stack.py [--logins 600] [--clients 4] [--quick] [--baseline REV]
+    .venv/bin/python benchmarks/stack.py [--logins 300] [--rounds 7] [--clients 4] [--quick] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -75,6 +84,27 @@ def profiles_dir(root: Path) -> Path:
         "name: bench-40mb\nduration: 10 min\nparts:\n"
         f"  - {{name: audio, size: {PART_MB} MB}}\nautosave: {{every: 30 s, size: 4 kB}}\nsubmit: {{size: 20 kB}}\n")
     return root / "tests"
+
+
+def calibration(signs: int = 200, loops: int = 3, iterations: int = 10_000_000) -> tuple[float, float]:
+    """(ms per RSA-2048 PKCS#1 v1.5 SHA-256 signature, s per pure-Python loop of ``iterations`` additions),
+    each the median of its repetitions: what this machine's core does for crypto and for interpreted code."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    msg = b"<ds:SignedInfo>" + b"x" * 600
+    per_sign = []
+    for _ in range(signs):
+        t = time.process_time()
+        key.sign(msg, padding.PKCS1v15(), hashes.SHA256())
+        per_sign.append(time.process_time() - t)
+    per_loop = []
+    for _ in range(loops):
+        t, x = time.process_time(), 0
+        for i in range(iterations):
+            x += i
+        per_loop.append(time.process_time() - t)
+    return statistics.median(per_sign) * 1000, statistics.median(per_loop)
 
 
 def cpu_split(pid: int) -> tuple[float, float]:
@@ -250,30 +280,44 @@ def compare(rev: str, n: int, clients: int, tmp: Path, profiles: Path, rounds: i
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--logins", type=int, default=600, help="logins per measurement at cheap cost")
+    ap.add_argument("--logins", type=int, help="logins per round at cheap cost (default 300, --quick 120)")
+    ap.add_argument("--rounds", type=int, help="rounds of the cheap figures, median printed (default 7, --quick 5)")
     ap.add_argument("--clients", type=int, default=4, help="concurrent login clients (threads)")
-    ap.add_argument("--quick", action="store_true", help="fewer logins")
+    ap.add_argument("--quick", action="store_true", help="fewer and shorter rounds")
     ap.add_argument("--baseline", metavar="REV", help="also compare cheap logins with this git revision")
     args = ap.parse_args()
-    n = 150 if args.quick else args.logins
-    print(f"cpu: {psutil.cpu_count()} logical cores; stack: 1 uvicorn worker")
+    n = args.logins or (120 if args.quick else 300)
+    rounds = args.rounds or (5 if args.quick else 7)
+    if n < 10 or rounds < 1 or args.clients < 1:
+        ap.error("--logins must be >= 10, --rounds and --clients >= 1")
+    print(f"cpu: {psutil.cpu_count()} logical cores; stack: 1 uvicorn worker; load average "
+          f"{os.getloadavg()[0]:.1f}")
+    cal = [calibration()]
     figures: dict[str, float] = {}
+    spread: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         profiles = profiles_dir(Path(tmp) / "profiles")
-        for name, cost, count, users, extra in (("cheap", "cheap", n, 200, ()),
-                                                ("cheap+gateway", "cheap", n, 200, ("--gateway",)),
-                                                ("keycloak", "keycloak", max(40, n // 4), 100, ()),
-                                                ("production", "production", max(20, n // 10), 40, ())):
+        for name, cost, count, reps, users, extra in (("cheap", "cheap", n, rounds, 200, ()),
+                                                      ("cheap+gateway", "cheap", n, rounds, 200, ("--gateway",)),
+                                                      ("keycloak", "keycloak", max(40, n // 4), 1, 100, ()),
+                                                      ("production", "production", max(20, n // 10), 1, 40, ())):
             r = roster(users)
             with running_stack(Path(tmp) / name, hash_cost=cost, profiles=profiles, extra=extra) as urls:
                 t0 = time.perf_counter()
                 pushed = push_roster(r, urls.scim_url, urls.scim_token)
                 assert not pushed.failed, pushed.failed[:3]
                 push_s = time.perf_counter() - t0
-                per_cpu, per_wall, mean, user = bench_logins(urls, r, count, args.clients)
+                got = [bench_logins(urls, r, count, args.clients) for _ in range(reps)]
+                per_cpu = statistics.median(g[0] for g in got)
+                per_wall = statistics.median(g[1] for g in got)
+                mean = statistics.median(g[2] for g in got)
+                user = statistics.median(g[3] for g in got)
                 figures[name] = per_cpu
+                spread[name] = (min(g[0] for g in got), max(g[0] for g in got))
+                span = (f"median of {reps} rounds of {count}, range {spread[name][0]:.1f}-{spread[name][1]:.1f}"
+                        if reps > 1 else f"{count} logins")
                 print(f"logins [{name:13}] {per_cpu:7.1f} logins/s per core (stack CPU, {user:.0%} user)   "
-                      f"{per_wall:7.1f} logins/s wall   mean {mean * 1000:6.1f} ms   ({count} logins, "
+                      f"{per_wall:7.1f} logins/s wall   mean {mean * 1000:6.1f} ms   ({span}; "
                       f"{args.clients} clients; provisioning {len(r)} objects: {len(r) / push_s:.0f}/s)")
                 if name == "cheap":
                     open_session(urls)
@@ -282,12 +326,17 @@ def main() -> int:
                         print(f"content [{PART_MB} MB part] {gbps:6.2f} Gbit/s with {streams} stream(s) over loopback")
         if args.baseline:
             compare(args.baseline, n, args.clients, Path(tmp), profiles)
+    cal.append(calibration())
     direct, hop = figures["cheap"], figures["cheap+gateway"]
+    (d_lo, d_hi), (h_lo, h_hi) = spread["cheap"], spread["cheap+gateway"]
     print(f"logins/s per core at the cheap hash, direct (platform -> IdP -> platform): {direct:6.1f}  "
-          f"= {direct / AIM:.2f} x the {AIM:.0f} aim")
+          f"(range {d_lo:.1f}-{d_hi:.1f} over {rounds} rounds) = {direct / AIM:.2f} x the {AIM:.0f} aim")
     print(f"logins/s per core at the cheap hash, through the gateway hop "
-          f"(platform -> gateway -> IdP -> gateway -> platform): {hop:6.1f}  = {hop / direct:.2f} x direct "
-          f"(two more requests, one more sign + verify), {hop / AIM:.2f} x the aim")
+          f"(platform -> gateway -> IdP -> gateway -> platform): {hop:6.1f}  (range {h_lo:.1f}-{h_hi:.1f}) "
+          f"= {hop / direct:.2f} x direct (two more requests, one more sign + verify), {hop / AIM:.2f} x the aim")
+    print(f"calibration (same command, before / after the logins): RSA-2048 PKCS#1 v1.5 sign "
+          f"{cal[0][0]:.2f} / {cal[1][0]:.2f} ms (cryptography, median of 200); pure-Python loop "
+          f"{cal[0][1]:.2f} / {cal[1][1]:.2f} s per 10 M additions (median of 3)")
     print(f"ratio: keycloak / cheap {figures['keycloak'] / direct:.3f}, production / cheap "
           f"{figures['production'] / direct:.4f}   (load average {os.getloadavg()[0]:.1f} on "
           f"{psutil.cpu_count()} cores: absolute figures move with it, ratios much less)")

@@ -8,18 +8,25 @@ without bound.
 Every worker publishes its counters (in flight, requests, 503s, 429s) to
 ``DATA/workers/<pid>.json`` — at most twice a second, and half a second after
 the last change — and ``/health`` sums the files of the workers that are
-alive, so any worker answers for all of them.
+alive, so any worker answers for all of them. The snapshot is taken on the
+event loop; the file is written by one helper thread (in order), since an
+ext4 rename over an existing file waits for its data (~4 ms here), which
+would stall every connection of the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from starlette.responses import PlainTextResponse
+
+log = logging.getLogger("examday.stack.health")
 
 __all__ = ["Overload", "SERVICES", "aggregate", "workers_dir"]
 
@@ -45,19 +52,29 @@ class Overload:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._published = 0.0
         self._pending: asyncio.TimerHandle | None = None
-        self.publish()
+        self._writer: ThreadPoolExecutor | None = None  # made on first use: after any fork
+        self._write(json.dumps(self.snapshot()))
 
     def snapshot(self) -> dict:
         return {"pid": os.getpid(), "throttled_429": self.throttled(),
                 "services": {s: {"inflight": self.inflight[s], "requests": self.requests[s],
                                  "rejected_503": self.rejected[s]} for s in self.inflight}}
 
-    def publish(self) -> None:
-        self._published, self._pending = time.monotonic(), None
+    def _write(self, text: str) -> None:
         path = self.folder / f"{os.getpid()}.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.snapshot()))
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        except OSError as err:  # the other workers' /health sees this one's last counters
+            log.warning("could not publish worker counters to %s: %s", path, err)
+
+    def publish(self) -> None:
+        """Snapshot the counters now; write them off the event loop (one thread: writes stay in order)."""
+        self._published, self._pending = time.monotonic(), None
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-publish")
+        self._writer.submit(self._write, json.dumps(self.snapshot()))
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":

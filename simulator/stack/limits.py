@@ -9,7 +9,8 @@ Starlette ``TestClient``:
   of the previous response), so idle and half-sent ("slowloris") connections
   are closed with 408 (RFC 9110 §15.5.9), and an idle timeout while a body
   is being received. Limits as in Apache's ``LimitRequestFieldSize`` /
-  ``LimitRequestFields`` / ``RequestReadTimeout``.
+  ``LimitRequestFields`` / ``RequestReadTimeout``. A response's head and the
+  start of its body go out in one write (``_HeadWithBody``).
 - ``Bounded`` — ASGI middleware: per-route body limits checked against
   ``Content-Length`` first and then counted as the body streams in (chunked
   bodies included), 413 (RFC 9110 §15.5.14) with ``Connection: close``;
@@ -186,6 +187,45 @@ try:
 except ImportError:  # pragma: no cover - httptools is a dependency
     HttpToolsProtocol = None  # type: ignore[assignment,misc]
 
+class _HeadWithBody:
+    """The transport a request/response cycle writes to, holding the response head (status line and
+    headers) back until the body's first bytes, so a small response leaves in one ``send(2)`` (one TCP
+    segment) rather than two. Any other write, ``close()`` and the end of the response
+    (``flush()``) let a held head out first, so nothing is reordered or lost; ``100 Continue`` is never
+    held (the client waits for it)."""
+
+    __slots__ = ("_transport", "_head")
+    _JOIN_UP_TO = 64 * 1024  # a larger first chunk (content parts) goes in its own write, uncopied
+
+    def __init__(self, transport):
+        self._transport, self._head = transport, None
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            if len(data) <= self._JOIN_UP_TO:
+                self._transport.write(head + data)
+                return
+            self._transport.write(head)
+        elif data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 1"):
+            self._head = data
+            return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name):  # is_closing, get_extra_info, ...: the socket's transport
+        return getattr(self._transport, name)
+
+
 if HttpToolsProtocol is not None:
     _LIMITS: Limits | None = None
 
@@ -281,6 +321,15 @@ if HttpToolsProtocol is not None:
                 self._refuse(431, f"more than {self.limits.max_headers} header fields")
                 return
             super().on_headers_complete()
+            cycle = self.cycle
+            if cycle is not None and cycle.transport is self.transport:
+                held = cycle.transport = _HeadWithBody(self.transport)
+                done = cycle.on_response
+
+                def on_response() -> None:  # a HEAD response has no body write to carry its head
+                    held.flush()
+                    done()
+                cycle.on_response = on_response
 
         def on_body(self, body: bytes) -> None:
             if not self._refused:
