@@ -314,10 +314,10 @@ class Simulation:
         air_v, air_t = self.air_v, self.air_t
         dt = t - air_t[room]
         if dt > 0:
-            air_v[room] = air_v[room] * math.exp(-dt / AIR_TAU_S) + seconds / AIR_TAU_S
+            air_v[room] = float(air_v[room] * math.exp(-dt / AIR_TAU_S) + seconds / AIR_TAU_S)
             air_t[room] = int(t)
         else:
-            air_v[room] += seconds / AIR_TAU_S
+            air_v[room] = float(air_v[room] + seconds / AIR_TAU_S)  # Python floats: cheap to turn into an array
 
     def _refresh_ap(self, net: FluidNetwork, idx: np.ndarray) -> None:
         """Airtime costs and weights of the active flows from who sends on each radio (``mac``)."""
