@@ -18,6 +18,25 @@ in the same command and prints the ratios). It prints the issue's figures:
 Each simulation runs in a fresh interpreter (peak memory is its own). The
 machine may be shared: every CPU figure is also shown as a multiple of a
 fixed pure-Python reference loop timed in the same command ("x ref").
+
+Where the time goes (py-spy, malmo-worst-case, 30 min, 2026-12-02): the
+device processes and event loop about half (339k events; the heap pop alone
+~6 %), fluid recomputes ~35 % (5,056 recomputes, of which the 765 city-wide
+ones while the content egress is saturated, t = 0-330 s with up to ~8k
+flows, take ~70 % of the recompute CPU), trace row formatting ~8 %
+(``trace.StepRows``), imports ~4 %. Per recompute the work is some 200 small
+numpy calls spread over ``flows``, ``tcp`` and ``mac`` (1.2-1.7 ms each for a
+classroom or one school; no single hot spot), which is why a small city costs
+more per device (linearity < 1). The report: analysis ~2 s, plots ~2.5 s
+(fixed margins; a constrained layout doubled it), matplotlib import ~0.6 s.
+
+The ~79k TCP retransmission timeouts of malmo-worst-case's first 30 min all
+happen at the content egress (the shared top of the tree) during the
+download surge (t < 340 s): ~8k flows share 10 Gbit/s, so windows are a few
+segments and a loss is mostly recovered by a timeout (84 % a lost
+retransmission, 16 % a loss in a flow's last segments), the many-flows
+regime of Morris (1997, "TCP behavior with many flows"). They cost little CPU
+themselves: recomputes are batched (at most one per ``max_gap`` city-wide).
 """
 
 from __future__ import annotations

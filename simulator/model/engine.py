@@ -22,6 +22,7 @@ streams derived from the plan's seed, so a seed gives an identical trace.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 import time
@@ -137,8 +138,9 @@ class Simulation:
         self._room_mac = topo.room_mac.tolist()  # plain lists for the per-exchange hot path
         self._small_air = [tuple(row) for row in topo.small_air.tolist()]
         self.rows: list[str] = []
-        self.air_v = np.zeros(len(topo.room_ids))  # short exchanges' airtime per second, decaying (AIR_TAU_S)
-        self.air_t = np.full(len(topo.room_ids), self.t_lo)
+        # short exchanges' airtime per second per room, decaying (AIR_TAU_S); plain lists: per-exchange hot path
+        self.air_v = [0.0] * len(topo.room_ids)
+        self.air_t = [int(self.t_lo)] * len(topo.room_ids)  # whole seconds (as the int64 array of before kept)
         self.room_open: list[float | None] = [None] * len(topo.room_ids)
         self.room_waiters: list[list] = [[] for _ in topo.room_ids]
         self.small: list[tuple[float, int, int, float, float]] = []  # (t, room, class, up B, down B)
@@ -309,16 +311,18 @@ class Simulation:
 
     def add_airtime(self, room: int, t: float, seconds: float) -> None:
         """Airtime taken by a short exchange (both directions share the radio): a decaying rate per room."""
-        dt = t - self.air_t[room]
-        v = self.air_v[room]
-        self.air_v[room] = (v * math.exp(-dt / AIR_TAU_S) if dt > 0 else v) + seconds / AIR_TAU_S
+        air_v, air_t = self.air_v, self.air_t
+        dt = t - air_t[room]
         if dt > 0:
-            self.air_t[room] = t
+            air_v[room] = float(air_v[room] * math.exp(-dt / AIR_TAU_S) + seconds / AIR_TAU_S)
+            air_t[room] = int(t)
+        else:
+            air_v[room] = float(air_v[room] + seconds / AIR_TAU_S)  # Python floats: cheap to turn into an array
 
     def _refresh_ap(self, net: FluidNetwork, idx: np.ndarray) -> None:
         """Airtime costs and weights of the active flows from who sends on each radio (``mac``)."""
         topo = self.topo
-        busy = self.air_v * np.exp(-np.maximum(0.0, self.now - self.air_t) / AIR_TAU_S)
+        busy = np.array(self.air_v) * np.exp(-np.maximum(0.0, self.now - np.array(self.air_t)) / AIR_TAU_S)
         net.ap_capacity = 1.0 - np.minimum(busy, 0.9)
         if self.agg_up is not None:  # aggregated autosaves take their share of each site's uplink
             b = min(len(self.agg_up) - 1, max(0, int((self.now - self.t_lo) // self.dt)))
@@ -459,8 +463,17 @@ class Simulation:
         if 0 <= sec < len(self.autosave_hist) and self.autosave_hist[sec] > 0:
             mean = self.ops["platform"].get("autosave", 0.005)
             self.stations["platform"].background(t, self.autosave_hist[sec] * mean)
-        if t + 1.0 <= self.horizon:
-            self.push(t + 1.0, _TICK, t + 1.0)
+        if t + 1.0 > self.horizon or (not self.heap and self._quiet_after(sec)):
+            return  # nothing can happen any more: the run ends here (no quiet tail to simulate)
+        self.push(t + 1.0, _TICK, t + 1.0)
+
+    def _quiet_after(self, sec: int) -> bool:
+        """Whether nothing is left to happen after second ``sec``: no event due (the caller checked the
+        heap), no flow in the network, no aggregated autosave ahead."""
+        net = self.net
+        if net.pending or net.active.any():
+            return False
+        return not self.autosave_hist[max(0, sec + 1):].any()
 
     # ------------------------------------------------------------ loop
     def run(self, until: float, progress: Callable[[float, float], None] | None = None) -> None:
@@ -523,6 +536,18 @@ def simulate(plan: Plan, run_dir: str | Path, until_s: float | None = None,
     progress then are not written. ``progress(done_s, total_s)`` is called now
     and then. Deterministic for a given plan (seed).
     """
+    thresholds = gc.get_threshold()
+    gc.freeze()  # the plan's objects are long-lived: keep the cyclic collector from re-scanning them
+    gc.set_threshold(50_000, 20, 100)  # few collections: the run's objects are freed by reference counting
+    try:
+        return _simulate(plan, run_dir, until_s, progress, options, shard)
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+def _simulate(plan: Plan, run_dir: str | Path, until_s: float | None, progress, options: ModelOptions | None,
+              shard: str) -> ModelResult:
     wall0 = time.perf_counter()
     options = options or ModelOptions()
     run_dir = Path(run_dir)

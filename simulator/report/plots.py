@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from ..analysis.attribution import resource_label  # noqa: E402
 from ..analysis.stats import READY_STEPS, factorize  # noqa: E402
 from ..analysis.summary import Analysis  # noqa: E402
-from .style import GREY, WORST, clock_axis, fig as _fig, mark_moments, session_open_s, step_color  # noqa: E402
+from .style import GREY, WORST, clock_axis, fig as _fig, fixed_margins, mark_moments, session_open_s, step_color  # noqa: E402
 
 __all__ = ["PlotFile", "PLOTS", "arrivals_completions", "step_latency_over_time", "ready_cdf", "room_cdf",
            "utilisation_over_time", "time_breakdown", "site_heatmap", "ap_telemetry", "write_plots", "cdf_overlay"]
@@ -296,7 +296,7 @@ def _breakdown(a: Analysis, q: float, band: float = 2.0) -> tuple[dict[str, floa
 
 def time_breakdown(a: Analysis) -> object:
     """Stacked bars: where a typical (p50) and a p95 pupil's time to ready went, by step (step colours)."""
-    f, ax = _fig(f"{a.info.scenario}: where a typical and a p95 pupil's time went", 9, 5)
+    f, ax = _fig(f"{a.info.scenario}: where a typical and a p95 pupil's time went", 9, 5, right=2.3, bottom=0.85)
     ax.set_ylabel("time (s), mean of pupils near that rank")
     ax.set_xlabel("pupil (by time-to-ready rank among ready pupils)")
     bars = [(f"p{q:g} pupil", *_breakdown(a, q)) for q in (50.0, 95.0)]
@@ -336,13 +336,15 @@ def site_heatmap(a: Analysis, max_rows: int = 120) -> object | None:
         ready = np.bincount(inv, weights=rd.ready_at_s <= t, minlength=len(names)) / np.maximum(counts, 1)
         grid[:, j] = [ready[index[s]] for s in sites]
     h = min(14.0, max(3.5, 0.16 * len(sites) + 1.8))
-    f, ax = _fig(f"{a.info.scenario}: share of each site's pupils ready, worst site on top", 9, h)
+    size = 8 if len(sites) <= 40 else (6 if len(sites) <= 80 else 4.5)
+    labels = [f"{s} ✕" if not g.ok else s for s, g in zip(sites, a.sites)]
+    label_in = max((len(s) for s in labels), default=1) * size * 0.62 / 72  # tick labels' width, estimated
+    f, ax = _fig(f"{a.info.scenario}: share of each site's pupils ready, worst site on top", 9, h,
+                 left=0.45 + label_in, right=0.7)
     ax.grid(False)
     im = ax.imshow(100 * grid, aspect="auto", cmap="RdYlGn", vmin=0, vmax=100, interpolation="nearest",
                    extent=(edges[0], edges[-1] + (edges[1] - edges[0]), len(sites) - 0.5, -0.5))
     f.colorbar(im, ax=ax, label="pupils ready (% of the site)", fraction=0.04, shrink=0.9)
-    size = 8 if len(sites) <= 40 else (6 if len(sites) <= 80 else 4.5)
-    labels = [f"{s} ✕" if not g.ok else s for s, g in zip(sites, a.sites)]
     ax.set_yticks(range(len(sites)), labels, fontsize=size)
     ax.set_ylabel(f"site ({len(sites)}{' of ' + str(len(a.sites)) if len(a.sites) > len(sites) else ''}; "
                   "✕ breaches an SLO)")
@@ -361,8 +363,9 @@ def ap_telemetry(a: Analysis) -> object | None:
     m = r.kind == "ap-telemetry" if len(r) else np.zeros(0, bool)
     if not m.any():
         return None
-    f = Figure(figsize=(9, 6.4), dpi=100, layout="constrained")
+    f = Figure(figsize=(9, 6.4), dpi=100)
     FigureCanvasAgg(f)
+    fixed_margins(f, hspace=0.08)
     top, bottom = f.subplots(2, 1, sharex=True, height_ratios=(1, 1.4))
     top.set_title(f"{a.info.scenario}: AP telemetry (the network's own numbers) next to the load")
     t = a.steps
