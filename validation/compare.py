@@ -1,11 +1,15 @@
 """Print the model against every committed ns-3 table: p50, p95, goodput and their relative errors.
 
-Usage: .venv/bin/python validation/compare.py [CASE-GLOB ...] [--seeds N] [--markdown]
+Usage: .venv/bin/python validation/compare.py [CASE-GLOB ...] [--seeds N] [--markdown] [--per-seed]
 
 Runs the model once per ns-3 seed of each table (its start offsets), exactly as
 ``tests/model/test_ns3_reference.py`` does, and prints model/ns-3 − 1 against
 the goal (p50/p95 within 15 %, goodput within 10 %). Needs the project venv
-(not the ns-3 one): the model only reads the committed tables.
+(not the ns-3 one): the model only reads the committed tables. ``--per-seed``
+prints each seed instead: ns-3's and the model's p50/p95/goodput and how many
+stations took longer than ns-3's ConnTimeout (a lost SYN in both), then both
+sorted completion lists — the way to tell a bimodal-median flip or a single
+rare event from a systematic error.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.model.ns3_reference import model_figures, tables  # noqa: E402
+from tests.model.ns3_reference import model_figures, scenario_for, tables  # noqa: E402
 
 GOAL = (0.15, 0.15, 0.10)
 
@@ -30,8 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("cases", nargs="*", metavar="CASE-GLOB", help="case ids (default: every table)")
     ap.add_argument("--seeds", type=int, default=None, help="at most this many seeds per table")
     ap.add_argument("--markdown", action="store_true", help="a Markdown table (docs/model.md)")
+    ap.add_argument("--per-seed", action="store_true", help="each seed's figures and completions, model and ns-3")
     args = ap.parse_args(argv)
     chosen = [t for t in tables() if not args.cases or any(fnmatch.fnmatch(t["case"], g) for g in args.cases)]
+    if args.per_seed:
+        for t in chosen:
+            per_seed(t, args.seeds)
+        return 0
     if args.markdown:
         print("| case | seeds | p50 model / ns-3 (s) | p95 model / ns-3 (s) | goodput model / ns-3 (Mbit/s) | goal met |")
         print("|---|---|---|---|---|---|")
@@ -60,6 +69,42 @@ def main(argv: list[str] | None = None) -> int:
     if not args.markdown:
         print(f"{met}/{len(chosen)} cases meet the goal (p50, p95 ±15 %, goodput ±10 %)")
     return 0
+
+
+def per_seed(table: dict, seeds: int | None) -> None:
+    """One line per seed (ns-3 | model) and both sorted per-station completion lists."""
+    import math
+
+    import numpy as np
+
+    from simulator.model import simulate
+    from simulator.plan import load_plan
+    from simulator.trace import read_steps
+
+    late_s = table["config"]["tcp"].get("conn_timeout_s", 3.0)
+    print(f"== {table['case']}")
+    for row in table["per_seed"][:seeds]:
+        with tempfile.TemporaryDirectory(prefix="examday-compare-") as d:
+            path = scenario_for(table, row, Path(d))
+            simulate(load_plan(str(path)), Path(d) / "run")
+            steps = read_steps(Path(d) / "run")
+        done: dict[str, float] = {}
+        first: dict[str, float] = {}
+        nbytes = 0.0
+        for dev, step, start, end, b in zip(steps.device, steps.step, steps.start_s, steps.end_s, steps.bytes):
+            if step in ("download", "upload"):
+                done[dev] = max(done.get(dev, -math.inf), end)
+                first[dev] = start
+                nbytes += b
+        comp = sorted(done[k] - first[k] for k in done)
+        gp = nbytes * 8 / 1e6 / (max(done.values()) - min(first.values()))
+        ns = sorted(c for c in row["completion_s"] if c is not None)
+        print(f"seed {row['seed']}: ns-3 p50 {row['completion_p50_s']:.3f} p95 {row['completion_p95_s']:.3f} "
+              f"gp {row['aggregate_goodput_mbps']:.0f} >{late_s:g}s {sum(c > late_s for c in ns)} | model p50 "
+              f"{np.percentile(comp, 50):.3f} p95 {np.percentile(comp, 95):.3f} gp {gp:.0f} "
+              f">{late_s:g}s {sum(c > late_s for c in comp)}")
+        print("   ns-3 ", " ".join(f"{c:.2f}" for c in ns))
+        print("   model", " ".join(f"{c:.2f}" for c in comp))
 
 
 if __name__ == "__main__":
