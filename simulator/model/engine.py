@@ -140,7 +140,7 @@ class Simulation:
         self.rows: list[str] = []
         # short exchanges' airtime per second per room, decaying (AIR_TAU_S); plain lists: per-exchange hot path
         self.air_v = [0.0] * len(topo.room_ids)
-        self.air_t = [int(self.t_lo)] * len(topo.room_ids)  # whole seconds (as the int64 array of before kept)
+        self.air_t = [float(self.t_lo)] * len(topo.room_ids)
         self.room_open: list[float | None] = [None] * len(topo.room_ids)
         self.room_waiters: list[list] = [[] for _ in topo.room_ids]
         self.small: list[tuple[float, int, int, float, float]] = []  # (t, room, class, up B, down B)
@@ -315,7 +315,7 @@ class Simulation:
         dt = t - air_t[room]
         if dt > 0:
             air_v[room] = float(air_v[room] * math.exp(-dt / AIR_TAU_S) + seconds / AIR_TAU_S)
-            air_t[room] = int(t)
+            air_t[room] = float(t)
         else:
             air_v[room] = float(air_v[room] + seconds / AIR_TAU_S)  # Python floats: cheap to turn into an array
 
