@@ -107,6 +107,22 @@ def _grid() -> list[Case]:
             "(1 Gbit/s, 0.5 ms behind the AP), no download", stations=n, station_streams=_uniform(n, 2),
             mcs=_uniform(n, 9), download_bytes=0, upload_bytes=5_000_000, server_rate="1Gbps", server_delay="0.5ms",
             seeds=3))
+    # probes of the classes the model is judged on outside these tables (2026-12-02): uploads in a mixed-rate
+    # room, and a legacy 2.4 GHz room whose clients are at different rates
+    for n in (10, 20):
+        slow = [i % 5 == 4 for i in range(n)]
+        cases.append(Case(
+            f"ax80-mixedup-n{n}", f"802.11ax 80 MHz, {n} stations: every fifth 1-stream at MCS 2, the rest 2x2 MCS 9; "
+            "5 MB upload each at once to a wired server (1 Gbit/s, 0.5 ms behind the AP)", stations=n,
+            station_streams=tuple(1 if s else 2 for s in slow), mcs=tuple(2 if s else 9 for s in slow),
+            download_bytes=0, upload_bytes=5_000_000, server_rate="1Gbps", server_delay="0.5ms", seeds=3))
+    for n in (10, 20):
+        slow = [i % 5 == 4 for i in range(n)]
+        cases.append(Case(
+            f"n20-2g4-mixed-n{n}", f"802.11n 2.4 GHz 20 MHz, {n} 1-stream stations (long GI): every fifth at MCS 2, "
+            "the rest MCS 7; 2 MB download each", standard="n", band="2.4 GHz", channel=1, width_mhz=20,
+            stations=n, station_streams=_uniform(n, 1), mcs=tuple(2 if s else 7 for s in slow),
+            download_bytes=2_000_000, sim_cap_s=120.0, seeds=3))
     return cases
 
 

@@ -332,13 +332,15 @@ class Simulation:
         over = np.zeros(nr)
         u = np.zeros(nr)
         tables = topo.contention_tables
+        tc1, tc2 = topo.collision_times(rooms, net.phy_cls[idx], up)  # mac: a collision lasts its longest PPDU
         if len(tables) == 1:
-            over[busy_rooms], u[busy_rooms] = tables[0].lookup(m_down[busy_rooms], n_up[busy_rooms])
+            over[busy_rooms], u[busy_rooms] = tables[0].lookup(m_down[busy_rooms], n_up[busy_rooms],
+                                                               tc1[busy_rooms], tc2[busy_rooms])
         else:
             tabs = topo.room_mac[busy_rooms]
             for ti in np.flatnonzero(np.bincount(tabs)).tolist():
                 rs = busy_rooms[tabs == ti]
-                over[rs], u[rs] = tables[ti].lookup(m_down[rs], n_up[rs])
+                over[rs], u[rs] = tables[ti].lookup(m_down[rs], n_up[rs], tc1[rs], tc2[rs])
         cls = net.phy_cls[idx]
         fair = topo.room_fair[rooms]
         held = self._fifo_held(net, idx, rooms, up) if not fair.all() else None

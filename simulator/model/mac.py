@@ -58,8 +58,8 @@ import numpy as np
 
 from .wifi import bianchi_tau_array
 
-__all__ = ["MacTiming", "Segments", "ppdu_time", "mpdus_per_ampdu", "contention", "ContentionTable", "flow_cost",
-           "block_ack_time", "N_LTF"]
+__all__ = ["MacTiming", "Segments", "ppdu_time", "mpdus_per_ampdu", "contention", "contention_terms", "ContentionTable",
+           "flow_cost", "block_ack_time", "N_LTF"]
 
 SLOT = 9e-6
 #: HT/VHT/HE long training fields per number of spatial streams (IEEE 802.11-2020 Table 19-13)
@@ -154,13 +154,19 @@ def mpdus_per_ampdu(rate_bps, timing: MacTiming, subframe: float):
 
 
 @lru_cache(maxsize=65536)
-def contention(m_down: int, n_up: int, t_collision: float, timing: MacTiming) -> tuple[float, float]:
-    """(mean contention overhead per successful exchange (s), uplink ACK exchanges per downlink A-MPDU).
+def contention_terms(m_down: int, n_up: int, timing: MacTiming) -> tuple[float, float, float, float]:
+    """(a, b, c, u): the contention overhead per successful exchange is a + b·T_c1 + c·(T_c2 − T_c1).
 
     ``m_down`` stations with downlink data (the AP contends for them),
     ``n_up`` stations with an upload (always contending); the chain of k
     stations holding TCP ACKs is described in the module docstring. The
-    overhead is AIFS + idle backoff slots + collisions, per success.
+    overhead is AIFS + idle backoff slots + collisions, per success; it is
+    linear in the collision durations, so the table holds the terms and the
+    durations can follow who is on the air. A collision lasts as long as its
+    longest PPDU (Bianchi 2000, T_c with the largest payload E[P*]): T_c1 when
+    one data PPDU is in it (the AP's, or an upload's, against TCP ACKs), T_c2
+    when two uploads collide — the share n_up(n_up − 1) / (N(N − 1)) of the
+    pairs of the N contenders. ``u``: uplink ACK exchanges per downlink A-MPDU.
     """
     ap = 1 if (m_down > 0 or n_up > 0) else 0
     k_max = max(0, m_down)
@@ -178,35 +184,54 @@ def contention(m_down: int, n_up: int, t_collision: float, timing: MacTiming) ->
     tau = bianchi_tau_array(n, timing.cw_min + 1, m)
     p_tr = 1.0 - (1.0 - tau) ** n
     p_s = n * tau * (1.0 - tau) ** (n - 1) / p_tr
-    over = ((1.0 - p_tr) * SLOT + p_tr * (1.0 - p_s) * (t_collision + timing.aifs)) / (p_tr * p_s) + timing.aifs
-    overhead = float(np.sum(pi * over))
+    coll = p_tr * (1.0 - p_s) / (p_tr * p_s)  # collisions per success
+    both_up = n_up * max(0, n_up - 1) / np.maximum(1.0, n * (n - 1))
+    a = float(np.sum(pi * ((1.0 - p_tr) * SLOT / (p_tr * p_s) + coll * timing.aifs))) + timing.aifs
+    b = float(np.sum(pi * coll))
+    c = float(np.sum(pi * coll * both_up))
     ap_wins = float(np.sum(pi * ap / n))  # downlink share of successes (some go to a station already holding
     # ACKs: its batch grows instead, so u < 1)
     ack_wins = float(np.sum(pi * ks / n))
     u = ack_wins / ap_wins if ap_wins > 0 else 0.0
-    return overhead, u
+    return a, b, c, u
+
+
+def contention(m_down: int, n_up: int, t_collision: float, timing: MacTiming,
+               t_collision_data: float | None = None) -> tuple[float, float]:
+    """(mean contention overhead per successful exchange (s), uplink ACK exchanges per downlink A-MPDU).
+
+    ``t_collision``: a collision with one data PPDU in it; ``t_collision_data``
+    (default the same): two uploads colliding (``contention_terms``).
+    """
+    a, b, c, u = contention_terms(m_down, n_up, timing)
+    t2 = t_collision if t_collision_data is None else t_collision_data
+    return a + b * t_collision + c * (t2 - t_collision), u
 
 
 class ContentionTable:
-    """``contention`` for one AP (timing, collision time) on a dense grid of (m_down, n_up), filled lazily.
+    """``contention_terms`` for one AP's timing on a dense grid of (m_down, n_up), filled lazily.
 
-    The engine looks up every radio at every recompute; counts above ``cap``
-    use the cap (the overhead has long saturated there).
+    The engine looks up every radio at every recompute with the collision
+    durations of who is on the air there; counts above ``cap`` use the cap
+    (the overhead has long saturated there).
     """
 
     def __init__(self, timing: MacTiming, t_collision: float, cap: int = 128):
         self.timing, self.tc, self.cap = timing, t_collision, cap
-        self.over = np.full((cap + 1, cap + 1), np.nan)
-        self.u = np.zeros((cap + 1, cap + 1))
+        self.terms = np.full((cap + 1, cap + 1, 4), np.nan)
 
-    def lookup(self, m_down: np.ndarray, n_up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def lookup(self, m_down: np.ndarray, n_up: np.ndarray, tc1=None, tc2=None) -> tuple[np.ndarray, np.ndarray]:
+        """(overhead, u) per room; ``tc1``/``tc2`` the collision durations (default: the table's ``t_collision``)."""
         m = np.minimum(m_down, self.cap)
         n = np.minimum(n_up, self.cap)
-        miss = np.isnan(self.over[m, n])
+        miss = np.isnan(self.terms[m, n, 0])
         if miss.any():
             for a, b in set(zip(m[miss].tolist(), n[miss].tolist())):
-                self.over[a, b], self.u[a, b] = contention(a, b, self.tc, self.timing)
-        return self.over[m, n], self.u[m, n]
+                self.terms[a, b] = contention_terms(a, b, self.timing)
+        t = self.terms[m, n]
+        t1 = self.tc if tc1 is None else tc1
+        t2 = t1 if tc2 is None else tc2
+        return t[:, 0] + t[:, 1] * t1 + t[:, 2] * (t2 - t1), t[:, 3]
 
 
 def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overhead: float, u: float,

@@ -27,6 +27,7 @@ TOLERANCE = {
     "ax80-mixed-n10": GOAL,
     "ax80-mixed-n20": (0.38, 0.15, 0.10),
     "ax80-mixed-n30": (0.15, 0.15, 0.15),
+    "ax80-mixedup-n10": GOAL,
     "ax80-spread10-n10": GOAL,
     "ax80-spread10-n20": GOAL,
     "ax80-spread10-n30": GOAL,
@@ -39,6 +40,7 @@ TOLERANCE = {
     "n20-2g4-mcs7-n10": GOAL,
     "n20-2g4-mcs7-n20": GOAL,
     "n20-2g4-mcs7-n30": GOAL,
+    "n20-2g4-mixed-n10": GOAL,
 }
 TABLES = tables()
 
