@@ -1,6 +1,6 @@
 """The IdP's and gateway's own XML-DSig signer (``saml.sign_assertion``: lxml exclusive c14n + RSA-SHA256
 from cryptography) produces standard enveloped signatures: two independent verifiers accept them — xmlsec1
-(the command-line tool of the XML Security Library, which pysaml2 and Shibboleth's C++ SP build on) and
+(the command-line tool of the XML Security Library, which pysaml2 calls) and
 signxml — and both refuse the document after any signed byte is changed."""
 
 from __future__ import annotations
