@@ -234,6 +234,7 @@ class FluidNetwork(TcpState):
         self._wired_delay = np.zeros(cap)  # the part of qdelay at a wired bottleneck (tcp.TcpState)
         self.station = np.full(cap, -1, np.int64)  # device index where its flows in both directions meet (or -1)
         self._groups_memo = None  # (idx, TcpState._groups(idx)) while the queues are unchanged
+        self._fifo_memo = None  # (idx, TcpState._radio_fifo_delay(idx)) of the last allocation
         self._codel: dict[int, tuple[float, int]] = {}  # group key -> (last drop, drops in this episode)
         self.tokens: list[object] = [None] * cap
         self.free = list(range(cap - 1, -1, -1))
@@ -433,8 +434,8 @@ class FluidNetwork(TcpState):
                 self._allocate(idx, self.local_levels if local else self.L)
                 if not self._drops(idx):
                     break
-            else:
-                self._groups_memo = None  # the last drop episode changed windows after its queues were read
+            else:  # the last drop episode changed windows after its queues and FIFO delays were read
+                self._groups_memo = self._fifo_memo = None
             self._queue_delays(idx)
             self._schedule_tcp(idx)
             self._groups_memo = None

@@ -39,7 +39,7 @@ class TcpState:
         grown = grown + self.mss[i] * ca_bytes / np.maximum(grown, self.mss[i])
         self.win[i] = np.minimum(grown, self.wmax[i])
 
-    def _radio_fifo_delay(self, idx: np.ndarray) -> np.ndarray:
+    def _radio_fifo_delay(self, idx: np.ndarray, reuse: bool = False) -> np.ndarray:
         """Per flow: the wait its next packets meet in its AP's shared transmit FIFO (downlink TCP; else 0).
 
         From the current windows, not the last allocation: the AP drains all
@@ -49,8 +49,14 @@ class TcpState:
         in per-flow queues in front, RFC 8290, which a new flow's packets pass).
         With this delay the windows' demands W_j/(RTT + d) just fill the
         radio, so a window-capped flow neither over- nor under-fills it.
+        ``reuse``: the last result for the same ``idx``, valid while no window,
+        pause or airtime cost changed since (``update`` forgets it otherwise).
         """
+        memo = self._fifo_memo
+        if reuse and memo is not None and memo[0] is idx:
+            return memo[1]
         out = np.zeros(len(idx))
+        self._fifo_memo = (idx, out)
         rooms = self.nodes[idx, 0]
         sel = self.tcp[idx] & ~self.up[idx] & self.shared_fifo[rooms] & (self.paused[idx] <= self.t)
         if self.buffers is None or not sel.any():
@@ -64,7 +70,8 @@ class TcpState:
         np.minimum.at(rtt, r, self.rtt[f])
         with np.errstate(divide="ignore", invalid="ignore"):
             d = np.minimum(np.maximum(0.0, drain - rtt), drain * self.buffers[0] * 8.0 / bits)
-        out[sel] = np.nan_to_num(d[r])
+        d = np.where(np.isnan(d), 0.0, d)  # 0/0: no bits queued (d is finite where a flow is: rtt, drain are)
+        out[sel] = d[r]
         return out
 
     def _cycle(self, idx: np.ndarray) -> np.ndarray:
@@ -124,7 +131,7 @@ class TcpState:
 
     def _queue_delays(self, idx: np.ndarray) -> None:
         """Queueing delay per flow for its next window: its radio's shared FIFO plus its wired bottleneck's queue."""
-        self.qdelay[idx] = self._radio_fifo_delay(idx)
+        self.qdelay[idx] = self._radio_fifo_delay(idx, reuse=True)  # windows as at the allocation (no drops since)
         self._wired_delay[idx] = 0.0
         g = self._groups(idx)
         if g is None:
