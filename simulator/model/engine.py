@@ -49,6 +49,22 @@ AIR_TAU_S = 1.0  # time constant of the short exchanges' airtime estimate per AP
 
 
 @dataclass(frozen=True, slots=True)
+class OnAir:
+    """Per active flow (as ``idx``) and per room, what the airtime costs take from the set of active flows."""
+
+    key: tuple  # (FluidNetwork.generation, idx bytes): the flow set it was computed for
+    rooms: np.ndarray  # per flow: its room (AP radio)
+    up: np.ndarray  # per flow: an upload
+    cls: np.ndarray  # per flow: its station's radio class
+    fair: np.ndarray  # per flow: its AP shares airtime fairly (per-station queues)
+    all_fair: bool
+    over: np.ndarray  # per flow: its room's contention overhead per successful exchange (s)
+    u: np.ndarray  # per flow: its room's uplink ACK exchanges per downlink A-MPDU
+    both: np.ndarray | None  # per flow: its station also sends the other way (_both_ways)
+    present: list[int]  # the radio classes among the flows
+
+
+@dataclass(frozen=True, slots=True)
 class ModelOptions:
     sample_interval_s: float | None = None  # None: adaptive (≥ 1 s, ~max_resource_rows rows)
     max_resource_rows: int = 300_000  # budget for the first 30 min at the fine interval (+1/4 for the tail)
@@ -148,6 +164,7 @@ class Simulation:
         self.autosave_bytes = np.zeros((self.n_bins + 1, len(topo.room_ids)))
         self.dhcp_site: list[int] = []
         self.agg_up: np.ndarray | None = None
+        self._air: OnAir | None = None  # the radios' contention for the last set of active flows (_on_air)
         self.ps_due: dict[str, float] = {}
 
     # ------------------------------------------------------------ radio figures
@@ -327,6 +344,40 @@ class Simulation:
         if self.agg_up is not None:  # aggregated autosaves take their share of each site's uplink
             b = min(len(self.agg_up) - 1, max(0, int((self.now - self.t_lo) // self.dt)))
             net.caps[3][len(topo.site_ids):] = np.maximum(0.05 * self.up_base, self.up_base - self.agg_up[b])
+        air = self._on_air(net, idx)
+        rooms, up, cls, fair, over, u, both, present = (air.rooms, air.up, air.cls, air.fair, air.over, air.u,
+                                                        air.both, air.present)  # over, u: per flow
+        held = self._fifo_held(net, idx, rooms, up) if not air.all_fair else None
+        # an A-MPDU carries what the station's queue holds: its window (per-station queues) or its FIFO share
+        segs = np.where(net.tcp[idx], net.win[idx] / net.mss[idx], 1e9)
+        if held is not None:
+            segs = np.where(fair | up, segs, held / net.mss[idx])
+        if len(present) == 1:  # one radio class (a classroom, a city of one device kind): no masks
+            rc = topo.classes[present[0]]
+            cost, k = flow_cost(rc.rate_bps, segs, rc.timing, rc.seg, over, u, up=up, piggyback=both)
+        else:
+            cost = np.empty(len(idx))
+            k = np.empty(len(idx))
+            for c in present:
+                m = cls == c
+                rc = topo.classes[c]
+                cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over[m], u[m],
+                                          up=up[m], piggyback=None if both is None else both[m])
+        net.ap_cost[idx] = cost
+        net.segs[idx] = k
+        net.ap_weight[idx] = 1.0 / cost if held is None else np.where(fair, 1.0 / cost, self._fifo_weights(held, rooms, up))
+
+    def _on_air(self, net: FluidNetwork, idx: np.ndarray) -> OnAir:
+        """Who is on each radio and its contention (``mac``): computed once per set of active flows.
+
+        It changes only when a flow arrives or leaves, while the airtime costs
+        are refreshed at every recompute (windows and short exchanges change),
+        so the last set's result is kept, named by ``net.generation`` and ``idx``.
+        """
+        key = (net.generation, idx.tobytes())
+        if self._air is not None and self._air.key == key:
+            return self._air
+        topo = self.topo
         rooms = net.nodes[idx, 0]
         up = net.up[idx]
         nr = topo.n_rooms
@@ -347,27 +398,9 @@ class Simulation:
                 over[rs], u[rs] = tables[ti].lookup(m_down[rs], n_up[rs], tc1[rs], tc2[rs])
         cls = net.phy_cls[idx]
         fair = topo.room_fair[rooms]
-        held = self._fifo_held(net, idx, rooms, up) if not fair.all() else None
-        # an A-MPDU carries what the station's queue holds: its window (per-station queues) or its FIFO share
-        segs = np.where(net.tcp[idx], net.win[idx] / net.mss[idx], 1e9)
-        if held is not None:
-            segs = np.where(fair | up, segs, held / net.mss[idx])
-        both = _both_ways(net.station[idx], up)
-        present = np.flatnonzero(np.bincount(cls)).tolist()
-        if len(present) == 1:  # one radio class (a classroom, a city of one device kind): no masks
-            rc = topo.classes[present[0]]
-            cost, k = flow_cost(rc.rate_bps, segs, rc.timing, rc.seg, over[rooms], u[rooms], up=up, piggyback=both)
-        else:
-            cost = np.empty(len(idx))
-            k = np.empty(len(idx))
-            for c in present:
-                m = cls == c
-                rc = topo.classes[c]
-                cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over[rooms[m]], u[rooms[m]],
-                                          up=up[m], piggyback=None if both is None else both[m])
-        net.ap_cost[idx] = cost
-        net.segs[idx] = k
-        net.ap_weight[idx] = 1.0 / cost if held is None else np.where(fair, 1.0 / cost, self._fifo_weights(held, rooms, up))
+        self._air = OnAir(key, rooms, up, cls, fair, bool(fair.all()), over[rooms], u[rooms],
+                          _both_ways(net.station[idx], up), np.flatnonzero(np.bincount(cls)).tolist())
+        return self._air
 
     def _fifo_held(self, net: FluidNetwork, idx: np.ndarray, rooms: np.ndarray, up: np.ndarray) -> np.ndarray:
         """Bytes each downlink flow holds in its AP's transmit FIFO: min(W_i, f), Σ min(W_i, f) = FIFO size."""

@@ -239,6 +239,7 @@ class FluidNetwork(TcpState):
         self.tokens: list[object] = [None] * cap
         self.free = list(range(cap - 1, -1, -1))
         self.pending: list[int] = []
+        self.generation = 0  # flows added so far: with the active indices it names a flow set (slots are reused)
         self.t = t_lo
         self.n_sites, self.site_level = n_sites, site_level
         self.local_levels = self.L if n_sites <= 1 else min(self.L, site_level + 2)
@@ -297,6 +298,7 @@ class FluidNetwork(TcpState):
         else:
             self.win[i], self.ssth[i] = np.inf, np.inf
         self.tokens[i] = token
+        self.generation += 1
         site = int(nodes[self.site_level]) % self.n_sites if self.n_sites > 1 else 0
         self.fsite[i] = site
         self.site_flows[site] += 1
@@ -472,22 +474,36 @@ class FluidNetwork(TcpState):
         """
         levels = self.L if levels is None else levels
         demand = self._demand(idx)
-        rate, limit = self._pass(idx, demand, levels)
+        floors = [float(self.caps[lv].min()) for lv in range(levels)]  # each wired level's smallest node
+        rate, limit = self._pass(idx, demand, levels, floors)
         if (limit > 0).any() and (limit == 0).any():
             frozen = limit > 0
-            rate2, limit2 = self._pass(idx, np.where(frozen, rate, demand), levels)
+            rate2, limit2 = self._pass(idx, np.where(frozen, rate, demand), levels, floors)
             limit2[frozen & (limit2 < 0)] = limit[frozen & (limit2 < 0)]
             rate, limit = rate2, limit2
         self.rate[idx] = rate
         self.limit_level[idx] = limit
 
-    def _pass(self, idx: np.ndarray, rate: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
+    def _pass(self, idx: np.ndarray, rate: np.ndarray, levels: int, floors: list[float]
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """One bottom-up pass: the radios, then each wired level in turn.
+
+        A wired level whose smallest node could carry every flow's rate at once
+        cannot limit any (``waterfill`` would return the rates unchanged), so it
+        is skipped: the sum after the radio bounds every later level's loads,
+        since levels only lower rates. The slack 2.3e-16·n covers the rounding
+        of both sums, so the skip happens only where ``waterfill``'s own test
+        (a node's load above capacity·(1 + 1e-12)) is false.
+        """
         limit = np.full(len(idx), -1)
         nodes = self.nodes[idx, :levels]
         rate, lim = waterfill(rate, self.ap_weight[idx], self.ap_cost[idx], nodes[:, 0], self.ap_capacity)
         limit[lim] = 0
         w = self.weight[idx]
+        bound = float(rate.sum()) * (1.0 + 2.3e-16 * len(idx))
         for lv in range(1, levels):
+            if bound <= floors[lv] * (1 + 1e-12):
+                continue
             rate, lim = waterfill(rate, w, None, nodes[:, lv], self.caps[lv])
             limit[lim] = lv
         return rate, limit
