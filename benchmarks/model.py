@@ -26,8 +26,15 @@ ones while the content egress is saturated, t = 0-330 s with up to ~8k
 flows, take ~70 % of the recompute CPU), trace row formatting ~8 %
 (``trace.StepRows``), imports ~4 %. Per recompute the work is some 200 small
 numpy calls spread over ``flows``, ``tcp`` and ``mac`` (1.2-1.7 ms each for a
-classroom or one school; no single hot spot), which is why a small city costs
-more per device (linearity < 1). The report: analysis ~2 s, plots ~2.5 s
+classroom or one school; no single hot spot). Since 2026-12-02 (speed2) what
+depends only on the set of active flows (who is on each radio, its Bianchi
+contention, collision times) is kept between recomputes (``engine.OnAir``),
+the radio FIFO delay is computed once per allocation, and wired levels that
+cannot limit are skipped: ~0.6-0.8 ms per classroom recompute, results
+identical. A small city still costs more per device (linearity < 1) mostly
+because it recomputes more often: the 1k city makes ~11k recomputes, as many
+as the 5k one, and the 20k city ~3.5k (its top saturates, so recomputes are
+city-wide and batched by ``max_gap``). The report: analysis ~2 s, plots ~2.5 s
 (fixed margins; a constrained layout doubled it), matplotlib import ~0.6 s.
 
 The ~79k TCP retransmission timeouts of malmo-worst-case's first 30 min all

@@ -383,7 +383,7 @@ class Simulation:
         nr = topo.n_rooms
         m_down = np.bincount(rooms[~up], minlength=nr)
         n_up = np.bincount(rooms[up], minlength=nr)
-        busy_rooms = np.flatnonzero(m_down + n_up)
+        busy_rooms = (m_down + n_up).nonzero()[0]
         over = np.zeros(nr)
         u = np.zeros(nr)
         tables = topo.contention_tables
@@ -393,13 +393,13 @@ class Simulation:
                                                                tc1[busy_rooms], tc2[busy_rooms])
         else:
             tabs = topo.room_mac[busy_rooms]
-            for ti in np.flatnonzero(np.bincount(tabs)).tolist():
+            for ti in np.bincount(tabs).nonzero()[0].tolist():
                 rs = busy_rooms[tabs == ti]
                 over[rs], u[rs] = tables[ti].lookup(m_down[rs], n_up[rs], tc1[rs], tc2[rs])
         cls = net.phy_cls[idx]
         fair = topo.room_fair[rooms]
         self._air = OnAir(key, rooms, up, cls, fair, bool(fair.all()), over[rooms], u[rooms],
-                          _both_ways(net.station[idx], up), np.flatnonzero(np.bincount(cls)).tolist())
+                          _both_ways(net.station[idx], up), np.bincount(cls).nonzero()[0].tolist())
         return self._air
 
     def _fifo_held(self, net: FluidNetwork, idx: np.ndarray, rooms: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -455,7 +455,7 @@ class Simulation:
         # in accuracy (completions are exact, ramps and arrivals are taken then), and one vectorised call
         # for many sites is much cheaper than one per site
         gaps = np.maximum(np.minimum(net.max_gap, net.gap_per_flow * net.site_flows), net.gap())
-        batch = np.flatnonzero(self.site_due <= self.now + gaps)
+        batch = (self.site_due <= self.now + gaps).nonzero()[0]
         if site not in batch:
             batch = np.append(batch, site)
         self.site_due[batch] = math.inf

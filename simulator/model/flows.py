@@ -114,7 +114,7 @@ def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray | None, g
     over = used > capacity * (1 + 1e-12)
     if not over.any():
         return demand, np.zeros(n, bool)
-    sel = np.flatnonzero(over[group])
+    sel = over[group].nonzero()[0]
     g, d, w = group[sel], demand[sel], weight[sel]
     lam = d / w
     # by group, then by level at which each flow saturates (two stable sorts = lexsort((lam, g)))
@@ -130,7 +130,7 @@ def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray | None, g
     cum_dc = np.cumsum(dc)
     cum_wc = np.cumsum(wc)
     # the groups present, each's first position in the sorted run
-    head = np.flatnonzero(np.concatenate(([True], g[1:] != g[:-1])))
+    head = np.concatenate(([True], g[1:] != g[:-1])).nonzero()[0]
     gid = g[head]
     start_dc = np.zeros(len(capacity))
     start_wc = np.zeros(len(capacity))
@@ -142,7 +142,7 @@ def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray | None, g
     fill_at = before_dc + lam * after_wc  # capacity used if the level were lam_i
     binding = fill_at >= capacity[g] * (1 - 1e-12)
     # first binding index per group
-    idx = np.flatnonzero(binding)
+    idx = binding.nonzero()[0]
     gb = g[idx]
     firsts = idx[np.concatenate(([True], gb[1:] != gb[:-1]))]
     level = np.full(len(capacity), np.inf)
@@ -395,7 +395,7 @@ class FluidNetwork(TcpState):
             in_site = site_mask[self.fsite]
         else:
             in_site = None
-        idx = np.flatnonzero(self.active & in_site) if local else np.flatnonzero(self.active)
+        idx = (self.active & in_site).nonzero()[0] if local else self.active.nonzero()[0]
         done: list[Completion] = []
         if len(idx):
             t0s = self.ts[self.fsite[idx]]
@@ -406,7 +406,7 @@ class FluidNetwork(TcpState):
             fin = t_fin <= dt * (1 + 1e-12) + 1e-9
             self.rem[idx] -= r * dt
             self._grow_windows(idx, r, dt)
-            for j in np.flatnonzero(fin).tolist():
+            for j in fin.nonzero()[0].tolist():
                 i = int(idx[j])
                 done.append(Completion(i, float(t0s[j] + t_fin[j]), self.tokens[i]))
                 self.active[i] = False
@@ -427,7 +427,7 @@ class FluidNetwork(TcpState):
         self.next_done[sites_arr] = math.inf
         self.next_ev[sites_arr] = math.inf
         self.top_load[sites_arr] = 0.0
-        idx = np.flatnonzero(self.active & in_site) if local else np.flatnonzero(self.active)
+        idx = (self.active & in_site).nonzero()[0] if local else self.active.nonzero()[0]
         if len(idx):
             for _ in range(4):  # a drop episode changes windows: allocate again (bounded)
                 self._groups_memo = None

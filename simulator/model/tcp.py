@@ -26,12 +26,15 @@ class TcpState:
     """TCP methods of ``FluidNetwork`` (uses its per-flow arrays: win, ssth, rtt, mss, rate, nodes, ...)."""
 
     def _grow_windows(self, idx: np.ndarray, r: np.ndarray, dt: np.ndarray) -> None:
-        """Slow start: W += bytes acknowledged (up to ssthresh); congestion avoidance: W += MSS per RTT."""
+        """Slow start: W += bytes acknowledged (up to ssthresh); congestion avoidance: W += MSS per RTT.
+
+        ``r``, ``dt``: per flow of ``idx``, its rate and the time it ran at it.
+        """
         tcp = self.tcp[idx]
         if not tcp.any():
             return
         i = idx[tcp]
-        acked = r[tcp] * np.maximum(0.0, np.broadcast_to(dt, idx.shape)[tcp]) / 8.0
+        acked = r[tcp] * np.maximum(0.0, dt[tcp]) / 8.0
         w, ss = self.win[i], self.ssth[i]
         in_ss = w < ss
         grown = np.where(in_ss, np.minimum(w + acked, ss), w)
@@ -103,7 +106,7 @@ class TcpState:
         if self.buffers is None:
             return None
         ll = self.limit_level[idx]
-        sel = np.flatnonzero(self.tcp[idx] & (ll >= 0) & (self.paused[idx] <= self.t))
+        sel = (self.tcp[idx] & (ll >= 0) & (self.paused[idx] <= self.t)).nonzero()[0]
         if len(sel) == 0:
             return None
         f = idx[sel]
@@ -171,13 +174,13 @@ class TcpState:
         over = total >= cap * (1 - 1e-9)
         codel = target_g > 0
         if codel.any():
-            for j in np.flatnonzero(over & codel).tolist():
+            for j in (over & codel).nonzero()[0].tolist():
                 last, count = self._codel.get(int(keys[j]), (-math.inf, 0))
                 if self.t - last > 2 * self.codel_interval:
                     count = 0  # a new episode
                 if count and self.t < last + self.codel_interval / math.sqrt(count) - 1e-9:
                     over[j] = False
-        over = np.flatnonzero(over)
+        over = over.nonzero()[0]
         if not len(over):
             return False
         f_lim = idx[sel]
@@ -274,7 +277,7 @@ class TcpState:
             gr = np.bincount(inv, grow)
             with np.errstate(divide="ignore", invalid="ignore"):
                 t_full = np.where(gr > 0, (cap - total) / gr, np.inf)
-            for j in np.flatnonzero(target_g > 0).tolist():  # CoDel: not before its next drop is due
+            for j in (target_g > 0).nonzero()[0].tolist():  # CoDel: not before its next drop is due
                 last, count = self._codel.get(int(keys[j]), (-math.inf, 0))
                 if count and t - last <= 2 * self.codel_interval:
                     t_full[j] = max(t_full[j], last + self.codel_interval / math.sqrt(count) - t)
