@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.model.ns3_reference import model_figures, scenario_for, tables  # noqa: E402
+from tests.model.ns3_reference import model_figures, seed_run, tables  # noqa: E402
 
 GOAL = (0.15, 0.15, 0.10)
 
@@ -73,31 +73,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def per_seed(table: dict, seeds: int | None) -> None:
     """One line per seed (ns-3 | model) and both sorted per-station completion lists."""
-    import math
-
     import numpy as np
-
-    from simulator.model import simulate
-    from simulator.plan import load_plan
-    from simulator.trace import read_steps
 
     late_s = table["config"]["tcp"].get("conn_timeout_s", 3.0)
     print(f"== {table['case']}")
     for row in table["per_seed"][:seeds]:
         with tempfile.TemporaryDirectory(prefix="examday-compare-") as d:
-            path = scenario_for(table, row, Path(d))
-            simulate(load_plan(str(path)), Path(d) / "run")
-            steps = read_steps(Path(d) / "run")
-        done: dict[str, float] = {}
-        first: dict[str, float] = {}
-        nbytes = 0.0
-        for dev, step, start, end, b in zip(steps.device, steps.step, steps.start_s, steps.end_s, steps.bytes):
-            if step in ("download", "upload"):
-                done[dev] = max(done.get(dev, -math.inf), end)
-                first[dev] = start
-                nbytes += b
-        comp = sorted(done[k] - first[k] for k in done)
-        gp = nbytes * 8 / 1e6 / (max(done.values()) - min(first.values()))
+            run = seed_run(table, row, Path(d))
+        comp, gp = sorted(run.completions_s), run.goodput_mbps
         ns = sorted(c for c in row["completion_s"] if c is not None)
         print(f"seed {row['seed']}: ns-3 p50 {row['completion_p50_s']:.3f} p95 {row['completion_p95_s']:.3f} "
               f"gp {row['aggregate_goodput_mbps']:.0f} >{late_s:g}s {sum(c > late_s for c in ns)} | model p50 "

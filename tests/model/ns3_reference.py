@@ -28,7 +28,7 @@ from simulator.trace import read_steps
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = ROOT / "validation" / "tables"
 
-__all__ = ["TABLES", "tables", "ModelFigures", "model_figures", "scenario_for"]
+__all__ = ["TABLES", "tables", "ModelFigures", "model_figures", "SeedRun", "seed_run", "scenario_for"]
 
 
 def tables() -> list[dict]:
@@ -135,31 +135,45 @@ def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, float), q))
 
 
+@dataclass(frozen=True)
+class SeedRun:
+    """One ns-3 seed's case through the model: per-station completion times and aggregate goodput."""
+
+    completions_s: list[float]  # per station that finished: its last transfer end − its first start
+    goodput_mbps: float  # all bytes over first start → last end
+    wall_s: float  # model wall time (simulate only)
+
+
+def seed_run(table: dict, row: dict, folder: Path) -> SeedRun:
+    """The model on one seed row of ``table`` (that seed's start offsets), run in ``folder``."""
+    path = scenario_for(table, row, folder)
+    out = folder / f"run-{row['seed']}"
+    res = simulate(load_plan(str(path)), out)
+    steps = read_steps(out)
+    done: dict[str, float] = {}
+    first: dict[str, float] = {}
+    nbytes = 0.0
+    for dev, step, start, end, b in zip(steps.device, steps.step, steps.start_s, steps.end_s, steps.bytes):
+        if step in ("download", "upload"):
+            done[dev] = max(done.get(dev, -math.inf), end)
+            first[dev] = start
+            nbytes += b
+    span = max(done.values()) - min(first.values())
+    return SeedRun([done[d] - first[d] for d in done], nbytes * 8 / 1e6 / span, res.wall_s)
+
+
 def model_figures(table: dict, folder: Path, seeds: int | None = None) -> ModelFigures:
     """The model over the table's seeds (their start offsets), figures averaged as the table's summary."""
     p50, p95, mx, gp, walls = [], [], [], [], []
     unfinished = 0
     for row in table["per_seed"][:seeds]:
-        path = scenario_for(table, row, folder)
-        plan = load_plan(str(path))
-        out = folder / f"run-{row['seed']}"
-        res = simulate(plan, out)
-        walls.append(res.wall_s)
-        steps = read_steps(out)
-        done: dict[str, float] = {}
-        first: dict[str, float] = {}
-        nbytes = 0.0
-        for dev, step, start, end, b in zip(steps.device, steps.step, steps.start_s, steps.end_s, steps.bytes):
-            if step in ("download", "upload"):
-                done[dev] = max(done.get(dev, -math.inf), end)
-                first[dev] = start
-                nbytes += b
-        comp = [done[d] - first[d] for d in done]
+        run = seed_run(table, row, folder)
+        comp = run.completions_s
+        walls.append(run.wall_s)
         unfinished += table["config"]["stations"] - len(comp)
         p50.append(_percentile(comp, 50))
         p95.append(_percentile(comp, 95))
         mx.append(max(comp))
-        span = max(done.values()) - min(first.values())
-        gp.append(nbytes * 8 / 1e6 / span)
+        gp.append(run.goodput_mbps)
     return ModelFigures(float(np.mean(p50)), float(np.mean(p95)), float(np.mean(mx)), float(np.mean(gp)),
                         float(np.mean(walls)), unfinished)
