@@ -14,8 +14,8 @@ multi-valued EPPN, an EPPN outside the issuing IdP's scope, staff without LoA 3,
 login CSRF (a genuine unused Response posted from another browser). And variants of those classes an
 outside harness tries: SCIM bodies with NaN, 1e400, a lone surrogate, a duplicate ``userName`` key, UTF-16,
 attributes of the wrong JSON type (then the listings must still answer 200), a PATCH that is no PatchOp, an
-unimplemented SS 12000 filter, non-ASCII ``seq`` digits, base64 tricks in ``SAMLResponse``, off-site,
-path-escaping and 300 KB RelayStates and ``next``, writes rotating ``X-Forwarded-For`` past the rate limit, and
+unimplemented SS 12000 filter, 3000 ``attributes`` paths, non-ASCII ``seq`` digits, base64 tricks in
+``SAMLResponse``, off-site, path-escaping and 300 KB RelayStates and ``next``, writes rotating ``X-Forwarded-For`` past the rate limit, and
 bodies trickled at 1 byte/s or stalled after a 2**64-1 chunk size (408).
 
     .venv/bin/python benchmarks/stack_abuse.py [--connections 3000]
@@ -209,6 +209,8 @@ class Abuse:
              "/ss12000/persons?meta.modified.before=2020-01-01T00:00:00Z", scim, None, 400),
             ("autosave seq in Arabic-Indic digits", "POST", "/platform/api/answers?seq=%D9%A3", {"Cookie": cookie},
              b"x", 400),
+            ("SCIM attributes= listing 3000 distinct paths", "GET",
+             "/scim/v2/Users?count=1000&attributes=" + ",".join(f"a{i}" for i in range(3000)), scim, None, 400),
             ("SCIM Users listing after the bad writes", "GET", "/scim/v2/Users", scim, None, 200),
             ("SS 12000 persons after the bad writes", "GET", "/ss12000/persons", scim, None, 200),
         ]
@@ -323,7 +325,8 @@ class Abuse:
             r = c.post(f"{self.base}/platform/acs", data={"SAMLResponse": b64[:8] + "!" + b64[8:]})
             self.answer("genuine Response with a non-base64 character", r, 400, "malformed")
             for name, relay in (("off-site", "https://evil.example/"), ("scheme-relative", "//evil.example/"),
-                                ("path-escaping", "/platform/../idp/metadata"), ("300 KB", "/platform/" + "a" * 300_000)):
+                                ("path-escaping", "/platform/../idp/metadata"),
+                                ("300 KB", "/platform/" + "a" * 300_000)):
                 r = c.post(f"{self.base}/platform/acs", data={"SAMLResponse": b64, "RelayState": relay})
                 self.answer(f"genuine Response with a {name} RelayState", r, 400, "bad-relay-state")
             r = c.get(f"{self.base}/platform/login", params={"next": "https://evil.example/"})
