@@ -105,6 +105,9 @@ _SIGNED_INFO_OPEN = f'<ds:SignedInfo xmlns:ds="{NS["ds"]}">'
 
 _VERIFY_CONFIG = SignatureConfiguration(location="./", expect_references=1)
 MAX_MESSAGE = 256 * 1024
+#: saml-bindings §3.4.3 says 80 bytes; senders in the wild (SimpleSAMLphp's URLs) exceed it, so the IdP side
+#: takes up to 1 KiB and refuses beyond (the platform's ACS holds its own RelayStates to 80)
+MAX_RELAY_STATE = 1024
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
@@ -284,6 +287,8 @@ def decode_redirect(raw_query: str, trusted_sps: dict[str, EntityInfo]) -> Authn
     if "SAMLRequest" not in raw:
         raise SamlRejected("malformed", "no SAMLRequest")
     val = {k: urllib.parse.unquote_plus(v) for k, v in raw.items()}
+    if len(val.get("RelayState", "")) > MAX_RELAY_STATE:  # echoed into the form and a cookie: bounded
+        raise SamlRejected("bad-relay-state", f"RelayState over {MAX_RELAY_STATE} bytes")
     try:
         data = zlib.decompressobj(-15).decompress(base64.b64decode(val["SAMLRequest"]), MAX_MESSAGE)
     except Exception as err:  # bad base64 or deflate
