@@ -14,9 +14,10 @@ multi-valued EPPN, an EPPN outside the issuing IdP's scope, staff without LoA 3,
 login CSRF (a genuine unused Response posted from another browser). And variants of those classes an
 outside harness tries: SCIM bodies with NaN, 1e400, a lone surrogate, a duplicate ``userName`` key, UTF-16,
 attributes of the wrong JSON type (then the listings must still answer 200), a PATCH that is no PatchOp, an
-unimplemented SS 12000 filter, 3000 ``attributes`` paths, non-ASCII ``seq`` digits, base64 tricks in
-``SAMLResponse``, off-site, path-escaping and 300 KB RelayStates and ``next``, writes rotating ``X-Forwarded-For`` past the rate limit, and
-bodies trickled at 1 byte/s or stalled after a 2**64-1 chunk size (408).
+unimplemented SS 12000 filter, 3000 ``attributes`` paths, an upper-cased existing ``userName``, non-ASCII
+``seq`` digits, base64 tricks in ``SAMLResponse``, off-site, path-escaping and 300 KB RelayStates and
+``next``, a 30 kB RelayState at the IdP, writes rotating ``X-Forwarded-For`` past the rate limit, and bodies
+trickled at 1 byte/s or stalled after a 2**64-1 chunk size (408).
 
     .venv/bin/python benchmarks/stack_abuse.py [--connections 3000]
 
@@ -211,6 +212,8 @@ class Abuse:
              b"x", 400),
             ("SCIM attributes= listing 3000 distinct paths", "GET",
              "/scim/v2/Users?count=1000&attributes=" + ",".join(f"a{i}" for i in range(3000)), scim, None, 400),
+            ("SCIM POST of an existing userName in upper case", "POST", "/scim/v2/Users", scimj,
+             user(PUPIL.eppn.upper(), ', "password": "other"'), 409),
             ("SCIM Users listing after the bad writes", "GET", "/scim/v2/Users", scim, None, 200),
             ("SS 12000 persons after the bad writes", "GET", "/ss12000/persons", scim, None, 200),
         ]

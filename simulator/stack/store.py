@@ -80,6 +80,7 @@ CREATE TABLE IF NOT EXISTS objects(type TEXT NOT NULL, id TEXT NOT NULL, rev INT
   created REAL NOT NULL, modified REAL NOT NULL, data TEXT NOT NULL, user_name TEXT, external_id TEXT,
   PRIMARY KEY(type, id));
 CREATE UNIQUE INDEX IF NOT EXISTS objects_user_name ON objects(type, user_name) WHERE user_name IS NOT NULL;
+CREATE INDEX IF NOT EXISTS objects_user_name_ci ON objects(type, lower(user_name));
 CREATE INDEX IF NOT EXISTS objects_external_id ON objects(type, external_id);
 CREATE UNIQUE INDEX IF NOT EXISTS objects_rev ON objects(type, rev);
 CREATE TABLE IF NOT EXISTS tombstones(type TEXT, id TEXT, rev INTEGER, deleted REAL);
@@ -130,7 +131,8 @@ class Directory:
             if must_exist is True and old is None:
                 raise KeyError(obj_id)
             if user_name is not None:
-                clash = c.execute("SELECT id FROM objects WHERE type=? AND user_name=? AND id<>?",
+                # userName is case-insensitive (RFC 7643 §4.1.1, caseExact false): "P1@X.SE" is "p1@x.se"
+                clash = c.execute("SELECT id FROM objects WHERE type=? AND lower(user_name)=lower(?) AND id<>?",
                                   (rtype, user_name, obj_id)).fetchone()
                 if clash:
                     raise Conflict(f"userName {user_name!r} is taken")
@@ -190,7 +192,7 @@ class Directory:
         """Filter on ``userName``/``externalId`` equality (or none); SCIM 1-based ``startIndex``."""
         where, args = "type=?", [rtype]
         if attr == "userName":
-            where, args = where + " AND user_name=?", args + [value]
+            where, args = where + " AND lower(user_name)=lower(?)", args + [value]  # caseExact false
         elif attr == "externalId":
             where, args = where + " AND external_id=?", args + [value]
         total = self.db.query(f"SELECT count(*) FROM objects WHERE {where}", tuple(args))[0][0]

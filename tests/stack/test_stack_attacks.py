@@ -204,3 +204,14 @@ def test_idp_refuses_a_huge_relay_state(client):
     r = client.get("/idp/sso?" + query + "&RelayState=" + "a" * 30_000)
     assert r.status_code == 400 and "bad-relay-state" in r.text, r.text[:300]
     assert client.get("/idp/sso?" + query + "&RelayState=%2Fplatform%2Fapi%2Fme").status_code == 200
+
+
+def test_user_names_are_unique_regardless_of_case(client):
+    """RFC 7643 §4.1.1: userName is case-insensitive, so a second user "P00000-AK9@MALMO.EXAMPLE" next to
+    ``PUPILS[0]`` (with its own password) is a 409 ``uniqueness``, and ``userName eq`` matches either case."""
+    body = {"schemas": [USER], "userName": PUPILS[0].eppn.upper(), "password": "other"}
+    r = client.post("/scim/v2/Users", json=body, headers=SCIM)
+    assert r.status_code == 409 and r.json()["scimType"] == "uniqueness", r.text
+    found = client.get("/scim/v2/Users", params={"filter": f'userName eq "{PUPILS[0].eppn.upper()}"'},
+                       headers=AUTH).json()
+    assert [u["id"] for u in found["Resources"]] == [PUPILS[0].id]
