@@ -42,6 +42,11 @@ log = logging.getLogger("examday.stack.idp")
 LOA3 = "http://id.elegnamnden.se/loa/1.0/loa3"
 PASSWORD = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
 SSO_COOKIE = "examday_idp_sso"
+#: A random value per browser, also inside every login context (``ctx``) the IdP hands out: a credentials POST
+#: carrying another browser's ctx is refused, so an attacker's cross-site form cannot log a victim's browser into
+#: the attacker's IdP session (login CSRF / session fixation at the IdP; Shibboleth binds its login flow to a
+#: conversation cookie the same way).
+FLOW_COOKIE = "examday_idp_flow"
 
 
 def _page(title: str, body: str, status: int = 200, refresh: str = "") -> HTMLResponse:
@@ -106,7 +111,12 @@ def routes(stack) -> list[Route]:
             user = directory.user_by_name(sso_session["u"])
             if user is not None:
                 return respond(info, user)
-        return _login_form(tokens.sign(info, secret, 1800, "idp-ctx"))
+        flow = request.cookies.get(FLOW_COOKIE, "")
+        if not (16 <= len(flow) <= 64 and flow.replace("-", "").replace("_", "").isalnum()):
+            flow = secrets.token_urlsafe(16)
+        resp = _login_form(tokens.sign({**info, "b": flow}, secret, 1800, "idp-ctx"))
+        tokens.set_cookie(resp, FLOW_COOKIE, flow, 1800, "/idp", samesite="lax")
+        return resp
 
     inline_hash = cfg.hash_cost == "cheap"  # ~40 µs: cheaper than a thread hop; costly hashes go to threads
 
@@ -122,6 +132,11 @@ def routes(stack) -> list[Route]:
         info = tokens.unsign(form.get("ctx"), secret, "idp-ctx")
         if info is None:
             return _page("Sessionen har gått ut", "<p>Start the login again from the service.</p>", 400)
+        if not hmac.compare_digest(str(info.get("b", "")).encode(), request.cookies.get(FLOW_COOKIE, "").encode()) \
+                or not info.get("b"):
+            log.warning("login refused: the login context belongs to another browser")
+            return _page("Sessionen har gått ut", "<p>unbound-login: start the login again from the service.</p>",
+                         400)
         username, password = str(form.get("username", "")), str(form.get("password", ""))
         user = directory.user_by_name(username)
         ok = _verify(user, password) if inline_hash else await stack.hash_call(_verify, user, password)
