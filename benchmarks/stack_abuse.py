@@ -16,8 +16,9 @@ outside harness tries: SCIM bodies with NaN, 1e400, a lone surrogate, a duplicat
 attributes of the wrong JSON type (then the listings must still answer 200), a PATCH that is no PatchOp, an
 unimplemented SS 12000 filter, 3000 ``attributes`` paths, an upper-cased existing ``userName``, non-ASCII
 ``seq`` digits, base64 tricks in ``SAMLResponse``, off-site, path-escaping and 300 KB RelayStates and
-``next``, a 30 kB RelayState at the IdP, writes rotating ``X-Forwarded-For`` past the rate limit, and bodies
-trickled at 1 byte/s or stalled after a 2**64-1 chunk size (408).
+``next``, a 30 kB RelayState at the IdP, another browser's IdP login context, writes rotating
+``X-Forwarded-For`` past the rate limit, and bodies trickled at 1 byte/s or stalled after a 2**64-1 chunk
+size (408).
 
     .venv/bin/python benchmarks/stack_abuse.py [--connections 3000]
 
@@ -343,6 +344,14 @@ class Abuse:
             victim.get(f"{self.base}/platform/login")
             r = self.post(victim, genuine)
             self.answer("login CSRF: genuine Response from another browser", r, 400, "unknown-in-response-to")
+        with httpx.Client() as attacker, httpx.Client() as victim:  # session fixation at the IdP
+            page = attacker.get(attacker.get(f"{self.base}/platform/login").headers["location"]).text
+            ctx = page.split('name="ctx" value="', 1)[1].split('"', 1)[0]
+            r = victim.post(f"{self.base}/idp/login", data={"username": PUPIL.eppn, "password": PUPIL.password,
+                                                             "ctx": ctx})
+            self.report("IdP login with another browser's login context", r.status_code, 400, r.text,
+                        "unbound-login" if "unbound-login" in r.text and "examday_idp_sso" not in
+                        r.headers.get("set-cookie", "") else "", "unbound-login")
         with httpx.Client() as c:  # and the genuine login still works (nothing was burnt)
             login(c, self.base, PUPIL.eppn, PUPIL.password)
             self.report("a genuine login afterwards", c.get(f"{self.base}/platform/api/me").status_code, 200)

@@ -215,3 +215,32 @@ def test_user_names_are_unique_regardless_of_case(client):
     found = client.get("/scim/v2/Users", params={"filter": f'userName eq "{PUPILS[0].eppn.upper()}"'},
                        headers=AUTH).json()
     assert [u["id"] for u in found["Resources"]] == [PUPILS[0].id]
+
+
+def test_idp_login_context_is_bound_to_the_browser(client, app):
+    """Session fixation at the IdP: an attacker's cross-site form posts *their* credentials with a login context
+    (``ctx``) from their own browser into the victim's browser. Refused (400 ``unbound-login``), no IdP SSO
+    cookie is set there (else the victim's next login would silently be the attacker's); the attacker's own
+    browser still logs in with it."""
+    import re
+
+    from starlette.testclient import TestClient
+
+    from stack_helpers import BASE, start_login
+
+    def ctx_of(c) -> str:
+        page = c.get(start_login(c)).text
+        return re.search(r'name="ctx" value="([^"]*)"', page).group(1)
+
+    attacker_ctx = ctx_of(client)
+    creds = {"username": PUPILS[0].eppn, "password": PUPILS[0].password, "ctx": attacker_ctx}
+    with TestClient(app, base_url=BASE) as victim:
+        for visited in (False, True):  # a victim who never saw the IdP, and one with a flow cookie of its own
+            if visited:
+                ctx_of(victim)
+            r = victim.post("/idp/login", data=creds)
+            assert r.status_code == 400 and "unbound-login" in r.text, r.text[:300]
+            assert "examday_idp_sso" not in r.headers.get("set-cookie", "")
+            assert "SAMLResponse" not in r.text
+    r = client.post("/idp/login", data=creds)
+    assert r.status_code == 200 and "SAMLResponse" in r.text

@@ -48,10 +48,12 @@ def test_manifest_stays_fast_during_a_login_flood_at_the_production_hash(tmp_pat
             login(pupil, s.base, PUPILS[0].eppn, PUPILS[0].password)
             _manifest_latencies(pupil, s.base, 3)  # warm
             unloaded = _manifest_latencies(pupil, s.base, 10)
-            ctx = parse_form(httpx.get(f"{s.base}/platform/login", follow_redirects=True).text).fields["ctx"]
+            with httpx.Client() as starter:  # one browser's login context (and its IdP flow cookie) for all
+                ctx = parse_form(starter.get(f"{s.base}/platform/login", follow_redirects=True).text).fields["ctx"]
+                flow = dict(starter.cookies)
 
             def flood():
-                with httpx.Client(timeout=300) as c:
+                with httpx.Client(timeout=300, cookies=flow) as c:
                     while not done.is_set():
                         try:
                             r = c.post(f"{s.base}/idp/login", data={"ctx": ctx, "username": PUPILS[0].eppn,
