@@ -62,6 +62,8 @@ class OnAir:
     u: np.ndarray  # per flow: its room's uplink ACK exchanges per downlink A-MPDU
     both: np.ndarray | None  # per flow: its station also sends the other way (_both_ways)
     present: list[int]  # the radio classes among the flows
+    by_class: list[tuple]  # per class present (several): (class, mask, over, u, up, both) of its flows
+    busy_rooms: list[int]  # the rooms with a flow (their airtime left is all the allocation reads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,12 +341,16 @@ class Simulation:
     def _refresh_ap(self, net: FluidNetwork, idx: np.ndarray) -> None:
         """Airtime costs and weights of the active flows from who sends on each radio (``mac``)."""
         topo = self.topo
-        busy = np.array(self.air_v) * np.exp(-np.maximum(0.0, self.now - np.array(self.air_t)) / AIR_TAU_S)
-        net.ap_capacity = 1.0 - np.minimum(busy, 0.9)
+        air = self._on_air(net, idx)
+        # airtime left to bulk flows, for the rooms with a flow (waterfill and the FIFO delay read only those;
+        # the same element-wise arithmetic as over every room)
+        br, air_v, air_t = air.busy_rooms, self.air_v, self.air_t
+        busy = np.array([air_v[r] for r in br]) * np.exp(-np.maximum(0.0, self.now - np.array([air_t[r] for r in br]))
+                                                         / AIR_TAU_S)
+        net.ap_capacity[br] = 1.0 - np.minimum(busy, 0.9)
         if self.agg_up is not None:  # aggregated autosaves take their share of each site's uplink
             b = min(len(self.agg_up) - 1, max(0, int((self.now - self.t_lo) // self.dt)))
             net.caps[3][len(topo.site_ids):] = np.maximum(0.05 * self.up_base, self.up_base - self.agg_up[b])
-        air = self._on_air(net, idx)
         rooms, up, cls, fair, over, u, both, present = (air.rooms, air.up, air.cls, air.fair, air.over, air.u,
                                                         air.both, air.present)  # over, u: per flow
         held = self._fifo_held(net, idx, rooms, up) if not air.all_fair else None
@@ -358,11 +364,10 @@ class Simulation:
         else:
             cost = np.empty(len(idx))
             k = np.empty(len(idx))
-            for c in present:
-                m = cls == c
+            for c, m, over_m, u_m, up_m, both_m in air.by_class:
                 rc = topo.classes[c]
-                cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over[m], u[m],
-                                          up=up[m], piggyback=None if both is None else both[m])
+                cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over_m, u_m, up=up_m,
+                                          piggyback=both_m)
         net.ap_cost[idx] = cost
         net.segs[idx] = k
         net.ap_weight[idx] = 1.0 / cost if held is None else np.where(fair, 1.0 / cost, self._fifo_weights(held, rooms, up))
@@ -398,8 +403,15 @@ class Simulation:
                 over[rs], u[rs] = tables[ti].lookup(m_down[rs], n_up[rs], tc1[rs], tc2[rs])
         cls = net.phy_cls[idx]
         fair = topo.room_fair[rooms]
-        self._air = OnAir(key, rooms, up, cls, fair, bool(fair.all()), over[rooms], u[rooms],
-                          _both_ways(net.station[idx], up), np.bincount(cls).nonzero()[0].tolist())
+        over, u, both = over[rooms], u[rooms], _both_ways(net.station[idx], up)
+        present = np.bincount(cls).nonzero()[0].tolist()
+        by_class = []
+        if len(present) > 1:
+            for c in present:
+                m = (cls == c).nonzero()[0]
+                by_class.append((c, m, over[m], u[m], up[m], None if both is None else both[m]))
+        self._air = OnAir(key, rooms, up, cls, fair, bool(fair.all()), over, u, both, present, by_class,
+                          busy_rooms.tolist())
         return self._air
 
     def _fifo_held(self, net: FluidNetwork, idx: np.ndarray, rooms: np.ndarray, up: np.ndarray) -> np.ndarray:
