@@ -170,12 +170,17 @@ class Simulation:
         self.ps_due: dict[str, float] = {}
 
     # ------------------------------------------------------------ radio figures
-    def radio_rate(self, cls: int, n: int, room: int) -> float:
-        """Total downlink goodput of n flows of class ``cls`` on the room's radio (cached per AP kind)."""
+    def rate_table(self, cls: int, room: int) -> list[float]:
+        """The cache ``radio_rate`` fills for class ``cls`` on the room's kind of AP (0.0: not computed yet)."""
         key = (cls, self._room_mac[room])
         table = self._rates.get(key)
         if table is None:
             table = self._rates[key] = [0.0] * MAX_N
+        return table
+
+    def radio_rate(self, cls: int, n: int, room: int) -> float:
+        """Total downlink goodput of n flows of class ``cls`` on the room's radio (cached per AP kind)."""
+        table = self.rate_table(cls, room)
         n = n if n < MAX_N else MAX_N - 1
         v = table[n]
         if v == 0.0:
@@ -615,8 +620,9 @@ def _simulate(plan: Plan, run_dir: str | Path, until_s: float | None, progress, 
             counts[ri] = n_in_room + 1
             if d.role == "teacher":
                 with_teacher.add(ri)
-            st = DeviceState(d, i, ri, int(topo.room_site[ri]), int(topo.device_class[i]),
-                             n_in_room >= d.room.ap.max_clients)
+            cls = int(topo.device_class[i])
+            st = DeviceState(d, i, ri, int(topo.room_site[ri]), cls, n_in_room >= d.room.ap.max_clients,
+                             sim.rate_table(cls, ri))
             if d.transfer:
                 procs = [transfer_proc(sim, st, up) for up in ((False, True) if d.transfer == "both" else
                                                                ((d.transfer == "up"),))]

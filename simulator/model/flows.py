@@ -117,7 +117,10 @@ def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray | None, g
     sel = over[group].nonzero()[0]
     g, d, w = group[sel], demand[sel], weight[sel]
     lam = d / w
-    order = _by_group_then_level(lam, g, len(capacity), int(np.count_nonzero(over)))
+    n_over = int(np.count_nonzero(over))
+    order = _by_group_then_level(lam, g, len(capacity), n_over)
+    if n_over == 1:
+        return _waterfill_one(demand, cost, sel, order, d, w, lam, capacity[over][0])
     g, d, w, lam = g[order], d[order], w[order], lam[order]
     back = sel[order]
     if cost is None:
@@ -151,6 +154,34 @@ def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray | None, g
     lim = np.zeros(n, bool)
     out[back] = new
     lim[back] = limited
+    return out, lim
+
+
+def _waterfill_one(demand, cost, sel, order, d, w, lam, cap) -> tuple[np.ndarray, np.ndarray]:
+    """``waterfill``'s general path when one group is over its capacity (a city's shared top): the same
+    arithmetic without the per-group bookkeeping. Bit-identical: the group's running sums start at 0.0
+    (x − 0.0 = x), and ``bincount``'s total of the sorted run is the last running sum (both add in order)."""
+    d, w, lam = d[order], w[order], lam[order]
+    back = sel[order]
+    if cost is None:
+        dc, wc = d, w
+    else:
+        c = cost[back]
+        dc, wc = d * c, w * c
+    cum_dc = np.cumsum(dc)
+    cum_wc = np.cumsum(wc)
+    before_dc = cum_dc - dc
+    after_wc = cum_wc[-1] - (cum_wc - wc)
+    binding = (before_dc + lam * after_wc >= cap * (1 - 1e-12)).nonzero()[0]
+    out = demand.copy()
+    lim = np.zeros(len(demand), bool)
+    if len(binding):
+        k = binding[0]
+        new = np.minimum(d, (cap - before_dc[k]) / after_wc[k] * w)
+        out[back] = new
+        lim[back] = new < d * (1 - 1e-12)
+    else:
+        out[back] = d
     return out, lim
 
 
