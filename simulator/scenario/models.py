@@ -72,7 +72,7 @@ Fraction = _unit(units.parse_fraction, "0.5 %", rf"^\s*{_NUMBER}\s*%?\s*$",
                  {"type": "number", "minimum": 0, "maximum": 1},
                  "a share: a percentage such as '0.5 %', or a fraction between 0 and 1")
 
-Standard = Literal["a", "n", "ac", "ax"]
+Standard = Literal["a", "g", "n", "ac", "ax"]
 Band = Literal["2.4 GHz", "5 GHz", "6 GHz"]
 Width = Literal["20 MHz", "40 MHz", "80 MHz", "160 MHz"]
 
@@ -87,7 +87,8 @@ class Radio(_Strict):
     """A Wi-Fi capability: what the PHY rate is computed from (IEEE 802.11-2020/ax-2021)."""
 
     standard: Standard
-    """IEEE 802.11 amendment: a, n (Wi-Fi 4), ac (Wi-Fi 5) or ax (Wi-Fi 6/6E)."""
+    """IEEE 802.11 amendment: a (5 GHz OFDM), g (2.4 GHz ERP-OFDM, 6-54 Mbit/s, no aggregation), n (Wi-Fi 4),
+    ac (Wi-Fi 5) or ax (Wi-Fi 6/6E); for a and g ``max_mcs`` 0-7 indexes 6, 9, 12, 18, 24, 36, 48, 54 Mbit/s."""
     streams: int = Field(ge=1, le=8)
     """Spatial streams (MIMO), 1 to 8."""
     max_mcs: int = Field(ge=0, le=11)
@@ -108,7 +109,7 @@ class Radio(_Strict):
     @model_validator(mode="after")
     def _check_gi(self):
         if self.gi is not None:
-            allowed = {"ax": (0.8e-6, 1.6e-6, 3.2e-6), "a": (0.8e-6,)}.get(self.standard, (0.4e-6, 0.8e-6))
+            allowed = {"ax": (0.8e-6, 1.6e-6, 3.2e-6), "a": (0.8e-6,), "g": (0.8e-6,)}.get(self.standard, (0.4e-6, 0.8e-6))
             if not any(abs(self.gi - g) < 1e-9 for g in allowed):
                 shown = ", ".join(f"{g * 1e6:g} µs" for g in allowed)
                 raise ValueError(f"gi {self.gi * 1e6:g} µs is not a guard interval of 802.11{self.standard}; "
@@ -122,7 +123,7 @@ class Radio(_Strict):
             return self.gi
         if self.standard == "ax":
             return 0.8e-6 if self.short_gi else 3.2e-6
-        return 0.4e-6 if self.short_gi and self.standard != "a" else 0.8e-6
+        return 0.4e-6 if self.short_gi and self.standard not in ("a", "g") else 0.8e-6
 
 
 class Edca(_Strict):

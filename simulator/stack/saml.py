@@ -109,6 +109,7 @@ _SIGNED_INFO_OPEN = f'<ds:SignedInfo xmlns:ds="{NS["ds"]}">'
 #: signxml's settings for this shape: the independent verifier the tests cross-check ``xmldsig`` against
 _VERIFY_CONFIG = SignatureConfiguration(location="./", expect_references=1)
 MAX_MESSAGE = 256 * 1024
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
 def parse_xml(data: bytes) -> etree._Element:
@@ -425,8 +426,12 @@ def verify_response(saml_response_b64: str, *, trusted_idps: dict[str, EntityInf
     Replay of the assertion ID and the ``InResponseTo`` bookkeeping need state
     and are the caller's (``platform.py``).
     """
-    try:
-        data = base64.b64decode(saml_response_b64, validate=False)
+    try:  # strict base64 (RFC 4648 §3.3: no characters outside the alphabet, no data after padding); line
+        # breaks and spaces as MIME encoders (OpenSAML's) insert them are allowed
+        text = re.sub(r"[ \t\r\n]+", "", saml_response_b64)
+        if len(text) % 4 or not _BASE64.fullmatch(text):
+            raise ValueError("not canonical base64")
+        data = base64.b64decode(text, validate=True)
     except ValueError as err:
         raise SamlRejected("malformed", "SAMLResponse is not base64") from err
     if len(data) > MAX_MESSAGE:
