@@ -26,6 +26,8 @@ in a fresh interpreter, twice per code tree:
    report        ``report.write_report`` minus analysis: summary.json, tables,
                  plots (matplotlib drawing + PNG), HTML, junit
    other         manifest, argument parsing, what no wrapper covers
+   shutdown      after ``cli.main`` returns: the child's CPU (rusage) minus its
+                 own CPU at that moment (final collection, module teardown)
    ============  =============================================================
 
 The instrumented run costs a little more (the ``StepRows.add`` wrapper is
@@ -41,6 +43,7 @@ import builtins
 import importlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -51,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model import ROOT, WORST, export, reference_s, whole_simulate  # noqa: E402
 
 PHASES = ("start-up", "imports", "load", "plan", "simulate", "trace rows", "trace write", "trace read",
-          "analysis", "report", "other")
+          "analysis", "report", "other", "shutdown")
 
 #: (module, attribute path, phase) wrapped in the instrumented child; missing ones are skipped (older trees)
 WRAP = (
@@ -148,7 +151,8 @@ def instrumented(argv: list[str]) -> dict:
     _patch(clock, done)
     clock.enter("other")
     from simulator.cli import main
-    code = main(argv)
+    sys.argv = [sys.argv[0], *argv]
+    code = main()  # as the command line runs it (argv None: the process ends after it)
     clock.leave()
     return {"exit_code": code, "phases": clock.totals, "cpu_s": time.process_time(),
             "wrapped": sorted(f"{m}.{a}" for m, a in done)}
@@ -160,11 +164,16 @@ def breakdown(code: Path, scenario: Path, until: str) -> dict:
         cmd = [sys.executable, __file__, "--child", "simulate", str(scenario), "--until", until, "-q",
                "-o", str(Path(out) / "run")]
         env = dict(os.environ, PYTHONPATH=str(code))
+        c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         res = subprocess.run(cmd, capture_output=True, text=True, cwd=code, env=env)
+        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         lines = res.stdout.strip().splitlines()
         if res.returncode not in (0, 1) or not lines:
             raise SystemExit(f"benchmarks/process.py: instrumented run failed:\n{res.stderr[-2000:]}")
-        return json.loads(lines[-1])
+        r = json.loads(lines[-1])
+        whole = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
+        r["phases"]["shutdown"] = max(0.0, whole - r["cpu_s"])
+        return r
 
 
 def main(argv=None) -> int:
@@ -178,7 +187,8 @@ def main(argv=None) -> int:
     ap.add_argument("scenario", nargs="?", default=str(WORST))
     ap.add_argument("--until", default="30min")
     ap.add_argument("--baseline", metavar="REV", help="also measure this git revision (e.g. main)")
-    ap.add_argument("--repeat", type=int, default=1, help="plain runs per tree (the minimum CPU is shown)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="plain runs per tree, interleaved between trees (the minimum CPU is shown)")
     args = ap.parse_args(argv)
     scenario = Path(args.scenario).resolve()
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; "
@@ -187,10 +197,12 @@ def main(argv=None) -> int:
         codes = {"this tree": ROOT}
         if args.baseline:
             codes = {f"baseline {args.baseline}": export(args.baseline, Path(tmp)), **codes}
-        res = {}
-        for label, code in codes.items():
-            plain = [whole_simulate(code, scenario, args.until) for _ in range(args.repeat)]
-            res[label] = (min(plain, key=lambda w: w[1]), breakdown(code, scenario, args.until))
+        plain: dict[str, list] = {label: [] for label in codes}
+        for _ in range(args.repeat):  # interleaved, so both trees see the same load
+            for label, code in codes.items():
+                plain[label].append(whole_simulate(code, scenario, args.until))
+        res = {label: (min(plain[label], key=lambda w: w[1]), breakdown(code, scenario, args.until))
+               for label, code in codes.items()}
     print(f"{scenario.stem}, --until {args.until}, whole `examday simulate` process (CPU s, one core):")
     labels = list(res)
     print(f"  {'phase':<12}" + "".join(f"{lb:>22}" for lb in labels))
