@@ -329,6 +329,10 @@ class Abuse:
                                 ("300 KB", "/platform/" + "a" * 300_000)):
                 r = c.post(f"{self.base}/platform/acs", data={"SAMLResponse": b64, "RelayState": relay})
                 self.answer(f"genuine Response with a {name} RelayState", r, 400, "bad-relay-state")
+            query = urllib.parse.urlsplit(c.get(f"{self.base}/platform/login").headers["location"]).query
+            r = c.get(f"{self.base}/idp/sso?" + query.split("&RelayState=")[0] + "&RelayState=" + "a" * 30_000)
+            self.report("IdP SSO with a 30 kB RelayState", r.status_code, 400, r.text,
+                        "bad-relay-state" if "bad-relay-state" in r.text else "")
             r = c.get(f"{self.base}/platform/login", params={"next": "https://evil.example/"})
             self.answer("/platform/login?next=https://evil.example/", r, 400, "bad-relay-state")
             genuine = self.response(self.start(c), PUPIL)

@@ -108,7 +108,9 @@ struct Result
     std::map<std::string, uint64_t> otherModesSeen;  // WifiMode of non-data PSDUs -> count
     std::map<std::string, uint64_t> dataModesSeen;  // WifiMode of data PSDUs -> count
     std::string queueDisc;
-    std::string edca;  // the AP's AC_BE parameters as configured by ns-3
+    std::string edca;  // the AP's AC_BE parameters as configured by ns-3 (or its DCF's, without QoS)
+    double slotUs = 0, sifsUs = 0;  // the AP PHY's slot and SIFS at the end (ERP short slot is negotiated)
+    std::vector<double> staSlotUs;  // each station PHY's slot at the end
     std::map<std::string, uint64_t> drops;  // other drop traces after the first flow start, by name
     std::vector<int> baBufferDl, baBufferUl;  // negotiated BlockAck window (TID 0) AP->i / i->AP at the end, 0 = none
     std::vector<std::string> diag;  // diagInterval > 0: "q t mac qdisc stopped" samples, "drop t node flags bytes mac"
@@ -162,7 +164,9 @@ PhyTap::Tx(WifiConstPsduMap psdus, WifiTxVector txv, double)
     Result& r = run->res;
     for (const auto& [staId, psdu] : psdus)
     {
-        bool data = psdu->GetNMpdus() > 0 && psdu->GetHeader(0).IsQosData();
+        // QoS data (HT/VHT/HE, QoS on); a non-QoS 802.11g station sends plain data frames (HasData: not a Null)
+        bool data = psdu->GetNMpdus() > 0 &&
+                    (psdu->GetHeader(0).IsQosData() || (psdu->GetHeader(0).IsData() && psdu->GetHeader(0).HasData()));
         std::string mode = txv.GetMode(staId).GetUniqueName();
         if (data)
         {
@@ -484,8 +488,12 @@ Run(const Params& prm)
     }
 
     {
-        Ptr<QosTxop> be = DynamicCast<WifiNetDevice>(apDev.Get(0))->GetMac()->GetQosTxop(AC_BE);
-        res.edca = "AC_BE AIFSN " + std::to_string(be->GetAifsn(0)) + ", CWmin " + std::to_string(be->GetMinCw(0)) +
+        // a non-QoS MAC (802.11g by default) has no QosTxop: its DCF Txop instead (GetQosTxop is null there,
+        // which is what crashed the first 802.11g trial)
+        Ptr<WifiMac> m = DynamicCast<WifiNetDevice>(apDev.Get(0))->GetMac();
+        Ptr<Txop> be = m->GetQosSupported() ? Ptr<Txop>(m->GetQosTxop(AC_BE)) : m->GetTxop();
+        res.edca = std::string(m->GetQosSupported() ? "AC_BE" : "DCF (non-QoS)") + " AIFSN " +
+                   std::to_string(be->GetAifsn(0)) + ", CWmin " + std::to_string(be->GetMinCw(0)) +
                    ", CWmax " + std::to_string(be->GetMaxCw(0)) + ", TXOP limit " +
                    std::to_string(be->GetTxopLimit(0).GetMicroSeconds()) + " us";
     }
@@ -498,14 +506,17 @@ Run(const Params& prm)
                                   MakeBoundCallback(&OnPacketDrop, run, std::string("mac_rx_drop")));
     Config::ConnectWithoutContext("/NodeList/*/DeviceList/*/$ns3::WifiNetDevice/Phy/PhyTxDrop",
                                   MakeBoundCallback(&OnPacketDrop, run, std::string("phy_tx_drop")));
-    Config::ConnectWithoutContext("/NodeList/*/DeviceList/*/$ns3::WifiNetDevice/Mac/BE_Txop/Queue/Drop",
+    // the data queue: BE_Txop's with QoS, the DCF's Txop without (the name says which was seen)
+    const bool qos = DynamicCast<WifiNetDevice>(apDev.Get(0))->GetMac()->GetQosSupported();
+    const std::string txq = qos ? "BE_Txop" : "Txop";
+    Config::ConnectWithoutContext("/NodeList/*/DeviceList/*/$ns3::WifiNetDevice/Mac/" + txq + "/Queue/Drop",
                                   MakeBoundCallback(&OnMpduDrop, run, std::string("be_queue_drop")));
-    Config::ConnectWithoutContext("/NodeList/*/DeviceList/*/$ns3::WifiNetDevice/Mac/BE_Txop/Queue/Expired",
+    Config::ConnectWithoutContext("/NodeList/*/DeviceList/*/$ns3::WifiNetDevice/Mac/" + txq + "/Queue/Expired",
                                   MakeBoundCallback(&OnMpduDrop, run, std::string("be_queue_expired")));
     if (prm.diagInterval > 0)
     {
         auto apWifi = DynamicCast<WifiNetDevice>(apDev.Get(0));
-        auto* d = new DiagTap{run, apWifi->GetMac()->GetTxopQueue(AC_BE), qd,
+        auto* d = new DiagTap{run, apWifi->GetMac()->GetTxopQueue(qos ? AC_BE : AC_BE_NQOS), qd,
                               apWifi->GetObject<NetDeviceQueueInterface>()};
         Simulator::Schedule(Seconds(prm.flowStart), &DiagTap::Sample, d);
         for (uint32_t i = 0; i < all.GetN(); ++i)
@@ -563,9 +574,18 @@ Run(const Params& prm)
     Simulator::Run();
     res.simEnd = Simulator::Now().GetSeconds();
     Ptr<WifiMac> apMac = DynamicCast<WifiNetDevice>(apDev.Get(0))->GetMac();
+    res.slotUs = DynamicCast<WifiNetDevice>(apDev.Get(0))->GetPhy()->GetSlot().GetMicroSeconds();
+    res.sifsUs = DynamicCast<WifiNetDevice>(apDev.Get(0))->GetPhy()->GetSifs().GetMicroSeconds();
     for (int i = 0; i < n; ++i)
     {
         Ptr<WifiMac> staMac = DynamicCast<WifiNetDevice>(staDevs.Get(i))->GetMac();
+        res.staSlotUs.push_back(DynamicCast<WifiNetDevice>(staDevs.Get(i))->GetPhy()->GetSlot().GetMicroSeconds());
+        if (!apMac->GetQosSupported())  // no QoS, no BlockAck agreement (every MPDU gets its own Ack)
+        {
+            res.baBufferDl.push_back(0);
+            res.baBufferUl.push_back(0);
+            continue;
+        }
         auto dl = apMac->GetBaAgreementEstablishedAsOriginator(staMac->GetAddress(), 0);
         auto ul = staMac->GetBaAgreementEstablishedAsOriginator(apMac->GetAddress(), 0);
         res.baBufferDl.push_back(dl ? dl->get().GetBufferSize() : 0);

@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 TABLES = HERE / "tables"
 CONN_TIMEOUT_S = 3.0  # ns-3 TcpSocket::ConnTimeout default (read back into config.tcp.conn_timeout_s)
 MSS = 1448  # 1500 B IP MTU - 20 IP - 32 TCP (20 + 12 timestamp option)
+ERP_RATES_MBPS = (6, 9, 12, 18, 24, 36, 48, 54)  # 802.11g ERP-OFDM rates, indexed like the model's "mcs" of a/g
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,11 @@ class Case:
     server_rate: str = ""  # "" = servers on the AP node; else a wired server behind it (PointToPoint DataRate)
     server_delay: str = ""  # its one-way Delay, e.g. "0.5ms"
 
-    @property
-    def mode_prefix(self) -> str:
-        return {"ax": "HeMcs", "ac": "VhtMcs", "n": "HtMcs"}[self.standard]
+    def mode(self, i: int) -> str:
+        """Station i's ns-3 data mode: ``HeMcs9`` ..., or for 802.11g its ERP-OFDM rate (mcs 0..7 = 6..54 Mbit/s)."""
+        if self.standard == "g":
+            return f"ErpOfdmRate{ERP_RATES_MBPS[self.mcs[i]]}Mbps"
+        return {"ax": "HeMcs", "ac": "VhtMcs", "n": "HtMcs"}[self.standard] + str(self.mcs[i])
 
     @property
     def channel_settings(self) -> str:
@@ -123,6 +126,28 @@ def _grid() -> list[Case]:
             "the rest MCS 7; 2 MB download each", standard="n", band="2.4 GHz", channel=1, width_mhz=20,
             stations=n, station_streams=_uniform(n, 1), mcs=tuple(2 if s else 7 for s in slow),
             download_bytes=2_000_000, sim_cap_s=120.0, seeds=3))
+    # legacy 2.4 GHz (2026-12-02): 802.11g ERP-OFDM, ns-3's defaults for it (no QoS: DCF, one Ack per MPDU, no
+    # aggregation); every station at 54 Mbit/s, or every fifth at 12 Mbit/s
+    for n in (10, 20, 30):
+        cases.append(Case(
+            f"g-54-n{n}", f"802.11g 2.4 GHz 20 MHz (ERP-OFDM, no QoS, no aggregation), {n} stations at 54 Mbit/s; "
+            "2 MB download each", standard="g", band="2.4 GHz", channel=1, width_mhz=20, ap_streams=1,
+            stations=n, station_streams=_uniform(n, 1), mcs=_uniform(n, 7), download_bytes=2_000_000,
+            sim_cap_s=120.0, seeds=3))
+    for n in (10, 20):
+        slow = [i % 5 == 4 for i in range(n)]
+        cases.append(Case(
+            f"g-mixed-n{n}", f"802.11g 2.4 GHz 20 MHz (ERP-OFDM, no QoS, no aggregation), {n} stations: every fifth "
+            "at 12 Mbit/s, the rest 54 Mbit/s; 2 MB download each", standard="g", band="2.4 GHz", channel=1,
+            width_mhz=20, ap_streams=1, stations=n, station_streams=_uniform(n, 1),
+            mcs=tuple(2 if s else 7 for s in slow), download_bytes=2_000_000, sim_cap_s=120.0, seeds=3))
+    for n in (10,):
+        cases.append(Case(
+            f"g-upload-n{n}", f"802.11g 2.4 GHz 20 MHz (ERP-OFDM, no QoS, no aggregation), {n} stations at 54 Mbit/s "
+            "each uploading 2 MB at once to a wired server (1 Gbit/s, 0.5 ms behind the AP)", standard="g",
+            band="2.4 GHz", channel=1, width_mhz=20, ap_streams=1, stations=n, station_streams=_uniform(n, 1),
+            mcs=_uniform(n, 7), download_bytes=0, upload_bytes=2_000_000, server_rate="1Gbps", server_delay="0.5ms",
+            sim_cap_s=120.0, seeds=3))
     return cases
 
 
@@ -163,8 +188,11 @@ class Ns3:
         return float(self.attr(tid, name).strip("+").removesuffix("ns")) / 1e9
 
     def rate_mbps(self, case: Case, i: int) -> float:
-        mode = self.ns.WifiMode(f"{case.mode_prefix}{case.mcs[i]}")
-        nss = min(case.ap_streams, case.station_streams[i]) if case.standard != "n" else 1 + case.mcs[i] // 8
+        mode = self.ns.WifiMode(case.mode(i))
+        if case.standard == "g":
+            nss = 1
+        else:
+            nss = min(case.ap_streams, case.station_streams[i]) if case.standard != "n" else 1 + case.mcs[i] // 8
         return mode.GetDataRate(float(case.width_mhz), self.ns.NanoSeconds(case.gi_ns), nss) / 1e6
 
     def run(self, case: Case, seed: int) -> dict:
@@ -205,7 +233,7 @@ class Ns3:
     def _run_here(self, case: Case, seed: int) -> dict:
         p = self.g.classroom.Params()
         p.standard, p.channelSettings, p.controlMode = case.standard, case.channel_settings, case.control_mode
-        p.dataModes = self.g.std.vector[self.g.std.string]([f"{case.mode_prefix}{m}" for m in case.mcs])
+        p.dataModes = self.g.std.vector[self.g.std.string]([case.mode(i) for i in range(case.stations)])
         p.staStreams = self.g.std.vector[int](list(case.station_streams))
         p.giNs, p.apStreams, p.distance = case.gi_ns, case.ap_streams, case.distance_m
         p.downloadBytes, p.uploadBytes = case.download_bytes, case.upload_bytes
@@ -283,6 +311,8 @@ def per_seed_row(case: Case, seed: int, r, wall: float) -> dict:
         "other_drops": {str(k): int(v) for k, v in r.drops},
         "ba_buffer_dl": sorted({int(x) for x in r.baBufferDl}), "ba_buffer_ul": sorted({int(x) for x in r.baBufferUl}),
         "associated_before_flows": int(r.associated) >= n and 0 <= r.lastAssoc < t0,
+        "phy_slot_us": {"ap": float(r.slotUs), "stations": sorted({float(x) for x in r.staSlotUs})},
+        "phy_sifs_us": float(r.sifsUs),
         "data_modes_seen": {str(k): int(v) for k, v in r.dataModesSeen},
         "other_modes_seen": {str(k): int(v) for k, v in r.otherModesSeen},
         "sim_end_s": round(float(r.simEnd), 6),

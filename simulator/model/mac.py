@@ -17,7 +17,14 @@ Sources:
   (the advertised maximum A-MPDU length: 65,535 B is the common value).
 - RFC 1122 §4.2.3.2 / RFC 5681 §4.2: delayed ACK, one ACK per second full
   segment, so a downlink A-MPDU of K segments returns ⌈K/2⌉ TCP ACKs, which
-  the station aggregates into one uplink A-MPDU and must win the channel for.
+  the station aggregates into one uplink A-MPDU and must win the channel for;
+  on a non-aggregating 802.11a/g link one TCP ACK frame (own access, own Ack)
+  per two data MPDUs.
+- IEEE 802.11-2020 §18 (ERP-OFDM, 802.11g): OFDM timing with SIFS 10 µs, the
+  short slot 9 µs (all stations ERP; the 20 µs long slot of a BSS with 802.11b
+  members is not modelled), a 6 µs signal extension after every PPDU
+  (Table 18-5; also HT/HE in 2.4 GHz), no A-MPDU; a non-QoS (DCF) station
+  waits DIFS = SIFS + 2 slots, which is the ``aifsn: 2`` of a profile.
 - M. Heusse et al., "Performance anomaly of 802.11b", INFOCOM 2003 (frame
   fairness: equal throughput, so a slow station sets everyone's rate);
   T. Høiland-Jørgensen et al., "Ending the anomaly", USENIX ATC 2017
@@ -66,6 +73,7 @@ SLOT = 9e-6
 N_LTF = {1: 1, 2: 2, 3: 4, 4: 4, 5: 6, 6: 6, 7: 8, 8: 8}
 LLC, MAC_HDR, FCS, DELIM = 8, 26, 4, 4  # LLC/SNAP, QoS data header, FCS, A-MPDU delimiter (bytes)
 IP_TCP = 52  # IPv4 20 + TCP 20 + timestamps 12 (RFC 7323)
+DELAYED_ACK = 2  # segments per TCP ACK in the contention chain of a non-aggregating link (RFC 1122 §4.2.3.2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +101,21 @@ class MacTiming:
         return self.sifs + self.aifsn * SLOT
 
     @property
+    def aggregates(self) -> bool:
+        """A-MPDU in use (HT/VHT/HE with a BlockAck agreement); a/g send one MPDU per PPDU, each with its Ack."""
+        return self.max_mpdus > 1
+
+    @property
+    def signal_extension(self) -> float:
+        """6 µs of silence after every OFDM PPDU in 2.4 GHz (802.11-2020 Table 18-5 aSignalExtension, ERP;
+        §19.3.2 for HT): part of the PPDU's duration, SIFS counts from its end (ns-3 includes it as well)."""
+        return 6e-6 if self.band == "2.4 GHz" else 0.0
+
+    @property
     def t_sym(self) -> float:
         if self.standard == "ax":
             return 12.8e-6 + self.gi_s
-        if self.standard == "a":
+        if self.standard in ("a", "g"):
             return 4e-6
         return 3.2e-6 + self.gi_s
 
@@ -136,13 +155,14 @@ def ppdu_time(psdu_bytes, rate_bps, timing: MacTiming):
     """PPDU duration (s) of a PSDU at ``rate_bps``: preamble + ⌈(16 + 8L + 6)/N_DBPS⌉ symbols (numpy-friendly)."""
     n_dbps = np.asarray(rate_bps, float) * timing.t_sym
     sym = np.ceil((22.0 + 8.0 * np.asarray(psdu_bytes, float)) / n_dbps - 1e-9)
-    return timing.preamble + timing.t_sym * sym
+    return timing.preamble + timing.t_sym * sym + timing.signal_extension
 
 
 def block_ack_time(timing: MacTiming, basic_bps: float = 24e6) -> float:
-    """A compressed BlockAck (32 B with a 64-bit bitmap, 56 B with 256) at a legacy basic rate."""
-    size = 32 if timing.max_mpdus <= 64 else 56
-    return 20e-6 + 4e-6 * math.ceil((22 + 8 * size) / (basic_bps * 4e-6))
+    """The response to a data PPDU at a legacy basic rate: a compressed BlockAck (32 B with a 64-bit bitmap,
+    56 B with 256), or without aggregation the 14 B Ack of one MPDU (802.11-2020 §9.3.1.3, §10.3.2.9)."""
+    size = 14 if not timing.aggregates else (32 if timing.max_mpdus <= 64 else 56)
+    return 20e-6 + 4e-6 * math.ceil((22 + 8 * size) / (basic_bps * 4e-6)) + timing.signal_extension
 
 
 def mpdus_per_ampdu(rate_bps, timing: MacTiming, subframe: float):
@@ -175,8 +195,11 @@ def contention_terms(m_down: int, n_up: int, timing: MacTiming) -> tuple[float, 
     n = np.maximum(n, 1.0)
     # embedded success chain: birth (AP success) a/N, death k/N -> detailed balance
     w = np.ones(k_max + 1)
+    # without aggregation one data MPDU is one segment: a station has a TCP ACK to send after every
+    # DELAYED_ACK-th of them (RFC 1122 §4.2.3.2), not after every access
+    per_access = 1.0 if timing.aggregates else 1.0 / DELAYED_ACK
     for k in range(1, k_max + 1):
-        birth = ap / n[k - 1] * (1.0 - (k - 1) / m_down)  # the AP serves a station without ACKs waiting
+        birth = ap / n[k - 1] * (1.0 - (k - 1) / m_down) * per_access  # the AP serves a station without ACKs
         death = k / n[k]
         w[k] = w[k - 1] * birth / death if death > 0 else 0.0
     pi = w / w.sum()
@@ -251,7 +274,9 @@ def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overh
     does not apply to it). A flow whose station also sends the other way
     (``piggyback``) has its TCP ACKs aggregated into that direction's
     A-MPDUs (same receiver, same AC): they cost their subframes' airtime,
-    not an exchange of their own.
+    not an exchange of their own. Without aggregation (802.11a/g, K = 1)
+    every TCP ACK is a frame of its own: 1/b of them per data MPDU, each
+    with its own access, Ack and contention overhead.
     """
     rate = np.asarray(rate_bps, float)
     rev = rate if reverse_rate_bps is None else np.asarray(reverse_rate_bps, float)
@@ -262,7 +287,8 @@ def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overh
         k = np.where(up, w / np.ceil(w / cap - 1e-9), k)
         u = np.where(up, np.minimum(1.0, k / w), u)
     ba = block_ack_time(timing)
-    t_data = ppdu_time(k * seg.data_subframe, rate, timing) + timing.sifs + ba
+    lone = 0.0 if timing.aggregates else DELIM  # a single MPDU carries no A-MPDU delimiter
+    t_data = ppdu_time(k * seg.data_subframe - lone, rate, timing) + timing.sifs + ba
     if timing.txop_s > 0:
         per_access = np.maximum(1.0, np.floor(timing.txop_s / t_data))
     else:
@@ -276,5 +302,8 @@ def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overh
     reverse = np.where(u > 0, u * (t_ack + overhead), 0.0)
     if piggyback is not None:
         reverse = np.where(piggyback, acks * seg.ack_subframe * 8.0 / rev, reverse)
+    if not timing.aggregates:  # a/g: every TCP ACK is an MPDU with its own access and Ack, one per b segments
+        t_ack1 = ppdu_time(seg.ack_subframe - DELIM, rev, timing) + timing.sifs + ba
+        reverse = (k / seg.delayed_ack) * (t_ack1 + overhead)
     t = t + reverse
     return t / (k * seg.mss * 8.0), k

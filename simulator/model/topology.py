@@ -30,7 +30,7 @@ __all__ = ["Topology", "RadioClass", "build_topology", "MAX_N", "WIRED_BUFFER_S"
 
 MAX_N = 256  # rate table size (flows per radio)
 WIRED_BUFFER_S = 0.1  # wired buffers: 100 ms of the link's capacity (inference)
-_DEFAULT_MPDUS = {"a": 1, "n": 64, "ac": 64, "ax": 256}
+_DEFAULT_MPDUS = {"a": 1, "g": 1, "n": 64, "ac": 64, "ax": 256}
 
 
 @dataclass(frozen=True)
@@ -143,9 +143,9 @@ def _timing(radio, ap, dev) -> MacTiming:
     std = radio.standard
     e = ap.mac.edca
     mpdus = min(ap.mac.max_mpdus or _DEFAULT_MPDUS[std], dev.mac.max_mpdus or _DEFAULT_MPDUS[std],
-                _DEFAULT_MPDUS[std] if std in ("a",) else 1024)
+                _DEFAULT_MPDUS[std] if std in ("a", "g") else 1024)
     return MacTiming(std, radio.streams, radio.guard_s, ap.radio.band, e.aifsn, e.cw_min, e.cw_max, e.txop,
-                     min(ap.mac.max_ampdu, dev.mac.max_ampdu) if std != "a" else 2304.0, mpdus,
+                     min(ap.mac.max_ampdu, dev.mac.max_ampdu) if std not in ("a", "g") else 2304.0, mpdus,
                      min(ap.mac.max_ppdu, dev.mac.max_ppdu))
 
 

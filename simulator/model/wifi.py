@@ -32,12 +32,13 @@ __all__ = ["LinkRadio", "phy_rate", "negotiate", "bianchi_tau", "bianchi_through
            "mac_efficiency", "efficiency_table", "bianchi_tau_array", "ampdu_frames", "airtime_shares",
            "STANDARD_ORDER"]
 
-STANDARD_ORDER = {"a": 0, "n": 1, "ac": 2, "ax": 3}
-_MAX_MCS = {"a": 7, "n": 7, "ac": 9, "ax": 11}
+STANDARD_ORDER = {"a": 0, "g": 0, "n": 1, "ac": 2, "ax": 3}
+_MAX_MCS = {"a": 7, "g": 7, "n": 7, "ac": 9, "ax": 11}
+LEGACY = ("a", "g")  # OFDM (clause 17) / ERP-OFDM (clause 18): one rate ladder, no aggregation
 # (bits per subcarrier, coding rate) for MCS 0..11 (HT/VHT/HE share the ladder)
 _MCS = [(1, 1 / 2), (2, 1 / 2), (2, 3 / 4), (4, 1 / 2), (4, 3 / 4), (6, 2 / 3), (6, 3 / 4), (6, 5 / 6),
         (8, 3 / 4), (8, 5 / 6), (10, 3 / 4), (10, 5 / 6)]
-_A_RATES = [6e6, 9e6, 12e6, 18e6, 24e6, 36e6, 48e6, 54e6]  # 802.11a "MCS" 0..7
+_A_RATES = [6e6, 9e6, 12e6, 18e6, 24e6, 36e6, 48e6, 54e6]  # 802.11a/g "MCS" 0..7
 _N_SD = {  # data subcarriers per width
     "n": {20: 52, 40: 108},
     "ac": {20: 52, 40: 108, 80: 234, 160: 468},
@@ -71,13 +72,13 @@ class LinkRadio:
             return self.gi_s
         if self.standard == "ax":
             return 0.8e-6 if self.short_gi else 3.2e-6
-        return 0.4e-6 if self.short_gi and self.standard != "a" else 0.8e-6
+        return 0.4e-6 if self.short_gi and self.standard not in LEGACY else 0.8e-6
 
 
 def phy_rate(standard: str, streams: int, mcs: int, width_mhz: int, short_gi: bool = True,
              gi_s: float | None = None) -> float:
     """PHY data rate in bit/s (``gi_s``, when given, is the guard interval and overrides ``short_gi``)."""
-    if standard == "a":
+    if standard in LEGACY:
         return _A_RATES[min(mcs, 7)]
     mcs = min(mcs, _MAX_MCS[standard])
     nsd = _N_SD[standard][min(width_mhz, 40 if standard == "n" else 160)]
@@ -92,7 +93,7 @@ def phy_rate(standard: str, streams: int, mcs: int, width_mhz: int, short_gi: bo
 def negotiate(device, ap) -> LinkRadio:
     """The lower of two capabilities (``scenario.models.Radio``): older standard, fewer streams, lower MCS, narrower."""
     std = min(device.standard, ap.standard, key=STANDARD_ORDER.__getitem__)
-    width = min(device.width_mhz, ap.width_mhz, 20 if std == "a" else (40 if std == "n" else 160))
+    width = min(device.width_mhz, ap.width_mhz, 20 if std in LEGACY else (40 if std == "n" else 160))
     if device.band == "2.4 GHz" or ap.band == "2.4 GHz":
         width = min(width, 40)
     gi = None
@@ -181,7 +182,7 @@ def ampdu_frames(data_rate: float, max_k: int = 64, max_ppdu_s: float = 5.484e-3
 def ampdu_throughput(n: int, data_rate: float, standard: str = "ax", k: int | None = None) -> float:
     """MAC throughput (bit/s) of n contending stations at one PHY rate with A-MPDU aggregation."""
     if k is None:
-        k = ampdu_frames(data_rate) if standard != "a" else 1
+        k = ampdu_frames(data_rate) if standard not in LEGACY else 1
     return bianchi_throughput(max(1, n), float(data_rate), "ax" if standard == "ax" else standard, None, k)
 
 
@@ -226,7 +227,7 @@ def bianchi_tau_array(ns: np.ndarray, w: int = CW_MIN + 1, m: int | None = None)
 @lru_cache(maxsize=256)
 def efficiency_table(data_rate: float, standard: str, n_max: int = 256) -> np.ndarray:
     """MAC throughput / PHY rate for n = 0..n_max−1 contenders (A-MPDU on; n=0 taken as 1)."""
-    k = ampdu_frames(data_rate) if standard != "a" else 1
+    k = ampdu_frames(data_rate) if standard not in LEGACY else 1
     std = "ax" if standard == "ax" else standard
     ack_rate = 6e6 if data_rate < 12e6 else (12e6 if data_rate < 24e6 else 24e6)
     b = 1.0 / (CW_MIN + 1) if std == "a" else 0.0

@@ -65,11 +65,17 @@ class PendingRequests:
         self._inserts = 0
 
     def _ids(self, request: Request, now: float) -> list:
-        """[[id, issued, data], …] still valid, from this browser's cookie."""
+        """[[id, issued, data], …] still valid, from this browser's cookie (checked and decoded once per
+        request: ``accept`` and ``forget`` both need it)."""
+        memo = request.scope.setdefault("examday.pending", {})
+        if (self.purpose, now) in memo:
+            return memo[self.purpose, now]
         held = tokens.unsign(request.cookies.get(self.cookie), self.secret, self.purpose) or {}
         ids = held.get("ids")
-        return [x for x in ids if isinstance(x, list) and len(x) == 3 and isinstance(x[1], (int, float))
-                and x[1] > now - REQUEST_TTL_S][-(MAX_PENDING - 1):] if isinstance(ids, list) else []
+        memo[self.purpose, now] = valid = [
+            x for x in ids if isinstance(x, list) and len(x) == 3 and isinstance(x[1], (int, float))
+            and x[1] > now - REQUEST_TTL_S][-(MAX_PENDING - 1):] if isinstance(ids, list) else []
+        return valid
 
     def _set(self, response: Response, ids: list) -> None:
         if not ids:

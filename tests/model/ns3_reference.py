@@ -49,12 +49,17 @@ def _queue_packets(cfg: dict) -> int:
     return int(m.group(1)) if m else 500
 
 
+def _edca(cfg: dict) -> str:
+    """The AP's channel access as ns-3 read it back (``config.edca``): AC_BE's, or the DCF's without QoS."""
+    m = re.search(r"AIFSN (\d+), CWmin (\d+), CWmax (\d+)", cfg.get("edca", ""))
+    return f", edca: {{aifsn: {m[1]}, cw_min: {m[2]}, cw_max: {m[3]}}}" if m else ""
+
+
 def scenario_for(table: dict, seed_row: dict, folder: Path) -> Path:
     """Write profiles and one scenario reproducing ``table`` with ``seed_row``'s start offsets; its path."""
     cfg = table["config"]
     n = cfg["stations"]
     std, band, width = cfg["standard"], cfg["band"], cfg["width_mhz"]
-    std = "n" if std == "g" else std
     gi = f"{cfg['gi_ns'] / 1000:g} us"
     streams = _per_station(cfg["station_streams"], n)
     mcs = _per_station(cfg["mcs"], n)
@@ -65,9 +70,9 @@ def scenario_for(table: dict, seed_row: dict, folder: Path) -> Path:
     if not prof.exists():
         shutil.copytree(ROOT / "profiles", prof)
     aqm = "fq_codel" if "FqCoDel" in cfg.get("queues", {}).get("ap_queue_disc", "FqCoDel") else "droptail"
-    mac = (f"mac: {{max_ampdu: {cfg['ampdu_max_bytes']} B, max_mpdus: {cfg['ba_buffer_mpdus']}, "
-           f"queue: {_queue_packets(cfg)}, aqm: {aqm}}}")
-    top = {"ax": 11, "ac": 9, "n": 7}[std]
+    mac = (f"mac: {{max_ampdu: {cfg['ampdu_max_bytes']} B, max_mpdus: {cfg['ba_buffer_mpdus'] or 1}, "
+           f"queue: {_queue_packets(cfg)}, aqm: {aqm}{_edca(cfg)}}}")
+    top = {"ax": 11, "ac": 9, "n": 7, "g": 7}[std]
     (prof / "aps" / "ns3-ap.yaml").write_text(
         f"name: ns3-ap\nradio: {{standard: {std}, streams: {cfg['ap_streams']}, max_mcs: {top}, width: {width} MHz, "
         f"band: {band}, gi: {gi}}}\nmax_clients: 256\nairtime_fairness: false\nport: 100 Gbit/s\n{mac}\n")

@@ -43,6 +43,11 @@ TOLERANCE = {
     "n20-2g4-mcs7-n30": GOAL,
     "n20-2g4-mixed-n10": GOAL,
     "n20-2g4-mixed-n20": GOAL,
+    "g-54-n10": GOAL,
+    "g-54-n20": GOAL,
+    "g-54-n30": GOAL,
+    "g-mixed-n10": GOAL,
+    "g-mixed-n20": GOAL,
 }
 TABLES = tables()
 

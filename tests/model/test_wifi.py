@@ -77,3 +77,35 @@ def test_airtime_fairness_vs_performance_anomaly():
     assert np.allclose(anomaly, anomaly[0])  # equal throughput ...
     assert anomaly[0] < 0.4 * fair[0]  # ... so the slow station drags everyone (13.8 vs 40 Mbit/s)
     assert np.sum(anomaly / rates) == pytest.approx(1.0)  # all airtime used
+
+
+def test_legacy_g_link_rates_and_negotiation():
+    """802.11g ERP-OFDM (IEEE 802.11-2020 §18): 6-54 Mbit/s, 20 MHz, 0.8 µs GI; an n AP serves a g client as g."""
+    assert [phy_rate("g", 1, m, 20) / 1e6 for m in range(8)] == [6, 9, 12, 18, 24, 36, 48, 54]
+    dev = Radio(standard="g", streams=1, max_mcs=7, width="20 MHz", band="2.4 GHz")
+    ap = Radio(standard="n", streams=2, max_mcs=7, width="40 MHz", band="2.4 GHz")
+    lr = negotiate(dev, ap)
+    assert (lr.standard, lr.width_mhz, lr.rate_bps, lr.guard_s) == ("g", 20, 54e6, 0.8e-6)
+
+
+def test_legacy_g_flow_airtime_from_the_standard_timing():
+    """One 54 Mbit/s TCP segment's airtime on a non-aggregating 802.11g link, from §18 constants computed here.
+
+    Data MPDU 1448 + 52 (IP/TCP/timestamps) + 8 LLC + 26 MAC + 4 FCS = 1538 B; TCP ACK MPDU 90 B; Ack 14 B
+    at 24 Mbit/s; PPDU = 20 µs preamble/SIGNAL + 4 µs × ⌈(16 + 8L + 6)/N_DBPS⌉ + 6 µs signal extension;
+    SIFS 10 µs; delayed ACK: one TCP ACK frame (its own access and Ack) per two data MPDUs.
+    """
+    from simulator.model.mac import MacTiming, Segments, flow_cost
+
+    def ppdu(psdu, mbps):
+        return 20e-6 + 4e-6 * np.ceil((16 + 8 * psdu + 6) / (mbps * 4)) + 6e-6
+
+    ack = ppdu(14, 24)
+    assert ack == pytest.approx(34e-6)
+    overhead = 28e-6 + 7.5 * 9e-6  # DIFS (SIFS + 2 short slots) + mean backoff of CWmin 15
+    expect = (ppdu(1538, 54) + 10e-6 + ack + overhead + 0.5 * (ppdu(90, 54) + 10e-6 + ack + overhead)) / (1448 * 8)
+    timing = MacTiming("g", 1, 0.8e-6, "2.4 GHz", aifsn=2, max_ampdu_bytes=2304.0, max_mpdus=1)
+    cost, k = flow_cost(54e6, 1e9, timing, Segments(1448.0, 2), overhead, 1.0)
+    assert float(k) == 1.0
+    assert float(cost) == pytest.approx(expect, rel=1e-9)
+    assert 1 / float(cost) == pytest.approx(24.0e6, rel=0.02)  # ns-3 g-54-n10 (validation/tables): 24.0 Mbit/s

@@ -191,3 +191,16 @@ def test_attribute_lists_are_bounded(client):
             assert r.status_code == 400 and r.json()["scimType"] == "invalidValue", r.text
     r = client.get("/scim/v2/Users", params={"attributes": ",".join(["userName"] * 500)}, headers=AUTH)
     assert r.status_code == 200 and set(r.json()["Resources"][0]) == {"id", "schemas", "userName"}
+
+
+def test_idp_refuses_a_huge_relay_state(client):
+    """The IdP echoes RelayState into its login context and the Response form: over 1 KiB is 400
+    ``bad-relay-state`` (saml-bindings §3.4.3 asks senders for 80 bytes); a normal one still gets the login page."""
+    import urllib.parse
+
+    from stack_helpers import start_login
+    location = start_login(client)
+    query = urllib.parse.urlsplit(location).query.split("&RelayState=")[0]
+    r = client.get("/idp/sso?" + query + "&RelayState=" + "a" * 30_000)
+    assert r.status_code == 400 and "bad-relay-state" in r.text, r.text[:300]
+    assert client.get("/idp/sso?" + query + "&RelayState=%2Fplatform%2Fapi%2Fme").status_code == 200
