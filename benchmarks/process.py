@@ -34,6 +34,19 @@ The instrumented run costs a little more (the ``StepRows.add`` wrapper is
 called once per step row); the plain run's CPU is the figure to quote.
 ``--baseline REV`` measures a ``git archive`` of REV in the same command
 (``benchmarks/model.py``'s ``export``), so figures compare under the same load.
+
+Where the time goes (malmo-worst-case, 30 min, 2026-12-02, load 3-6 on the
+shared 2-core machine, so +-0.5 s per phase): outside the simulation about
+3.5 s. Imports ~1.2-1.5 s (numpy ~0.15, pydantic + building the scenario
+models ~0.2, matplotlib ~0.35-0.5, pyarrow, yaml), load + plan ~0.2 s, trace
+read ~0.3-0.45 s (inflate ~0.07, pyarrow CSV parse ~0.15), analysis ~0.35-0.6
+s, report ~1.5-2.3 s of which matplotlib's drawing and PNG encoding are
+~1.5 s (text shaping and glyph rendering ~1.5 ms per label; the site heatmap
+with 93 labels alone ~0.6 s). Inside ``model.simulate`` the trace costs
+~0.5 s (row formatting ~0.25, gzip level 1 ~0.15, resource rows ~0.1).
+Removed since aaa7aca, with identical outputs: ~0.7 s of cyclic GC in the
+report (``report._long_lived_caller``), ~0.3-0.45 s of final collection at
+exit (``cli.main``), ~0.15 s of per-resource medians in the analysis.
 """
 
 from __future__ import annotations
