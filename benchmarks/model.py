@@ -37,6 +37,17 @@ as the 5k one, and the 20k city ~3.5k (its top saturates, so recomputes are
 city-wide and batched by ``max_gap``). The report: analysis ~2 s, plots ~2.5 s
 (fixed margins; a constrained layout doubled it), matplotlib import ~0.6 s.
 
+Since 2026-12-02 (simspeed; instrumented run, perf_counter per recompute, load ~3): of malmo's
+5,139 recomputes the 772 city-wide ones take ~80 % of the recompute CPU and the 223 of them with
+>= 3,000 flows ~26 ms each (~6 s): each makes 3.4 allocations on average (a drop episode at the
+content egress changes windows, ``FluidNetwork.update`` allocates again, at most 4), and each
+allocation refreshes the airtime costs (``flow_cost`` per radio class), water-fills the three
+saturated top levels (core, data centre, egress: each limits in turn, one 7k-flow sort each) and
+draws the drops. The small city: 11,218 recomputes (TCP events 5,340, arrivals 3,020, completions
+3,018, the rest joined batches), median 5 flows, ~0.4 ms each of fixed numpy-call overhead; 90 %
+of them recompute one site. The 50k point (non-quick only, 51,678 devices) takes about a minute
+per tree: 60.2 s cpu, 1.17 ms/device, 2,434 recomputes (load ~5, 2026-12-02).
+
 The ~79k TCP retransmission timeouts of malmo-worst-case's first 30 min all
 happen at the content egress (the shared top of the tree) during the
 download surge (t < 340 s): ~8k flows share 10 Gbit/s, so windows are a few

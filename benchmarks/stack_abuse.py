@@ -11,7 +11,12 @@ nested 100k deep, an SS 12000 ``pageToken`` with ``r=1e400``, ``seq`` >= 2**63,
 2,000 unauthenticated ``GET /platform/login`` (no server-side rows), UTF-16 with
 a DTD, an entity reference with a trusted Issuer, FriendlyName spoofing, a
 multi-valued EPPN, an EPPN outside the issuing IdP's scope, staff without LoA 3,
-login CSRF (a genuine unused Response posted from another browser).
+login CSRF (a genuine unused Response posted from another browser). And variants of those classes an
+outside harness tries: SCIM bodies with NaN, 1e400, a lone surrogate, a duplicate ``userName`` key, UTF-16,
+attributes of the wrong JSON type (then the listings must still answer 200), a PATCH that is no PatchOp, an
+unimplemented SS 12000 filter, 3000 ``attributes`` paths, non-ASCII ``seq`` digits, base64 tricks in
+``SAMLResponse``, off-site, path-escaping and 300 KB RelayStates and ``next``, writes rotating ``X-Forwarded-For`` past the rate limit, and
+bodies trickled at 1 byte/s or stalled after a 2**64-1 chunk size (408).
 
     .venv/bin/python benchmarks/stack_abuse.py [--connections 3000]
 
@@ -31,6 +36,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import zlib
@@ -56,6 +62,8 @@ ROSTER = Roster((SU,), (StudentGroup("g-abuse", "9A", SU.id, (PUPIL.id,)),), (PU
 #: Third-party IdPs the stack trusts: one whose scope holds the roster's domain (no e-leg assurance
 #: attribute), one whose scope is elsewhere.
 IN_SCOPE, OUT_OF_SCOPE = "https://idp.abuse.example/idp", "https://idp.elsewhere.example/idp"
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+SIS_USER = "urn:scim:schemas:extension:sis:school:1.0:User"
 
 
 def rss_mb(pid: int) -> float:
@@ -165,7 +173,11 @@ class Abuse:
 
     def bad_inputs(self, cookie: str, token: str) -> None:
         scim = {"Authorization": f"Bearer {token}"}
+        scimj = {**scim, "Content-Type": "application/scim+json"}
         form = {"Content-Type": "application/x-www-form-urlencoded"}
+
+        def user(name: str, extra: str = "") -> str:
+            return '{"schemas": ["%s"], "userName": "%s"%s}' % (USER_SCHEMA, name, extra)
         fields = "&".join(f"f{i}=v" for i in range(150))
         page = base64.urlsafe_b64encode(b'{"c": "persons", "r": 1e400, "m": null}').decode().rstrip("=")
         cases = [
@@ -178,6 +190,29 @@ class Abuse:
              "[" * 100_000 + "]" * 100_000, 400),
             ("SS 12000 pageToken r=1e400", "GET", f"/ss12000/persons?pageToken={page}", scim, None, 400),
             ("autosave seq = 2**63", "POST", f"/platform/api/answers?seq={2 ** 63}", {"Cookie": cookie}, b"x", 400),
+            # variants of the classes above (attacker pass, Dec 2026): JSON RFC 8259 does not allow, attributes of
+            # the wrong JSON type (each would have been stored and made every later listing a 500), PATCH
+            # bodies that are not a PatchOp, SS 12000 filters the service does not implement, non-ASCII digits
+            ("SCIM POST with NaN", "POST", "/scim/v2/Users", scimj, user("nan@abuse.example", ', "x": NaN'), 400),
+            ("SCIM POST with 1e400", "POST", "/scim/v2/Users", scimj, user("inf@abuse.example", ', "x": 1e400'), 400),
+            ('SCIM POST with userName "\\ud800"', "POST", "/scim/v2/Users", scimj, user("\\ud800@abuse.example"), 400),
+            ("SCIM POST with a duplicate userName key", "POST", "/scim/v2/Users", scimj,
+             user("a@abuse.example", ', "userName": "b@abuse.example"'), 400),
+            ("SCIM POST in UTF-16", "POST", "/scim/v2/Users", scimj, user("u16@abuse.example").encode("utf-16"), 400),
+            ("SCIM POST with schemas as a string", "POST", "/scim/v2/Users", scimj,
+             '{"schemas": "%s", "userName": "s@abuse.example"}' % USER_SCHEMA, 400),
+            ("SCIM POST with enrolments not an array", "POST", "/scim/v2/Users", scimj,
+             user("e@abuse.example", ', "%s": {"enrolments": "su-abuse"}' % SIS_USER), 400),
+            ("SCIM PATCH with an unknown op", "PATCH", "/scim/v2/Users/p-abuse", scimj,
+             '{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "evil"}]}', 400),
+            ("SS 12000 unimplemented filter meta.modified.before", "GET",
+             "/ss12000/persons?meta.modified.before=2020-01-01T00:00:00Z", scim, None, 400),
+            ("autosave seq in Arabic-Indic digits", "POST", "/platform/api/answers?seq=%D9%A3", {"Cookie": cookie},
+             b"x", 400),
+            ("SCIM attributes= listing 3000 distinct paths", "GET",
+             "/scim/v2/Users?count=1000&attributes=" + ",".join(f"a{i}" for i in range(3000)), scim, None, 400),
+            ("SCIM Users listing after the bad writes", "GET", "/scim/v2/Users", scim, None, 200),
+            ("SS 12000 persons after the bad writes", "GET", "/ss12000/persons", scim, None, 200),
         ]
         with httpx.Client(base_url=self.base, timeout=30) as c:
             for name, method, path, headers, body, expected in cases:
@@ -199,6 +234,45 @@ class Abuse:
         grown = rows() - before
         print(f"     {n} unauthenticated GET /platform/login: saml.db grew by {grown} rows")
         self.report(f"{n} GET /platform/login store nothing server-side", 302 if grown == 0 else 200, 302)
+
+    def spoofed_rate(self, token: str) -> None:
+        """Skolverket's 5 writes/s per client IP: a burst that names a new client IP in ``X-Forwarded-For`` (and
+        ``Forwarded``) on every request still gets 429s (the stack takes the peer address, not the header)."""
+        statuses = []
+        with httpx.Client(base_url=self.base, timeout=30) as c:
+            for i in range(30):
+                r = c.post("/scim/v2/Users", content=b"{}", headers={
+                    "Authorization": f"Bearer {token}", "Content-Type": "application/scim+json",
+                    "X-Forwarded-For": f"10.9.{i // 250}.{i % 250 + 1}", "Forwarded": f"for=10.8.0.{i + 1}"})
+                statuses.append(r.status_code)
+        print(f"     30 writes with a new X-Forwarded-For each: {statuses.count(429)} x 429")
+        self.report("30 writes/burst rotating X-Forwarded-For get 429", 429 if statuses.count(429) >= 20 else 200, 429)
+
+    def slow_bodies(self) -> list:
+        """Bodies trickled at 1 byte/s (slowloris on bodies) or stalled after one byte: 408 (closed), in the
+        background while ``connections`` runs (each takes the 10 s body timeout)."""
+        form = b"Content-Type: application/x-www-form-urlencoded\r\n"
+        out: list = []
+
+        def trickle(case: str, head: bytes, n: int) -> None:
+            status, data = raw(self.port, head, (time.sleep(1) or b"a" for _ in range(n)), timeout=60)
+            out.append((case, status, data))
+        cases = [("body trickled at 1 byte/s (Content-Length 100000)",
+                  b"POST /platform/acs HTTP/1.1\r\nHost: x\r\n" + form + b"Content-Length: 100000\r\n\r\n", 40),
+                 ("chunk size 2**64-1, then the body stalls",
+                  b"POST /platform/acs HTTP/1.1\r\nHost: x\r\n" + form
+                  + b"Transfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n", 1)]
+        threads = [threading.Thread(target=trickle, args=c) for c in cases]
+        for t in threads:
+            t.start()
+        return [threads, out]
+
+    def slow_bodies_done(self, pending: list) -> None:
+        threads, out = pending
+        for t in threads:
+            t.join(90)
+        for case, status, data in sorted(out):
+            self.report(case, status, 408, data)
 
     # ---------------------------------------------------------------- forgeries
     def start(self, client: httpx.Client, idp: str = "") -> str:
@@ -245,6 +319,22 @@ class Abuse:
             self.answer("staff LoA 3 claimed by an IdP without e-leg assurance", r, 403, "insufficient-assurance")
             r = self.post(c, self.response(self.start(c), TEACHER))
             self.answer("staff with PasswordProtectedTransport only", r, 403, "insufficient-assurance")
+            b64 = base64.b64encode(self.response(self.start(c), PUPIL)).decode()
+            r = c.post(f"{self.base}/platform/acs", data={"SAMLResponse": b64 + "=AAAA"})
+            self.answer("genuine Response with base64 data after the padding", r, 400, "malformed")
+            r = c.post(f"{self.base}/platform/acs", data={"SAMLResponse": b64[:8] + "!" + b64[8:]})
+            self.answer("genuine Response with a non-base64 character", r, 400, "malformed")
+            for name, relay in (("off-site", "https://evil.example/"), ("scheme-relative", "//evil.example/"),
+                                ("path-escaping", "/platform/../idp/metadata"),
+                                ("300 KB", "/platform/" + "a" * 300_000)):
+                r = c.post(f"{self.base}/platform/acs", data={"SAMLResponse": b64, "RelayState": relay})
+                self.answer(f"genuine Response with a {name} RelayState", r, 400, "bad-relay-state")
+            query = urllib.parse.urlsplit(c.get(f"{self.base}/platform/login").headers["location"]).query
+            r = c.get(f"{self.base}/idp/sso?" + query.split("&RelayState=")[0] + "&RelayState=" + "a" * 30_000)
+            self.report("IdP SSO with a 30 kB RelayState", r.status_code, 400, r.text,
+                        "bad-relay-state" if "bad-relay-state" in r.text else "")
+            r = c.get(f"{self.base}/platform/login", params={"next": "https://evil.example/"})
+            self.answer("/platform/login?next=https://evil.example/", r, 400, "bad-relay-state")
             genuine = self.response(self.start(c), PUPIL)
         with httpx.Client() as victim:  # login CSRF: a browser that never started this login
             victim.get(f"{self.base}/platform/login")
@@ -293,7 +383,10 @@ def main() -> int:
             abuse.bad_inputs(cookie, token)
             abuse.pending_growth()
             abuse.forgeries()
+            abuse.spoofed_rate(token)
+            slow = abuse.slow_bodies()
             abuse.connections(args.connections)
+            abuse.slow_bodies_done(slow)
         finally:
             os.killpg(proc.pid, signal.SIGINT)
             proc.wait(15)

@@ -11,6 +11,7 @@ Exit codes: 0 ok, 1 an SLO breached, 2 bad input or error, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import importlib.util
 import sys
@@ -64,7 +65,19 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Run one verb; with ``argv`` None (the process's own command line) the process ends after it."""
+    if argv is not None:
+        return _main(argv)
+    try:
+        return _main(sys.argv[1:])
+    finally:
+        # The process exits next: spare the interpreter's final full collection of everything still alive
+        # (a city's plan, the report's figures), ~0.3 s of CPU after a city's report. atexit handlers still
+        # run and modules are still torn down; only objects in reference cycles are left to the OS.
+        gc.freeze()
+
+
+def _main(argv: list[str]) -> int:
     verbs = _available()
     parser, sub = build_parser(verbs)
     modules = {}

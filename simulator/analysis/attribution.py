@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..trace import ResourceTable, StepTable
+from .bottleneck import resource_series
 from .stats import READY_STEPS, Readiness, factorize
 
 __all__ = ["Attribution", "ResourceWait", "attribute", "STEP_SERVER", "CAUSES", "resource_label"]
@@ -142,18 +143,19 @@ class _Integrals:
         self.c: dict[str, np.ndarray] = {}
         if not len(r):
             return
-        names, codes = factorize(r.resource)
-        order = np.lexsort((r.t_s, codes))
-        codes, ts, u = codes[order], r.t_s[order], np.nan_to_num(r.utilisation[order])
-        bounds = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True])
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            t = ts[a:b]
-            dt = np.diff(t)
-            step = float(np.median(dt)) if len(dt) else 1.0
+        sr = resource_series(r)
+        for g, (a, b) in enumerate(zip(sr.bounds[:-1].tolist(), sr.bounds[1:].tolist())):
+            t = sr.t[a:b]
             # sample i covers (t_i - step, t_i]: the busy share of the interval ending at t_i
-            edges = np.r_[t[0] - step, t]
-            self.t[str(names[codes[a]])] = edges
-            self.c[str(names[codes[a]])] = np.r_[0.0, np.cumsum(u[a:b] * np.diff(edges))]
+            edges = np.empty(b - a + 1)
+            edges[0] = t[0] - sr.step[g]
+            edges[1:] = t
+            c = np.empty(b - a + 1)
+            c[0] = 0.0
+            np.cumsum(sr.util[a:b] * np.diff(edges), out=c[1:])
+            name = str(sr.names[g])
+            self.t[name] = edges
+            self.c[name] = c
 
     def mean(self, name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
         t = self.t.get(name)

@@ -23,6 +23,7 @@ measuring instrument, reported separately as generator saturation.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +31,8 @@ import numpy as np
 from ..trace import ResourceTable, StepTable
 from .stats import factorize
 
-__all__ = ["ResourceStats", "Bottlenecks", "resource_stats", "bottlenecks", "step_resource", "SATURATED"]
+__all__ = ["ResourceStats", "Bottlenecks", "ResourceSeries", "resource_series", "resource_stats", "bottlenecks",
+           "step_resource", "SATURATED"]
 
 #: Utilisation at or above which a resource counts as saturated.
 SATURATED = 0.95
@@ -92,6 +94,78 @@ class Bottlenecks:
                 "by_waiting": [r.to_json() for r in self.by_waiting[:top]]}
 
 
+@dataclass(frozen=True, slots=True)
+class ResourceSeries:
+    """The resource samples grouped per resource and ordered by time (shared by the statistics and attribution).
+
+    Group ``g`` is rows ``order[bounds[g]:bounds[g + 1]]`` of the table; ``t``, ``util`` (NaN as 0) and
+    ``queue`` (NaN as 0) are already in that order; ``step`` is each group's median sample interval (1.0 for
+    a lone sample; NaN if a time is NaN), as ``np.median(np.diff(t))`` gives it.
+    """
+
+    names: np.ndarray  # resource name per group (object)
+    codes: np.ndarray  # per sorted row: group index
+    bounds: np.ndarray  # len(names) + 1
+    t: np.ndarray
+    util: np.ndarray
+    queue: np.ndarray
+    kind: np.ndarray
+    step: np.ndarray
+
+
+_SERIES_CACHE: dict[int, tuple[weakref.ref, ResourceSeries]] = {}
+
+
+def _median_steps(t: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """``np.median(np.diff(t[a:b]))`` for every group [a, b) at once (the same values: the middle element, or
+    the mean of the middle two)."""
+    groups = len(bounds) - 1
+    counts = np.diff(bounds)
+    step = np.ones(groups)
+    if len(t) < 2:
+        return step
+    diffs = np.diff(t)
+    valid = np.ones(len(diffs), bool)
+    valid[bounds[1:-1] - 1] = False  # the gap from one group's last sample to the next group's first
+    gid = np.repeat(np.arange(groups), counts)[:-1][valid]
+    d = diffs[valid]
+    n = counts - 1
+    has = n > 0
+    nan = np.isnan(d)
+    d_sorted = d[np.lexsort((d, gid))]
+    start = np.concatenate(([0], np.cumsum(n)[:-1]))
+    mid = start + n // 2
+    odd = has & (n % 2 == 1)
+    even = has & (n % 2 == 0)
+    step[odd] = d_sorted[mid[odd]]
+    step[even] = (d_sorted[mid[even] - 1] + d_sorted[mid[even]]) / 2.0
+    if nan.any():
+        step[np.bincount(gid[nan], minlength=groups) > 0] = math.nan
+    return step
+
+
+def resource_series(r: ResourceTable) -> ResourceSeries:
+    """``r`` grouped per resource, time-ordered (memoised per table: trace tables are never mutated)."""
+    hit = _SERIES_CACHE.get(id(r))
+    if hit is not None and hit[0]() is r:
+        return hit[1]
+    _, res_codes = factorize(r.resource)
+    order = np.lexsort((r.t_s, res_codes))
+    rc = res_codes[order]
+    bounds = np.flatnonzero(np.r_[True, rc[1:] != rc[:-1], True]) if len(rc) else np.zeros(1, np.int64)
+    ts = r.t_s[order]
+    names = r.resource[order][bounds[:-1]]
+    codes = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
+    series = ResourceSeries(names, codes, bounds, ts, np.nan_to_num(r.utilisation[order]),
+                            np.nan_to_num(r.queue[order]), r.kind[order], _median_steps(ts, bounds))
+    try:
+        _SERIES_CACHE.clear()  # one table at a time: keep no more than the latest
+        _SERIES_CACHE[id(r)] = (weakref.ref(r), series)
+    except TypeError:
+        pass
+    return series
+
+
 def _trace_waits(t: StepTable) -> dict[str, float]:
     """Sum of ``queue_s`` per serving resource (only rows where it is known)."""
     if len(t) == 0:
@@ -115,27 +189,24 @@ def resource_stats(r: ResourceTable, t: StepTable | None = None) -> list[Resourc
     waits = _trace_waits(t) if t is not None else {}
     out: list[ResourceStats] = []
     if len(r):
-        _, res_codes = factorize(r.resource)
-        order = np.lexsort((r.t_s, res_codes))
-        res, ts = r.resource[order], r.t_s[order]
-        util = np.nan_to_num(r.utilisation[order]); queue = np.nan_to_num(r.queue[order])
-        kinds = r.kind[order]
-        rc = res_codes[order]
-        bounds = np.flatnonzero(np.r_[True, rc[1:] != rc[:-1], True])
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            name = str(res[a])
-            tt, u, qq = ts[a:b], util[a:b], queue[a:b]
-            dt = np.diff(tt)
-            step = float(np.median(dt)) if len(dt) else 1.0
-            dt = np.r_[dt, step]  # the last sample covers one typical interval
-            sample_wait = float((qq * dt).sum())
+        sr = resource_series(r)
+        ts, util, queue, bounds = sr.t, sr.util, sr.queue, sr.bounds
+        dt = np.empty(len(ts))  # per sample: the interval it covers; the last of a resource one typical step
+        dt[:-1] = np.diff(ts)
+        dt[bounds[1:] - 1] = sr.step
+        qdt = queue * dt
+        for g, (a, b) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
+            name = str(sr.names[g])
+            u = util[a:b]
+            sample_wait = float(qdt[a:b].sum())
             if name in waits:
                 wait, src = waits.pop(name), "trace"
             else:
                 wait, src = sample_wait, "samples" if sample_wait > 0 else "none"
-            i = int(np.argmax(u))
-            out.append(ResourceStats(name, str(kinds[a]), int(b - a), float(u.max()), float(u.mean()),
-                                     float(dt[u >= SATURATED].sum()), float(qq.max()), wait, src, float(tt[i])))
+            i = int(u.argmax())
+            out.append(ResourceStats(name, str(sr.kind[a]), b - a, float(u[i]), float(u.mean()),
+                                     float(dt[a:b][u >= SATURATED].sum()), float(queue[a:b].max()), wait, src,
+                                     float(ts[a + i])))
     for name, wait in waits.items():  # waited at, but never sampled
         kind = name.split(":", 1)[0]
         out.append(ResourceStats(name, kind, 0, math.nan, math.nan, 0.0, math.nan, wait, "trace", math.nan))

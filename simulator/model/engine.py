@@ -62,6 +62,8 @@ class OnAir:
     u: np.ndarray  # per flow: its room's uplink ACK exchanges per downlink A-MPDU
     both: np.ndarray | None  # per flow: its station also sends the other way (_both_ways)
     present: list[int]  # the radio classes among the flows
+    by_class: list[tuple]  # per class present (several): (class, mask, over, u, up, both) of its flows
+    busy_rooms: list[int]  # the rooms with a flow (their airtime left is all the allocation reads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,12 +170,17 @@ class Simulation:
         self.ps_due: dict[str, float] = {}
 
     # ------------------------------------------------------------ radio figures
-    def radio_rate(self, cls: int, n: int, room: int) -> float:
-        """Total downlink goodput of n flows of class ``cls`` on the room's radio (cached per AP kind)."""
+    def rate_table(self, cls: int, room: int) -> list[float]:
+        """The cache ``radio_rate`` fills for class ``cls`` on the room's kind of AP (0.0: not computed yet)."""
         key = (cls, self._room_mac[room])
         table = self._rates.get(key)
         if table is None:
             table = self._rates[key] = [0.0] * MAX_N
+        return table
+
+    def radio_rate(self, cls: int, n: int, room: int) -> float:
+        """Total downlink goodput of n flows of class ``cls`` on the room's radio (cached per AP kind)."""
+        table = self.rate_table(cls, room)
         n = n if n < MAX_N else MAX_N - 1
         v = table[n]
         if v == 0.0:
@@ -339,12 +346,16 @@ class Simulation:
     def _refresh_ap(self, net: FluidNetwork, idx: np.ndarray) -> None:
         """Airtime costs and weights of the active flows from who sends on each radio (``mac``)."""
         topo = self.topo
-        busy = np.array(self.air_v) * np.exp(-np.maximum(0.0, self.now - np.array(self.air_t)) / AIR_TAU_S)
-        net.ap_capacity = 1.0 - np.minimum(busy, 0.9)
+        air = self._on_air(net, idx)
+        # airtime left to bulk flows, for the rooms with a flow (waterfill and the FIFO delay read only those;
+        # the same element-wise arithmetic as over every room)
+        br, air_v, air_t = air.busy_rooms, self.air_v, self.air_t
+        busy = np.array([air_v[r] for r in br]) * np.exp(-np.maximum(0.0, self.now - np.array([air_t[r] for r in br]))
+                                                         / AIR_TAU_S)
+        net.ap_capacity[br] = 1.0 - np.minimum(busy, 0.9)
         if self.agg_up is not None:  # aggregated autosaves take their share of each site's uplink
             b = min(len(self.agg_up) - 1, max(0, int((self.now - self.t_lo) // self.dt)))
             net.caps[3][len(topo.site_ids):] = np.maximum(0.05 * self.up_base, self.up_base - self.agg_up[b])
-        air = self._on_air(net, idx)
         rooms, up, cls, fair, over, u, both, present = (air.rooms, air.up, air.cls, air.fair, air.over, air.u,
                                                         air.both, air.present)  # over, u: per flow
         held = self._fifo_held(net, idx, rooms, up) if not air.all_fair else None
@@ -358,11 +369,10 @@ class Simulation:
         else:
             cost = np.empty(len(idx))
             k = np.empty(len(idx))
-            for c in present:
-                m = cls == c
+            for c, m, over_m, u_m, up_m, both_m in air.by_class:
                 rc = topo.classes[c]
-                cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over[m], u[m],
-                                          up=up[m], piggyback=None if both is None else both[m])
+                cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over_m, u_m, up=up_m,
+                                          piggyback=both_m)
         net.ap_cost[idx] = cost
         net.segs[idx] = k
         net.ap_weight[idx] = 1.0 / cost if held is None else np.where(fair, 1.0 / cost, self._fifo_weights(held, rooms, up))
@@ -398,8 +408,15 @@ class Simulation:
                 over[rs], u[rs] = tables[ti].lookup(m_down[rs], n_up[rs], tc1[rs], tc2[rs])
         cls = net.phy_cls[idx]
         fair = topo.room_fair[rooms]
-        self._air = OnAir(key, rooms, up, cls, fair, bool(fair.all()), over[rooms], u[rooms],
-                          _both_ways(net.station[idx], up), np.bincount(cls).nonzero()[0].tolist())
+        over, u, both = over[rooms], u[rooms], _both_ways(net.station[idx], up)
+        present = np.bincount(cls).nonzero()[0].tolist()
+        by_class = []
+        if len(present) > 1:
+            for c in present:
+                m = (cls == c).nonzero()[0]
+                by_class.append((c, m, over[m], u[m], up[m], None if both is None else both[m]))
+        self._air = OnAir(key, rooms, up, cls, fair, bool(fair.all()), over, u, both, present, by_class,
+                          busy_rooms.tolist())
         return self._air
 
     def _fifo_held(self, net: FluidNetwork, idx: np.ndarray, rooms: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -603,8 +620,9 @@ def _simulate(plan: Plan, run_dir: str | Path, until_s: float | None, progress, 
             counts[ri] = n_in_room + 1
             if d.role == "teacher":
                 with_teacher.add(ri)
-            st = DeviceState(d, i, ri, int(topo.room_site[ri]), int(topo.device_class[i]),
-                             n_in_room >= d.room.ap.max_clients)
+            cls = int(topo.device_class[i])
+            st = DeviceState(d, i, ri, int(topo.room_site[ri]), cls, n_in_room >= d.room.ap.max_clients,
+                             sim.rate_table(cls, ri))
             if d.transfer:
                 procs = [transfer_proc(sim, st, up) for up in ((False, True) if d.transfer == "both" else
                                                                ((d.transfer == "up"),))]

@@ -117,9 +117,10 @@ def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray | None, g
     sel = over[group].nonzero()[0]
     g, d, w = group[sel], demand[sel], weight[sel]
     lam = d / w
-    # by group, then by level at which each flow saturates (two stable sorts = lexsort((lam, g)))
-    order = np.argsort(lam, kind="stable")
-    order = order[np.argsort(g[order], kind="stable")]
+    n_over = int(np.count_nonzero(over))
+    order = _by_group_then_level(lam, g, len(capacity), n_over)
+    if n_over == 1:
+        return _waterfill_one(demand, cost, sel, order, d, w, lam, capacity[over][0])
     g, d, w, lam = g[order], d[order], w[order], lam[order]
     back = sel[order]
     if cost is None:
@@ -154,6 +155,58 @@ def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray | None, g
     out[back] = new
     lim[back] = limited
     return out, lim
+
+
+def _waterfill_one(demand, cost, sel, order, d, w, lam, cap) -> tuple[np.ndarray, np.ndarray]:
+    """``waterfill``'s general path when one group is over its capacity (a city's shared top): the same
+    arithmetic without the per-group bookkeeping. Bit-identical: the group's running sums start at 0.0
+    (x − 0.0 = x), and ``bincount``'s total of the sorted run is the last running sum (both add in order)."""
+    d, w, lam = d[order], w[order], lam[order]
+    back = sel[order]
+    if cost is None:
+        dc, wc = d, w
+    else:
+        c = cost[back]
+        dc, wc = d * c, w * c
+    cum_dc = np.cumsum(dc)
+    cum_wc = np.cumsum(wc)
+    before_dc = cum_dc - dc
+    after_wc = cum_wc[-1] - (cum_wc - wc)
+    binding = (before_dc + lam * after_wc >= cap * (1 - 1e-12)).nonzero()[0]
+    out = demand.copy()
+    lim = np.zeros(len(demand), bool)
+    if len(binding):
+        k = binding[0]
+        new = np.minimum(d, (cap - before_dc[k]) / after_wc[k] * w)
+        out[back] = new
+        lim[back] = new < d * (1 - 1e-12)
+    else:
+        out[back] = d
+    return out, lim
+
+
+def _by_group_then_level(lam: np.ndarray, g: np.ndarray, n_groups: int, n_present: int) -> np.ndarray:
+    """The permutation of ``np.lexsort((lam, g))`` (two stable sorts: by level, then by group), cheaper.
+
+    A stable sort's result is fixed by the order of its keys, so equal keys
+    give the same permutation: non-negative floats order as their bit
+    patterns read as unsigned integers (``+ 0.0`` turns -0.0 into +0.0;
+    anything negative or NaN takes the float sort), which NumPy's timsort
+    compares faster; group ids below 2^16 sort as 16-bit integers (NumPy's
+    radix sort); one group needs no second sort.
+    """
+    lam = lam + 0.0
+    lo = lam.min() if len(lam) else 0.0
+    if lo >= 0.0:  # False for NaN
+        order = np.argsort(lam.view(np.uint64), kind="stable")
+    else:
+        order = np.argsort(lam, kind="stable")
+    if n_present <= 1:
+        return order
+    go = g[order]
+    if n_groups <= 65536:
+        go = go.astype(np.uint16)
+    return order[np.argsort(go, kind="stable")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,8 +288,10 @@ class FluidNetwork(TcpState):
         self.station = np.full(cap, -1, np.int64)  # device index where its flows in both directions meet (or -1)
         self._groups_memo = None  # (idx, TcpState._groups(idx)) while the queues are unchanged
         self._fifo_memo = None  # (idx, TcpState._radio_fifo_delay(idx)) of the last allocation
+        self._nodes_memo = None  # (idx, per level the nodes of idx, weights of idx): fixed while a flow lives
         self._codel: dict[int, tuple[float, int]] = {}  # group key -> (last drop, drops in this episode)
         self.tokens: list[object] = [None] * cap
+        self._spec: dict[int, tuple] = {}  # queued flows (``add``) until ``update`` admits and writes them
         self.free = list(range(cap - 1, -1, -1))
         self.pending: list[int] = []
         self.generation = 0  # flows added so far: with the active indices it names a flow set (slots are reused)
@@ -272,31 +327,11 @@ class FluidNetwork(TcpState):
     def add(self, nodes: tuple[int, ...], bits: float, weight: float, token: object,
             demand: float = math.inf, cls: int = 0, tcp: TcpFlow | None = None, up: bool = False,
             station: int = -1) -> int:
-        """Queue a flow; it starts sharing at the next recompute (``update``)."""
+        """Queue a flow; it starts sharing at the next recompute (``update``, which writes its arrays)."""
         if not self.free:
             self._grow()
         i = self.free.pop()
-        self.nodes[i] = nodes
-        self.res[i] = self.offset_arr + nodes
-        self.phy_cls[i] = cls
-        self.weight[i] = weight
-        self.demand[i] = demand
-        self.rem[i] = bits
-        self.rate[i] = 0.0
-        self.limit_level[i] = -1
-        self.up[i] = up
-        self.station[i] = station
-        self.paused[i] = -np.inf
-        self.qdelay[i] = 0.0
-        self._wired_delay[i] = 0.0
-        self.tcp[i] = tcp is not None
-        if tcp is not None:
-            self.win[i], self.ssth[i], self.rtt[i] = tcp.window, np.inf, tcp.rtt
-            self.mss[i], self.min_rto[i], self.dupthresh[i] = tcp.mss, tcp.min_rto, tcp.dupthresh
-            self.wmax[i], self.beta[i] = tcp.max_window, tcp.beta
-            self.win[i] = min(tcp.window, tcp.max_window)
-        else:
-            self.win[i], self.ssth[i] = np.inf, np.inf
+        self._spec[i] = (nodes, bits, weight, demand, cls, tcp, up, station)
         self.tokens[i] = token
         self.generation += 1
         site = int(nodes[self.site_level]) % self.n_sites if self.n_sites > 1 else 0
@@ -305,6 +340,63 @@ class FluidNetwork(TcpState):
         self.site_pending[site] += 1
         self.pending.append(i)
         return i
+
+    def _write(self, adm: list[int]) -> None:
+        """The per-flow arrays of flows being admitted, from what ``add`` queued: one slot at a time for a
+        few, one fancy assignment per array for many (the same values either way)."""
+        specs = [self._spec.pop(i) for i in adm]
+        if len(adm) <= 4:
+            for i, (nodes, bits, weight, demand, cls, tcp, up, station) in zip(adm, specs):
+                self.nodes[i] = nodes
+                self.res[i] = self.offset_arr + self.nodes[i]
+                self.phy_cls[i] = cls
+                self.weight[i] = weight
+                self.demand[i] = demand
+                self.rem[i] = bits
+                self.rate[i] = 0.0
+                self.limit_level[i] = -1
+                self.up[i] = up
+                self.station[i] = station
+                self.paused[i] = -np.inf
+                self.qdelay[i] = 0.0
+                self._wired_delay[i] = 0.0
+                self.tcp[i] = tcp is not None
+                if tcp is not None:
+                    self.win[i], self.ssth[i], self.rtt[i] = min(tcp.window, tcp.max_window), np.inf, tcp.rtt
+                    self.mss[i], self.min_rto[i], self.dupthresh[i] = tcp.mss, tcp.min_rto, tcp.dupthresh
+                    self.wmax[i], self.beta[i] = tcp.max_window, tcp.beta
+                else:
+                    self.win[i], self.ssth[i] = np.inf, np.inf
+            return
+        a = np.array(adm, np.int64)
+        nodes = np.array([s[0] for s in specs], np.int64)
+        self.nodes[a] = nodes
+        self.res[a] = self.offset_arr + nodes
+        self.weight[a] = [s[2] for s in specs]
+        self.demand[a] = [s[3] for s in specs]
+        self.rem[a] = [s[1] for s in specs]
+        self.phy_cls[a] = [s[4] for s in specs]
+        self.up[a] = [s[6] for s in specs]
+        self.station[a] = [s[7] for s in specs]
+        self.rate[a] = 0.0
+        self.limit_level[a] = -1
+        self.paused[a] = -np.inf
+        self.qdelay[a] = 0.0
+        self._wired_delay[a] = 0.0
+        has = [s[5] is not None for s in specs]
+        self.tcp[a] = has
+        self.win[a] = np.inf
+        self.ssth[a] = np.inf
+        tcps = [s[5] for s in specs if s[5] is not None]
+        if tcps:  # a plain fluid flow keeps the slot's other TCP fields (unused for it), as one at a time does
+            t = a[np.array(has)]
+            self.win[t] = [min(c.window, c.max_window) for c in tcps]
+            self.rtt[t] = [c.rtt for c in tcps]
+            self.mss[t] = [c.mss for c in tcps]
+            self.min_rto[t] = [c.min_rto for c in tcps]
+            self.dupthresh[t] = [c.dupthresh for c in tcps]
+            self.wmax[t] = [c.max_window for c in tcps]
+            self.beta[t] = [c.beta for c in tcps]
 
     @property
     def n_active(self) -> int:
@@ -415,13 +507,13 @@ class FluidNetwork(TcpState):
                 self.free.append(i)
         self.ts[sites_arr] = t
         self.t = max(self.t, t)
-        keep = []
+        keep, adm = [], []
         for i in self.pending:
-            if not local or in_site[i]:
-                self.active[i] = True
-                self.started[i] = t
-            else:
-                keep.append(i)
+            (adm if not local or in_site[i] else keep).append(i)
+        if adm:
+            self._write(adm)
+            self.active[adm] = True
+            self.started[adm] = t
         self.pending = keep
         self.site_pending[sites_arr] = 0
         self.next_done[sites_arr] = math.inf
@@ -496,14 +588,16 @@ class FluidNetwork(TcpState):
         (a node's load above capacity·(1 + 1e-12)) is false.
         """
         limit = np.full(len(idx), -1)
-        nodes = self.nodes[idx, :levels]
-        rate, lim = waterfill(rate, self.ap_weight[idx], self.ap_cost[idx], nodes[:, 0], self.ap_capacity)
+        memo = self._nodes_memo
+        if memo is None or memo[0] is not idx:  # the flows' nodes per level, contiguous, once per update
+            memo = self._nodes_memo = (idx, [self.nodes[idx, lv] for lv in range(self.L)], self.weight[idx])
+        nodes, w = memo[1], memo[2]
+        rate, lim = waterfill(rate, self.ap_weight[idx], self.ap_cost[idx], nodes[0], self.ap_capacity)
         limit[lim] = 0
-        w = self.weight[idx]
         bound = float(rate.sum()) * (1.0 + 2.3e-16 * len(idx))
         for lv in range(1, levels):
             if bound <= floors[lv] * (1 + 1e-12):
                 continue
-            rate, lim = waterfill(rate, w, None, nodes[:, lv], self.caps[lv])
+            rate, lim = waterfill(rate, w, None, nodes[lv], self.caps[lv])
             limit[lim] = lv
         return rate, limit

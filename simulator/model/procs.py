@@ -44,6 +44,7 @@ from ..trace import StepRows
 from .commands import AwaitSession, Bulk, Serve
 from .flows import slow_start
 from .services import REFUSED
+from .topology import MAX_N
 
 __all__ = ["DeviceState", "device_proc", "transfer_proc"]
 
@@ -67,12 +68,17 @@ class DeviceState:
     site: int
     cls: int
     over_capacity: bool
+    rates: list | None = None  # Simulation.rate_table(cls, room): radio_rate's cache, read directly by _share
 
 
 def _share(sim, st: DeviceState, up: bool = False) -> float:
     """A new transfer's expected rate (bit/s): the least of its shares of airtime, site uplink and city core."""
     n_ap = sim.ap_bulk[st.room] + 1
-    r_ap = sim.radio_rate(st.cls, n_ap, st.room) / n_ap
+    tab = st.rates
+    v = 0.0 if tab is None else tab[n_ap if n_ap < MAX_N else MAX_N - 1]
+    if v == 0.0:
+        v = sim.radio_rate(st.cls, n_ap, st.room)
+    r_ap = v / n_ap
     if up:
         r_up = sim.uplink_up_caps[st.site] / (sim.site_up[st.site] + 1)
         r_core = sim.core_up_cap / (sim.total_up + 1)

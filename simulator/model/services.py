@@ -110,10 +110,10 @@ class Station:
         if len(ins) >= self.max_connections:
             self.refused += 1
             return REFUSED, t
-        free = heapq.heappop(self._free)
+        free = self._free[0]  # the earliest free worker takes it (one heap operation: heapreplace)
         start = free if free > t else t
         end = start + work
-        heapq.heappush(self._free, end)
+        heapq.heapreplace(self._free, end)
         heapq.heappush(ins, end)
         self.arrivals.append(t)
         self.starts.append(start)

@@ -230,4 +230,5 @@ def serve(config: StackConfig, workers: int = 1, prepared: bool = False) -> None
                 workers=workers if workers > 1 else None, access_log=config.access_log, log_level=level,
                 timeout_graceful_shutdown=5, backlog=2048, lifespan="off", log_config=log_config,
                 http=GuardedHttpTools, timeout_keep_alive=config.limits.keep_alive_s,
-                h11_max_incomplete_event_size=config.limits.max_header_bytes)
+                h11_max_incomplete_event_size=config.limits.max_header_bytes,
+                proxy_headers=False)  # X-Forwarded-For from any loopback client would pick its own rate-limit IP

@@ -133,7 +133,8 @@ class Limits:
     max_header_bytes: int = 32 * 1024  # request line + all header fields
     max_headers: int = 100
     header_timeout_s: float = 10.0  # the whole head must arrive within this (idle and slowloris connections)
-    body_idle_timeout_s: float = 10.0  # a body that stalls this long closes the connection
+    body_idle_timeout_s: float = 10.0  # a body that stalls this long gets 408 and the connection closed
+    body_min_rate: float = 500.0  # bytes/s a body must average after its first body_idle_timeout_s (slowloris)
     keep_alive_s: int = 5  # idle keep-alive connections (uvicorn timeout_keep_alive)
     default_body: int = 64 * 1024
     saml_body: int = 640 * 1024  # SAMLResponse (256 KiB of XML, base64, url-encoded)

@@ -160,7 +160,7 @@ def routes(stack) -> list[Route]:
         if request.method == "GET":
             return await run_in_threadpool(_list_answers, s)
         raw = request.query_params.get("seq", "")
-        if not (raw.isdigit() and len(raw) <= 19 and int(raw) <= MAX_SEQ):
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and int(raw) <= MAX_SEQ):  # not "٣" or "３"
             return _err(400, "bad-seq", detail=f"?seq=<integer 0..{MAX_SEQ}> is required")
         body = await request.body()  # bounded by limits.Bounded (answer_body)
         return await run_in_threadpool(_save, s, int(raw), body)

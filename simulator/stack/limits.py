@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import re
 import urllib.parse
@@ -163,13 +164,42 @@ def json_depth(data: bytes) -> int:
     return deepest
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 -> inf: not representable in JSON, so never stored
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON (RFC 8259 §6)")
+
+
+def _unique(pairs: list) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"duplicate member name {dup[:40]!r}")
+    return obj
+
+
 def read_json(data: bytes, max_depth: int):
-    """``json.loads`` with a nesting limit (``BadRequest`` 400 ``too-deep`` / ``bad-json``)."""
+    """``json.loads`` as RFC 8259 has it, with a nesting limit: UTF-8 only (§8.1; a leading BOM is
+    ignored), no ``NaN``/``Infinity`` or numbers out of float range (§6), unique member names (§4; a
+    repeated ``userName`` would let two readers see two users), no lone surrogates (not storable
+    text). ``BadRequest`` 400 ``too-deep`` / ``bad-json``."""
     if json_depth(data) > max_depth:
         raise BadRequest(400, "too-deep", f"JSON nested deeper than {max_depth}")
     try:
-        return json.loads(data or b"null")
-    except (ValueError, UnicodeDecodeError, RecursionError) as err:
+        text = (data[3:] if data.startswith(b"\xef\xbb\xbf") else data).decode("utf-8") if data else "null"
+        value = json.loads(text, parse_float=_finite, parse_constant=_no_constant, object_pairs_hook=_unique)
+        if "\\u" in text:  # an escaped lone surrogate survives decoding; it cannot be encoded back
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return value
+    except UnicodeDecodeError as err:
+        raise BadRequest(400, "bad-json", f"body is not UTF-8 JSON: {str(err)[:100]}") from err
+    except (ValueError, RecursionError) as err:
         raise BadRequest(400, "bad-json", f"body is not JSON: {str(err)[:100]}") from err
 
 
@@ -241,6 +271,7 @@ if HttpToolsProtocol is not None:
             self._in_head, self._head_bytes, self._header_count, self._refused = True, 0, 0, False
             self._head_timer: asyncio.TimerHandle | None = None
             self._body_timer: asyncio.TimerHandle | None = None
+            self._body_since, self._body_bytes = 0.0, 0
 
         def _arm_head(self) -> None:
             self._cancel_head()
@@ -260,7 +291,17 @@ if HttpToolsProtocol is not None:
             self._body_timer = None
             if not self.transport.is_closing():
                 self.logger.warning("closing %s: request body stalled", self.client)
-                self.transport.close()  # the app sees http.disconnect
+                self._refuse_body("request body stalled")
+
+        def _refuse_body(self, msg: str) -> None:
+            """408 while the app still waits for the body (it then sees http.disconnect); just close once
+            its response has begun."""
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_started:
+                self._refuse(408, msg)
+            else:
+                self._refused = True
+                self.transport.close()
 
         def _refuse(self, status: int, msg: str) -> None:
             self._refused = True
@@ -297,6 +338,14 @@ if HttpToolsProtocol is not None:
                     return
             if not self._in_head and self.cycle is not None and self.cycle.more_body \
                     and not self.transport.is_closing():
+                # slowloris on bodies (Apache RequestReadTimeout body=...,MinRate=...): after the first
+                # body_idle_timeout_s, the body must keep up an average of body_min_rate bytes/s
+                allowed = self.limits.body_idle_timeout_s + self._body_bytes / max(self.limits.body_min_rate, 1e-9)
+                if self.loop.time() - self._body_since > allowed:
+                    self.logger.warning("closing %s: request body slower than %g B/s", self.client,
+                                        self.limits.body_min_rate)
+                    self._refuse_body(f"request body slower than {self.limits.body_min_rate:g} bytes/s")
+                    return
                 self._body_timer = self.loop.call_later(self.limits.body_idle_timeout_s, self._body_timeout)
 
         def on_message_begin(self) -> None:
@@ -317,6 +366,7 @@ if HttpToolsProtocol is not None:
                 return
             self._in_head = False
             self._cancel_head()
+            self._body_since, self._body_bytes = self.loop.time(), 0
             if self._header_count > self.limits.max_headers:
                 self._refuse(431, f"more than {self.limits.max_headers} header fields")
                 return
@@ -333,6 +383,7 @@ if HttpToolsProtocol is not None:
 
         def on_body(self, body: bytes) -> None:
             if not self._refused:
+                self._body_bytes += len(body)
                 super().on_body(body)
 
         def on_message_complete(self) -> None:

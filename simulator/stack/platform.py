@@ -20,7 +20,8 @@ Endpoints (under ``/platform``):
   ``untrusted-issuer``, ``wrong-issuer``, ``wrong-destination``,
   ``wrong-audience``, ``expired``, ``not-yet-valid``, ``replayed``,
   ``unknown-in-response-to`` (not requested from this browser: login CSRF),
-  ``reused-in-response-to``, ``multi-valued``, ``wrong-scope`` (EPPN scope not
+  ``reused-in-response-to``, ``bad-relay-state`` (not a path under ``/platform/``
+  of at most 80 bytes), ``multi-valued``, ``wrong-scope`` (EPPN scope not
   in the IdP's ``shibmd:Scope``), ``insufficient-assurance`` (staff without
   LoA 3+ from an IdP carrying the e-leg assurance attribute), ``unknown-user``.
 - ``GET /platform/api/me`` — who the session is.
@@ -31,6 +32,7 @@ The test itself (manifest, content, answers, teacher) is in ``exam.py``.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import urllib.parse
 
@@ -63,11 +65,17 @@ class PendingRequests:
         self._inserts = 0
 
     def _ids(self, request: Request, now: float) -> list:
-        """[[id, issued, data], …] still valid, from this browser's cookie."""
+        """[[id, issued, data], …] still valid, from this browser's cookie (checked and decoded once per
+        request: ``accept`` and ``forget`` both need it)."""
+        memo = request.scope.setdefault("examday.pending", {})
+        if (self.purpose, now) in memo:
+            return memo[self.purpose, now]
         held = tokens.unsign(request.cookies.get(self.cookie), self.secret, self.purpose) or {}
         ids = held.get("ids")
-        return [x for x in ids if isinstance(x, list) and len(x) == 3 and isinstance(x[1], (int, float))
-                and x[1] > now - REQUEST_TTL_S][-(MAX_PENDING - 1):] if isinstance(ids, list) else []
+        memo[self.purpose, now] = valid = [
+            x for x in ids if isinstance(x, list) and len(x) == 3 and isinstance(x[1], (int, float))
+            and x[1] > now - REQUEST_TTL_S][-(MAX_PENDING - 1):] if isinstance(ids, list) else []
+        return valid
 
     def _set(self, response: Response, ids: list) -> None:
         if not ids:
@@ -109,6 +117,20 @@ class PendingRequests:
 
     def forget(self, request: Request, response: Response, req_id: str, now: float) -> None:
         self._set(response, [x for x in self._ids(request, now) if x[0] != req_id])
+
+
+MAX_RELAY_STATE = 80  # saml-bindings-2.0-os §3.4.3, §3.5.3: RelayState "MUST NOT exceed 80 bytes"
+_NEXT = re.compile(r"/platform/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*")
+
+
+def safe_next(path: str) -> bool:
+    """A same-site path under ``/platform/`` for the post-login redirect: at most 80 bytes, URL characters
+    only (no scheme, ``\\``, CR/LF or spaces), no empty, ``.`` or ``..`` segments (none percent-encoded) —
+    the open-redirect and path tricks Shibboleth's ``relayStateLimit`` refuses."""
+    if len(path) > MAX_RELAY_STATE or not _NEXT.fullmatch(path):
+        return False
+    segments = path.split("?", 1)[0].lower().replace("%2e", ".").replace("%2f", "/").split("/")[2:]
+    return not any(seg in (".", "..") or (not seg and i < len(segments) - 1) for i, seg in enumerate(segments))
 
 
 def binding_redirect(sso_url: str, query: str) -> Response:
@@ -158,8 +180,9 @@ def routes(stack) -> list[Route]:
         if cfg.gateway and idp.entity_id != stack.gateway_idp_id:  # the DNP chain: always through the gateway
             idp, hint = stack.trusted_idps[stack.gateway_idp_id], (idp.entity_id,)
         nxt = request.query_params.get("next") or "/platform/api/me"
-        if not nxt.startswith("/platform/"):
-            nxt = "/platform/api/me"
+        if not safe_next(nxt):
+            return PlainTextResponse("next must be a path under /platform/ of at most 80 bytes\n", 400,
+                                     headers={"X-Examday-Reject": "bad-relay-state"})
         req_id, now = saml.new_id(), time.time()
         query = saml.encode_redirect(saml.build_authn_request(req_id, sp_id, idp.sso_redirect, acs_url, now,
                                                               idp_list=hint), nxt)
@@ -181,6 +204,8 @@ def routes(stack) -> list[Route]:
     def _acs(request: Request, saml_response: str, relay_state: str) -> Response:
         if not saml_response:
             return _reject("malformed", "no SAMLResponse")
+        if relay_state and not safe_next(relay_state):  # refused before anything is consumed
+            return _reject("bad-relay-state", f"RelayState {relay_state[:80]!r} is not a path under /platform/")
         now = time.time()
         try:
             a, _ = pending.accept(request, saml_response, stack.trusted_idps, sp_id, acs_url, now, cfg.clock_skew_s)
@@ -195,8 +220,7 @@ def routes(stack) -> list[Route]:
             return _reject("unknown-user", f"EPPN {eppn!r} is not provisioned")
         if user.affiliation == "staff" and not staff_assurance_ok(idp, a.authn_context):
             return _reject("insufficient-assurance", f"staff login with {a.authn_context!r} from {a.issuer}")
-        nxt = relay_state if relay_state.startswith("/platform/") else "/platform/api/me"
-        resp = RedirectResponse(nxt, 303)
+        resp = RedirectResponse(relay_state or "/platform/api/me", 303)
         pending.forget(request, resp, a.in_response_to, now)
         tokens.set_cookie(resp, SESSION_COOKIE, tokens.sign({"u": user.id, "e": user.user_name, "a": user.affiliation},
                                                             stack.secret, cfg.session_lifetime_s, "dnp"),

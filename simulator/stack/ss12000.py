@@ -63,11 +63,26 @@ def _bad(detail: str, status: int = 400) -> JSONResponse:
 
 
 def _time(text: str) -> float:
-    """RFC 3339 date-time -> epoch seconds (``ValueError`` otherwise)."""
+    """RFC 3339 date-time -> epoch seconds (``ValueError`` otherwise, also for instants outside the
+    representable years 1-9999 once the offset is applied)."""
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
-    return value.timestamp()
+    try:
+        return value.timestamp()
+    except (OverflowError, OSError) as err:
+        raise ValueError(f"{text!r} is out of range") from err
+
+
+#: The query parameters each endpoint implements. Any other one is refused (400) rather than ignored: an
+#: unimplemented SS 12000 filter (``meta.modified.before``, ``relationship.*``, ``sortkey`` ...) silently
+#: ignored would answer with data the client did not ask for.
+PAGE_PARAMS = frozenset({"limit", "pageToken", "meta.modified.after"})
+DELETED_PARAMS = frozenset({"after"})
+
+
+def _unknown(request: Request, known: frozenset) -> str:
+    return ", ".join(sorted({k for k in request.query_params.keys() if k not in known}))[:200]
 
 
 MAX_REV = 2 ** 63 - 1
@@ -102,6 +117,9 @@ def routes(stack) -> list[Route]:
             if not authorised(request):
                 return _bad("bearer token required", 401)
             q = request.query_params
+            if unknown := _unknown(request, PAGE_PARAMS):
+                return _bad(f"unsupported query parameter(s): {unknown} (supported: limit, pageToken, "
+                            "meta.modified.after)")
             try:
                 limit = int(q.get("limit", 100))
             except ValueError:
@@ -130,6 +148,8 @@ def routes(stack) -> list[Route]:
     async def deleted(request: Request) -> Response:
         if not authorised(request):
             return _bad("bearer token required", 401)
+        if unknown := _unknown(request, DELETED_PARAMS):
+            return _bad(f"unsupported query parameter(s): {unknown} (supported: after)")
         after = request.query_params.get("after")
         try:
             rows = await run_in_threadpool(directory.deleted, _time(after) if after else None)

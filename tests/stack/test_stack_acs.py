@@ -263,3 +263,15 @@ def test_metadata_declares_scopes_and_assurance(client):
 def test_sis_school_unit_code_oid():
     """Skolfederation attribute profile: sisSchoolUnitCode 1.2.752.194.10.2.4 (…10.2.2 is sisSchoolGrade)."""
     assert saml.ATTR["sisSchoolUnitCode"] == "urn:oid:1.2.752.194.10.2.4"
+
+
+def test_comment_injection_does_not_truncate_the_eppn(client, config):
+    """A comment inside a signed text (the signature still verifies: comments are not in exclusive c14n)
+    must not split the value the SP reads (Duo Labs, CVE-2017-11427 family): the whole EPPN, or nothing."""
+    eppn = PUPILS[0].eppn
+    local, domain = eppn.split("@")
+    xml = make(config, client).replace(eppn.encode(), f"{local}@<!-- x -->{domain}".encode(), 1)
+    assert b"<!-- x -->" in xml
+    r = post(client, xml)
+    assert r.status_code == 303
+    assert client.get("/platform/api/me").json()["eppn"] == eppn

@@ -110,7 +110,10 @@ def test_bad_bodies(client):
            400, "invalidSyntax")
     _error(client.post("/scim/v2/Users", json={"userName": "x"}, headers=H), 400, "invalidSyntax")  # no schemas
     _error(client.post("/scim/v2/Users", json={"schemas": [CORE_USER]}, headers=H), 400, "invalidValue")
-    _error(client.patch(f"/scim/v2/Users/{ROSTER.persons[0].id}", json={}, headers=H), 501)
+    _error(client.patch(f"/scim/v2/Users/{ROSTER.persons[0].id}", json={}, headers=H), 400, "invalidSyntax")  # no PatchOp
+    patch = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+             "Operations": [{"op": "replace", "path": "displayName", "value": "x"}]}
+    _error(client.patch(f"/scim/v2/Users/{ROSTER.persons[0].id}", json=patch, headers=H), 501)  # RFC 7644 §3.12
 
 
 @pytest.mark.parametrize("endpoint", sorted(RESOURCE_TYPES))

@@ -1,0 +1,222 @@
+"""Where the whole ``examday simulate`` process spends its CPU (issue 9, speed): a per-phase breakdown.
+
+Run: ``.venv/bin/python benchmarks/process.py [--baseline main] [--until 30min] [SCENARIO]``
+(default ``scenarios/malmo-worst-case.yaml``, first 30 minutes). It runs the
+real command (``python -m simulator simulate SCENARIO --until … -q -o DIR``)
+in a fresh interpreter, twice per code tree:
+
+1. plain, for the whole process's CPU and wall (what the issue's goal is about:
+   < 10 s on one core, report included), as ``benchmarks/model.py`` measures it;
+2. instrumented, for the breakdown: each phase below is a wrapper around the
+   function named; CPU is charged to the innermost phase under way (so the
+   phases add up to the whole), and every import of a module not yet loaded is
+   charged to "imports" whatever phase triggers it.
+
+   ============  =============================================================
+   start-up      interpreter start and ``simulator.cli`` until the verb runs
+   imports       first imports of modules (numpy, pydantic, matplotlib, …)
+   load          ``scenario.load_scenario`` (YAML, profiles, validation)
+   plan          the rest of ``plan.load_plan`` (21k devices)
+   simulate      ``model.simulate`` minus the trace phases below
+   trace rows    ``trace.StepRows.add`` (formatting a step row)
+   trace write   ``trace._Shard.write_text``/``close`` (gzip) and
+                 ``model.sampling.write_samples`` (resource rows)
+   trace read    ``trace.read_steps``/``read_resources``
+   analysis      ``analysis.summary.analyse`` minus trace read
+   report        ``report.write_report`` minus analysis: summary.json, tables,
+                 plots (matplotlib drawing + PNG), HTML, junit
+   other         manifest, argument parsing, what no wrapper covers
+   shutdown      after ``cli.main`` returns: the child's CPU (rusage) minus its
+                 own CPU at that moment (final collection, module teardown)
+   ============  =============================================================
+
+The instrumented run costs a little more (the ``StepRows.add`` wrapper is
+called once per step row); the plain run's CPU is the figure to quote.
+``--baseline REV`` measures a ``git archive`` of REV in the same command
+(``benchmarks/model.py``'s ``export``), so figures compare under the same load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import builtins
+import importlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from model import ROOT, WORST, export, reference_s, whole_simulate  # noqa: E402
+
+PHASES = ("start-up", "imports", "load", "plan", "simulate", "trace rows", "trace write", "trace read",
+          "analysis", "report", "other", "shutdown")
+
+#: (module, attribute path, phase) wrapped in the instrumented child; missing ones are skipped (older trees)
+WRAP = (
+    ("simulator.scenario.loader", "load_scenario", "load"),
+    ("simulator.plan", "load_scenario", "load"),
+    ("simulator.plan", "load_plan", "plan"),
+    ("simulator.commands.simulate", "load_plan", "plan"),
+    ("simulator.model", "simulate", "simulate"),
+    ("simulator.model.engine", "simulate", "simulate"),
+    ("simulator.trace", "StepRows.add", "trace rows"),
+    ("simulator.trace", "_Shard.write_text", "trace write"),
+    ("simulator.trace", "_Shard.close", "trace write"),
+    ("simulator.model.engine", "write_samples", "trace write"),
+    ("simulator.trace", "read_steps", "trace read"),
+    ("simulator.trace", "read_resources", "trace read"),
+    ("simulator.analysis.summary", "read_steps", "trace read"),
+    ("simulator.analysis.summary", "read_resources", "trace read"),
+    ("simulator.analysis.summary", "analyse", "analysis"),
+    ("simulator.report", "analyse", "analysis"),
+    ("simulator.report", "write_report", "report"),
+    ("simulator.commands.simulate", "_report", "report"),
+)
+
+
+# ------------------------------------------------------------------ in the instrumented child
+class Clock:
+    """Charges process CPU to the innermost phase under way."""
+
+    def __init__(self) -> None:
+        self.totals = dict.fromkeys(PHASES, 0.0)
+        self.stack = ["start-up"]
+        self.last = 0.0  # the interpreter's own start is start-up too
+
+    def enter(self, phase: str) -> None:
+        now = time.process_time()
+        self.totals[self.stack[-1]] += now - self.last
+        self.last = now
+        self.stack.append(phase)
+
+    def leave(self) -> None:
+        now = time.process_time()
+        self.totals[self.stack.pop()] += now - self.last
+        self.last = now
+
+    def wrap(self, fn, phase: str):
+        enter, leave = self.enter, self.leave
+
+        def timed(*a, **k):
+            enter(phase)
+            try:
+                return fn(*a, **k)
+            finally:
+                leave()
+        timed.__wrapped__ = fn
+        return timed
+
+
+def _patch(clock: Clock, done: set) -> None:
+    """Wrap every ``WRAP`` entry whose module is loaded now (called after each new import)."""
+    for mod_name, attr, phase in WRAP:
+        mod = sys.modules.get(mod_name)
+        if mod is None or (mod_name, attr) in done:
+            continue
+        owner, name = mod, attr
+        if "." in attr:
+            cls, name = attr.split(".")
+            owner = getattr(mod, cls, None)
+        fn = getattr(owner, name, None) if owner is not None else None
+        if fn is None:
+            continue
+        done.add((mod_name, attr))
+        setattr(owner, name, clock.wrap(fn, phase))
+
+
+def instrumented(argv: list[str]) -> dict:
+    clock = Clock()
+    done: set = set()
+    real_import = builtins.__import__
+
+    def counting_import(name, globals=None, locals=None, fromlist=(), level=0):
+        before = len(sys.modules)
+        if clock.stack[-1] == "imports":
+            return real_import(name, globals, locals, fromlist, level)
+        clock.enter("imports")
+        try:
+            return real_import(name, globals, locals, fromlist, level)
+        finally:
+            clock.leave()
+            if len(sys.modules) != before:
+                _patch(clock, done)
+
+    builtins.__import__ = counting_import
+    importlib.import_module("simulator.cli")
+    _patch(clock, done)
+    clock.enter("other")
+    from simulator.cli import main
+    sys.argv = [sys.argv[0], *argv]
+    code = main()  # as the command line runs it (argv None: the process ends after it)
+    clock.leave()
+    return {"exit_code": code, "phases": clock.totals, "cpu_s": time.process_time(),
+            "wrapped": sorted(f"{m}.{a}" for m, a in done)}
+
+
+# ------------------------------------------------------------------ in the parent
+def breakdown(code: Path, scenario: Path, until: str) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, __file__, "--child", "simulate", str(scenario), "--until", until, "-q",
+               "-o", str(Path(out) / "run")]
+        env = dict(os.environ, PYTHONPATH=str(code))
+        c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd=code, env=env)
+        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        lines = res.stdout.strip().splitlines()
+        if res.returncode not in (0, 1) or not lines:
+            raise SystemExit(f"benchmarks/process.py: instrumented run failed:\n{res.stderr[-2000:]}")
+        r = json.loads(lines[-1])
+        whole = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
+        r["phases"]["shutdown"] = max(0.0, whole - r["cpu_s"])
+        return r
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:  # the instrumented run: the rest is examday's own command line
+        r = instrumented(argv[1:])
+        sys.stdout.flush()
+        print("\n" + json.dumps(r))
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("scenario", nargs="?", default=str(WORST))
+    ap.add_argument("--until", default="30min")
+    ap.add_argument("--baseline", metavar="REV", help="also measure this git revision (e.g. main)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="plain runs per tree, interleaved between trees (the minimum CPU is shown)")
+    args = ap.parse_args(argv)
+    scenario = Path(args.scenario).resolve()
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; "
+          f"reference loop {reference_s():.3f} s cpu")
+    with tempfile.TemporaryDirectory(prefix="bench-process-") as tmp:
+        codes = {"this tree": ROOT}
+        if args.baseline:
+            codes = {f"baseline {args.baseline}": export(args.baseline, Path(tmp)), **codes}
+        plain: dict[str, list] = {label: [] for label in codes}
+        for _ in range(args.repeat):  # interleaved, so both trees see the same load
+            for label, code in codes.items():
+                plain[label].append(whole_simulate(code, scenario, args.until))
+        res = {label: (min(plain[label], key=lambda w: w[1]), breakdown(code, scenario, args.until))
+               for label, code in codes.items()}
+    print(f"{scenario.stem}, --until {args.until}, whole `examday simulate` process (CPU s, one core):")
+    labels = list(res)
+    print(f"  {'phase':<12}" + "".join(f"{lb:>22}" for lb in labels))
+    for ph in PHASES:
+        print(f"  {ph:<12}" + "".join(f"{res[lb][1]['phases'][ph]:>22.2f}" for lb in labels))
+    print(f"  {'sum (instr.)':<12}" + "".join(f"{sum(res[lb][1]['phases'].values()):>22.2f}" for lb in labels))
+    print(f"  {'whole, plain':<12}" + "".join(f"{res[lb][0][1]:>16.2f} (wall{res[lb][0][0]:>5.1f})"
+                                            for lb in labels))
+    if len(labels) == 2:
+        b, n = res[labels[0]][0][1], res[labels[1]][0][1]
+        print(f"  whole process: {b:.2f} -> {n:.2f} s cpu ({b / n:.2f}x)")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
