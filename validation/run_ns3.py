@@ -148,6 +148,12 @@ def _grid() -> list[Case]:
             band="2.4 GHz", channel=1, width_mhz=20, ap_streams=1, stations=n, station_streams=_uniform(n, 1),
             mcs=_uniform(n, 7), download_bytes=0, upload_bytes=2_000_000, server_rate="1Gbps", server_delay="0.5ms",
             sim_cap_s=120.0, seeds=3))
+    for n in (10,):
+        cases.append(Case(
+            f"g-updown-n{n}", f"802.11g 2.4 GHz 20 MHz (ERP-OFDM, no QoS, no aggregation), {n} stations at 54 Mbit/s "
+            "each downloading 2 MB and uploading 0.4 MB at once (servers on the AP)", standard="g", band="2.4 GHz",
+            channel=1, width_mhz=20, ap_streams=1, stations=n, station_streams=_uniform(n, 1), mcs=_uniform(n, 7),
+            download_bytes=2_000_000, upload_bytes=400_000, sim_cap_s=120.0, seeds=3))
     return cases
 
 

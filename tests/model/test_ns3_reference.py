@@ -48,6 +48,8 @@ TOLERANCE = {
     "g-54-n30": GOAL,
     "g-mixed-n10": GOAL,
     "g-mixed-n20": GOAL,
+    "g-upload-n10": GOAL,
+    "g-updown-n10": GOAL,
 }
 TABLES = tables()
 
