@@ -141,7 +141,7 @@ def _grid() -> list[Case]:
             "at 12 Mbit/s, the rest 54 Mbit/s; 2 MB download each", standard="g", band="2.4 GHz", channel=1,
             width_mhz=20, ap_streams=1, stations=n, station_streams=_uniform(n, 1),
             mcs=tuple(2 if s else 7 for s in slow), download_bytes=2_000_000, sim_cap_s=120.0, seeds=3))
-    for n in (10,):
+    for n in (10, 20):
         cases.append(Case(
             f"g-upload-n{n}", f"802.11g 2.4 GHz 20 MHz (ERP-OFDM, no QoS, no aggregation), {n} stations at 54 Mbit/s "
             "each uploading 2 MB at once to a wired server (1 Gbit/s, 0.5 ms behind the AP)", standard="g",

@@ -49,6 +49,7 @@ TOLERANCE = {
     "g-mixed-n10": GOAL,
     "g-mixed-n20": GOAL,
     "g-upload-n10": GOAL,
+    "g-upload-n20": GOAL,
     "g-updown-n10": GOAL,
 }
 TABLES = tables()
