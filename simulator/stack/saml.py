@@ -113,6 +113,7 @@ MAX_MESSAGE = 256 * 1024
 #: takes up to 1 KiB and refuses beyond (the platform's ACS holds its own RelayStates to 80)
 MAX_RELAY_STATE = 1024
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_B64_SPACE = re.compile(r"[ \t\r\n]+")
 
 
 def parse_xml(data: bytes) -> etree._Element:
@@ -433,7 +434,9 @@ def verify_response(saml_response_b64: str, *, trusted_idps: dict[str, EntityInf
     """
     try:  # strict base64 (RFC 4648 §3.3: no characters outside the alphabet, no data after padding); line
         # breaks and spaces as MIME encoders (OpenSAML's) insert them are allowed
-        text = re.sub(r"[ \t\r\n]+", "", saml_response_b64)
+        text = saml_response_b64
+        if " " in text or "\n" in text or "\r" in text or "\t" in text:  # re.sub scans ~190 us for nothing
+            text = _B64_SPACE.sub("", text)
         if len(text) % 4 or not _BASE64.fullmatch(text):
             raise ValueError("not canonical base64")
         data = base64.b64decode(text, validate=True)
