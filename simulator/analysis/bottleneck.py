@@ -158,11 +158,8 @@ def resource_series(r: ResourceTable) -> ResourceSeries:
     codes = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
     series = ResourceSeries(names, codes, bounds, ts, np.nan_to_num(r.utilisation[order]),
                             np.nan_to_num(r.queue[order]), r.kind[order], _median_steps(ts, bounds))
-    try:
-        _SERIES_CACHE.clear()  # one table at a time: keep no more than the latest
-        _SERIES_CACHE[id(r)] = (weakref.ref(r), series)
-    except TypeError:
-        pass
+    _SERIES_CACHE.clear()  # one table at a time: keep no more than the latest
+    _SERIES_CACHE[id(r)] = (weakref.ref(r), series)
     return series
 
 

@@ -121,13 +121,8 @@ def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray | None, g
     order = _by_group_then_level(lam, g, len(capacity), n_over)
     if n_over == 1:
         return _waterfill_one(demand, cost, sel, order, d, w, lam, capacity[over][0])
-    g, d, w, lam = g[order], d[order], w[order], lam[order]
-    back = sel[order]
-    if cost is None:
-        dc, wc = d, w
-    else:
-        c = cost[back]
-        dc, wc = d * c, w * c
+    g = g[order]
+    d, w, lam, back, dc, wc = _sorted_run(cost, sel, order, d, w, lam)
     cum_dc = np.cumsum(dc)
     cum_wc = np.cumsum(wc)
     # the groups present, each's first position in the sorted run
@@ -157,17 +152,21 @@ def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray | None, g
     return out, lim
 
 
+def _sorted_run(cost, sel, order, d, w, lam):
+    """The over-capacity flows in ``order``: (demand, weight, level, their indices in the input, demand·cost,
+    weight·cost); without ``cost`` the products are the demands and weights themselves."""
+    d, w, lam, back = d[order], w[order], lam[order], sel[order]
+    if cost is None:
+        return d, w, lam, back, d, w
+    c = cost[back]
+    return d, w, lam, back, d * c, w * c
+
+
 def _waterfill_one(demand, cost, sel, order, d, w, lam, cap) -> tuple[np.ndarray, np.ndarray]:
     """``waterfill``'s general path when one group is over its capacity (a city's shared top): the same
     arithmetic without the per-group bookkeeping. Bit-identical: the group's running sums start at 0.0
     (x − 0.0 = x), and ``bincount``'s total of the sorted run is the last running sum (both add in order)."""
-    d, w, lam = d[order], w[order], lam[order]
-    back = sel[order]
-    if cost is None:
-        dc, wc = d, w
-    else:
-        c = cost[back]
-        dc, wc = d * c, w * c
+    d, w, lam, back, dc, wc = _sorted_run(cost, sel, order, d, w, lam)
     cum_dc = np.cumsum(dc)
     cum_wc = np.cumsum(wc)
     before_dc = cum_dc - dc

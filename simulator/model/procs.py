@@ -68,14 +68,13 @@ class DeviceState:
     site: int
     cls: int
     over_capacity: bool
-    rates: list | None = None  # Simulation.rate_table(cls, room): radio_rate's cache, read directly by _share
+    rates: list  # Simulation.rate_table(cls, room): radio_rate's cache, read directly by _share
 
 
 def _share(sim, st: DeviceState, up: bool = False) -> float:
     """A new transfer's expected rate (bit/s): the least of its shares of airtime, site uplink and city core."""
     n_ap = sim.ap_bulk[st.room] + 1
-    tab = st.rates
-    v = 0.0 if tab is None else tab[n_ap if n_ap < MAX_N else MAX_N - 1]
+    v = st.rates[n_ap if n_ap < MAX_N else MAX_N - 1]
     if v == 0.0:
         v = sim.radio_rate(st.cls, n_ap, st.room)
     r_ap = v / n_ap

@@ -45,7 +45,6 @@ from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
-from signxml.verifier import SignatureConfiguration
 
 from . import xmldsig
 
@@ -106,8 +105,6 @@ _SIGNED_INFO = (f'<ds:SignedInfo xmlns:ds="{NS["ds"]}"><ds:CanonicalizationMetho
 _SIGNED_INFO_OPEN = f'<ds:SignedInfo xmlns:ds="{NS["ds"]}">'
 
 
-#: signxml's settings for this shape: the independent verifier the tests cross-check ``xmldsig`` against
-_VERIFY_CONFIG = SignatureConfiguration(location="./", expect_references=1)
 MAX_MESSAGE = 256 * 1024
 #: saml-bindings §3.4.3 says 80 bytes; senders in the wild (SimpleSAMLphp's URLs) exceed it, so the IdP side
 #: takes up to 1 KiB and refuses beyond (the platform's ACS holds its own RelayStates to 80)

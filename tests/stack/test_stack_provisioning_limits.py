@@ -36,6 +36,22 @@ def users(stack) -> int:
     return r.json()["totalResults"]
 
 
+def push_recorded(stack, r: Roster):
+    """``push_roster`` with every /Bulk request recorded: (result, [(body bytes, status), ...])."""
+    sent = []
+    original = ScimPusher.send_raw
+
+    def recording(self, method, path, data):  # the bytes that go out, and what the service said
+        answer = original(self, method, path, data)
+        sent.append((len(data), answer[0]))
+        return answer
+    ScimPusher.send_raw = recording
+    try:
+        return push_roster(r, stack.scim_url, stack.scim_token), sent
+    finally:
+        ScimPusher.send_raw = original
+
+
 def test_writes_at_three_times_the_rate_are_throttled_and_all_delivered(stack):
     r = roster(24)
     result = push_roster(r, stack.scim_url, stack.scim_token, bulk=False, max_rate=15.0)  # 3 x 5 writes/s
@@ -68,18 +84,7 @@ def test_bodies_over_200_kb_get_413_and_bulk_batches_fit(stack):
     assert limits.supported and limits.max_payload == 200_000
     r = roster(500)
     assert len(list(batches(list(scim_objects(r)), limits))) >= 2
-    sent = []
-    original = ScimPusher.send_raw
-
-    def recording(self, method, path, data):  # the bytes that go out, and what the service said
-        answer = original(self, method, path, data)
-        sent.append((len(data), answer[0]))
-        return answer
-    ScimPusher.send_raw = recording
-    try:
-        result = push_roster(r, stack.scim_url, stack.scim_token)
-    finally:
-        ScimPusher.send_raw = original
+    result, sent = push_recorded(stack, r)
     assert not result.failed, result.failed[:3]
     assert len(sent) >= 2 and all(size <= 200_000 and status == 200 for size, status in sent), sent
     assert max(size for size, _ in sent) > 150_000  # batches are filled up to the limit, not one object each
@@ -94,18 +99,7 @@ def test_a_re_push_of_a_provisioned_roster_goes_in_full_batches(stack):
     r = roster(600)
     first = push_roster(r, stack.scim_url, stack.scim_token)
     assert not first.failed, first.failed[:3]
-    sent = []
-    original = ScimPusher.send_raw
-
-    def recording(self, method, path, data):
-        answer = original(self, method, path, data)
-        sent.append((len(data), answer[0]))
-        return answer
-    ScimPusher.send_raw = recording
-    try:
-        again = push_roster(r, stack.scim_url, stack.scim_token)
-    finally:
-        ScimPusher.send_raw = original
+    again, sent = push_recorded(stack, r)
     assert not again.failed, again.failed[:3]
     assert again.replaced == len(r) and again.created == 0  # every object (pupils, school unit, group) existed
     assert all(size <= 200_000 and status == 200 for size, status in sent), sent

@@ -25,6 +25,7 @@ from simulator.stack.keys import load_or_create
 
 XMLSEC = shutil.which("xmlsec1")
 ASSERTION = f"{{{saml.NS['saml']}}}Assertion"
+SIGNXML_CONFIG = SignatureConfiguration(location="./", expect_references=1)  # signxml on the Assertion itself
 
 
 def _response(tmp_path, **attrs) -> tuple[bytes, object]:
@@ -68,7 +69,7 @@ def test_signxml_verifies_it_and_sees_the_whole_assertion(tmp_path):
     xml, kp = _response(tmp_path)
     assertion = etree.fromstring(xml).find("saml:Assertion", saml.NS)
     result = XMLVerifier().verify(etree.tostring(assertion), x509_cert=kp.cert,
-                                  expect_config=saml._VERIFY_CONFIG)
+                                  expect_config=SIGNXML_CONFIG)
     signed = result.signed_xml
     assert signed.tag == ASSERTION and signed.get("ID") == assertion.get("ID")
     # everything but the signature itself is covered: subject, conditions, attributes
@@ -94,7 +95,7 @@ def test_signxml_refuses_a_changed_assertion(tmp_path, change):
     assert forged != xml
     assertion = etree.fromstring(forged).find("saml:Assertion", saml.NS)
     with pytest.raises((InvalidDigest, InvalidSignature)):
-        XMLVerifier().verify(etree.tostring(assertion), x509_cert=kp.cert, expect_config=saml._VERIFY_CONFIG)
+        XMLVerifier().verify(etree.tostring(assertion), x509_cert=kp.cert, expect_config=SIGNXML_CONFIG)
 
 
 def test_xsi_type_namespace_declarations_survive_signing(tmp_path):
