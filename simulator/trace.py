@@ -75,7 +75,7 @@ class StepRecord:
     planned_s: float
     start_s: float
     end_s: float
-    bytes: int = 0
+    bytes: int = 0  # bytes received (response bodies); the bulk `upload` step: bytes sent
     ok: bool = True
     error: str = ""  # short reason when not ok ("timeout", "http 503", "saml: bad signature")
     ttfb_s: float = math.nan  # time to first byte after start (downloads), NaN when not measured

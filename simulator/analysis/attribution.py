@@ -14,9 +14,13 @@ attempts:
   when nothing on the path was sampled (live runs);
 - **refused / retried**: a failed attempt's whole duration plus the wait until
   the device's next attempt of that step -> the step's server (a 503 at the
-  IdP puts the login wait and the retries on the IdP);
+  IdP puts the login wait and the retries on the IdP), except a *timeout*
+  whose path held a saturated sampled resource (mean utilisation ≥
+  ``SATURATED`` over the attempt): that transfer ran out of time on the link
+  or airtime, so the wait goes to that resource (a submit timing out on a thin
+  uplink is the uplink's, not the platform's);
 - **never ready**: a pupil whose last attempt at a ready step failed waits
-  from then to the end of the trace -> that step's server.
+  from then to the end of the trace -> the resource its last attempt failed on.
 
 The sum over resources is the ranking; its top is *the* bottleneck. Per
 device sums give each site's and room's dominant resource.
@@ -55,6 +59,7 @@ _PATHS = {"download": _DOWN_PATH, "autosave": _UP_PATH, "submit": _UP_PATH,
           "login": _UP_PATH + _DOWN_PATH[:3], "assertion": _UP_PATH, "open": _UP_PATH, "join": ("ap:{site}/{room}",)}
 
 CAUSES = ("queued", "slowed", "refused", "never_ready")
+SATURATED = 0.9  # mean utilisation over a timed-out attempt that makes a path resource its cause
 
 _LABEL = {"service:idp": "IdP (login server)", "service:platform": "test platform", "service:content": "content servers",
           "service:provisioning": "provisioning", "content-egress": "content egress (data centre)",
@@ -210,6 +215,7 @@ def attribute(t: StepTable, r: ResourceTable, rd: Readiness) -> Attribution:
         rooms, room_codes = factorize(t.room)
         dur = t.duration_s
         q = np.clip(np.nan_to_num(t.queue_s), 0, np.maximum(dur, 0))
+        integ = _Integrals(r)
 
         def server_names(rows: np.ndarray) -> np.ndarray:
             # one name per (step, site) pair, built once per distinct pair
@@ -228,8 +234,8 @@ def attribute(t: StepTable, r: ResourceTable, rd: Readiness) -> Attribution:
             excess = work - _baseline(t, ok_rows, work)
             sel = excess > 1e-6
             rows, excess = ok_rows[sel], excess[sel]
-            names = _slowing_resource(t, rows, steps, step_codes, sites, site_codes, rooms, room_codes,
-                                      _Integrals(r), server_names)
+            names, _ = _slowing_resource(t, rows, steps, step_codes, sites, site_codes, rooms, room_codes,
+                                         integ, server_names)
             add(rows, names, "slowed", excess)
         # refused / retried: failed attempt + wait until the next attempt of the step
         fail = np.flatnonzero(pupil & ~t.ok)
@@ -243,12 +249,18 @@ def attribute(t: StepTable, r: ResourceTable, rd: Readiness) -> Attribution:
             horizon = float(np.nanmax(t.end_s))
             last_fail = np.isnan(nxt[fail])
             wait = np.where(last_fail, dur[fail], np.maximum(nxt[fail] - t.start_s[fail], dur[fail]))
-            add(fail, server_names(fail), "refused", np.maximum(wait, 0))
+            owner = server_names(fail)
+            timed_out = np.flatnonzero(t.error[fail] == "timeout")
+            if len(timed_out):
+                names, util = _slowing_resource(t, fail[timed_out], steps, step_codes, sites, site_codes, rooms,
+                                                room_codes, integ, server_names)
+                on_path = util >= SATURATED
+                owner[timed_out[on_path]] = names[on_path]
+            add(fail, owner, "refused", np.maximum(wait, 0))
             # never ready: the last attempt at a ready step failed and the pupil never got ready
             ready_step = np.isin(t.step[fail], READY_STEPS)
             never = last_fail & ready_step & ~np.isfinite(rd.ready_at_s[dev_of_row[fail]])
-            rows = fail[never]
-            add(rows, server_names(rows), "never_ready", horizon - t.end_s[rows])
+            add(fail[never], owner[never], "never_ready", horizon - t.end_s[fail[never]])
 
     resources = np.empty(len(res_index), dtype=object)
     resources[:] = list(res_index)
@@ -260,12 +272,13 @@ def attribute(t: StepTable, r: ResourceTable, rd: Readiness) -> Attribution:
 
 
 def _slowing_resource(t, rows, steps, step_codes, sites, site_codes, rooms, room_codes, integ: _Integrals,
-                      server_names) -> np.ndarray:
-    """Per row: the most utilised sampled resource on its path during the attempt (else the step's server)."""
+                      server_names) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the most utilised sampled resource on its path during the attempt (else the step's server),
+    and that resource's mean utilisation over the attempt (-1 where nothing on the path was sampled)."""
     out = server_names(rows)
-    if not integ.t or not len(rows):
-        return out
     best = np.full(len(rows), -1.0)
+    if not integ.t or not len(rows):
+        return out, best
     a, b = t.start_s[rows], t.end_s[rows]
     sc = step_codes[rows]
     for s_idx, step in enumerate(steps.tolist()):
@@ -296,7 +309,7 @@ def _slowing_resource(t, rows, steps, step_codes, sites, site_codes, rooms, room
                 better = u > best[sel] + 1e-9
                 best[sel[better]] = u[better]
                 out[sel[better]] = name
-    return out
+    return out, best
 
 
 def _rank(att: Attribution) -> list[ResourceWait]:

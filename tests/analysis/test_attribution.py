@@ -46,6 +46,26 @@ def test_hand_computed_attribution(tmp_path):
     assert any("failed at login (http 503)" in n for n in a.notes)
 
 
+def test_a_timeout_on_a_saturated_link_is_the_links_and_a_timeout_elsewhere_the_servers(tmp_path):
+    run = tmp_path / "r"
+    w = TraceWriter(run)
+    for dev in ("a", "b"):
+        w.step(rec(dev, "login", 0, 1))
+    # a: submit 10..40 times out while uplink-up is 95 % busy, retried at 45 and ok 45..46
+    w.step(rec("a", "submit", 10, 40, ok=False, error="timeout"))
+    w.step(rec("a", "submit", 45, 46, attempt=2))
+    # b: submit 60..90 times out while the path idles at 30 %: the platform never answered
+    w.step(rec("b", "submit", 60, 90, ok=False, error="timeout"))
+    w.step(rec("b", "submit", 95, 96, attempt=2))
+    for t in range(0, 101):
+        w.resource(ResourceSample(float(t), "uplink-up:ak9", "link", 0.95 if t <= 42 else 0.3, 0.0))
+    w.close()
+    manifest(run, planned={"devices": 2, "pupils": 2, "rooms": {"ak9/9A": 2}})
+    got = {w.resource: w.by_cause for w in analyse(run).attribution.ranking}
+    assert got["uplink-up:ak9"] == pytest.approx({"refused": 45 - 10})  # the failed attempt + the wait to the retry
+    assert got["service:platform"] == pytest.approx({"refused": 95 - 60})
+
+
 def _model_run(tmp: Path, overrides: list[str]) -> Path:
     return model_run(tmp, ROOT / "scenarios" / "ci-smoke.yaml", overrides)
 

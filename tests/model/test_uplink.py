@@ -5,11 +5,15 @@ sharing C each finish after n·S·8/C; one S-byte body alone needs S·8/C), not
 from the model's formulas.
 """
 
+import shutil
+
 import numpy as np
 import pytest
 
 from simulator.analysis.bottleneck import bottlenecks, resource_stats
 from simulator.trace import read_resources
+
+from simulator.analysis.summary import analyse
 
 from .helpers import ROOT, city, mean_duration, run
 
@@ -64,3 +68,30 @@ def test_thin_uplink_is_named_as_the_bottleneck_with_its_load(tmp_path):
     assert busy_s >= 0.9 * bits / THIN
     b = bottlenecks(resource_stats(res, steps))
     assert b.bottleneck is not None and b.bottleneck.resource == "uplink-up:s01", b.reason
+
+
+def test_submits_that_cannot_fit_a_thin_uplink_time_out_and_the_ranking_names_the_uplink(tmp_path):
+    n, submit_b, rate, timeout_s = 8, 1_000_000, 1e6, 30.0  # chromebook profile: 30 s request timeout
+    profiles = tmp_path / "profiles"
+    shutil.copytree(ROOT / "profiles", profiles)
+    (profiles / "tests" / "bigsubmit.yaml").write_text(
+        "name: bigsubmit\nduration: 2 min\nparts:\n  - {name: q, size: 100 kB}\n"
+        f"autosave: {{every: 60 s, size: 1 kB}}\nsubmit: {{size: {submit_b} B}}\n")
+    assert submit_b * 8 / rate < timeout_s < n * submit_b * 8 / rate  # one fits in time, n sharing the link do not
+
+    def start(chromebooks: int, name: str):
+        path = city(tmp_path, rooms=1, chromebooks=chromebooks, ipads=0, teacher=None, uplink_up="1 Mbit/s",
+                    arrival="{distribution: list, offsets: [0 s]}", test="bigsubmit", profiles=profiles, name=name)
+        _, _, steps = run(path, tmp_path / name)
+        return steps.where(steps.step == "submit"), analyse(tmp_path / name)
+
+    alone, _ = start(1, "alone")
+    assert alone.ok.all() and alone.duration_s[0] >= 0.95 * submit_b * 8 / rate
+    shared, a = start(n, "shared")
+    first = shared.where(shared.attempt == 1)
+    assert len(first) == n and set(first.error[~first.ok]) == {"timeout"}
+    # the link carries at most rate x (last start + timeout - first start) bits before the last first attempt ends
+    window = first.start_s.max() + timeout_s - first.start_s.min()
+    assert int(first.ok.sum()) <= window * rate // (submit_b * 8) < n
+    assert a.bottleneck.resource == "uplink-up:s01", [w.resource for w in a.attribution.ranking[:3]]
+    assert "service:platform" not in {w.resource for w in a.attribution.ranking}
