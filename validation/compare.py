@@ -1,6 +1,6 @@
 """Print the model against every committed ns-3 table: p50, p95, goodput and their relative errors.
 
-Usage: .venv/bin/python validation/compare.py [CASE-GLOB ...] [--seeds N] [--markdown] [--per-seed]
+Usage: .venv/bin/python validation/compare.py [CASE-GLOB ...] [--holdout] [--seeds N] [--markdown] [--per-seed]
 
 Runs the model once per ns-3 seed of each table (its start offsets), exactly as
 ``tests/model/test_ns3_reference.py`` does, and prints model/ns-3 − 1 against
@@ -9,7 +9,8 @@ the goal (p50/p95 within 15 %, goodput within 10 %). Needs the project venv
 prints each seed instead: ns-3's and the model's p50/p95/goodput and how many
 stations took longer than ns-3's ConnTimeout (a lost SYN in both), then both
 sorted completion lists — the way to tell a bimodal-median flip or a single
-rare event from a systematic error.
+rare event from a systematic error. ``--holdout`` takes the held-out tables
+(``validation/tables/holdout/``, README "Held-out cases") instead of the main ones.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.model.ns3_reference import model_figures, seed_run, tables  # noqa: E402
+from tests.model.ns3_reference import HOLDOUT, TABLES, model_figures, seed_run, tables  # noqa: E402
 
 GOAL = (0.15, 0.15, 0.10)
 
@@ -35,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=None, help="at most this many seeds per table")
     ap.add_argument("--markdown", action="store_true", help="a Markdown table (docs/model.md)")
     ap.add_argument("--per-seed", action="store_true", help="each seed's figures and completions, model and ns-3")
+    ap.add_argument("--holdout", action="store_true", help="the held-out tables (validation/tables/holdout/)")
     args = ap.parse_args(argv)
-    chosen = [t for t in tables() if not args.cases or any(fnmatch.fnmatch(t["case"], g) for g in args.cases)]
+    chosen = [t for t in tables(HOLDOUT if args.holdout else TABLES) if not args.cases or any(fnmatch.fnmatch(t["case"], g) for g in args.cases)]
     if args.per_seed:
         for t in chosen:
             per_seed(t, args.seeds)

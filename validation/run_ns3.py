@@ -23,6 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TABLES = HERE / "tables"
+HOLDOUT = TABLES / "holdout"  # held-out cases (README "Held-out cases"): compared, never tuned on
 CONN_TIMEOUT_S = 3.0  # ns-3 TcpSocket::ConnTimeout default (read back into config.tcp.conn_timeout_s)
 MSS = 1448  # 1500 B IP MTU - 20 IP - 32 TCP (20 + 12 timestamp option)
 ERP_RATES_MBPS = (6, 9, 12, 18, 24, 36, 48, 54)  # 802.11g ERP-OFDM rates, indexed like the model's "mcs" of a/g
@@ -53,6 +54,12 @@ class Case:
     flow_start_s: float = 2.0
     server_rate: str = ""  # "" = servers on the AP node; else a wired server behind it (PointToPoint DataRate)
     server_delay: str = ""  # its one-way Delay, e.g. "0.5ms"
+    holdout: bool = False  # a held-out case (tables/holdout/): never used to tune or test-tolerance the model's fit
+
+    @property
+    def folder(self) -> Path:
+        """Where its table goes: ``tables/`` or, for a held-out case, ``tables/holdout/``."""
+        return HOLDOUT if self.holdout else TABLES
 
     def mode(self, i: int) -> str:
         """Station i's ns-3 data mode: ``HeMcs9`` ..., or for 802.11g its ERP-OFDM rate (mcs 0..7 = 6..54 Mbit/s)."""
@@ -157,7 +164,76 @@ def _grid() -> list[Case]:
     return cases
 
 
-CASES = {c.id: c for c in _grid()}
+def _holdout() -> list[Case]:
+    """Held-out cases (2026-12-02): the knobs an outside harness would turn, none of them in ``_grid``.
+
+    Other n (15, 25), another slow fraction and slow MCS (a third of the room, 1 stream at MCS 4), uploads
+    at n = 15/25, an upload-heavy up/down mix, 802.11n 2.4 GHz uploads, 802.11g at 54/24 Mbit/s, 40 and
+    20 MHz at 5 GHz with ax MCS 7/5, and a 3 s start spread. Listed in order of priority (what ran first).
+    """
+    wired = {"server_rate": "1Gbps", "server_delay": "0.5ms"}
+    g24 = {"band": "2.4 GHz", "channel": 1, "width_mhz": 20, "sim_cap_s": 120.0}
+    cases: list[Case] = []
+
+    def third(n: int, slow, fast) -> tuple:
+        return tuple(slow if i % 3 == 2 else fast for i in range(n))  # stations 2, 5, 8, ...: a third
+
+    for n, seeds in ((15, 4), (25, 2)):
+        cases.append(Case(
+            f"ho-ax80-third4-n{n}", f"802.11ax 80 MHz, {n} stations: every third 1-stream at HE-MCS 4, the rest 2x2 "
+            "MCS 9; 5 MB download each, starts over 1 s", stations=n, station_streams=third(n, 1, 2),
+            mcs=third(n, 4, 9), seeds=seeds, holdout=True))
+    for n, seeds in ((15, 3), (25, 2)):
+        cases.append(Case(
+            f"ho-ax80-upload-n{n}", f"802.11ax 80 MHz 2x2, {n} stations at MCS 9 each uploading 5 MB at once to a "
+            "wired server (1 Gbit/s, 0.5 ms behind the AP), no download", stations=n,
+            station_streams=_uniform(n, 2), mcs=_uniform(n, 9), download_bytes=0, upload_bytes=5_000_000,
+            seeds=seeds, holdout=True, **wired))
+    cases.append(Case(
+        "ho-n20-2g4-upload-n10", "802.11n 2.4 GHz 20 MHz, 10 1-stream stations at MCS 7 (long GI) each uploading "
+        "2 MB at once to a wired server (1 Gbit/s, 0.5 ms behind the AP), no download", standard="n",
+        stations=10, station_streams=_uniform(10, 1), mcs=_uniform(10, 7), download_bytes=0,
+        upload_bytes=2_000_000, seeds=3, holdout=True, **g24, **wired))
+    cases.append(Case(
+        "ho-g-mixed24-n15", "802.11g 2.4 GHz 20 MHz (ERP-OFDM, no QoS, no aggregation), 15 stations: every third "
+        "at 24 Mbit/s, the rest 54 Mbit/s; 2 MB download each", standard="g", ap_streams=1, stations=15,
+        station_streams=_uniform(15, 1), mcs=third(15, 4, 7), download_bytes=2_000_000, seeds=3, holdout=True,
+        **g24))
+    cases.append(Case(
+        "ho-ax80-updown-n15", "802.11ax 80 MHz 2x2, 15 stations at MCS 9 each downloading 1 MB and uploading 3 MB "
+        "at once (servers on the AP)", stations=15, station_streams=_uniform(15, 2), mcs=_uniform(15, 9),
+        download_bytes=1_000_000, upload_bytes=3_000_000, seeds=3, holdout=True))
+    cases.append(Case(
+        "ho-n20-2g4-third4-n15", "802.11n 2.4 GHz 20 MHz, 15 1-stream stations (long GI): every third at MCS 4, "
+        "the rest MCS 7; 2 MB download each", standard="n", stations=15, station_streams=_uniform(15, 1),
+        mcs=third(15, 4, 7), download_bytes=2_000_000, seeds=3, holdout=True, **g24))
+    cases.append(Case(
+        "ho-ax80-third4up-n15", "802.11ax 80 MHz, 15 stations: every third 1-stream at HE-MCS 4, the rest 2x2 "
+        "MCS 9; 5 MB upload each at once to a wired server (1 Gbit/s, 0.5 ms behind the AP)", stations=15,
+        station_streams=third(15, 1, 2), mcs=third(15, 4, 9), download_bytes=0, upload_bytes=5_000_000, seeds=3,
+        holdout=True, **wired))
+    cases.append(Case(
+        "ho-ax40-mcs7-n15", "802.11ax 5 GHz 40 MHz (channel 38) 2x2, 15 stations at HE-MCS 7, 5 MB download each, "
+        "starts over 1 s", channel=38, width_mhz=40, stations=15, station_streams=_uniform(15, 2),
+        mcs=_uniform(15, 7), seeds=3, holdout=True))
+    cases.append(Case(
+        "ho-ax20-mcs5-n25", "802.11ax 5 GHz 20 MHz (channel 36) 2x2, 25 stations at HE-MCS 5, 2 MB download each, "
+        "starts over 1 s", channel=36, width_mhz=20, stations=25, station_streams=_uniform(25, 2),
+        mcs=_uniform(25, 5), download_bytes=2_000_000, seeds=2, holdout=True))
+    for n, seeds in ((15, 3), (25, 2)):
+        cases.append(Case(
+            f"ho-ax80-spread3-n{n}", f"802.11ax 80 MHz 2x2, {n} stations at MCS 9, 5 MB download each, starts over "
+            "3 s", stations=n, station_streams=_uniform(n, 2), mcs=_uniform(n, 9), start_spread_s=3.0,
+            seeds=seeds, holdout=True))
+    for n, seeds in ((25, 2),):
+        cases.append(Case(
+            f"ho-ac80-mcs9-n{n}", f"802.11ac 80 MHz 2x2 AP, {n} 2x2 stations at MCS 9, 5 MB TCP download each, "
+            "starts over 1 s", standard="ac", stations=n, station_streams=_uniform(n, 2), mcs=_uniform(n, 9),
+            seeds=seeds, holdout=True))
+    return cases
+
+
+CASES = {c.id: c for c in _grid() + _holdout()}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -437,7 +513,8 @@ def run_case(sim: Ns3, case: Case, seeds: int) -> dict:
         rows.append(row)
     for row in rows:
         row["late_handshakes"] = late_handshakes(row, CONN_TIMEOUT_S)
-    table = {"case": case.id, "description": case.description, "simulator": sim.version,
+    table = {"case": case.id, "description": case.description, **({"holdout": True} if case.holdout else {}),
+             "simulator": sim.version,
              "config": config(sim, case), "seeds": list(range(1, seeds + 1)), "per_seed": rows,
              "summary": summary(rows)}
     table["config"]["queues"]["ap_queue_disc"] = sim.queue_disc
@@ -454,26 +531,28 @@ def write_json(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
-def write_index() -> None:
+def write_index(folder: Path = TABLES) -> None:
+    """``folder/index.json``: every table in ``folder`` (held-out entries carry ``"holdout": true``)."""
     cases = []
-    for f in sorted(TABLES.glob("*.json")):
+    for f in sorted(folder.glob("*.json")):
         if f.name == "index.json":
             continue
         t = json.loads(f.read_text())
-        cases.append({"case": t["case"], "file": f.name, "description": t["description"], "summary": t["summary"]})
-    write_json(TABLES / "index.json", {"cases": cases})
+        cases.append({"case": t["case"], "file": f.name, "description": t["description"],
+                      **({"holdout": True} if t.get("holdout") else {}), "summary": t["summary"]})
+    write_json(folder / "index.json", {**({"holdout": True} if folder == HOLDOUT else {}), "cases": cases})
 
 
-def markdown_summary() -> str:
-    """The headline figures of tables/index.json, for README.md."""
+def markdown_summary(folder: Path = TABLES) -> str:
+    """The headline figures of ``folder/index.json``, for README.md."""
     lines = ["| case | seeds | p50 s (± seed) | p95 s (± seed) | max s | goodput Mbit/s (± seed) | sta airtime | "
              "mean A-MPDU DL B | A-MPDUs DL/UL | late SYNs/seed | RTOs/seed | wall s/seed |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     order = list(CASES)
-    cases = json.loads((TABLES / "index.json").read_text())["cases"]
+    cases = json.loads((folder / "index.json").read_text())["cases"]
     for c in sorted(cases, key=lambda c: order.index(c["case"]) if c["case"] in order else len(order)):
         s = c["summary"]
-        seeds = len(json.loads((TABLES / c["file"]).read_text())["seeds"])
+        seeds = len(json.loads((folder / c["file"]).read_text())["seeds"])
         lines.append(
             f"| {c['case']} | {seeds} | {s['completion_p50_s']:.3f} (±{s['p50_seed_spread_pct']:.0f} %) | "
             f"{s['completion_p95_s']:.3f} (±{s['p95_seed_spread_pct']:.0f} %) | {s['completion_max_s']:.3f} | "
@@ -483,6 +562,16 @@ def markdown_summary() -> str:
             f"{s['wall_s']:.1f} |"
             + (f" {s['incomplete']} unfinished" if s["incomplete"] else ""))
     return "\n".join(lines)
+
+
+def _table_folders() -> list[Path]:
+    return [f for f in (TABLES, HOLDOUT) if (f / "index.json").exists()]
+
+
+def _replace_between(text: str, marker: str, body: str) -> str:
+    head, rest = text.split(f"<!-- {marker}:begin -->\n", 1)
+    tail = rest.split(f"<!-- {marker}:end -->", 1)[1]
+    return f"{head}<!-- {marker}:begin -->\n{body}\n<!-- {marker}:end -->{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -499,30 +588,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--diag-interval", type=float, default=0.002, metavar="S")
     args = ap.parse_args(argv)
     if args.summary:
-        print(markdown_summary())
+        print("\n\n".join(markdown_summary(f) for f in _table_folders()))
         return 0
     if args.resummarise:
-        for f in sorted(TABLES.glob("*.json")):
-            if f.name != "index.json":
-                t = json.loads(f.read_text())
-                for row in t["per_seed"]:
-                    row["late_handshakes"] = late_handshakes(row, t["config"]["tcp"]["conn_timeout_s"])
-                t["summary"] = summary(t["per_seed"])
-                write_json(f, t)
-        write_index()
+        for folder in _table_folders():
+            for f in sorted(folder.glob("*.json")):
+                if f.name != "index.json":
+                    t = json.loads(f.read_text())
+                    for row in t["per_seed"]:
+                        row["late_handshakes"] = late_handshakes(row, t["config"]["tcp"]["conn_timeout_s"])
+                    t["summary"] = summary(t["per_seed"])
+                    write_json(f, t)
+            write_index(folder)
         if not args.readme:
             return 0
     if args.readme:
         readme = HERE / "README.md"
-        text = readme.read_text()
-        head, rest = text.split("<!-- results:begin -->\n", 1)
-        tail = rest.split("<!-- results:end -->", 1)[1]
-        readme.write_text(f"{head}<!-- results:begin -->\n{markdown_summary()}\n<!-- results:end -->{tail}")
+        text = _replace_between(readme.read_text(), "results", markdown_summary(TABLES))
+        if (HOLDOUT / "index.json").exists():
+            text = _replace_between(text, "holdout", markdown_summary(HOLDOUT))
+        readme.write_text(text)
         return 0
     chosen = [c for c in CASES.values() if not args.case or any(fnmatch.fnmatch(c.id, g) for g in args.case)]
     if args.list:
         for c in chosen:
-            print(f"{c.id:22} seeds {c.seeds}  {c.description}")
+            print(f"{c.id:22} seeds {c.seeds}{'  [held out]' if c.holdout else ''}  {c.description}")
         return 0
     if not chosen:
         print(f"run_ns3.py: no case matches {args.case}; see --list", file=sys.stderr)
@@ -538,12 +628,12 @@ def main(argv: list[str] | None = None) -> int:
                                           + sim.diag) + "\n")
                 print(f"{case.id} seed {seed}: {out} ({len(sim.diag)} lines)", flush=True)
         return 0
-    TABLES.mkdir(exist_ok=True)
     for case in chosen:
         t0 = time.perf_counter()
         table = run_case(sim, case, args.seeds or case.seeds)
-        write_json(TABLES / f"{case.id}.json", table)
-        write_index()
+        case.folder.mkdir(parents=True, exist_ok=True)
+        write_json(case.folder / f"{case.id}.json", table)
+        write_index(case.folder)
         s = table["summary"]
         print(f"{case.id}: p50 {s['completion_p50_s']:.3f} s (±{s['p50_seed_spread_pct']}%) p95 "
               f"{s['completion_p95_s']:.3f} s goodput {s['aggregate_goodput_mbps']:.1f} Mbit/s, "

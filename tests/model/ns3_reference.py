@@ -27,17 +27,18 @@ from simulator.trace import read_steps
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = ROOT / "validation" / "tables"
+HOLDOUT = TABLES / "holdout"  # held-out cases (validation/README.md "Held-out cases"), same format
 
-__all__ = ["TABLES", "tables", "ModelFigures", "model_figures", "SeedRun", "seed_run", "scenario_for"]
+__all__ = ["TABLES", "HOLDOUT", "tables", "ModelFigures", "model_figures", "SeedRun", "seed_run", "scenario_for"]
 
 
-def tables() -> list[dict]:
-    """Every committed case table (from ``index.json``), sorted by case id."""
-    index = TABLES / "index.json"
+def tables(folder: Path = TABLES) -> list[dict]:
+    """Every committed case table of ``folder`` (from its ``index.json``), sorted by case id."""
+    index = folder / "index.json"
     if not index.exists():
         return []
     cases = json.loads(index.read_text())["cases"]
-    return sorted((json.loads((TABLES / c["file"]).read_text()) for c in cases), key=lambda t: t["case"])
+    return sorted((json.loads((folder / c["file"]).read_text()) for c in cases), key=lambda t: t["case"])
 
 
 def _per_station(v, n: int) -> list:
