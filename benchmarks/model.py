@@ -48,6 +48,11 @@ draws the drops. The small city: 11,218 recomputes (TCP events 5,340, arrivals 3
 of them recompute one site. The 50k point (non-quick only, 51,678 devices) takes about a minute
 per tree: 60.2 s cpu, 1.17 ms/device, 2,434 recomputes (load ~5, 2026-12-02).
 
+Since 2026-12-02 (simspeed, results identical): after a drop episode the next allocation re-costs only
+the flows whose windows it changed (per-station-queue radios), aggregated autosaves are added in one
+batch before any reader, and the city-wide ``next_time`` keeps its minimum between updates: the
+simulation alone 24.06 -> 22.52 s cpu (1.07x, two interleaved pairs, load 0.4-0.8).
+
 The ~79k TCP retransmission timeouts of malmo-worst-case's first 30 min all
 happen at the content egress (the shared top of the tree) during the
 download surge (t < 340 s): ~8k flows share 10 Gbit/s, so windows are a few

@@ -166,6 +166,9 @@ class Simulation:
         self.autosave_bytes = np.zeros((self.n_bins + 1, len(topo.room_ids)))
         self.dhcp_site: list[int] = []
         self.agg_up: np.ndarray | None = None
+        # aggregated autosaves of devices that reached the test: (times, room, site, bytes, bit/s per bin),
+        # added to the three tables above by flush_autosaves before any of them is read
+        self.autosaves_ahead: list[tuple[np.ndarray, int, int, float, float]] = []
         self._air: OnAir | None = None  # the radios' contention for the last set of active flows (_on_air)
         self.ps_due: dict[str, float] = {}
 
@@ -294,6 +297,29 @@ class Simulation:
         """
         self.agg_up = np.zeros((self.n_bins + 1, len(self.topo.site_ids)))
 
+    def flush_autosaves(self) -> None:
+        """Add the aggregated autosaves queued by the devices (``autosaves_ahead``) to the per-second
+        platform work, the per-bin bytes per room and the per-bin uplink load per site.
+
+        All lie ahead of the time they were queued at, and every reader flushes first, so the tables
+        read as if each device had added its own at once; ``np.add.at`` adds in order, so each cell
+        sums the same values in the same order (identical floats).
+        """
+        ahead = self.autosaves_ahead
+        if not ahead:
+            return
+        times = np.concatenate([a[0] for a in ahead])
+        counts = [len(a[0]) for a in ahead]
+        self.autosaves_ahead = []
+        if not len(times):
+            return
+        np.add.at(self.autosave_hist, (times - self.t_lo).astype(np.int64), 1.0)
+        bins = ((times - self.t_lo) // self.dt).astype(np.int64)
+        rooms = np.repeat(np.array([a[1] for a in ahead], np.int64), counts)
+        sites = np.repeat(np.array([a[2] for a in ahead], np.int64), counts)
+        np.add.at(self.autosave_bytes, (bins, rooms), np.repeat(np.array([a[3] for a in ahead], float), counts))
+        np.add.at(self.agg_up, (bins, sites), np.repeat(np.array([a[4] for a in ahead], float), counts))
+
     def _schedule_net(self, sites=None) -> None:
         """(Re)schedule the fluid network's next update: per site while sites are independent, else global."""
         net = self.net
@@ -343,10 +369,18 @@ class Simulation:
         else:
             air_v[room] = float(air_v[room] + seconds / AIR_TAU_S)  # Python floats: cheap to turn into an array
 
-    def _refresh_ap(self, net: FluidNetwork, idx: np.ndarray) -> None:
-        """Airtime costs and weights of the active flows from who sends on each radio (``mac``)."""
+    def _refresh_ap(self, net: FluidNetwork, idx: np.ndarray, changed: np.ndarray | None = None) -> None:
+        """Airtime costs and weights of the active flows from who sends on each radio (``mac``).
+
+        ``changed``: called again in the same update after a drop episode, which changed only these
+        flows' windows; with per-station queues everywhere a flow's cost reads its own window only,
+        so only theirs are recomputed (the same element-wise arithmetic, identical values).
+        """
         topo = self.topo
         air = self._on_air(net, idx)
+        if changed is not None and air.all_fair:
+            self._refresh_flows(net, air, idx, changed)
+            return
         # airtime left to bulk flows, for the rooms with a flow (waterfill and the FIFO delay read only those;
         # the same element-wise arithmetic as over every room)
         br, air_v, air_t = air.busy_rooms, self.air_v, self.air_t
@@ -354,6 +388,7 @@ class Simulation:
                                                          / AIR_TAU_S)
         net.ap_capacity[br] = 1.0 - np.minimum(busy, 0.9)
         if self.agg_up is not None:  # aggregated autosaves take their share of each site's uplink
+            self.flush_autosaves()
             b = min(len(self.agg_up) - 1, max(0, int((self.now - self.t_lo) // self.dt)))
             net.caps[3][len(topo.site_ids):] = np.maximum(0.05 * self.up_base, self.up_base - self.agg_up[b])
         rooms, up, cls, fair, over, u, both, present = (air.rooms, air.up, air.cls, air.fair, air.over, air.u,
@@ -376,6 +411,31 @@ class Simulation:
         net.ap_cost[idx] = cost
         net.segs[idx] = k
         net.ap_weight[idx] = 1.0 / cost if held is None else np.where(fair, 1.0 / cost, self._fifo_weights(held, rooms, up))
+
+    def _refresh_flows(self, net: FluidNetwork, air: OnAir, idx: np.ndarray, changed: np.ndarray) -> None:
+        """``_refresh_ap``'s per-flow part (airtime cost, A-MPDU size, weight) for the flows ``changed``
+        of ``idx`` alone, at radios with per-station queues (no FIFO shares)."""
+        if not len(changed):
+            return
+        pos = np.searchsorted(idx, changed)
+        topo = self.topo
+        segs = np.where(net.tcp[changed], net.win[changed] / net.mss[changed], 1e9)
+        cls, over, u, up = air.cls[pos], air.over[pos], air.u[pos], air.up[pos]
+        both = None if air.both is None else air.both[pos]
+        if len(air.present) == 1:
+            rc = topo.classes[air.present[0]]
+            cost, k = flow_cost(rc.rate_bps, segs, rc.timing, rc.seg, over, u, up=up, piggyback=both)
+        else:
+            cost = np.empty(len(changed))
+            k = np.empty(len(changed))
+            for c in np.unique(cls).tolist():
+                m = (cls == c).nonzero()[0]
+                rc = topo.classes[c]
+                cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over[m], u[m], up=up[m],
+                                          piggyback=None if both is None else both[m])
+        net.ap_cost[changed] = cost
+        net.segs[changed] = k
+        net.ap_weight[changed] = 1.0 / cost
 
     def _on_air(self, net: FluidNetwork, idx: np.ndarray) -> OnAir:
         """Who is on each radio and its contention (``mac``): computed once per set of active flows.
@@ -510,6 +570,7 @@ class Simulation:
 
     def _on_tick(self, t: float) -> None:
         sec = int(t - self.t_lo)
+        self.flush_autosaves()
         if 0 <= sec < len(self.autosave_hist) and self.autosave_hist[sec] > 0:
             mean = self.ops["platform"].get("autosave", 0.005)
             self.stations["platform"].background(t, self.autosave_hist[sec] * mean)

@@ -289,6 +289,7 @@ class FluidNetwork(TcpState):
         self._fifo_memo = None  # (idx, TcpState._radio_fifo_delay(idx)) of the last allocation
         self._nodes_memo = None  # (idx, per level the nodes of idx, weights of idx): fixed while a flow lives
         self._codel: dict[int, tuple[float, int]] = {}  # group key -> (last drop, drops in this episode)
+        self._changed = np.zeros(0, np.int64)  # the flows whose windows the last drop episode changed (sorted)
         self.tokens: list[object] = [None] * cap
         self._spec: dict[int, tuple] = {}  # queued flows (``add``) until ``update`` admits and writes them
         self.free = list(range(cap - 1, -1, -1))
@@ -301,6 +302,8 @@ class FluidNetwork(TcpState):
         self.ts = np.full(n_sites, float(t_lo))  # per site: time its flows were last advanced to
         self.site_rc = np.full(n_sites, -math.inf)  # per site: last recompute
         self.site_flows = np.zeros(n_sites, np.int64)  # per site: active + pending flows
+        self.n_flows = 0  # their sum (a Python int: read at every arrival)
+        self._due: float | None = None  # min of next_done and next_ev, kept until the next update writes them
         self.site_pending = np.zeros(n_sites, np.int64)  # per site: flows waiting for their first recompute
         self.next_done = np.full(n_sites, math.inf)  # per site: earliest completion at current rates
         self.next_ev = np.full(n_sites, math.inf)  # per site: next TCP event (ramp, drop, timeout end)
@@ -336,6 +339,7 @@ class FluidNetwork(TcpState):
         site = int(nodes[self.site_level]) % self.n_sites if self.n_sites > 1 else 0
         self.fsite[i] = site
         self.site_flows[site] += 1
+        self.n_flows += 1
         self.site_pending[site] += 1
         self.pending.append(i)
         return i
@@ -403,17 +407,19 @@ class FluidNetwork(TcpState):
 
     def gap(self, site: int | None = None) -> float:
         """The batching window: proportional to the flows sharing the bottlenecks (a site's, or all)."""
-        n = int(self.site_flows.sum()) if site is None else int(self.site_flows[site])
+        n = self.n_flows if site is None else int(self.site_flows[site])
         return min(self.max_gap, self.gap_per_flow * n)
 
     def next_time(self, site: int | None = None) -> float:
         """When the network (or one site) next needs an update: earliest completion or TCP event, or a
         pending flow's admission, not sooner than the last recompute plus the batching window."""
         if site is None:
-            if self.site_flows.sum() == 0:
+            if self.n_flows == 0:
                 return math.inf
             soonest = self.last_recompute + self.gap()
-            due = float(min(self.next_done.min(), self.next_ev.min()))
+            due = self._due
+            if due is None:  # only update writes next_done and next_ev
+                due = self._due = float(min(self.next_done.min(), self.next_ev.min()))
             if self.pending:
                 due = min(due, self.t)
             return max(due, soonest) if due < math.inf else math.inf
@@ -477,6 +483,9 @@ class FluidNetwork(TcpState):
         ``sites`` given: only those sites' flows, allocated below the shared top
         of the tree (valid while ``top_saturated`` is false: then no flow is
         limited there, and sites do not interact). None: every flow, every level.
+        ``refresh(net, idx, changed)`` sets the radio costs before each allocation;
+        ``changed`` is None at the first, then the flows whose windows the drop
+        episode just changed (nothing else moved in between).
         """
         local = sites is not None and self.n_sites > 1
         sites_arr = np.asarray(sites, np.int64) if local else np.arange(self.n_sites)
@@ -503,6 +512,7 @@ class FluidNetwork(TcpState):
                 self.active[i] = False
                 self.tokens[i] = None
                 self.site_flows[self.fsite[i]] -= 1
+                self.n_flows -= 1
                 self.free.append(i)
         self.ts[sites_arr] = t
         self.t = max(self.t, t)
@@ -520,13 +530,15 @@ class FluidNetwork(TcpState):
         self.top_load[sites_arr] = 0.0
         idx = (self.active & in_site).nonzero()[0] if local else self.active.nonzero()[0]
         if len(idx):
+            changed = None  # after a drop episode: the flows whose windows it changed (refresh only those)
             for _ in range(4):  # a drop episode changes windows: allocate again (bounded)
                 self._groups_memo = None
                 if refresh is not None:
-                    refresh(self, idx)
+                    refresh(self, idx, changed)
                 self._allocate(idx, self.local_levels if local else self.L)
                 if not self._drops(idx):
                     break
+                changed = self._changed
             else:  # the last drop episode changed windows after its queues and FIFO delays were read
                 self._groups_memo = self._fifo_memo = None
             self._queue_delays(idx)
@@ -538,6 +550,7 @@ class FluidNetwork(TcpState):
             np.minimum.at(self.next_done, fs, t_done)
             np.add.at(self.top_load, (fs, self.up[idx].astype(np.int64)), r)
         self.site_rc[sites_arr] = t
+        self._due = None
         if not local:
             self.last_recompute = t
         self.recomputes += 1

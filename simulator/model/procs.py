@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -143,6 +144,26 @@ def _exchange_ps(sim, st: DeviceState, rtt: float, role: str, op: str, req: floa
     if t_done - t0 > timeout:
         return False, "timeout", q, t0 + timeout
     return True, "", q, t_done
+
+
+@lru_cache(maxsize=None)
+def _autosave_split(n: int, detail: int, every: float) -> tuple[list[int], np.ndarray | None]:
+    """A test's autosaves 1..n: the ``detail`` modelled one by one (evenly spread; all when ``detail`` is 0
+    or n ≤ ``detail``), and the others' offsets from the test start (``every``·k), None when there are
+    none. Shared by every device with the same test (read only)."""
+    ks = np.arange(1, n + 1)
+    if not (detail and n > detail):
+        return ks.tolist(), None
+    step = n // detail
+    detailed = ks[(ks - 1) % step == 0][:detail]
+    mask = np.ones(n, bool)
+    mask[detailed - 1] = False
+    agg = ks[mask]
+    if not len(agg):
+        return detailed.tolist(), None
+    offsets = every * agg
+    offsets.flags.writeable = False
+    return detailed.tolist(), offsets
 
 
 def device_proc(sim, st: DeviceState):
@@ -293,24 +314,12 @@ def device_proc(sim, st: DeviceState):
     # ---------------------------------------------------------------- autosave, submit
     test_start = sim.now
     n, every = wl.autosaves, wl.autosave_every_s
-    detail = sim.options.autosave_detail
-    ks = np.arange(1, n + 1)
-    if detail and n > detail:
-        step = n // detail
-        detailed = ks[(ks - 1) % step == 0][:detail]
-        mask = np.ones(n, bool)
-        mask[detailed - 1] = False
-        agg = ks[mask]
-        if len(agg):
-            times = test_start + every * agg
-            times = times[times < sim.horizon]
-            np.add.at(sim.autosave_hist, (times - sim.t_lo).astype(np.int64), 1.0)
-            bins = ((times - sim.t_lo) // sim.dt).astype(np.int64)
-            np.add.at(sim.autosave_bytes[:, st.room], bins, wl.autosave_bytes)
-            np.add.at(sim.agg_up[:, st.site], bins, wl.autosave_bytes * 8.0 / sim.dt)
-    else:
-        detailed = ks
-    for k in detailed.tolist():
+    detailed, agg_offsets = _autosave_split(n, sim.options.autosave_detail, every)
+    if agg_offsets is not None:
+        times = test_start + agg_offsets
+        times = times[times < sim.horizon]
+        sim.autosaves_ahead.append((times, st.room, st.site, wl.autosave_bytes, wl.autosave_bytes * 8.0 / sim.dt))
+    for k in detailed:
         planned = test_start + every * k
         now = yield planned
         ex = lambda a: (("platform", "autosave", wl.autosave_bytes, AUTOSAVE_RESP, 0, True),)  # noqa: E731

@@ -21,6 +21,7 @@ __all__ = ["write_samples"]
 
 
 def write_samples(sim, end: float) -> int:
+    sim.flush_autosaves()
     topo, dt, t_lo = sim.topo, sim.dt, sim.t_lo
     nb = max(1, min(sim.n_bins, int(math.ceil((end - t_lo) / dt))))
     edges = t_lo + dt * np.arange(nb + 1)

@@ -230,6 +230,7 @@ class TcpState:
         rto = hit & (retx_lost | (arrivals - lost < dup) | (rem_segs < dup))
         cut = np.maximum(2 * self.mss[f], self.win[f] * self.beta[f])  # of the flight the path held
         fh, fr = f[hit], f[rto]
+        self._changed = fh  # in idx order (live is); fr is a subset of fh
         self.ssth[fh] = cut[hit]
         self.win[fh] = cut[hit]
         self.timeouts += len(fr)
