@@ -6,7 +6,9 @@ gevent never runs here). A good MQTT citizen:
 
 - one client id per process (``bus.client_kwargs``), TLS and username/password
   from the URL, a last will that marks the run ``lost`` if we vanish;
-- reconnects with exponential back-off (0.5 s doubling to 10 s, with jitter);
+- reconnects with exponential back-off (0.5 s doubling to 10 s, with jitter;
+  at most ``FINAL_RETRY_S`` once the run has ended); a QoS 1 message whose
+  connection broke before its PUBACK is sent again;
 - bounded memory: retained state topics are coalesced (only the newest payload
   per topic waits), the trace stream waits in a queue of ``STREAM_MAX``
   messages; beyond that, and for whatever is still unsent ``END_WAIT_S``
@@ -43,6 +45,7 @@ from .tap import decode
 log = logging.getLogger("examday.telemetry")
 STREAM_MAX = 600  # trace messages waiting while the broker is away (~10 min of one per second)
 END_WAIT_S = 5.0
+FINAL_RETRY_S = 0.5  # longest back-off once the run has ended (END_WAIT_S bounds the whole)
 REPORT_FILE = "telemetry-publisher.json"
 
 
@@ -75,6 +78,14 @@ class Outbox:
         else:
             self.stream.append((topic, data))
         self.wake.set()
+
+    def requeue(self, topic: str, data: bytes, retain: bool) -> None:
+        """Put an unacknowledged message back at the front (a newer state of its topic wins)."""
+        if not retain:
+            self.stream.appendleft((topic, data))
+        elif topic not in self.state:
+            self.state[topic] = data
+            self.state.move_to_end(topic, last=False)
 
     def pop(self) -> tuple[str, bytes, bool] | None:
         if self.state:
@@ -176,6 +187,11 @@ class Publisher:
                 "ap_messages": self.ap_messages, "ap_rows": self.ap_rows, **self.agg.totals()}
 
     async def sender(self) -> None:
+        """Publish the outbox, reconnecting with back-off until the run has ended and the outbox is empty.
+
+        Once the run has ended the back-off is capped at ``FINAL_RETRY_S``, so a
+        broker that comes back inside ``END_WAIT_S`` still gets the end message.
+        """
         import aiomqtt
 
         kw = client_kwargs(self.url, "publisher")
@@ -186,41 +202,67 @@ class Publisher:
                 async with aiomqtt.Client(**kw, will=will) as client:
                     self.connects += 1
                     backoff = 0.5
-                    reader = None
                     if self.spec.ap_filter:
                         await client.subscribe(self.spec.ap_filter, qos=0)
-                        reader = asyncio.create_task(self._read_ap(client))
+                    link = asyncio.create_task(self._read_ap(client))
                     try:
-                        while True:
-                            item = self.out.pop()
-                            if item is None:
-                                if self.finished:
-                                    return
-                                self.out.wake.clear()
-                                with contextlib.suppress(asyncio.TimeoutError):
-                                    await asyncio.wait_for(self.out.wake.wait(), 1.0)
-                                continue
-                            topic, data, retain = item
-                            try:
-                                await client.publish(topic, data, qos=1, retain=retain, timeout=5.0)
-                                self.out.published += 1
-                            except aiomqtt.MqttError:
-                                self.out.dropped += 1  # in flight when the connection broke
-                                raise
+                        await self._drain(client, link)
+                        return
                     finally:
-                        if reader is not None:
-                            reader.cancel()
+                        link.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                            await link
             except aiomqtt.MqttError as err:
                 self.connect_failures += 1
                 log.debug("broker: %s", err)
+                delay = backoff * (0.5 + random.random())
+                await asyncio.sleep(min(delay, FINAL_RETRY_S) if self.finished else delay)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _drain(self, client, link: asyncio.Task) -> None:
+        """Publish (QoS 1) until the outbox is empty after the end; MqttError when the connection drops.
+
+        aiomqtt leaves a publish waiting for its PUBACK until the timeout even after
+        the broker has gone, so every wait also watches ``link`` (the client's message
+        iterator, which ends with MqttError on disconnect): a broker killed
+        mid-publish costs one reconnect, not the 5 s timeout. The message in flight
+        goes back to the front of the outbox (at least once, MQTT 3.1.1 §4.3.2).
+        """
+        while True:
+            item = self.out.pop()
+            if item is None:
                 if self.finished:
                     return
-                await asyncio.sleep(backoff * (0.5 + random.random()))
-                backoff = min(backoff * 2, 10.0)
+                self.out.wake.clear()
+                await _unless_lost(self.out.wake.wait(), link, timeout=1.0)
+                continue
+            topic, data, retain = item
+            try:
+                await _unless_lost(client.publish(topic, data, qos=1, retain=retain, timeout=5.0), link)
+            except BaseException:
+                self.out.requeue(topic, data, retain)
+                raise
+            self.out.published += 1
 
     async def _read_ap(self, client) -> None:
         async for m in client.messages:
             self.on_ap_message(str(m.topic), m.payload if isinstance(m.payload, bytes) else str(m.payload).encode())
+
+
+async def _unless_lost(aw, link: asyncio.Task, timeout: float | None = None) -> None:
+    """Await ``aw`` (up to ``timeout``) unless ``link`` ends first: then cancel it and raise the link's error."""
+    import aiomqtt
+
+    job = asyncio.ensure_future(aw)
+    done, _ = await asyncio.wait({job, link}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    if job in done:
+        return job.result()
+    job.cancel()
+    with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+        await job
+    if link in done:
+        link.result()  # the MqttError of the lost connection
+        raise aiomqtt.MqttError("connection lost")
 
 
 async def _main(spec: RunSpec) -> int:
