@@ -315,21 +315,24 @@ def _arrow_types(columns: tuple[str, ...]) -> dict:
 def _columns(pattern: str, run_dir: Path, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Every shard matching ``pattern`` (name order, rows in file order) as numpy columns.
 
-    Parsing is pyarrow's multi-threaded C CSV reader (about 5x faster than
-    splitting in Python on a 10^6-row trace); text columns come back as object
-    arrays, empty numbers as NaN (floats) or 0 (integers).
+    Parsing is pyarrow's C CSV reader (about 5x faster than splitting in
+    Python on a 10^6-row trace), on one thread: its thread pool cost ~10-25 %
+    more CPU for no shorter wall time on a city's trace (2 cores); text
+    columns come back as object arrays, empty numbers as NaN (floats) or 0
+    (integers).
     """
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
     convert = pcsv.ConvertOptions(column_types=_arrow_types(columns), strings_can_be_null=False,
                                   include_columns=list(columns), include_missing_columns=True)
+    read = pcsv.ReadOptions(use_threads=False)
     tables = []
     for path in sorted(glob.glob(str(run_dir / pattern))):
         data = _read_bytes(Path(path))
         if data.count(b"\n") < 2:
             continue  # nothing past the header (or not even that)
-        tables.append(pcsv.read_csv(pa.BufferReader(data), convert_options=convert))
+        tables.append(pcsv.read_csv(pa.BufferReader(data), read_options=read, convert_options=convert))
     out: dict[str, np.ndarray] = {}
     for c in columns:
         if not tables:
@@ -338,15 +341,19 @@ def _columns(pattern: str, run_dir: Path, columns: tuple[str, ...]) -> dict[str,
             continue
         col = pa.chunked_array([t.column(c) for t in tables]).combine_chunks() if len(tables) > 1 else \
             tables[0].column(c).combine_chunks()
+        # No pyarrow.compute (fill_null, cast): importing it costs ~0.1 s. Text cells are never null
+        # (strings_can_be_null=False); an empty number is null, which to_numpy makes NaN (a float array).
         if pa.types.is_dictionary(col.type):
             values = np.asarray(col.dictionary.to_pylist(), dtype=object)
-            idx = col.indices.fill_null(0).to_numpy(zero_copy_only=False) if len(values) else None
+            idx = col.indices.to_numpy(zero_copy_only=False) if len(values) else None
             out[c] = values[idx] if idx is not None else np.full(len(col), "", dtype=object)
         elif pa.types.is_integer(col.type):
-            ints = col.fill_null(0).to_numpy(zero_copy_only=False, writable=True)
+            ints = col.to_numpy(zero_copy_only=False)
+            if col.null_count:
+                ints = np.nan_to_num(ints, nan=0.0)
             out[c] = ints == 1 if c == "ok" else ints.astype(np.int64)
         else:
-            out[c] = col.cast(pa.float64()).fill_null(math.nan).to_numpy(zero_copy_only=False, writable=True)
+            out[c] = col.to_numpy(zero_copy_only=False, writable=True)
     return out
 
 

@@ -21,7 +21,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.cbook import pts_to_poststep  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 
 from ..analysis.attribution import resource_label  # noqa: E402
 from ..analysis.stats import READY_STEPS, factorize  # noqa: E402
@@ -152,11 +153,14 @@ def _group_cdfs(a: Analysis, ax, level: str, top_n: int) -> int:
     bounds = np.searchsorted(sg, np.arange(len(names) + 1))
     worst = [g for g in ranked[:top_n] if g in index]
     rest = [g for g in ranked if g not in worst and g in index]
-    for g in rest[:400]:  # Line2D directly: what ax.step(..., where="post") makes, without its argument parsing
+    grey = []
+    for g in rest[:400]:
         i = index[g]
         v = st[bounds[i]:bounds[i + 1]]
-        x, y = _cdf_points(v[np.isfinite(v)], len(v), 200)
-        ax.add_line(Line2D(x, y, drawstyle="steps-post", color=GREY, linewidth=0.7, zorder=1))
+        grey.append(pts_to_poststep(*_cdf_points(v[np.isfinite(v)], len(v), 200)).T)
+    if grey:  # one collection, not a Line2D per group: the steps ax.step(..., where="post") draws, ~10x cheaper
+        ax.add_collection(LineCollection(grey, colors=GREY, linewidths=0.7, zorder=1, capstyle="projecting",
+                                         joinstyle="round"))
     if rest:
         ax.plot([], [], color=GREY, label=f"other {level}s ({len(rest)})")
     for k, g in enumerate(worst):

@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from .mpl import Figure, FigureCanvasAgg  # first: matplotlib without mpl_toolkits.mplot3d
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from ..analysis.summary import Analysis
