@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from .mpl import Figure, FigureCanvasAgg  # first: matplotlib without mpl_toolkits.mplot3d
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from ..analysis.summary import Analysis

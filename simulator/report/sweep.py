@@ -16,11 +16,12 @@ import math
 from pathlib import Path
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from ..analysis.slo import parse_name
 from ..analysis.sweep import Curve, SweepPoint
 from ..units import format_duration
-from .mpl import Figure, FigureCanvasAgg
 
 __all__ = ["sweep_plot", "write_sweep_csv", "axis_positions"]
 
