@@ -36,7 +36,7 @@ from ..plan import Plan
 from ..trace import TraceWriter
 from .commands import AwaitSession, Bulk, Serve
 from .flows import FluidNetwork, TcpFlow, waterfill
-from .mac import flow_cost
+from .mac import DELAYED_ACK, flow_cost
 from .procs import DeviceState, device_proc, transfer_proc
 from .sampling import write_samples
 from .services import ServiceTimes, Station
@@ -218,6 +218,36 @@ class Simulation:
         m = net.active & net.tcp & ~net.up & (net.nodes[:, 0] == room) & (net.paused <= self.now)
         queued = np.maximum(0.0, net.win[m] - net.rate[m] * net.rtt[m] / 8.0)  # a window less what is in flight
         return float(np.sum(queued)) > float(self.topo.buffers[0][room])
+
+    def synack_lost(self, room: int) -> bool:
+        """Whether a new upload's handshake reply (the server's SYN-ACK) is dropped at the AP's full transmit FIFO.
+
+        The station's SYN leaves from its own empty queue, but the reply comes
+        back through the AP's FIFO (``mac.queue`` packets), which holds the TCP
+        ACKs of the room's uploads: a window-bound upload of W segments sends
+        its window in A = ⌈W/K⌉ A-MPDUs and waits for its ACKs (RFC 5681 §3),
+        and with every contender winning alike (Bianchi 2000) the AP's accesses
+        balance the stations' when about A of them hold their window, so the
+        other n − A keep W/b ACKs each (delayed ACK b = 2, RFC 1122) at the
+        AP. A reply meeting a full FIFO is lost and sent again after the
+        initial RTO of 1 s (RFC 6298 §2.1). ns-3 ``ax80-upload-n30``
+        (validation/): the AP's MAC queue is at its 500 packets from ~16 active
+        uploads on; every station starting later that lost its handshake frame
+        there (an ARP reply in ns-3, retried after ArpCache's 1 s) began ~1.07 s late.
+        """
+        if self.topo.room_fair[room]:
+            return False
+        net = self.net
+        m = net.active & net.tcp & (net.nodes[:, 0] == room) & (net.paused <= self.now)
+        mu = m & net.up
+        n_up = int(mu.sum())
+        if n_up == 0:
+            return False
+        segs = np.maximum(1.0, net.segs[mu])
+        a = float(np.mean(np.ceil(net.win[mu] / net.mss[mu] / segs - 1e-9)))  # A-MPDUs per window: stations holding it
+        waiting = max(0.0, n_up - a) / n_up
+        acks = float(np.sum(net.win[mu] / net.mss[mu] / DELAYED_ACK)) * waiting
+        return acks >= float(self.topo.buffers[0][room]) / (1448.0 + 52.0)
 
     def flush_rows(self) -> None:
         if self.rows:

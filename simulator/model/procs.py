@@ -47,6 +47,8 @@ from .flows import slow_start
 from .services import REFUSED
 from .topology import MAX_N
 
+INITIAL_RTO_S = 1.0  # RFC 6298 §2.1: the RTO before any RTT sample (a lost SYN-ACK is sent again after it)
+
 __all__ = ["DeviceState", "device_proc", "transfer_proc"]
 
 NAN = math.nan
@@ -346,6 +348,8 @@ def transfer_proc(sim, st: DeviceState, up: bool):
     syn = start
     if not up and sim.syn_lost(st.room):  # the SYN met the AP's full transmit queue: wait and send again
         syn = yield syn + sim.topo.classes[st.cls].syn_timeout
+    elif up and sim.synack_lost(st.room):  # the server's SYN-ACK met the AP's full FIFO: its initial RTO
+        syn = yield syn + INITIAL_RTO_S
     yield syn + sim.rtt(st)  # SYN, SYN-ACK: the sender's data leaves one round trip after the start
     end = yield Bulk(st.room, st.cls, nbytes * 8.0, float(tr.connections), up, st.index)
     if end <= sim.horizon:
