@@ -35,8 +35,8 @@ import numpy as np
 from ..plan import Plan
 from ..trace import TraceWriter
 from .commands import AwaitSession, Bulk, Serve
-from .flows import FluidNetwork, TcpFlow, waterfill
-from .mac import DELAYED_ACK, flow_cost
+from .flows import MSS, FluidNetwork, TcpFlow, waterfill
+from .mac import DELAYED_ACK, IP_TCP, flow_cost
 from .procs import DeviceState, device_proc, transfer_proc
 from .sampling import write_samples
 from .services import ServiceTimes, Station
@@ -93,6 +93,27 @@ class ModelResult:
     @property
     def events_per_s(self) -> float:
         return self.events / self.wall_s if self.wall_s > 0 else math.inf
+
+
+def _by_class(present: list[int], cls: np.ndarray, over, u, up, both) -> list[tuple]:
+    """Per radio class present: (class, positions, over, u, up, both) of its flows (``OnAir.by_class``)."""
+    out = []
+    for c in present:
+        m = (cls == c).nonzero()[0]
+        out.append((c, m, over[m], u[m], up[m], None if both is None else both[m]))
+    return out
+
+
+def _class_costs(topo: Topology, present: list[int], segs, over, u, up, both, by_class: list[tuple]):
+    """Airtime cost and A-MPDU size per flow (``mac.flow_cost``), one call per radio class."""
+    if len(present) == 1:  # one radio class (a classroom, a city of one device kind): no masks
+        rc = topo.classes[present[0]]
+        return flow_cost(rc.rate_bps, segs, rc.timing, rc.seg, over, u, up=up, piggyback=both)
+    cost, k = np.empty(len(segs)), np.empty(len(segs))
+    for c, m, over_m, u_m, up_m, both_m in by_class:
+        rc = topo.classes[c]
+        cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over_m, u_m, up=up_m, piggyback=both_m)
+    return cost, k
 
 
 @dataclass
@@ -247,7 +268,7 @@ class Simulation:
         a = float(np.mean(np.ceil(net.win[mu] / net.mss[mu] / segs - 1e-9)))  # A-MPDUs per window: stations holding it
         waiting = max(0.0, n_up - a) / n_up
         acks = float(np.sum(net.win[mu] / net.mss[mu] / DELAYED_ACK)) * waiting
-        return acks >= float(self.topo.buffers[0][room]) / (1448.0 + 52.0)
+        return acks >= float(self.topo.buffers[0][room]) / (MSS + IP_TCP)  # the FIFO's packets
 
     def flush_rows(self) -> None:
         if self.rows:
@@ -428,16 +449,7 @@ class Simulation:
         segs = np.where(net.tcp[idx], net.win[idx] / net.mss[idx], 1e9)
         if held is not None:
             segs = np.where(fair | up, segs, held / net.mss[idx])
-        if len(present) == 1:  # one radio class (a classroom, a city of one device kind): no masks
-            rc = topo.classes[present[0]]
-            cost, k = flow_cost(rc.rate_bps, segs, rc.timing, rc.seg, over, u, up=up, piggyback=both)
-        else:
-            cost = np.empty(len(idx))
-            k = np.empty(len(idx))
-            for c, m, over_m, u_m, up_m, both_m in air.by_class:
-                rc = topo.classes[c]
-                cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over_m, u_m, up=up_m,
-                                          piggyback=both_m)
+        cost, k = _class_costs(topo, present, segs, over, u, up, both, air.by_class)
         net.ap_cost[idx] = cost
         net.segs[idx] = k
         net.ap_weight[idx] = 1.0 / cost if held is None else np.where(fair, 1.0 / cost, self._fifo_weights(held, rooms, up))
@@ -452,17 +464,9 @@ class Simulation:
         segs = np.where(net.tcp[changed], net.win[changed] / net.mss[changed], 1e9)
         cls, over, u, up = air.cls[pos], air.over[pos], air.u[pos], air.up[pos]
         both = None if air.both is None else air.both[pos]
-        if len(air.present) == 1:
-            rc = topo.classes[air.present[0]]
-            cost, k = flow_cost(rc.rate_bps, segs, rc.timing, rc.seg, over, u, up=up, piggyback=both)
-        else:
-            cost = np.empty(len(changed))
-            k = np.empty(len(changed))
-            for c in np.unique(cls).tolist():
-                m = (cls == c).nonzero()[0]
-                rc = topo.classes[c]
-                cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over[m], u[m], up=up[m],
-                                          piggyback=None if both is None else both[m])
+        present = air.present if len(air.present) == 1 else np.unique(cls).tolist()
+        by_class = _by_class(present, cls, over, u, up, both) if len(present) > 1 else []
+        cost, k = _class_costs(topo, present, segs, over, u, up, both, by_class)
         net.ap_cost[changed] = cost
         net.segs[changed] = k
         net.ap_weight[changed] = 1.0 / cost
@@ -500,11 +504,7 @@ class Simulation:
         fair = topo.room_fair[rooms]
         over, u, both = over[rooms], u[rooms], _both_ways(net.station[idx], up)
         present = np.bincount(cls).nonzero()[0].tolist()
-        by_class = []
-        if len(present) > 1:
-            for c in present:
-                m = (cls == c).nonzero()[0]
-                by_class.append((c, m, over[m], u[m], up[m], None if both is None else both[m]))
+        by_class = _by_class(present, cls, over, u, up, both) if len(present) > 1 else []
         self._air = OnAir(key, rooms, up, cls, fair, bool(fair.all()), over, u, both, present, by_class,
                           busy_rooms.tolist())
         return self._air

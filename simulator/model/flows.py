@@ -289,7 +289,6 @@ class FluidNetwork(TcpState):
         self._fifo_memo = None  # (idx, TcpState._radio_fifo_delay(idx)) of the last allocation
         self._nodes_memo = None  # (idx, per level the nodes of idx, weights of idx): fixed while a flow lives
         self._codel: dict[int, tuple[float, int]] = {}  # group key -> (last drop, drops in this episode)
-        self._changed = np.zeros(0, np.int64)  # the flows whose windows the last drop episode changed (sorted)
         self.tokens: list[object] = [None] * cap
         self._spec: dict[int, tuple] = {}  # queued flows (``add``) until ``update`` admits and writes them
         self.free = list(range(cap - 1, -1, -1))
@@ -536,9 +535,9 @@ class FluidNetwork(TcpState):
                 if refresh is not None:
                     refresh(self, idx, changed)
                 self._allocate(idx, self.local_levels if local else self.L)
-                if not self._drops(idx):
+                changed = self._drops(idx)
+                if changed is None:
                     break
-                changed = self._changed
             else:  # the last drop episode changed windows after its queues and FIFO delays were read
                 self._groups_memo = self._fifo_memo = None
             self._queue_delays(idx)

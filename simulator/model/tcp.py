@@ -147,8 +147,9 @@ class TcpState:
         self._wired_delay[f[wired]] = fifo_delay[inv[wired]]
         self.qdelay[f[wired]] += fifo_delay[inv[wired]]
 
-    def _drops(self, idx: np.ndarray) -> bool:
-        """Drop episodes at nodes whose queue exceeds what they hold; True when windows changed.
+    def _drops(self, idx: np.ndarray) -> np.ndarray | None:
+        """Drop episodes at nodes whose queue exceeds what they hold; the flows whose windows changed
+        (in ``idx`` order), None when none did.
 
         Drop tail (a FIFO alone): every TCP flow through the full node sends
         into it for one (queue-lengthened) round trip: its arrivals are x·RTT
@@ -169,7 +170,7 @@ class TcpState:
         """
         g = self._groups(idx)
         if g is None:
-            return False
+            return None
         sel, keys, first, inv, q, total, served_g, fifo_g, target_g, cap = g
         over = total >= cap * (1 - 1e-9)
         codel = target_g > 0
@@ -182,7 +183,7 @@ class TcpState:
                     over[j] = False
         over = over.nonzero()[0]
         if not len(over):
-            return False
+            return None
         f_lim = idx[sel]
         g_lv = self.limit_level[f_lim[first[over]]]
         live = idx[self.tcp[idx] & (self.paused[idx] <= self.t)]
@@ -216,7 +217,7 @@ class TcpState:
             lost = np.where(is_codel, (qf >= fair * (1 - 1e-9)).astype(np.int64), lost)
         hit = lost > 0
         if not hit.any():
-            return False
+            return None
         for j in np.unique(g[hit & is_codel]).tolist():
             last, count = self._codel.get(int(keys[j]), (-math.inf, 0))
             self._codel[int(keys[j])] = (self.t, (0 if self.t - last > 2 * self.codel_interval else count) + 1)
@@ -230,13 +231,12 @@ class TcpState:
         rto = hit & (retx_lost | (arrivals - lost < dup) | (rem_segs < dup))
         cut = np.maximum(2 * self.mss[f], self.win[f] * self.beta[f])  # of the flight the path held
         fh, fr = f[hit], f[rto]
-        self._changed = fh  # in idx order (live is); fr is a subset of fh
         self.ssth[fh] = cut[hit]
         self.win[fh] = cut[hit]
         self.timeouts += len(fr)
         self.paused[fr] = self.t + rtt_eff[rto] + np.maximum(self.min_rto[fr], 3 * self.rtt[fr])
         self.win[fr] = self.mss[fr]
-        return True
+        return fh  # in idx order (live is); fr is a subset of fh
 
     def _schedule_tcp(self, idx: np.ndarray) -> None:
         """Per site, the next ramp (a window-limited flow doubles), queue overflow or timeout's end."""

@@ -55,12 +55,14 @@ sites:
     return path
 
 
-def profiles_with_test(tmp: Path, name: str, parts: list[tuple[str, str]]) -> Path:
-    """A copy of the repository's profiles plus one test profile."""
+def profiles_with_test(tmp: Path, name: str, parts: list[tuple[str, str]], duration: str = "10 min",
+                       extra: tuple[str, ...] = ()) -> Path:
+    """A copy of the repository's profiles plus one test profile (``extra``: more YAML lines, e.g. its submit)."""
     dst = tmp / "profiles"
     if not dst.exists():
         shutil.copytree(ROOT / "profiles", dst)
-    lines = [f"name: {name}", "duration: 10 min", "parts:"] + [f"  - {{name: {n}, size: {s}}}" for n, s in parts]
+    lines = [f"name: {name}", f"duration: {duration}", "parts:"] + [f"  - {{name: {n}, size: {s}}}" for n, s in parts]
+    lines += list(extra)
     (dst / "tests" / f"{name}.yaml").write_text("\n".join(lines) + "\n")
     return dst
 

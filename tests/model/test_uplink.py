@@ -5,8 +5,6 @@ sharing C each finish after n·S·8/C; one S-byte body alone needs S·8/C), not
 from the model's formulas.
 """
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -15,7 +13,7 @@ from simulator.trace import read_resources
 
 from simulator.analysis.summary import analyse
 
-from .helpers import ROOT, city, mean_duration, run
+from .helpers import city, mean_duration, profiles_with_test, run
 
 THIN = 64e3  # bit/s up
 
@@ -72,11 +70,8 @@ def test_thin_uplink_is_named_as_the_bottleneck_with_its_load(tmp_path):
 
 def test_submits_that_cannot_fit_a_thin_uplink_time_out_and_the_ranking_names_the_uplink(tmp_path):
     n, submit_b, rate, timeout_s = 8, 1_000_000, 1e6, 30.0  # chromebook profile: 30 s request timeout
-    profiles = tmp_path / "profiles"
-    shutil.copytree(ROOT / "profiles", profiles)
-    (profiles / "tests" / "bigsubmit.yaml").write_text(
-        "name: bigsubmit\nduration: 2 min\nparts:\n  - {name: q, size: 100 kB}\n"
-        f"autosave: {{every: 60 s, size: 1 kB}}\nsubmit: {{size: {submit_b} B}}\n")
+    profiles = profiles_with_test(tmp_path, "bigsubmit", [("q", "100 kB")], duration="2 min",
+                                  extra=("autosave: {every: 60 s, size: 1 kB}", f"submit: {{size: {submit_b} B}}"))
     assert submit_b * 8 / rate < timeout_s < n * submit_b * 8 / rate  # one fits in time, n sharing the link do not
 
     def start(chromebooks: int, name: str):
