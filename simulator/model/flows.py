@@ -101,12 +101,13 @@ class TcpFlow:
 
 
 def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray | None, group: np.ndarray,
-              capacity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+              capacity: np.ndarray, chain: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Weighted max-min fair rates for flows in groups sharing one capacity each.
 
     Each group g solves Σ_i cost_i · min(demand_i, L_g · weight_i) = capacity_g
     for its water level L_g (∞ when the demands fit). Returns the new rates
     and a mask of the flows this level limited. ``cost`` None: 1 for every flow.
+    ``chain``: a dict shared by the levels of one pass (``_chained_order``; the same result).
     """
     n = len(demand)
     dcost = demand if cost is None else demand * cost
@@ -118,9 +119,13 @@ def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray | None, g
     g, d, w = group[sel], demand[sel], weight[sel]
     lam = d / w
     n_over = int(np.count_nonzero(over))
-    order = _by_group_then_level(lam, g, len(capacity), n_over)
+    order = None
+    if chain is not None and n_over == 1:
+        order = _chained_order(chain, sel, lam)
+    if order is None:
+        order = _by_group_then_level(lam, g, len(capacity), n_over)
     if n_over == 1:
-        return _waterfill_one(demand, cost, sel, order, d, w, lam, capacity[over][0])
+        return _waterfill_one(demand, cost, sel, order, d, w, lam, capacity[over][0], chain)
     g = g[order]
     d, w, lam, back, dc, wc = _sorted_run(cost, sel, order, d, w, lam)
     cum_dc = np.cumsum(dc)
@@ -162,7 +167,38 @@ def _sorted_run(cost, sel, order, d, w, lam):
     return d, w, lam, back, d * c, w * c
 
 
-def _waterfill_one(demand, cost, sel, order, d, w, lam, cap) -> tuple[np.ndarray, np.ndarray]:
+def _chained_order(chain: dict, sel: np.ndarray, lam: np.ndarray) -> np.ndarray | None:
+    """``np.argsort(lam, kind="stable")`` without a sort, when the level below was one group over the
+    same flows (a city's core, data centre and content egress in turn), or None.
+
+    The level below left the flows before its binding index (in its order)
+    at their demands, whose levels ``lam`` are then the same floats, already
+    in order, and lowered the rest to about its level: the guess is those
+    first, then the rest by level (usually all equal: by position). A stable
+    sort's result is the one order with non-decreasing keys and equal keys
+    by position, so the guess is returned only if it passes that check.
+    """
+    prev = chain.get("sel")
+    if prev is None or len(prev) != len(sel) or len(sel) < 256 or not np.array_equal(prev, sel):
+        return None
+    keys = lam + 0.0
+    if not keys.min() >= 0.0:  # negative or NaN: the float sort
+        return None
+    keys = keys.view(np.uint64)
+    below, k = chain["order"], chain["k"]
+    rest = np.zeros(len(sel), bool)
+    rest[below[k:]] = True
+    rest = rest.nonzero()[0]  # by position
+    kr = keys[rest]
+    if len(kr) and kr.min() != kr.max():
+        rest = rest[np.argsort(kr, kind="stable")]
+    guess = np.concatenate((below[:k], rest))
+    kg = keys[guess]
+    ok = (kg[1:] > kg[:-1]) | ((kg[1:] == kg[:-1]) & (guess[1:] > guess[:-1]))
+    return guess if ok.all() else None
+
+
+def _waterfill_one(demand, cost, sel, order, d, w, lam, cap, chain=None) -> tuple[np.ndarray, np.ndarray]:
     """``waterfill``'s general path when one group is over its capacity (a city's shared top): the same
     arithmetic without the per-group bookkeeping. Bit-identical: the group's running sums start at 0.0
     (x − 0.0 = x), and ``bincount``'s total of the sorted run is the last running sum (both add in order)."""
@@ -180,7 +216,10 @@ def _waterfill_one(demand, cost, sel, order, d, w, lam, cap) -> tuple[np.ndarray
         out[back] = new
         lim[back] = new < d * (1 - 1e-12)
     else:
+        k = len(d)
         out[back] = d
+    if chain is not None:
+        chain["sel"], chain["order"], chain["k"] = sel, order, int(k)
     return out, lim
 
 
@@ -206,6 +245,121 @@ def _by_group_then_level(lam: np.ndarray, g: np.ndarray, n_groups: int, n_presen
     if n_groups <= 65536:
         go = go.astype(np.uint16)
     return order[np.argsort(go, kind="stable")]
+
+
+SMALL = 24  # at most this many flows: ``_pass`` water-fills in plain Python (``waterfill_py``)
+
+
+class _NotPlain(Exception):
+    """``waterfill_py`` met a value whose NumPy semantics it does not copy (NaN, a weight ≤ 0, a level ≤ 0)."""
+
+
+def waterfill_py(demand: list[float], weight: list[float], cost: list[float] | None, group: list[int],
+                 capacity: np.ndarray) -> tuple[list[float], list[int]]:
+    """``waterfill`` on Python lists for a few flows (the same arithmetic in the same order, bit-identical):
+    the new rates and the positions this level limited. NumPy's per-call cost (~1-3 µs a call, some 20
+    calls) dominates a classroom's recompute; Python floats are the same IEEE doubles, ``bincount`` and
+    ``cumsum`` add in index order as the loops here do, and ``sorted`` is stable like the stable argsorts.
+    Raises ``_NotPlain`` where those semantics part (NaN, weight ≤ 0, a level ≤ 0): the caller uses NumPy.
+    ``capacity`` must be ≥ 0 (a group without flows is then never over)."""
+    used: dict[int, float] = {}
+    if cost is None:
+        for g, d in zip(group, demand):
+            used[g] = used.get(g, 0.0) + d
+    else:
+        for g, d, c in zip(group, demand, cost):
+            used[g] = used.get(g, 0.0) + d * c
+    over = {g for g, u in used.items() if u > float(capacity[g]) * (1 + 1e-12)}
+    if not over:
+        return demand, []
+    sel = [i for i, g in enumerate(group) if g in over]
+    lam = []
+    for i in sel:
+        w = weight[i]
+        if not w > 0.0:
+            raise _NotPlain
+        v = demand[i] / w
+        if v != v:
+            raise _NotPlain
+        lam.append(v)
+    order = sorted(range(len(sel)), key=lam.__getitem__)  # stable, as argsort(kind="stable")
+    if len(over) > 1:
+        order.sort(key=lambda j: group[sel[j]])  # then by group, stable
+    back = [sel[j] for j in order]
+    d = [demand[i] for i in back]
+    w = [weight[i] for i in back]
+    lam = [lam[j] for j in order]
+    if cost is None:
+        dc, wc = d, w
+    else:
+        c = [cost[i] for i in back]
+        dc = [a * b for a, b in zip(d, c)]
+        wc = [a * b for a, b in zip(w, c)]
+    out = list(demand)
+    lim: list[int] = []
+    n = len(back)
+    if len(over) == 1:  # _waterfill_one
+        cap = float(capacity[group[back[0]]])
+        cum_dc, cum_wc = _cumsum(dc), _cumsum(wc)
+        total = cum_wc[-1]
+        bar = cap * (1 - 1e-12)
+        for k in range(n):
+            before = cum_dc[k] - dc[k]
+            after = total - (cum_wc[k] - wc[k])
+            if before + lam[k] * after >= bar:
+                level = (cap - before) / after
+                if not level > 0.0:
+                    raise _NotPlain
+                for i, dd, ww in zip(back, d, w):
+                    x = level * ww
+                    if x < dd:
+                        out[i] = x
+                        if x < dd * (1 - 1e-12):
+                            lim.append(i)
+                break
+        return out, lim
+    # several groups over: the running sums run across the sorted groups, each group's start subtracted
+    cum_dc, cum_wc = _cumsum(dc), _cumsum(wc)
+    start_dc: dict[int, float] = {}
+    start_wc: dict[int, float] = {}
+    total_wc: dict[int, float] = {}
+    gs = [group[i] for i in back]
+    for k, g in enumerate(gs):
+        if g not in start_dc:
+            start_dc[g] = cum_dc[k - 1] if k else 0.0
+            start_wc[g] = cum_wc[k - 1] if k else 0.0
+        total_wc[g] = total_wc.get(g, 0.0) + wc[k]
+    level_of: dict[int, float] = {}
+    for k, g in enumerate(gs):
+        if g in level_of:
+            continue
+        before = cum_dc[k] - dc[k] - start_dc[g]
+        after = total_wc[g] - (cum_wc[k] - wc[k] - start_wc[g])
+        cap = float(capacity[g])
+        if before + lam[k] * after >= cap * (1 - 1e-12):
+            level = (cap - before) / after
+            if not level > 0.0:
+                raise _NotPlain
+            level_of[g] = level
+    for i, g, dd, ww in zip(back, gs, d, w):
+        level = level_of.get(g)
+        if level is None:
+            continue
+        x = level * ww
+        if x < dd:
+            out[i] = x
+            if x < dd * (1 - 1e-12):
+                lim.append(i)
+    return out, lim
+
+
+def _cumsum(xs: list[float]) -> list[float]:
+    """``np.cumsum``: running sums in order (the first is the first value itself)."""
+    out, acc = [], None
+    for x in xs:
+        acc = x if acc is None else acc + x
+        out.append(acc)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -598,17 +752,53 @@ class FluidNetwork(TcpState):
         of both sums, so the skip happens only where ``waterfill``'s own test
         (a node's load above capacity·(1 + 1e-12)) is false.
         """
-        limit = np.full(len(idx), -1)
         memo = self._nodes_memo
         if memo is None or memo[0] is not idx:  # the flows' nodes per level, contiguous, once per update
-            memo = self._nodes_memo = (idx, [self.nodes[idx, lv] for lv in range(self.L)], self.weight[idx])
+            memo = self._nodes_memo = (idx, [self.nodes[idx, lv] for lv in range(self.L)], self.weight[idx], {})
+        if len(idx) <= SMALL:
+            try:
+                return self._pass_py(idx, rate, levels, floors, memo)
+            except _NotPlain:
+                pass
         nodes, w = memo[1], memo[2]
+        limit = np.full(len(idx), -1)
         rate, lim = waterfill(rate, self.ap_weight[idx], self.ap_cost[idx], nodes[0], self.ap_capacity)
         limit[lim] = 0
         bound = float(rate.sum()) * (1.0 + 2.3e-16 * len(idx))
+        chain: dict = {}
         for lv in range(1, levels):
             if bound <= floors[lv] * (1 + 1e-12):
                 continue
-            rate, lim = waterfill(rate, w, None, nodes[lv], self.caps[lv])
+            rate, lim = waterfill(rate, w, None, nodes[lv], self.caps[lv], chain)
             limit[lim] = lv
         return rate, limit
+
+    def _pass_py(self, idx: np.ndarray, rate: np.ndarray, levels: int, floors: list[float], memo: tuple
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """``_pass`` for a few flows, with ``waterfill_py`` (bit-identical). The skip test's sum is Python's
+        sequential one: its rounding is within the same slack (either sum's error ≤ (n−1)·2^-53 of it),
+        and a level not skipped only gives the same rates again."""
+        lists = memo[3]  # per level, the flows' nodes as a list (and "w": their weights), made when first read
+        n = len(idx)
+        r = rate.tolist()
+        g0 = lists.get(0)
+        if g0 is None:
+            g0 = lists[0] = memo[1][0].tolist()
+        r, lim = waterfill_py(r, self.ap_weight[idx].tolist(), self.ap_cost[idx].tolist(), g0, self.ap_capacity)
+        limit = [-1] * n
+        for i in lim:
+            limit[i] = 0
+        bound = sum(r) * (1.0 + 2.3e-16 * n)
+        for lv in range(1, levels):
+            if bound <= floors[lv] * (1 + 1e-12):
+                continue
+            g = lists.get(lv)
+            if g is None:
+                g = lists[lv] = memo[1][lv].tolist()
+            w = lists.get("w")
+            if w is None:
+                w = lists["w"] = memo[2].tolist()
+            r, lim = waterfill_py(r, w, None, g, self.caps[lv])
+            for i in lim:
+                limit[i] = lv
+        return np.array(r), np.array(limit)

@@ -1,0 +1,79 @@
+"""The engine's fast paths give bit-identical results to the general NumPy code they stand in for.
+
+The expectation is the general path itself, run on the same inputs: ``waterfill`` (NumPy) against
+``waterfill_py`` (plain Python, a classroom's few flows), over random demands, weights, costs, groups
+and capacities that make zero, one or several groups bind, with ties and zero demands (paused flows).
+"""
+
+import numpy as np
+import pytest
+
+from simulator.model import flows
+from simulator.model.flows import _NotPlain, waterfill, waterfill_py
+
+
+def _case(rng, n, n_groups, ties, with_cost):
+    demand = rng.choice([0.0, 1e6, 3e6, 2.5e7], n) if ties else rng.random(n) * 1e7
+    demand = np.where(rng.random(n) < 0.15, 0.0, demand)  # paused flows
+    weight = rng.choice([1.0, 2.0, 6.0], n)
+    cost = rng.random(n) * 1e-7 + 1e-9 if with_cost else None
+    group = rng.integers(0, n_groups, n)
+    load = np.bincount(group, demand if cost is None else demand * cost, minlength=n_groups)
+    capacity = load * rng.choice([0.3, 0.7, 1.0, 1.5], n_groups) + 1e-6  # some groups over, some not
+    return demand, weight, cost, group, capacity
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_python_waterfill_is_bit_identical_to_numpy(seed):
+    rng = np.random.default_rng(seed)
+    checked = 0
+    for _ in range(25):
+        n = int(rng.integers(1, 25))
+        case = _case(rng, n, int(rng.integers(1, 5)), bool(rng.integers(0, 2)), bool(rng.integers(0, 2)))
+        demand, weight, cost, group, capacity = case
+        want_rate, want_lim = waterfill(demand, weight, cost, group, capacity)
+        try:
+            rate, lim = waterfill_py(demand.tolist(), weight.tolist(), None if cost is None else cost.tolist(),
+                                     group.tolist(), capacity)
+        except _NotPlain:
+            continue
+        mask = np.zeros(n, bool)
+        mask[lim] = True
+        assert np.array_equal(np.array(rate).view(np.uint64), want_rate.view(np.uint64))
+        assert np.array_equal(mask, want_lim)
+        checked += 1
+    assert checked >= 20
+
+
+def test_python_waterfill_defers_to_numpy_on_a_zero_weight():
+    with pytest.raises(_NotPlain):
+        waterfill_py([5.0, 5.0], [0.0, 1.0], None, [0, 0], np.array([4.0]))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_chained_levels_sort_as_numpy_does(seed, monkeypatch):
+    """Single-node levels in a row (core, data centre, egress) reuse the order of the level below: the
+    same rates and limits as sorting each level afresh."""
+    used = []
+    real = flows._chained_order
+
+    def counted(*args):
+        order = real(*args)
+        used.append(order is not None)
+        return order
+
+    monkeypatch.setattr(flows, "_chained_order", counted)
+    rng = np.random.default_rng(100 + seed)
+    n = int(rng.integers(300, 3000))
+    demand = np.where(rng.random(n) < 0.2, 0.0, rng.choice([1e5, 2e6, 7e6], n) * rng.choice([1.0, 1.0, 1.3], n))
+    weight = rng.choice([1.0, 2.0, 6.0], n) if seed % 2 else np.ones(n)
+    group = (rng.random(n) < 0.1).astype(np.int64)  # most down (node 0), some up (node 1)
+    chain: dict = {}
+    want = got = demand
+    for frac in (0.8, 0.5, 0.3):
+        caps = np.array([frac * demand[group == 0].sum(), 1e18])
+        want, want_lim = waterfill(want, weight, None, group, caps)
+        got, lim = waterfill(got, weight, None, group, caps, chain)
+        assert np.array_equal(got.view(np.uint64), want.view(np.uint64))
+        assert np.array_equal(lim, want_lim)
+    assert used == [False, True, True]  # the first level sorts, the next two reuse its order
