@@ -382,6 +382,8 @@ class Simulation:
                 if t < math.inf:
                     self.push(max(t, self.now), _NET, (-1, self.net_version))
             return
+        if sites is not None and not isinstance(sites, int) and len(sites) == 1:
+            sites = int(sites[0])  # the same arithmetic as next_times, on scalars
         if isinstance(sites, int):  # one site (a flow arrived): scalar arithmetic is cheaper
             t = net.next_time(sites)
             if t < self.site_due[sites] - 1e-12 or t == math.inf:
@@ -441,7 +443,7 @@ class Simulation:
         if self.agg_up is not None:  # aggregated autosaves take their share of each site's uplink
             self.flush_autosaves()
             b = min(len(self.agg_up) - 1, max(0, int((self.now - self.t_lo) // self.dt)))
-            net.caps[3][len(topo.site_ids):] = np.maximum(0.05 * self.up_base, self.up_base - self.agg_up[b])
+            net.set_capacity(3, slice(len(topo.site_ids), None), np.maximum(0.05 * self.up_base, self.up_base - self.agg_up[b]))
         rooms, up, cls, fair, over, u, both, present = (air.rooms, air.up, air.cls, air.fair, air.over, air.u,
                                                         air.both, air.present)  # over, u: per flow
         held = self._fifo_held(net, idx, rooms, up) if not air.all_fair else None

@@ -442,6 +442,7 @@ class FluidNetwork(TcpState):
         self._groups_memo = None  # (idx, TcpState._groups(idx)) while the queues are unchanged
         self._fifo_memo = None  # (idx, TcpState._radio_fifo_delay(idx)) of the last allocation
         self._nodes_memo = None  # (idx, per level the nodes of idx, weights of idx): fixed while a flow lives
+        self._floors: list[float] | None = None  # per level, its smallest capacity (``_allocate``)
         self._codel: dict[int, tuple[float, int]] = {}  # group key -> (last drop, drops in this episode)
         self.tokens: list[object] = [None] * cap
         self._spec: dict[int, tuple] = {}  # queued flows (``add``) until ``update`` admits and writes them
@@ -599,6 +600,9 @@ class FluidNetwork(TcpState):
         """
         if len(idx) == 0:
             return
+        if len(idx) <= SMALL:
+            self._integrate_py(t0s, t1, idx)
+            return
         res = self.res[idx]  # [flow, level] resource index
         rates = self.rate[idx]
         vals = np.empty(res.shape)
@@ -620,6 +624,50 @@ class FluidNetwork(TcpState):
             self.busy[b] += np.bincount(res, vals * np.repeat(span, self.L), minlength=self.n_res)
             if wait_res is not None:
                 self.waiting[b] += np.bincount(wait_res, span[has], minlength=self.n_res)
+
+    def _integrate_py(self, t0s: np.ndarray, t1: float, idx: np.ndarray) -> None:
+        """``_integrate`` for a few flows on Python floats (bit-identical): the same products, each
+        resource's contributions summed in ``bincount``'s order (flow by flow, level by level, from 0.0),
+        the sums added to the bin's row where ``bincount`` would add them (elsewhere it adds 0.0)."""
+        rates, cost = self.rate[idx].tolist(), self.ap_cost[idx].tolist()
+        res, nodes = self.res[idx].tolist(), self.nodes[idx].tolist()
+        caps = self.caps
+        vals = []
+        for r, c, nd in zip(rates, cost, nodes):
+            row = [r * c]
+            for lv in range(1, self.L):
+                row.append(r / float(caps[lv][nd[lv]]))
+            vals.append(row)
+        ll = self.limit_level[idx].tolist()
+        t0 = t0s.tolist()
+        t_lo, dt = self.t_lo, self.dt
+        b0, b1 = int((min(t0) - t_lo) // dt), int((t1 - t_lo) // dt)
+        for b in range(b0, min(b1, len(self.busy) - 1) + 1):
+            lo_b, hi_b = t_lo + b * dt, t_lo + (b + 1) * dt
+            end = t1 if t1 < hi_b else hi_b
+            span = [end - (a if a > lo_b else lo_b) for a in t0]
+            if not any(x > 0 for x in span):
+                continue
+            load: dict[int, float] = {}
+            wait: dict[int, float] = {}
+            for x, rr, row, lvl in zip(span, res, vals, ll):
+                x = x if x > 0.0 else 0.0
+                for k, v in zip(rr, row):
+                    load[k] = load.get(k, 0.0) + v * x
+                if lvl >= 0:
+                    k = rr[lvl]
+                    wait[k] = wait.get(k, 0.0) + x
+            keys = list(load)
+            self.busy[b, keys] += np.array([load[k] for k in keys])
+            if wait:
+                keys = list(wait)
+                self.waiting[b, keys] += np.array([wait[k] for k in keys])
+
+    def set_capacity(self, level: int, nodes: slice, values: np.ndarray) -> None:
+        """Set some nodes' capacities (in place: ``caps`` may be shared with the topology); change them only here."""
+        self.caps[level][nodes] = values
+        if self._floors is not None:
+            self._floors[level] = float(self.caps[level].min())
 
     def top_saturated(self, margin: float = 0.98) -> bool:
         """Whether the shared top of the tree (city core, data centre, content) nears capacity."""
@@ -731,7 +779,9 @@ class FluidNetwork(TcpState):
         """
         levels = self.L if levels is None else levels
         demand = self._demand(idx)
-        floors = [float(self.caps[lv].min()) for lv in range(levels)]  # each wired level's smallest node
+        floors = self._floors
+        if floors is None:  # each level's smallest node (kept until ``set_capacity``)
+            floors = self._floors = [float(c.min()) for c in self.caps]
         rate, limit = self._pass(idx, demand, levels, floors)
         if (limit > 0).any() and (limit == 0).any():
             frozen = limit > 0
