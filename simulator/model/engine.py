@@ -35,7 +35,8 @@ import numpy as np
 from ..plan import Plan
 from ..trace import TraceWriter
 from .commands import AwaitSession, Bulk, Serve
-from .flows import MSS, FluidNetwork, TcpFlow, waterfill
+from . import flows
+from .flows import MSS, FluidNetwork, NotPlain, TcpFlow, waterfill, waterfill_py
 from .mac import DELAYED_ACK, IP_TCP, flow_cost
 from .procs import DeviceState, device_proc, transfer_proc
 from .sampling import write_samples
@@ -466,7 +467,7 @@ class Simulation:
         segs = np.where(net.tcp[changed], net.win[changed] / net.mss[changed], 1e9)
         cls, over, u, up = air.cls[pos], air.over[pos], air.u[pos], air.up[pos]
         both = None if air.both is None else air.both[pos]
-        present = air.present if len(air.present) == 1 else np.unique(cls).tolist()
+        present = air.present if len(air.present) == 1 else np.bincount(cls).nonzero()[0].tolist()
         by_class = _by_class(present, cls, over, u, up, both) if len(present) > 1 else []
         cost, k = _class_costs(topo, present, segs, over, u, up, both, by_class)
         net.ap_cost[changed] = cost
@@ -514,7 +515,15 @@ class Simulation:
     def _fifo_held(self, net: FluidNetwork, idx: np.ndarray, rooms: np.ndarray, up: np.ndarray) -> np.ndarray:
         """Bytes each downlink flow holds in its AP's transmit FIFO: min(W_i, f), Σ min(W_i, f) = FIFO size."""
         w = np.where(net.tcp[idx], np.minimum(net.win[idx], 1e12), 1e12) * np.where(net.tcp[idx], 1.0, net.weight[idx])
-        held, _ = waterfill(np.where(up, 0.0, w), np.ones(len(idx)), None, rooms, self.topo.buffers[0])
+        want = np.where(up, 0.0, w)
+        if len(idx) <= flows.SMALL:  # a few flows: plain Python (bit-identical)
+            try:
+                held = np.array(waterfill_py(want.tolist(), [1.0] * len(idx), None, rooms.tolist(),
+                                             self.topo.buffers[0])[0])
+                return np.where(up, 0.0, held)
+            except NotPlain:
+                pass
+        held, _ = waterfill(want, np.ones(len(idx)), None, rooms, self.topo.buffers[0])
         return np.where(up, 0.0, held)
 
     def _fifo_weights(self, held: np.ndarray, rooms: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -620,33 +629,40 @@ class Simulation:
 
     # ------------------------------------------------------------ loop
     def run(self, until: float, progress: Callable[[float, float], None] | None = None) -> None:
+        """Handle events in time order up to ``until`` (the first later one stays on the heap)."""
         heap, pop = self.heap, heapq.heappop
-        next_report = 0
-        while heap:
-            t, _, kind, item = heap[0]
-            if t > until:
-                break
-            pop(heap)
-            self.now = t
-            self.events += 1
-            if kind == _RESUME:
-                if item.__class__ is tuple:
-                    self.resume(item[0], item[1])
+        resume, on_net, on_ps, on_tick = self.resume, self._on_net, self._on_ps, self._on_tick
+        next_report = 0 if progress is not None else math.inf
+        events = self.events
+        try:
+            while heap:
+                ev = pop(heap)
+                t, _, kind, item = ev
+                if t > until:
+                    heapq.heappush(heap, ev)
+                    break
+                self.now = t
+                events += 1
+                if kind == _RESUME:
+                    if item.__class__ is tuple:
+                        resume(item[0], item[1])
+                    else:
+                        resume(item, t)
+                elif kind == _NET:
+                    on_net(item)
+                elif kind == _PS:
+                    on_ps(item)
+                elif kind == _SESSION_TIMEOUT:
+                    if item[1]:
+                        item[1] = False
+                        resume(item[0], None)
                 else:
-                    self.resume(item, t)
-            elif kind == _NET:
-                self._on_net(item)
-            elif kind == _PS:
-                self._on_ps(item)
-            elif kind == _SESSION_TIMEOUT:
-                if item[1]:
-                    item[1] = False
-                    self.resume(item[0], None)
-            else:
-                self._on_tick(item)
-            if progress is not None and self.events >= next_report:
-                next_report = self.events + 20000
-                progress(t - self.t_lo, until - self.t_lo)
+                    on_tick(item)
+                if events >= next_report:
+                    next_report = events + 20000
+                    progress(t - self.t_lo, until - self.t_lo)
+        finally:
+            self.events = events
 
 
 def _both_ways(station: np.ndarray, up: np.ndarray) -> np.ndarray | None:

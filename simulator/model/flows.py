@@ -55,7 +55,7 @@ import numpy as np
 
 from .tcp import TcpState
 
-__all__ = ["MSS", "IW_SEGMENTS", "slow_start", "transfer_time", "waterfill", "FluidNetwork", "Completion",
+__all__ = ["MSS", "IW_SEGMENTS", "slow_start", "transfer_time", "waterfill", "waterfill_py", "FluidNetwork", "Completion",
            "TcpFlow"]
 
 MSS = 1448.0
@@ -250,7 +250,7 @@ def _by_group_then_level(lam: np.ndarray, g: np.ndarray, n_groups: int, n_presen
 SMALL = 24  # at most this many flows: ``_pass`` water-fills in plain Python (``waterfill_py``)
 
 
-class _NotPlain(Exception):
+class NotPlain(Exception):
     """``waterfill_py`` met a value whose NumPy semantics it does not copy (NaN, a weight ≤ 0, a level ≤ 0)."""
 
 
@@ -260,7 +260,7 @@ def waterfill_py(demand: list[float], weight: list[float], cost: list[float] | N
     the new rates and the positions this level limited. NumPy's per-call cost (~1-3 µs a call, some 20
     calls) dominates a classroom's recompute; Python floats are the same IEEE doubles, ``bincount`` and
     ``cumsum`` add in index order as the loops here do, and ``sorted`` is stable like the stable argsorts.
-    Raises ``_NotPlain`` where those semantics part (NaN, weight ≤ 0, a level ≤ 0): the caller uses NumPy.
+    Raises ``NotPlain`` where those semantics part (NaN, weight ≤ 0, a level ≤ 0): the caller uses NumPy.
     ``capacity`` must be ≥ 0 (a group without flows is then never over)."""
     used: dict[int, float] = {}
     if cost is None:
@@ -277,10 +277,10 @@ def waterfill_py(demand: list[float], weight: list[float], cost: list[float] | N
     for i in sel:
         w = weight[i]
         if not w > 0.0:
-            raise _NotPlain
+            raise NotPlain
         v = demand[i] / w
         if v != v:
-            raise _NotPlain
+            raise NotPlain
         lam.append(v)
     order = sorted(range(len(sel)), key=lam.__getitem__)  # stable, as argsort(kind="stable")
     if len(over) > 1:
@@ -309,7 +309,7 @@ def waterfill_py(demand: list[float], weight: list[float], cost: list[float] | N
             if before + lam[k] * after >= bar:
                 level = (cap - before) / after
                 if not level > 0.0:
-                    raise _NotPlain
+                    raise NotPlain
                 for i, dd, ww in zip(back, d, w):
                     x = level * ww
                     if x < dd:
@@ -339,7 +339,7 @@ def waterfill_py(demand: list[float], weight: list[float], cost: list[float] | N
         if before + lam[k] * after >= cap * (1 - 1e-12):
             level = (cap - before) / after
             if not level > 0.0:
-                raise _NotPlain
+                raise NotPlain
             level_of[g] = level
     for i, g, dd, ww in zip(back, gs, d, w):
         level = level_of.get(g)
@@ -441,7 +441,7 @@ class FluidNetwork(TcpState):
         self.station = np.full(cap, -1, np.int64)  # device index where its flows in both directions meet (or -1)
         self._groups_memo = None  # (idx, TcpState._groups(idx)) while the queues are unchanged
         self._fifo_memo = None  # (idx, TcpState._radio_fifo_delay(idx)) of the last allocation
-        self._nodes_memo = None  # (idx, per level the nodes of idx, weights of idx): fixed while a flow lives
+        self._nodes_memo = None  # [idx, per level the nodes of idx, their weights, the same as lists] (``_pass``)
         self._floors: list[float] | None = None  # per level, its smallest capacity (``_allocate``)
         self._codel: dict[int, tuple[float, int]] = {}  # group key -> (last drop, drops in this episode)
         self.tokens: list[object] = [None] * cap
@@ -600,9 +600,6 @@ class FluidNetwork(TcpState):
         """
         if len(idx) == 0:
             return
-        if len(idx) <= SMALL:
-            self._integrate_py(t0s, t1, idx)
-            return
         res = self.res[idx]  # [flow, level] resource index
         rates = self.rate[idx]
         vals = np.empty(res.shape)
@@ -624,44 +621,6 @@ class FluidNetwork(TcpState):
             self.busy[b] += np.bincount(res, vals * np.repeat(span, self.L), minlength=self.n_res)
             if wait_res is not None:
                 self.waiting[b] += np.bincount(wait_res, span[has], minlength=self.n_res)
-
-    def _integrate_py(self, t0s: np.ndarray, t1: float, idx: np.ndarray) -> None:
-        """``_integrate`` for a few flows on Python floats (bit-identical): the same products, each
-        resource's contributions summed in ``bincount``'s order (flow by flow, level by level, from 0.0),
-        the sums added to the bin's row where ``bincount`` would add them (elsewhere it adds 0.0)."""
-        rates, cost = self.rate[idx].tolist(), self.ap_cost[idx].tolist()
-        res, nodes = self.res[idx].tolist(), self.nodes[idx].tolist()
-        caps = self.caps
-        vals = []
-        for r, c, nd in zip(rates, cost, nodes):
-            row = [r * c]
-            for lv in range(1, self.L):
-                row.append(r / float(caps[lv][nd[lv]]))
-            vals.append(row)
-        ll = self.limit_level[idx].tolist()
-        t0 = t0s.tolist()
-        t_lo, dt = self.t_lo, self.dt
-        b0, b1 = int((min(t0) - t_lo) // dt), int((t1 - t_lo) // dt)
-        for b in range(b0, min(b1, len(self.busy) - 1) + 1):
-            lo_b, hi_b = t_lo + b * dt, t_lo + (b + 1) * dt
-            end = t1 if t1 < hi_b else hi_b
-            span = [end - (a if a > lo_b else lo_b) for a in t0]
-            if not any(x > 0 for x in span):
-                continue
-            load: dict[int, float] = {}
-            wait: dict[int, float] = {}
-            for x, rr, row, lvl in zip(span, res, vals, ll):
-                x = x if x > 0.0 else 0.0
-                for k, v in zip(rr, row):
-                    load[k] = load.get(k, 0.0) + v * x
-                if lvl >= 0:
-                    k = rr[lvl]
-                    wait[k] = wait.get(k, 0.0) + x
-            keys = list(load)
-            self.busy[b, keys] += np.array([load[k] for k in keys])
-            if wait:
-                keys = list(wait)
-                self.waiting[b, keys] += np.array([wait[k] for k in keys])
 
     def set_capacity(self, level: int, nodes: slice, values: np.ndarray) -> None:
         """Set some nodes' capacities (in place: ``caps`` may be shared with the topology); change them only here."""
@@ -803,13 +762,15 @@ class FluidNetwork(TcpState):
         (a node's load above capacity·(1 + 1e-12)) is false.
         """
         memo = self._nodes_memo
-        if memo is None or memo[0] is not idx:  # the flows' nodes per level, contiguous, once per update
-            memo = self._nodes_memo = (idx, [self.nodes[idx, lv] for lv in range(self.L)], self.weight[idx], {})
+        if memo is None or memo[0] is not idx:  # the flows' nodes per level and weights, once per update
+            memo = self._nodes_memo = [idx, None, None, None]  # idx, arrays (NumPy), lists (plain Python)
         if len(idx) <= SMALL:
             try:
                 return self._pass_py(idx, rate, levels, floors, memo)
-            except _NotPlain:
+            except NotPlain:
                 pass
+        if memo[1] is None:
+            memo[1], memo[2] = [self.nodes[idx, lv] for lv in range(self.L)], self.weight[idx]
         nodes, w = memo[1], memo[2]
         limit = np.full(len(idx), -1)
         rate, lim = waterfill(rate, self.ap_weight[idx], self.ap_cost[idx], nodes[0], self.ap_capacity)
@@ -823,18 +784,17 @@ class FluidNetwork(TcpState):
             limit[lim] = lv
         return rate, limit
 
-    def _pass_py(self, idx: np.ndarray, rate: np.ndarray, levels: int, floors: list[float], memo: tuple
+    def _pass_py(self, idx: np.ndarray, rate: np.ndarray, levels: int, floors: list[float], memo: list
                  ) -> tuple[np.ndarray, np.ndarray]:
         """``_pass`` for a few flows, with ``waterfill_py`` (bit-identical). The skip test's sum is Python's
         sequential one: its rounding is within the same slack (either sum's error ≤ (n−1)·2^-53 of it),
         and a level not skipped only gives the same rates again."""
-        lists = memo[3]  # per level, the flows' nodes as a list (and "w": their weights), made when first read
+        if memo[3] is None:
+            memo[3] = (self.nodes[idx].T.tolist(), self.weight[idx].tolist())
+        nodes, w = memo[3]
         n = len(idx)
         r = rate.tolist()
-        g0 = lists.get(0)
-        if g0 is None:
-            g0 = lists[0] = memo[1][0].tolist()
-        r, lim = waterfill_py(r, self.ap_weight[idx].tolist(), self.ap_cost[idx].tolist(), g0, self.ap_capacity)
+        r, lim = waterfill_py(r, self.ap_weight[idx].tolist(), self.ap_cost[idx].tolist(), nodes[0], self.ap_capacity)
         limit = [-1] * n
         for i in lim:
             limit[i] = 0
@@ -842,13 +802,7 @@ class FluidNetwork(TcpState):
         for lv in range(1, levels):
             if bound <= floors[lv] * (1 + 1e-12):
                 continue
-            g = lists.get(lv)
-            if g is None:
-                g = lists[lv] = memo[1][lv].tolist()
-            w = lists.get("w")
-            if w is None:
-                w = lists["w"] = memo[2].tolist()
-            r, lim = waterfill_py(r, w, None, g, self.caps[lv])
+            r, lim = waterfill_py(r, w, None, nodes[lv], self.caps[lv])
             for i in lim:
                 limit[i] = lv
         return np.array(r), np.array(limit)

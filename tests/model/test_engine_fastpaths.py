@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from simulator.model import flows
-from simulator.model.flows import _NotPlain, waterfill, waterfill_py
+from simulator.model.flows import NotPlain, waterfill, waterfill_py
 
 from .helpers import city, run
 
@@ -39,7 +39,7 @@ def test_python_waterfill_is_bit_identical_to_numpy(seed):
         try:
             rate, lim = waterfill_py(demand.tolist(), weight.tolist(), None if cost is None else cost.tolist(),
                                      group.tolist(), capacity)
-        except _NotPlain:
+        except NotPlain:
             continue
         mask = np.zeros(n, bool)
         mask[lim] = True
@@ -50,7 +50,7 @@ def test_python_waterfill_is_bit_identical_to_numpy(seed):
 
 
 def test_python_waterfill_defers_to_numpy_on_a_zero_weight():
-    with pytest.raises(_NotPlain):
+    with pytest.raises(NotPlain):
         waterfill_py([5.0, 5.0], [0.0, 1.0], None, [0, 0], np.array([4.0]))
 
 
