@@ -396,6 +396,11 @@ class FluidNetwork(TcpState):
         self.caps = capacities
         self.offset = resource_offset
         self.offset_arr = np.asarray(resource_offset, np.int64)
+        # the capacities per resource index (when the levels' resources are laid out in order; set_capacity
+        # keeps it up to date), for _integrate's one gather
+        lay = list(np.cumsum([0] + [len(c) for c in capacities[:-1]]))
+        self._cap_flat = np.concatenate(capacities) if lay == list(resource_offset) and sum(
+            len(c) for c in capacities) == n_resources else None
         self.L = len(capacities)
         self.n_res = n_resources
         self.buffers = buffers
@@ -604,8 +609,11 @@ class FluidNetwork(TcpState):
         rates = self.rate[idx]
         vals = np.empty(res.shape)
         vals[:, 0] = rates * self.ap_cost[idx]
-        for lv in range(1, self.L):
-            vals[:, lv] = rates / self.caps[lv][self.nodes[idx, lv]]
+        if self._cap_flat is not None:  # every wired level's capacity in one gather (the same divisions)
+            vals[:, 1:] = rates[:, None] / self._cap_flat[res[:, 1:]]
+        else:
+            for lv in range(1, self.L):
+                vals[:, lv] = rates / self.caps[lv][self.nodes[idx, lv]]
         ll = self.limit_level[idx]
         has = ll >= 0
         wait_res = res[has, ll[has]] if has.any() else None
@@ -625,6 +633,8 @@ class FluidNetwork(TcpState):
     def set_capacity(self, level: int, nodes: slice, values: np.ndarray) -> None:
         """Set some nodes' capacities (in place: ``caps`` may be shared with the topology); change them only here."""
         self.caps[level][nodes] = values
+        if self._cap_flat is not None:
+            self._cap_flat[self.offset[level]:self.offset[level] + len(self.caps[level])] = self.caps[level]
         if self._floors is not None:
             self._floors[level] = float(self.caps[level].min())
 
