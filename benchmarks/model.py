@@ -53,6 +53,22 @@ the flows whose windows it changed (per-station-queue radios), aggregated autosa
 batch before any reader, and the city-wide ``next_time`` keeps its minimum between updates: the
 simulation alone 24.06 -> 22.52 s cpu (1.07x, two interleaved pairs, load 0.4-0.8).
 
+Since 2026-12-03 (simspeed; per-function CPU of an instrumented run, load ~4, before the changes
+below): malmo's simulation 13.1 s cpu, of which fluid updates 6.7 s: the 225 city-wide recomputes
+with >= 3,000 flows 4.1 s (18 ms each, 761 allocations: water-filling 2.1 ms, ``tcp`` drops 1.4 ms,
+airtime refresh 1.1 ms, mostly ``mac.flow_cost``), 4,351 per-site ones of < 100 flows 1.6 s
+(0.37 ms each), the rest 1 s; device processes, event loop, trace rows and sampling the other 6.4 s.
+The top levels' water-filling sorted ~7k flows 1,987 times (0.6 s). The 1k city: 11,218 recomputes
+at 0.67 ms, 7.5 of its 9.2 s (airtime refresh 0.19 ms, half of it ``mac.flow_cost``; allocation
+0.16; drops 0.09; TCP schedule 0.08; integration 0.07). Changed, results bit-identical: a pass of
+<= 24 flows (a classroom's recompute) and an AP FIFO's shares water-fill in plain Python
+(``flows.waterfill_py``; ~2x cheaper a pass at 5-24 flows), a single-node level following another
+over the same flows (core, data centre, egress) takes the order below as a checked guess instead
+of sorting (1,561 of those 1,987 sorts, 58 vs 175 us), the levels' smallest capacities are kept,
+the integration gathers every wired capacity at once. Tried and dropped: reusing the previous
+allocation's order as a timsort guess (orders change too much between allocations, half the keys
+tie), a plain-Python integration (slower than NumPy: scalar indexing and dicts).
+
 The ~79k TCP retransmission timeouts of malmo-worst-case's first 30 min all
 happen at the content egress (the shared top of the tree) during the
 download surge (t < 340 s): ~8k flows share 10 Gbit/s, so windows are a few
