@@ -75,6 +75,26 @@ class TcpState:
         out[sel] = d[r]
         return out
 
+    def fifo_wait(self, room: int, now: float) -> float:
+        """Seconds a new packet to a station of ``room`` waits in its AP's shared transmit FIFO (0: none there).
+
+        A new connection's SYN passes the fq_codel stage at once (a new flow's
+        queue is served first, RFC 8290 §4.1) but then joins the FIFO behind
+        the downlink windows' backlog (their windows less what is in flight,
+        capped at what the FIFO holds), drained at their rates: wait =
+        backlog / drain (Little). ns-3 ``ax20-mcs5-n10`` (validation/tables/slow/):
+        a download's first byte arrives 5-9 ms after its start in an idle room,
+        45-190 ms after it when others are already running.
+        """
+        if self.buffers is None or not self.shared_fifo[room]:
+            return 0.0
+        m = self.active & self.tcp & ~self.up & (self.nodes[:, 0] == room) & (self.paused <= now)
+        drain = float(np.sum(self.rate[m])) / 8.0
+        if drain <= 0.0:
+            return 0.0
+        queued = float(np.sum(np.maximum(0.0, self.win[m] - self.rate[m] * self.rtt[m] / 8.0)))
+        return min(queued, float(self.buffers[0][room])) / drain
+
     def _cycle(self, idx: np.ndarray) -> np.ndarray:
         """A window's round trip: base RTT, queueing, and for an upload the airtime of the window itself.
 

@@ -106,3 +106,22 @@ def test_slow_room_against_ns3_is_not_optimistic(table, tmp_path: Path):
     assert lo50 <= e50 <= hi50, f"p50 {got.p50_s:.3f} vs ns-3 {want['completion_p50_s']:.3f}"
     assert lo95 <= e95 <= hi95, f"p95 {got.p95_s:.3f} vs ns-3 {want['completion_p95_s']:.3f}"
     assert lo_gp <= egp <= hi_gp, f"goodput {got.goodput_mbps:.1f} vs ns-3 {want['aggregate_goodput_mbps']:.1f}"
+
+
+def test_a_new_packet_waits_behind_the_fifo_backlog():
+    # two window-capped downloads (200 kB, 300 kB windows, 10 ms base RTT) share a 10 Mbit/s radio whose
+    # FIFO holds 100 kB: in flight x*RTT = 12.5 kB in all, so the FIFO is full and a SYN waits 100 kB at
+    # 1.25 MB/s = 80 ms; with one 40 kB window it waits for what that window has queued: 27.5 kB -> 22 ms
+    def wait(windows):
+        net = FluidNetwork([np.array([1.0]), np.array([1e12])], [0, 1], 2, 1.0, 1000, gap_per_flow=0.0,
+                           buffers=[np.array([FIFO]), np.array([1e12])], codel=[np.array([TARGET]), np.array([0.0])])
+        for i, w in enumerate(windows):
+            net.add((0, 0), 1e12, 1.0, i, tcp=TcpFlow(window=w, rtt=0.01, max_window=w))
+        net.update(0.0)
+        net.ap_cost[:] = 1.0 / RADIO_BPS
+        net.update(0.0)
+        assert net.rate[net.active].sum() == pytest.approx(RADIO_BPS)
+        return net.fifo_wait(0, 0.0)
+
+    assert wait([200e3, 300e3]) == pytest.approx(FIFO / (RADIO_BPS / 8))
+    assert wait([40e3]) == pytest.approx((40e3 - RADIO_BPS * 0.01 / 8) / (RADIO_BPS / 8))
