@@ -66,7 +66,7 @@ import numpy as np
 from .wifi import bianchi_tau_array
 
 __all__ = ["MacTiming", "Segments", "ppdu_time", "mpdus_per_ampdu", "contention", "contention_terms", "ContentionTable",
-           "flow_cost", "block_ack_time", "N_LTF"]
+           "flow_cost", "block_ack_time", "window_ampdu", "collision_terms", "repeat_probability", "N_LTF"]
 
 SLOT = 9e-6
 #: HT/VHT/HE long training fields per number of spatial streams (IEEE 802.11-2020 Table 19-13)
@@ -173,9 +173,67 @@ def mpdus_per_ampdu(rate_bps, timing: MacTiming, subframe: float):
     return np.maximum(1.0, np.minimum(np.minimum(by_bytes, timing.max_mpdus), by_time))
 
 
-@lru_cache(maxsize=65536)
+def window_ampdu(window, cap, repeat):
+    """Mean MPDUs per A-MPDU of a window-bound downlink flow: W segments in flight, at most ``cap`` per A-MPDU.
+
+    The AP's queue for the station holds what the window lets the sender
+    release, W less what the station has received and not yet acknowledged
+    (RFC 5681 §3: the sender is window-bound; all of it is released when the
+    station's aggregated TCP ACKs return). After each A-MPDU to the station the
+    next event of that flow is either another A-MPDU to it (probability q,
+    ``repeat``) or the station's ACK A-MPDU, which gives the whole window back.
+    A window cycle therefore carries j A-MPDUs of ``cap`` with probability
+    q^(j−1)(1−q) for j < J = ⌈W/cap⌉, and with probability q^(J−1) all J of
+    them, the last holding the rest (after that the queue is empty until the
+    ACKs come). Mean A-MPDU = E[segments per cycle] / E[A-MPDUs per cycle]
+    (renewal-reward theorem). W = 90, cap = 42, q = 1/2: 36.9 MPDUs, ns-3
+    ``ax80-spread10-*`` 36.5 (flows mostly alone). W ≤ cap: W.
+    """
+    w = np.maximum(1.0, np.asarray(window, float))
+    c = np.maximum(1.0, np.asarray(cap, float))
+    q = np.clip(np.asarray(repeat, float), 0.0, 1.0)
+    w, c, q = np.broadcast_arrays(w, c, q)
+    j_max = np.ceil(w / c - 1e-9)
+    top = min(64, int(j_max.max()) if j_max.size else 1)  # q ≤ 1/2 in use: 64 repeats have probability < 1e-19
+    segs = np.zeros(w.shape)
+    count = np.zeros(w.shape)
+    reach = np.ones(w.shape)  # q^(j−1): the cycle gets to its j-th A-MPDU
+    for j in range(1, top + 1):
+        live = j <= j_max
+        last = j == j_max
+        p = np.where(last, reach, reach * (1.0 - q))  # the cycle ends after exactly j A-MPDUs
+        segs += np.where(live, p * np.minimum(j * c, w), 0.0)
+        count += np.where(live, p * j, 0.0)
+        reach = reach * q
+    return np.where(q >= 1.0, w / j_max, segs / np.maximum(count, 1e-12))  # q = 1: the window in ⌈W/cap⌉ A-MPDUs
+
+
+def repeat_probability(fifo, others):
+    """q of ``window_ampdu``: the AP's next A-MPDU to a station comes before that station's TCP ACKs.
+
+    Bianchi (2000): each contender is equally likely to be the next to succeed,
+    so of the AP and the station, each comes first with probability 1/2,
+    whatever the other contenders do. A FIFO AP serves the receiver whose
+    oldest frame is oldest (ns-3 ``FcfsWifiQueueScheduler``: container queues
+    by the timestamp of their head MPDU); the station just served still holds
+    the oldest data (its window was released at once by its last ACK batch),
+    so the AP's next access is its again: q = 1/2. An AP with per-station
+    queues serves its ``others`` backlogged stations in turn first (deficit
+    round robin, Høiland-Jørgensen et al. 2017), winning others + 1 accesses
+    before the station wins one: q = 2^−(others+1).
+    """
+    return np.where(fifo, 0.5, 0.5 ** (1.0 + np.asarray(others, float)))
+
+
 def contention_terms(m_down: int, n_up: int, timing: MacTiming) -> tuple[float, float, float, float]:
-    """(a, b, c, u): the contention overhead per successful exchange is a + b·T_c1 + c·(T_c2 − T_c1).
+    """(a, b, c, u) of ``collision_terms`` (d left out: the overhead with every ACK-only collision at T_c1)."""
+    a, b, c, _, u = collision_terms(m_down, n_up, timing)
+    return a, b, c, u
+
+
+@lru_cache(maxsize=65536)
+def collision_terms(m_down: int, n_up: int, timing: MacTiming) -> tuple[float, float, float, float, float]:
+    """(a, b, c, d, u): the overhead per successful exchange is a + b·T_c1 + c·(T_c2 − T_c1) + d·(T_c0 − T_c1).
 
     ``m_down`` stations with downlink data (the AP contends for them),
     ``n_up`` stations with an upload (always contending); the chain of k
@@ -186,10 +244,15 @@ def contention_terms(m_down: int, n_up: int, timing: MacTiming) -> tuple[float, 
     longest PPDU (Bianchi 2000, T_c with the largest payload E[P*]): T_c1 when
     one data PPDU is in it (the AP's, or an upload's, against TCP ACKs), T_c2
     when two uploads collide — the share n_up(n_up − 1) / (N(N − 1)) of the
-    pairs of the N contenders. ``u``: uplink ACK exchanges per downlink A-MPDU.
+    pairs of the N contenders; T_c0 when only TCP-ACK PPDUs collide (two of
+    the k stations holding ACKs, neither the AP nor an upload sending): the
+    share k(k − 1)/(N(N − 1)) of the pairs, ``d``. Most collisions of a busy
+    downlink room are of that kind (k grows with m_down), and an ACK PPDU is
+    a tenth of a data PPDU. ``u``: uplink ACK exchanges per downlink A-MPDU.
     """
     if m_down == 0 and n_up > 0 and not timing.aggregates:
-        return _ack_clocked_uploads(n_up, timing)
+        a, b, c, u = _ack_clocked_uploads(n_up, timing)
+        return a, b, c, 0.0, u
     ap = 1 if (m_down > 0 or n_up > 0) else 0
     k_max = max(0, m_down)
     ks = np.arange(k_max + 1, dtype=float)
@@ -214,11 +277,12 @@ def contention_terms(m_down: int, n_up: int, timing: MacTiming) -> tuple[float, 
     a = float(np.sum(pi * ((1.0 - p_tr) * SLOT / (p_tr * p_s) + coll * timing.aifs))) + timing.aifs
     b = float(np.sum(pi * coll))
     c = float(np.sum(pi * coll * both_up))
+    d = float(np.sum(pi * coll * ks * np.maximum(0.0, ks - 1) / np.maximum(1.0, n * (n - 1))))
     ap_wins = float(np.sum(pi * ap / n))  # downlink share of successes (some go to a station already holding
     # ACKs: its batch grows instead, so u < 1)
     ack_wins = float(np.sum(pi * ks / n))
     u = ack_wins / ap_wins if ap_wins > 0 else 0.0
-    return a, b, c, u
+    return a, b, c, d, u
 
 
 def _ack_clocked_uploads(n_up: int, timing: MacTiming) -> tuple[float, float, float, float]:
@@ -257,28 +321,32 @@ def _ack_clocked_uploads(n_up: int, timing: MacTiming) -> tuple[float, float, fl
 
 
 def contention(m_down: int, n_up: int, t_collision: float, timing: MacTiming,
-               t_collision_data: float | None = None) -> tuple[float, float]:
+               t_collision_data: float | None = None, t_collision_ack: float | None = None) -> tuple[float, float]:
     """(mean contention overhead per successful exchange (s), uplink ACK exchanges per downlink A-MPDU).
 
     ``t_collision``: a collision with one data PPDU in it; ``t_collision_data``
-    (default the same): two uploads colliding (``contention_terms``).
+    (default the same): two uploads colliding; ``t_collision_ack`` (default
+    the same): TCP-ACK PPDUs alone (``collision_terms``).
     """
-    a, b, c, u = contention_terms(m_down, n_up, timing)
+    a, b, c, d, u = collision_terms(m_down, n_up, timing)
     t2 = t_collision if t_collision_data is None else t_collision_data
-    return a + b * t_collision + c * (t2 - t_collision), u
+    t0 = t_collision if t_collision_ack is None else t_collision_ack
+    return a + b * t_collision + c * (t2 - t_collision) + d * (t0 - t_collision), u
 
 
 class ContentionTable:
-    """``contention_terms`` for one AP's timing on a dense grid of (m_down, n_up), filled lazily.
+    """``collision_terms`` for one AP's timing on a dense grid of (m_down, n_up), filled lazily.
 
     The engine looks up every radio at every recompute with the collision
     durations of who is on the air there; counts above ``cap`` use the cap
-    (the overhead has long saturated there).
+    (the overhead has long saturated there). ``t_ack``: T_c0, a collision of
+    TCP-ACK PPDUs alone (default ``t_collision``).
     """
 
-    def __init__(self, timing: MacTiming, t_collision: float, cap: int = 128):
+    def __init__(self, timing: MacTiming, t_collision: float, cap: int = 128, t_ack: float | None = None):
         self.timing, self.tc, self.cap = timing, t_collision, cap
-        self.terms = np.full((cap + 1, cap + 1, 4), np.nan)
+        self.tc0 = t_collision if t_ack is None else t_ack
+        self.terms = np.full((cap + 1, cap + 1, 5), np.nan)
 
     def lookup(self, m_down: np.ndarray, n_up: np.ndarray, tc1=None, tc2=None) -> tuple[np.ndarray, np.ndarray]:
         """(overhead, u) per room; ``tc1``/``tc2`` the collision durations (default: the table's ``t_collision``)."""
@@ -287,15 +355,15 @@ class ContentionTable:
         miss = np.isnan(self.terms[m, n, 0])
         if miss.any():
             for a, b in set(zip(m[miss].tolist(), n[miss].tolist())):
-                self.terms[a, b] = contention_terms(a, b, self.timing)
+                self.terms[a, b] = collision_terms(a, b, self.timing)
         t = self.terms[m, n]
         t1 = self.tc if tc1 is None else tc1
         t2 = t1 if tc2 is None else tc2
-        return t[:, 0] + t[:, 1] * t1 + t[:, 2] * (t2 - t1), t[:, 3]
+        return t[:, 0] + t[:, 1] * t1 + t[:, 2] * (t2 - t1) + t[:, 3] * (self.tc0 - t1), t[:, 4]
 
 
 def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overhead: float, u: float,
-              reverse_rate_bps=None, up=None, piggyback=None) -> tuple[np.ndarray, np.ndarray]:
+              reverse_rate_bps=None, up=None, piggyback=None, repeat=None, window=None) -> tuple[np.ndarray, np.ndarray]:
     """Airtime seconds per delivered goodput bit, and MPDUs per A-MPDU, of flows on one radio.
 
     A flow sends A-MPDUs of K = min(caps, window) segments at ``rate_bps``;
@@ -313,13 +381,18 @@ def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overh
     A-MPDUs (same receiver, same AC): they cost their subframes' airtime,
     not an exchange of their own. Without aggregation (802.11a/g, K = 1)
     every TCP ACK is a frame of its own: 1/b of them per data MPDU, each
-    with its own access, Ack and contention overhead.
+    with its own access, Ack and contention overhead. ``repeat``: a
+    downlink's K is the mean over its window cycle (``window_ampdu`` with
+    that q) instead of min(caps, W).
     """
     rate = np.asarray(rate_bps, float)
     rev = rate if reverse_rate_bps is None else np.asarray(reverse_rate_bps, float)
     cap = mpdus_per_ampdu(rate, timing, seg.data_subframe)
     w = np.maximum(1.0, window_segments)
-    k = np.minimum(cap, w)
+    if repeat is None or not timing.aggregates:
+        k = np.minimum(cap, w)
+    else:
+        k = window_ampdu(w if window is None else window, cap, repeat)
     if up is not None:  # the station's own queue holds its window: sent as ⌈W/cap⌉ A-MPDUs per round trip
         k = np.where(up, w / np.ceil(w / cap - 1e-9), k)
         u = np.where(up, np.minimum(1.0, k / w), u)
