@@ -123,12 +123,9 @@ def _class_costs(topo: Topology, present: list[int], segs, over, u, up, both, by
     return cost, k
 
 
-def _repeat(topo: Topology, air: OnAir) -> np.ndarray:
-    """Per flow of ``air``: q of ``mac.window_ampdu`` (FIFO AP 1/2; per-station queues 2^-(others+1))."""
-    if not air.fair.any():
-        return np.full(len(air.rooms), 0.5)
-    m_down = np.bincount(air.rooms[~air.up], minlength=topo.n_rooms)
-    return repeat_probability(~air.fair, np.maximum(0, m_down[air.rooms] - 1))
+def _repeat(air: OnAir) -> np.ndarray:
+    """Per flow of ``air``: q of ``mac.window_ampdu``, from its room's contention chain (``mac.repeat_probability``)."""
+    return repeat_probability(air.u)
 
 
 @dataclass
@@ -464,7 +461,7 @@ class Simulation:
         segs = np.where(net.tcp[idx], net.win[idx] / net.mss[idx], 1e9)
         if held is not None:
             segs = np.where(fair | up, segs, held / net.mss[idx])
-        cost, k = _class_costs(topo, present, segs, over, u, up, both, air.by_class, _repeat(topo, air),
+        cost, k = _class_costs(topo, present, segs, over, u, up, both, air.by_class, _repeat(air),
                                None if held is None else np.where(net.tcp[idx], net.win[idx] / net.mss[idx], 1e9))
         net.ap_cost[idx] = cost
         net.segs[idx] = k
@@ -482,7 +479,7 @@ class Simulation:
         both = None if air.both is None else air.both[pos]
         present = air.present if len(air.present) == 1 else np.unique(cls).tolist()
         by_class = _by_class(present, cls, over, u, up, both) if len(present) > 1 else []
-        cost, k = _class_costs(topo, present, segs, over, u, up, both, by_class, _repeat(topo, air)[pos])
+        cost, k = _class_costs(topo, present, segs, over, u, up, both, by_class, _repeat(air)[pos])
         net.ap_cost[changed] = cost
         net.segs[changed] = k
         net.ap_weight[changed] = 1.0 / cost

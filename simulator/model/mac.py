@@ -208,21 +208,21 @@ def window_ampdu(window, cap, repeat):
     return np.where(q >= 1.0, w / j_max, segs / np.maximum(count, 1e-12))  # q = 1: the window in ⌈W/cap⌉ A-MPDUs
 
 
-def repeat_probability(fifo, others):
-    """q of ``window_ampdu``: the AP's next A-MPDU to a station comes before that station's TCP ACKs.
+def repeat_probability(u):
+    """q of ``window_ampdu`` from the contention chain's ``u`` (uplink ACK exchanges per downlink A-MPDU): 1 − u.
 
-    Bianchi (2000): each contender is equally likely to be the next to succeed,
-    so of the AP and the station, each comes first with probability 1/2,
-    whatever the other contenders do. A FIFO AP serves the receiver whose
-    oldest frame is oldest (ns-3 ``FcfsWifiQueueScheduler``: container queues
-    by the timestamp of their head MPDU); the station just served still holds
-    the oldest data (its window was released at once by its last ACK batch),
-    so the AP's next access is its again: q = 1/2. An AP with per-station
-    queues serves its ``others`` backlogged stations in turn first (deficit
-    round robin, Høiland-Jørgensen et al. 2017), winning others + 1 accesses
-    before the station wins one: q = 2^−(others+1).
+    In the chain (``contention_terms``) a station's ACK batch ends when it wins
+    an access, and grows when the AP serves it again first; per downlink
+    A-MPDU there are u ACK exchanges, so an A-MPDU is followed by another to
+    the same station before its ACKs with probability 1 − u (a geometric
+    window cycle: 1/(1 − q) A-MPDUs per ACK exchange). One station alone: the
+    AP and it are the two contenders, each next with probability 1/2 (Bianchi
+    2000), u = q = 1/2; many backlogged stations: the AP rarely comes back
+    first, u → 1, q → 0. ns-3's ACK/data A-MPDU ratio grows the same way
+    with n: 0.69–0.77 at n = 10, 0.83–0.85 at 20, 0.91–0.97 at 30
+    (``ampdus_ul``/``ampdus_dl``, validation/tables).
     """
-    return np.where(fifo, 0.5, 0.5 ** (1.0 + np.asarray(others, float)))
+    return np.clip(1.0 - np.asarray(u, float), 0.0, 1.0)
 
 
 def contention_terms(m_down: int, n_up: int, timing: MacTiming) -> tuple[float, float, float, float]:
@@ -392,7 +392,7 @@ def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overh
     if repeat is None or not timing.aggregates:
         k = np.minimum(cap, w)
     else:
-        k = window_ampdu(w if window is None else window, cap, repeat)
+        k = np.minimum(window_ampdu(w if window is None else window, cap, repeat), w)
     if up is not None:  # the station's own queue holds its window: sent as ⌈W/cap⌉ A-MPDUs per round trip
         k = np.where(up, w / np.ceil(w / cap - 1e-9), k)
         u = np.where(up, np.minimum(1.0, k / w), u)
