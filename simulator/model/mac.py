@@ -194,7 +194,11 @@ def window_ampdu(window, cap, repeat):
     q = np.clip(np.asarray(repeat, float), 0.0, 1.0)
     w, c, q = np.broadcast_arrays(w, c, q)
     j_max = np.ceil(w / c - 1e-9)
-    top = min(64, int(j_max.max()) if j_max.size else 1)  # q ≤ 1/2 in use: 64 repeats have probability < 1e-19
+    top = int(j_max.max()) if j_max.size else 1
+    whole = q >= 1.0  # always served again: the window in ⌈W/cap⌉ A-MPDUs (computed apart)
+    q = np.where(whole, 0.0, q)
+    q_top = float(q.max()) if q.size else 0.0  # longer cycles have probability < 1e-9 (a non-TCP flow: W = ∞)
+    top = min(top, 1 + int(math.ceil(math.log(1e-9) / math.log(max(q_top, 1e-9)))))
     segs = np.zeros(w.shape)
     count = np.zeros(w.shape)
     reach = np.ones(w.shape)  # q^(j−1): the cycle gets to its j-th A-MPDU
@@ -205,7 +209,7 @@ def window_ampdu(window, cap, repeat):
         segs += np.where(live, p * np.minimum(j * c, w), 0.0)
         count += np.where(live, p * j, 0.0)
         reach = reach * q
-    return np.where(q >= 1.0, w / j_max, segs / np.maximum(count, 1e-12))  # q = 1: the window in ⌈W/cap⌉ A-MPDUs
+    return np.where(whole, w / j_max, segs / np.maximum(count, 1e-12))
 
 
 def repeat_probability(u):

@@ -18,14 +18,13 @@ capacity (inference: a common router buffer rule of thumb).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
 import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..plan import Plan
-from .mac import IP_TCP, ContentionTable, MacTiming, Segments, block_ack_time, contention, flow_cost, ppdu_time
+from .mac import DELIM, IP_TCP, ContentionTable, MacTiming, Segments, block_ack_time, contention, flow_cost, ppdu_time
 from .wifi import negotiate
 
 __all__ = ["Topology", "RadioClass", "build_topology", "MAX_N", "WIRED_BUFFER_S"]
@@ -161,7 +160,7 @@ def _ack_exchange(t: MacTiming, rate: float, seg: Segments) -> float:
     """A station's TCP-ACK exchange (s): the ACKs of a full A-MPDU (one per delayed-ACK count) at ``rate``, SIFS,
     BlockAck — how long a collision of ACK PPDUs alone lasts (``mac.collision_terms``' T_c0)."""
     k = max(1.0, min(t.max_mpdus, t.max_ampdu_bytes // seg.data_subframe))
-    size = math.ceil(k / seg.delayed_ack) * seg.ack_subframe if t.aggregates else seg.ack_subframe - 4.0
+    size = math.ceil(k / seg.delayed_ack) * seg.ack_subframe if t.aggregates else seg.ack_subframe - DELIM
     return float(ppdu_time(size, rate, t)) + t.sifs + block_ack_time(t)
 
 
