@@ -44,6 +44,17 @@ the spirit of Bianchi's model, not a published formula; DL/UL multi-user
 analyses (Bellalta & Kosek-Szott, Ad Hoc Networks 2019) treat OFDMA, which
 this single-user model does not.
 
+How big a downlink A-MPDU is: the caps (byte cap, BlockAck window, PPDU
+duration) bound it, and so does the flow's window: the AP holds only what the
+sender has released, W less what the station has received but not yet
+acknowledged. Over a window cycle (``window_ampdu``, renewal-reward) the AP
+sends j A-MPDUs to the station before its ACK A-MPDU returns the window, one
+more with probability q = 1 − u (``repeat_probability``: the same chain). A
+station alone: q = 1/2, 36.9 MPDUs of a 90-segment window under a 42-MPDU
+cap; ns-3 36.5 (``validation/tables``, ``mean_ampdu_mpdus_dl``). A collision
+of TCP-ACK PPDUs alone (two of the k stations, neither the AP nor an upload)
+lasts an ACK exchange, not a data PPDU (``collision_terms``' T_c0).
+
 Every flow then has an airtime cost per delivered bit: its exchange, its
 share of contention, and the reverse exchange carrying its TCP ACKs. For an
 upload that reverse exchange is the AP's: a single-user PPDU carries one
@@ -385,9 +396,10 @@ def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overh
     A-MPDUs (same receiver, same AC): they cost their subframes' airtime,
     not an exchange of their own. Without aggregation (802.11a/g, K = 1)
     every TCP ACK is a frame of its own: 1/b of them per data MPDU, each
-    with its own access, Ack and contention overhead. ``repeat``: a
-    downlink's K is the mean over its window cycle (``window_ampdu`` with
-    that q) instead of min(caps, W).
+    with its own access, Ack and contention overhead. ``repeat`` (q, per
+    flow): a downlink's K is the mean over its window cycle (``window_ampdu``
+    of ``window``, default ``window_segments``) instead of min(caps, W), and
+    at most ``window_segments`` (its share of a shared FIFO, if that is less).
     """
     rate = np.asarray(rate_bps, float)
     rev = rate if reverse_rate_bps is None else np.asarray(reverse_rate_bps, float)
