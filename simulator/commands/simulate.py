@@ -8,8 +8,10 @@ junit.xml); the exit code is the report's SLO verdict.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UserError
@@ -96,7 +98,28 @@ def _with_progress(simulate, plan, run_dir, until):
         return simulate(plan, run_dir, until_s=until, progress=progress)
 
 
+@contextmanager
+def _frozen():
+    """Keep the cyclic collector off what is alive after the simulation (the 21k-device plan, the result).
+
+    The report's imports (numpy's and matplotlib's modules, the analysis) and its short-lived objects
+    otherwise trigger full collections that rescan all of it: ~0.35 s in importing ``simulator.report``
+    alone after malmo-worst-case (``python -X importtime``). Undone on exit (``gc.unfreeze``), so a caller
+    in the same process (tests) gets its collector back; ``report.write_report`` freezes the same way.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def _report(run_dir: Path, args) -> int:
+    with _frozen():
+        return _report_frozen(run_dir, args)
+
+
+def _report_frozen(run_dir: Path, args) -> int:
     from ..report import write_report
 
     result = write_report(run_dir)

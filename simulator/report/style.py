@@ -49,7 +49,7 @@ def fig(title: str, w: float = 9, h: float = 4.8, **margins: float) -> tuple[Fig
     FigureCanvasAgg(f)
     fixed_margins(f, **margins)
     ax = f.add_subplot()
-    ax.set_title(title)
+    ax.set_title(title, y=1.0)  # a fixed position: no title-overlap search (a tight bbox of each axis)
     ax.grid(alpha=0.3)
     return f, ax
 

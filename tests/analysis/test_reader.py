@@ -50,3 +50,34 @@ def test_empty_run(tmp_path):
     TraceWriter(tmp_path).close()
     assert len(read_steps(tmp_path)) == 0 and len(read_resources(tmp_path)) == 0
     assert len(read_steps(tmp_path / "nothing-here")) == 0
+
+
+def test_step_rows_format_reads_back_to_the_microsecond(tmp_path):
+    """``StepRows`` (the model's formatter) against the values read back: each float to 6 decimals
+    (``round(x, 6)``), NaN as an empty cell, quoted text, truncated byte counts, 1/0 for ok."""
+    from simulator.trace import StepRows
+
+    cases = [  # step, planned, start, end, nbytes, ok, error, attempt, queue, ttfb
+        ("join", -120.0, -120.0, -118.6990534, 1200, True, "", 1, 0.0, math.nan),
+        ("download", 3.25, 3.5, 60.1234567, 5_000_000.9, True, "", 1, math.nan, 3.6000004),
+        ("login", 10.0, 11.0, math.nan, 0, False, 'http 503, "retry"\nlater', 2, 0.4999996, math.nan),
+        ("assertion", math.nan, 1e4 + 1 / 3, 1e4 + 2 / 3, 7, np.bool_(False), "timeout", 3, 1.0, 0.0),
+    ]
+    lines: list[str] = []
+    rows = StepRows(lines, lambda: None, "run,1", "model", 'dev"1', "chromebook", "s1", "9A", "s1/9A")
+    for c in cases:
+        rows.add(*c)
+    with TraceWriter(tmp_path) as w:
+        w.step_csv("".join(lines), len(lines))
+    t = read_steps(tmp_path)
+    assert t.run.tolist() == ["run,1"] * 4 and t.device.tolist() == ['dev"1'] * 4
+
+    def same(got, want):
+        return (math.isnan(got) and math.isnan(want)) or got == round(want, 6)
+
+    for i, (step, planned, start, end, nbytes, ok, error, attempt, queue, ttfb) in enumerate(cases):
+        assert t.step[i] == step and t.bytes[i] == int(nbytes) and bool(t.ok[i]) == bool(ok)
+        assert t.error[i] == " ".join(error.split()) and t.attempt[i] == attempt
+        for got, want in ((t.planned_s[i], planned), (t.start_s[i], start), (t.end_s[i], end),
+                          (t.queue_s[i], queue), (t.ttfb_s[i], ttfb)):
+            assert same(float(got), want), (i, got, want)
