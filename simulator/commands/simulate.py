@@ -48,7 +48,8 @@ def run(args) -> int:
     from ..results import new_run_dir, planned_counts, update_manifest, write_manifest
 
     until = _until(args.until)
-    check_mqtt_options(args)
+    if args.mqtt or args.speed != 1.0:  # the check imports the MQTT client side (ssl): only when asked for
+        check_mqtt_options(args)
     plan = load_plan(args.scenario, args.overrides, args.seed)
     for w in plan.loaded.warnings:
         print(f"warning: {w}", file=sys.stderr)
