@@ -312,6 +312,24 @@ OnMpduDrop(Run_* run, std::string what, Ptr<const WifiMpdu>)
     CountDrop(run, what);
 }
 
+/** --diag: every congestion-window cut of a sender (``cwnd t sta old new`` bytes). */
+void
+OnCwnd(Run_* run, int sta, uint32_t old, uint32_t now)
+{
+    if (now < old)
+    {
+        run->res.diag.push_back("cwnd " + std::to_string(Simulator::Now().GetSeconds()) + " " +
+                                std::to_string(sta) + " " + std::to_string(old) + " " + std::to_string(now));
+    }
+}
+
+/** --diag: every packet the AP's root queue disc drops (``qdrop t``: CoDel or overflow). */
+void
+OnQdiscDrop(Run_* run, Ptr<const QueueDiscItem>)
+{
+    run->res.diag.push_back("qdrop " + std::to_string(Simulator::Now().GetSeconds()));
+}
+
 void
 HookSocket(Run_* run, int sta, Ptr<BulkSendApplication> app)
 {
@@ -319,6 +337,10 @@ HookSocket(Run_* run, int sta, Ptr<BulkSendApplication> app)
     if (s)
     {
         run->res.hooked += s->TraceConnectWithoutContext("CongState", MakeBoundCallback(&OnCong, run, sta));
+        if (run->prm.diagInterval > 0)
+        {
+            s->TraceConnectWithoutContext("CongestionWindow", MakeBoundCallback(&OnCwnd, run, sta));
+        }
     }
 }
 
@@ -519,6 +541,10 @@ Run(const Params& prm)
         auto* d = new DiagTap{run, apWifi->GetMac()->GetTxopQueue(qos ? AC_BE : AC_BE_NQOS), qd,
                               apWifi->GetObject<NetDeviceQueueInterface>()};
         Simulator::Schedule(Seconds(prm.flowStart), &DiagTap::Sample, d);
+        if (qd)
+        {
+            qd->TraceConnectWithoutContext("Drop", MakeBoundCallback(&OnQdiscDrop, run));
+        }
         for (uint32_t i = 0; i < all.GetN(); ++i)
         {
             DynamicCast<WifiNetDevice>(all.Get(i))->GetMac()->GetTxopQueue(AC_BE)->TraceConnectWithoutContext(

@@ -24,6 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 TABLES = HERE / "tables"
 HOLDOUT = TABLES / "holdout"  # held-out cases (README "Held-out cases"): compared, never tuned on
+SLOW = TABLES / "slow"  # slow-room cases for the queue/TCP model (tests/model/test_tcp_codel.py reads them)
 CONN_TIMEOUT_S = 3.0  # ns-3 TcpSocket::ConnTimeout default (read back into config.tcp.conn_timeout_s)
 MSS = 1448  # 1500 B IP MTU - 20 IP - 32 TCP (20 + 12 timestamp option)
 ERP_RATES_MBPS = (6, 9, 12, 18, 24, 36, 48, 54)  # 802.11g ERP-OFDM rates, indexed like the model's "mcs" of a/g
@@ -55,11 +56,12 @@ class Case:
     server_rate: str = ""  # "" = servers on the AP node; else a wired server behind it (PointToPoint DataRate)
     server_delay: str = ""  # its one-way Delay, e.g. "0.5ms"
     holdout: bool = False  # a held-out case (tables/holdout/): never used to tune or test-tolerance the model's fit
+    slow: bool = False  # a slow-room case (tables/slow/, its own index): the queue and TCP-tail checks
 
     @property
     def folder(self) -> Path:
-        """Where its table goes: ``tables/`` or, for a held-out case, ``tables/holdout/``."""
-        return HOLDOUT if self.holdout else TABLES
+        """Where its table goes: ``tables/``, ``tables/slow/`` or, for a held-out case, ``tables/holdout/``."""
+        return HOLDOUT if self.holdout else SLOW if self.slow else TABLES
 
     def mode(self, i: int) -> str:
         """Station i's ns-3 data mode: ``HeMcs9`` ..., or for 802.11g its ERP-OFDM rate (mcs 0..7 = 6..54 Mbit/s)."""
@@ -161,6 +163,13 @@ def _grid() -> list[Case]:
             "each downloading 2 MB and uploading 0.4 MB at once (servers on the AP)", standard="g", band="2.4 GHz",
             channel=1, width_mhz=20, ap_streams=1, stations=n, station_streams=_uniform(n, 1), mcs=_uniform(n, 7),
             download_bytes=2_000_000, upload_bytes=400_000, sim_cap_s=120.0, seeds=3))
+    # a slow 5 GHz room (2026-12-03, tcp helper): 20 MHz, 2x2 HE-MCS 5, 2 MB each -- the medium, not the
+    # windows, is the bottleneck, so the AP's queues (FqCoDel in front of the 500-packet MAC queue) stand full
+    for n in (10, 20, 30):
+        cases.append(Case(
+            f"ax20-mcs5-n{n}", f"802.11ax 5 GHz 20 MHz (channel 36) 2x2, {n} stations at HE-MCS 5, 2 MB download "
+            "each, starts over 1 s", channel=36, width_mhz=20, stations=n, station_streams=_uniform(n, 2),
+            mcs=_uniform(n, 5), download_bytes=2_000_000, seeds=3 if n < 30 else 2, slow=True))
     return cases
 
 
@@ -565,7 +574,7 @@ def markdown_summary(folder: Path = TABLES) -> str:
 
 
 def _table_folders() -> list[Path]:
-    return [f for f in (TABLES, HOLDOUT) if (f / "index.json").exists()]
+    return [f for f in (TABLES, HOLDOUT, SLOW) if (f / "index.json").exists()]
 
 
 def _replace_between(text: str, marker: str, body: str) -> str:
