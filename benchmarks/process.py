@@ -65,7 +65,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model import ROOT, WORST, export, reference_s, whole_simulate  # noqa: E402
+from model import ROOT, WORST, export, reference_s  # noqa: E402
 
 PHASES = ("start-up", "imports", "load", "plan", "simulate", "trace rows", "trace write", "trace read",
           "analysis", "report", "other", "shutdown", "instrument")
@@ -204,7 +204,45 @@ def instrumented(argv: list[str]) -> dict:
             "wrapper_s_per_call": per_call, "wrapped": sorted(f"{m}.{a}" for m, a in done)}
 
 
+def plain_child(argv: list[str]) -> dict:
+    """The command as it runs, with one clock pair around ``model.simulate`` (one call: no overhead to speak
+    of), so the plain run also splits into the simulate call (trace writing included) and the rest."""
+    import simulator.model as model
+
+    spent = [0.0]
+    real = model.simulate
+
+    def timed(*a, **k):
+        t0 = time.process_time()
+        try:
+            return real(*a, **k)
+        finally:
+            spent[0] += time.process_time() - t0
+    model.simulate = timed
+    from simulator.cli import main
+    sys.argv = [sys.argv[0], *argv]
+    code = main()
+    return {"exit_code": code, "simulate_s": spent[0]}
+
+
 # ------------------------------------------------------------------ in the parent
+def plain_run(code: Path, scenario: Path, until: str) -> tuple[float, float, float]:
+    """(wall, whole CPU, CPU of the ``model.simulate`` call) of one plain run in a fresh interpreter."""
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, __file__, "--child-plain", "simulate", str(scenario), "--until", until, "-q",
+               "-o", str(Path(out) / "run")]
+        c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd=code, env=dict(os.environ, PYTHONPATH=str(code)))
+        wall = time.perf_counter() - t0
+        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        lines = res.stdout.strip().splitlines()
+        if res.returncode not in (0, 1) or not lines:
+            raise SystemExit(f"benchmarks/process.py: plain run failed:\n{res.stderr[-2000:]}")
+        r = json.loads(lines[-1])
+        return wall, (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime), r["simulate_s"]
+
+
 def _min_phases(runs: list[dict]) -> dict:
     """Per phase, the least CPU over the repeated instrumented runs (the machine may be shared)."""
     best = dict(runs[0])
@@ -231,8 +269,8 @@ def breakdown(code: Path, scenario: Path, until: str) -> dict:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--child"]:  # the instrumented run: the rest is examday's own command line
-        r = instrumented(argv[1:])
+    if argv[:1] in (["--child"], ["--child-plain"]):  # a measured run: the rest is examday's own command line
+        r = instrumented(argv[1:]) if argv[0] == "--child" else plain_child(argv[1:])
         sys.stdout.flush()
         print("\n" + json.dumps(r))
         return 0
@@ -254,12 +292,13 @@ def main(argv=None) -> int:
         plain: dict[str, list] = {label: [] for label in codes}
         for _ in range(args.repeat):  # interleaved, so both trees see the same load
             for label, code in codes.items():
-                plain[label].append(whole_simulate(code, scenario, args.until))
+                plain[label].append(plain_run(code, scenario, args.until))
         instr: dict[str, list] = {label: [] for label in codes}
         for _ in range(args.repeat):
             for label, code in codes.items():
                 instr[label].append(breakdown(code, scenario, args.until))
         res = {label: (min(plain[label], key=lambda w: w[1]), _min_phases(instr[label])) for label in codes}
+        plain_runs = plain
     print(f"{scenario.stem}, --until {args.until}, whole `examday simulate` process (CPU s, one core):")
     labels = list(res)
     print(f"  {'phase':<12}" + "".join(f"{lb:>22}" for lb in labels))
@@ -271,11 +310,18 @@ def main(argv=None) -> int:
           + "   (every phase but simulate and instrument)")
     print(f"  {'whole, plain':<12}" + "".join(f"{res[lb][0][1]:>16.2f} (wall{res[lb][0][0]:>5.1f})"
                                             for lb in labels))
+    rest = {lb: min(w[1] - w[2] for w in plain_runs[lb]) for lb in labels}
+    print(f"  {'simulate()':<12}" + "".join(f"{min(w[2] for w in plain_runs[lb]):>22.2f}" for lb in labels)
+          + "   (plain: the model.simulate call, trace writing included)")
+    print(f"  {'the rest':<12}" + "".join(f"{rest[lb]:>22.2f}" for lb in labels)
+          + "   (plain: whole minus that call; least of the runs)")
     if len(labels) == 2:
         b, n = res[labels[0]][0][1], res[labels[1]][0][1]
         print(f"  whole process: {b:.2f} -> {n:.2f} s cpu ({b / n:.2f}x)")
         ob, on = outside[labels[0]], outside[labels[1]]
-        print(f"  outside the simulation: {ob:.2f} -> {on:.2f} s cpu ({ob / on:.2f}x)")
+        print(f"  outside the simulation (instrumented): {ob:.2f} -> {on:.2f} s cpu ({ob / on:.2f}x)")
+        rb, rn = rest[labels[0]], rest[labels[1]]
+        print(f"  outside the simulate call (plain): {rb:.2f} -> {rn:.2f} s cpu ({rb / rn:.2f}x)")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -44,6 +44,13 @@ def _until(text: str | None) -> float | None:
 
 
 def run(args) -> int:
+    from ..trace import retained
+
+    with retained():  # the report reads back the trace just written: from memory, not by inflating it
+        return _run(args)
+
+
+def _run(args) -> int:
     from ..model import simulate
     from ..results import new_run_dir, planned_counts, update_manifest, write_manifest
 

@@ -81,3 +81,30 @@ def test_step_rows_format_reads_back_to_the_microsecond(tmp_path):
         for got, want in ((t.planned_s[i], planned), (t.start_s[i], start), (t.end_s[i], end),
                           (t.queue_s[i], queue), (t.ttfb_s[i], ttfb)):
             assert same(float(got), want), (i, got, want)
+
+
+def test_retained_text_is_read_back_only_while_the_file_is_unchanged(tmp_path):
+    """Inside ``trace.retained()`` a closed shard is read from memory (shown by swapping the kept text);
+    once the file has changed on disk its own rows are read; nothing is kept after the block."""
+    import gzip
+    import os
+
+    from simulator import trace
+    from simulator.trace import STEP_COLUMNS
+
+    path = tmp_path / "steps.csv.gz"
+    with trace.retained():
+        with TraceWriter(tmp_path) as w:
+            for i in range(3):
+                w.step(rec(f"d{i}", "join", 0, 1))
+        key = os.path.abspath(path)
+        size, mtime, text = trace._WRITTEN[key]
+        assert gzip.decompress(path.read_bytes()) == text
+        swapped = text.replace(b"d1,", b"kept,")
+        trace._WRITTEN[key] = (size, mtime, swapped)
+        assert read_steps(tmp_path).device.tolist() == ["d0", "kept", "d2"]
+        first_row = text.split(b"\n")[1]
+        path.write_bytes(gzip.compress((",".join(STEP_COLUMNS) + "\n").encode() + first_row + b"\n"))
+        os.utime(path, ns=(mtime + 10**9, mtime + 10**9))
+        assert read_steps(tmp_path).device.tolist() == ["d0"]
+    assert not trace._WRITTEN
