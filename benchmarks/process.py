@@ -28,12 +28,30 @@ in a fresh interpreter, twice per code tree:
    other         manifest, argument parsing, what no wrapper covers
    shutdown      after ``cli.main`` returns: the child's CPU (rusage) minus its
                  own CPU at that moment (final collection, module teardown)
+   instrument    the wrappers' own cost (calls x a no-op wrapper's cost measured
+                 in the child after the run), taken out of the phases they wrap
+                 (120k ``StepRows.add`` calls: ~0.25 s)
    ============  =============================================================
 
-The instrumented run costs a little more (the ``StepRows.add`` wrapper is
-called once per step row); the plain run's CPU is the figure to quote.
+"outside sim." is every phase but simulate and instrument (this side's part of
+the process: imports, loading, the trace, the analysis, the report). The plain
+runs also time the one ``model.simulate`` call, so "the rest" (whole minus
+that call, trace writing *inside* it) comes without any wrapper. The plain
+run's whole CPU is the figure to quote; ``--repeat N`` interleaves N plain and
+N instrumented runs per tree and keeps the least CPU (per phase).
 ``--baseline REV`` measures a ``git archive`` of REV in the same command
 (``benchmarks/model.py``'s ``export``), so figures compare under the same load.
+
+Since 2026-12-03 (procspeed; ``--baseline main --repeat 2``, load 3-7, so every figure ~1.5x its value
+on an idle machine): outside the simulation 5.97 -> 4.79 s cpu (1.25x), whole process 19.40 -> 17.81 s.
+Imports 1.35 -> 0.98 (the first full collection of the 21k-device plan ran inside the report's imports,
+~0.35 s: ``commands.simulate`` now keeps the collector frozen over the whole report), report 2.16 ->
+1.63 (the site heatmap's 93 row labels as plain texts instead of tick objects, the log axis's decades
+as plain numbers instead of mathtext, fixed title positions, html without a second summary document),
+trace read 0.30 -> 0.22 (``trace.retained``: the text just written is parsed from memory), analysis
+0.51 -> 0.42, trace rows 0.53 -> 0.46 (NaN tests inline). Outputs identical (summary.json, sites.csv,
+rooms.csv, junit.xml byte-equal on the same trace; the trace byte-equal; plots differ only in the
+heatmap's tick marks and the latency plot's y labels).
 
 Where the time goes (malmo-worst-case, 30 min, 2026-12-02, load 3-6 on the
 shared 2-core machine, so +-0.5 s per phase): outside the simulation about
