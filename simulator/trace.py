@@ -27,6 +27,7 @@ import io
 import math
 import os
 import threading
+import weakref
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -398,6 +399,8 @@ def _columns(pattern: str, run_dir: Path, columns: tuple[str, ...]) -> dict[str,
             values = np.asarray(col.dictionary.to_pylist(), dtype=object)
             idx = col.indices.to_numpy(zero_copy_only=False) if len(values) else None
             out[c] = values[idx] if idx is not None else np.full(len(col), "", dtype=object)
+            if idx is not None:
+                _remember_codes(out[c], values, idx)
         elif pa.types.is_integer(col.type):
             ints = col.to_numpy(zero_copy_only=False)
             if col.null_count:
@@ -406,6 +409,28 @@ def _columns(pattern: str, run_dir: Path, columns: tuple[str, ...]) -> dict[str,
         else:
             out[c] = col.to_numpy(zero_copy_only=False, writable=True)
     return out
+
+
+#: id(column) -> (weak reference to it, (labels, codes)): text columns as the parser dictionary-encoded them
+_CODES: dict[int, tuple[weakref.ref, tuple[np.ndarray, np.ndarray]]] = {}
+
+
+def _remember_codes(column: np.ndarray, labels: np.ndarray, codes: np.ndarray) -> None:
+    """Keep the parser's encoding of ``column`` when it is the first-seen-order one (every label used, each
+    first appearing after the previous one: the running maximum of the codes steps by at most 1), which is
+    ``analysis.stats.factorize``'s result for it without a pass over the strings."""
+    top = np.maximum.accumulate(codes)
+    if not len(codes) or codes[0] != 0 or top[-1] != len(labels) - 1 or (len(codes) > 1 and np.diff(top).max() > 1):
+        return
+    for k in [k for k, (r, _) in _CODES.items() if r() is None]:
+        del _CODES[k]
+    _CODES[id(column)] = (weakref.ref(column), (labels, codes.astype(np.int64)))
+
+
+def known_codes(column: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(labels, codes) of a text column as read (see ``_remember_codes``), None for any other array."""
+    hit = _CODES.get(id(column))
+    return hit[1] if hit is not None and hit[0]() is column else None
 
 
 _STR = ("run", "engine", "device", "kind", "site", "room", "ap", "step", "error")

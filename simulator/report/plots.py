@@ -27,7 +27,7 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 from matplotlib.transforms import ScaledTranslation, blended_transform_factory  # noqa: E402
 
 from ..analysis.attribution import resource_label  # noqa: E402
-from ..analysis.stats import READY_STEPS, factorize  # noqa: E402
+from ..analysis.stats import READY_STEPS, column_in, column_is, factorize  # noqa: E402
 from ..analysis.summary import Analysis  # noqa: E402
 from .style import GREY, WORST, clock_axis, fig as _fig, fixed_margins, mark_moments, session_open_s, step_color  # noqa: E402
 
@@ -120,7 +120,7 @@ def step_latency_over_time(a: Analysis, steps: tuple[str, ...] = ("join", "login
         edges = _bins(lo, hi, 60)
         dur = t.duration_s
         for step in (s for s in steps if s in a.step_stats):
-            m = ok & (t.step == step) & (t.start_s >= edges[0]) & (t.start_s < edges[-1])
+            m = ok & column_is(t.step, step) & (t.start_s >= edges[0]) & (t.start_s < edges[-1])
             if not m.any():
                 continue
             b = np.clip(np.searchsorted(edges, t.start_s[m], side="right") - 1, 0, len(edges) - 2)
@@ -232,7 +232,7 @@ def utilisation_over_time(a: Analysis, top_n: int = 5, window_s: float | None = 
     chosen = list(dict.fromkeys(blamed[:top_n] + [s.resource for s in by_sat]))[:top_n]
     # the getting-ready window, stretched to the end of any saturation (a quiet hour of autosaves is left out)
     lo, hi = _window(a, deadlines=False)
-    sat = np.isin(r.resource, chosen) & (np.nan_to_num(r.utilisation) >= 0.95)
+    sat = column_in(r.resource, chosen) & (np.nan_to_num(r.utilisation) >= 0.95)
     if sat.any():
         hi = max(hi, float(r.t_s[sat].max()) + 0.1 * (hi - lo))
     span = hi - lo
@@ -242,7 +242,7 @@ def utilisation_over_time(a: Analysis, top_n: int = 5, window_s: float | None = 
     f, ax = _fig(f"{a.info.scenario}: utilisation of the busiest resources (band: mean to max per {win:g} s)")
     ax.set_ylabel("utilisation (% busy)")
     for i, name in enumerate(chosen):
-        m = r.resource == name
+        m = column_is(r.resource, name)
         t, u = r.t_s[m], 100 * np.nan_to_num(r.utilisation[m])
         b = np.searchsorted(edges, t, side="right") - 1
         keep = (b >= 0) & (b < len(edges) - 1)
@@ -386,7 +386,7 @@ def ap_telemetry(a: Analysis) -> object | None:
     from matplotlib.figure import Figure
 
     r = a.resources
-    m = r.kind == "ap-telemetry" if len(r) else np.zeros(0, bool)
+    m = column_is(r.kind, "ap-telemetry") if len(r) else np.zeros(0, bool)
     if not m.any():
         return None
     f = Figure(figsize=(9, 6.4), dpi=100)

@@ -108,3 +108,33 @@ def test_retained_text_is_read_back_only_while_the_file_is_unchanged(tmp_path):
         os.utime(path, ns=(mtime + 10**9, mtime + 10**9))
         assert read_steps(tmp_path).device.tolist() == ["d0"]
     assert not trace._WRITTEN
+
+
+def test_parsed_codes_are_factorize_s_and_column_tests_match_plain_comparisons(tmp_path):
+    """The reader's dictionary codes stand in for ``factorize`` only when they are its result (first-seen
+    labels); ``column_is``/``column_in`` agree with ``==``/``np.isin`` on the object column."""
+    from simulator import trace
+    from simulator.analysis import stats
+
+    a = TraceWriter(tmp_path, shard="w1")
+    b = TraceWriter(tmp_path, shard="w2")
+    for i in range(30):
+        (a if i % 3 else b).step(rec(f"d{i % 7}", ("login", "join", "download")[i % 3], i, i + 1,
+                                      ok=i % 4 != 0, error="" if i % 4 else "timeout"))
+    a.close()
+    b.close()
+    t = read_steps(tmp_path)
+    for name in ("device", "step", "error"):
+        col = getattr(t, name)
+        known = trace.known_codes(col)
+        stats._FACTOR_CACHE.clear()
+        saved = dict(trace._CODES)
+        trace._CODES.clear()
+        want = stats.factorize(col)  # the dict pass
+        trace._CODES.update(saved)
+        assert known is not None and known[0].tolist() == want[0].tolist() and known[1].tolist() == want[1].tolist()
+        assert (want[0][want[1]] == col).all()
+    assert trace.known_codes(t.step.copy()) is None  # another array: no stale answer
+    for v in ("login", "join", "nothing"):
+        assert (stats.column_is(t.step, v) == (t.step == v)).all()
+    assert (stats.column_in(t.step, ["join", "nothing"]) == np.isin(t.step, ["join", "nothing"])).all()
