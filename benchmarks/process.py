@@ -53,6 +53,10 @@ trace read 0.30 -> 0.22 (``trace.retained``: the text just written is parsed fro
 rooms.csv, junit.xml byte-equal on the same trace; the trace byte-equal; plots differ only in the
 heatmap's tick marks and the latency plot's y labels).
 
+Then (79a5a95: text columns keep the parser's codes, fewer string comparisons in analysis and plots;
+``--baseline main``, one run each, load 2-5): whole process 19.29 -> 18.00 s cpu, plain whole minus the
+simulate call 4.44 -> 3.72 s (1.19x); the instrumented phases are within the load's noise (+-0.3 s).
+
 Where the time goes (malmo-worst-case, 30 min, 2026-12-02, load 3-6 on the
 shared 2-core machine, so +-0.5 s per phase): outside the simulation about
 3.5 s. Imports ~1.2-1.5 s (numpy ~0.15, pydantic + building the scenario
