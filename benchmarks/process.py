@@ -28,12 +28,34 @@ in a fresh interpreter, twice per code tree:
    other         manifest, argument parsing, what no wrapper covers
    shutdown      after ``cli.main`` returns: the child's CPU (rusage) minus its
                  own CPU at that moment (final collection, module teardown)
+   instrument    the wrappers' own cost (calls x a no-op wrapper's cost measured
+                 in the child after the run), taken out of the phases they wrap
+                 (120k ``StepRows.add`` calls: ~0.25 s)
    ============  =============================================================
 
-The instrumented run costs a little more (the ``StepRows.add`` wrapper is
-called once per step row); the plain run's CPU is the figure to quote.
+"outside sim." is every phase but simulate and instrument (this side's part of
+the process: imports, loading, the trace, the analysis, the report). The plain
+runs also time the one ``model.simulate`` call, so "the rest" (whole minus
+that call, trace writing *inside* it) comes without any wrapper. The plain
+run's whole CPU is the figure to quote; ``--repeat N`` interleaves N plain and
+N instrumented runs per tree and keeps the least CPU (per phase).
 ``--baseline REV`` measures a ``git archive`` of REV in the same command
 (``benchmarks/model.py``'s ``export``), so figures compare under the same load.
+
+Since 2026-12-03 (procspeed; ``--baseline main --repeat 2``, load 3-7, so every figure ~1.5x its value
+on an idle machine): outside the simulation 5.97 -> 4.79 s cpu (1.25x), whole process 19.40 -> 17.81 s.
+Imports 1.35 -> 0.98 (the first full collection of the 21k-device plan ran inside the report's imports,
+~0.35 s: ``commands.simulate`` now keeps the collector frozen over the whole report), report 2.16 ->
+1.63 (the site heatmap's 93 row labels as plain texts instead of tick objects, the log axis's decades
+as plain numbers instead of mathtext, fixed title positions, html without a second summary document),
+trace read 0.30 -> 0.22 (``trace.retained``: the text just written is parsed from memory), analysis
+0.51 -> 0.42, trace rows 0.53 -> 0.46 (NaN tests inline). Outputs identical (summary.json, sites.csv,
+rooms.csv, junit.xml byte-equal on the same trace; the trace byte-equal; plots differ only in the
+heatmap's tick marks and the latency plot's y labels).
+
+Then (79a5a95: text columns keep the parser's codes, fewer string comparisons in analysis and plots;
+``--baseline main``, one run each, load 2-5): whole process 19.29 -> 18.00 s cpu, plain whole minus the
+simulate call 4.44 -> 3.72 s (1.19x); the instrumented phases are within the load's noise (+-0.3 s).
 
 Where the time goes (malmo-worst-case, 30 min, 2026-12-02, load 3-6 on the
 shared 2-core machine, so +-0.5 s per phase): outside the simulation about
@@ -55,6 +77,7 @@ import argparse
 import builtins
 import importlib
 import json
+import math
 import os
 import resource
 import subprocess
@@ -64,10 +87,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model import ROOT, WORST, export, reference_s, whole_simulate  # noqa: E402
+from model import ROOT, WORST, export, reference_s  # noqa: E402
 
 PHASES = ("start-up", "imports", "load", "plan", "simulate", "trace rows", "trace write", "trace read",
-          "analysis", "report", "other", "shutdown")
+          "analysis", "report", "other", "shutdown", "instrument")
+#: the phases outside the simulation core (the issue's "report included" part; the trace is written during
+#: ``model.simulate`` but is this side's cost): all but "simulate" and the wrappers' own cost
+OUTSIDE = tuple(p for p in PHASES if p not in ("simulate", "instrument"))
 
 #: (module, attribute path, phase) wrapped in the instrumented child; missing ones are skipped (older trees)
 WRAP = (
@@ -98,6 +124,7 @@ class Clock:
 
     def __init__(self) -> None:
         self.totals = dict.fromkeys(PHASES, 0.0)
+        self.calls = dict.fromkeys(PHASES, 0)
         self.stack = ["start-up"]
         self.last = 0.0  # the interpreter's own start is start-up too
 
@@ -115,14 +142,35 @@ class Clock:
     def wrap(self, fn, phase: str):
         enter, leave = self.enter, self.leave
 
+        calls = self.calls
+
         def timed(*a, **k):
             enter(phase)
+            calls[phase] += 1
             try:
                 return fn(*a, **k)
             finally:
                 leave()
         timed.__wrapped__ = fn
         return timed
+
+    def overhead_per_call(self, n: int = 100_000) -> float:
+        """CPU seconds one wrapped call costs beyond the call itself (two clock reads, the stack), so the
+        120k-call "trace rows" phase can be given net of it; measured on a no-op, best of three."""
+        def noop(*a, **k):
+            return None
+        probe = Clock()
+        timed = probe.wrap(noop, "other")
+        best = math.inf
+        for _ in range(3):
+            t0 = time.process_time()
+            for _ in range(n):
+                noop(1, 2)
+            t1 = time.process_time()
+            for _ in range(n):
+                timed(1, 2)
+            best = min(best, (time.process_time() - t1) - (t1 - t0))
+        return max(0.0, best / n)
 
 
 def _patch(clock: Clock, done: set) -> None:
@@ -167,11 +215,63 @@ def instrumented(argv: list[str]) -> dict:
     sys.argv = [sys.argv[0], *argv]
     code = main()  # as the command line runs it (argv None: the process ends after it)
     clock.leave()
-    return {"exit_code": code, "phases": clock.totals, "cpu_s": time.process_time(),
-            "wrapped": sorted(f"{m}.{a}" for m, a in done)}
+    cpu = time.process_time()
+    per_call = clock.overhead_per_call()  # after the run: its own CPU is not in cpu_s
+    for ph, n in clock.calls.items():  # the wrappers' own cost, moved out of the phases they wrap
+        cost = min(n * per_call, clock.totals[ph])
+        clock.totals[ph] -= cost
+        clock.totals["instrument"] += cost
+    return {"exit_code": code, "phases": clock.totals, "cpu_s": cpu, "calibration_s": time.process_time() - cpu,
+            "wrapped_calls": clock.calls,
+            "wrapper_s_per_call": per_call, "wrapped": sorted(f"{m}.{a}" for m, a in done)}
+
+
+def plain_child(argv: list[str]) -> dict:
+    """The command as it runs, with one clock pair around ``model.simulate`` (one call: no overhead to speak
+    of), so the plain run also splits into the simulate call (trace writing included) and the rest."""
+    import simulator.model as model
+
+    spent = [0.0]
+    real = model.simulate
+
+    def timed(*a, **k):
+        t0 = time.process_time()
+        try:
+            return real(*a, **k)
+        finally:
+            spent[0] += time.process_time() - t0
+    model.simulate = timed
+    from simulator.cli import main
+    sys.argv = [sys.argv[0], *argv]
+    code = main()
+    return {"exit_code": code, "simulate_s": spent[0]}
 
 
 # ------------------------------------------------------------------ in the parent
+def plain_run(code: Path, scenario: Path, until: str) -> tuple[float, float, float]:
+    """(wall, whole CPU, CPU of the ``model.simulate`` call) of one plain run in a fresh interpreter."""
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, __file__, "--child-plain", "simulate", str(scenario), "--until", until, "-q",
+               "-o", str(Path(out) / "run")]
+        c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd=code, env=dict(os.environ, PYTHONPATH=str(code)))
+        wall = time.perf_counter() - t0
+        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        lines = res.stdout.strip().splitlines()
+        if res.returncode not in (0, 1) or not lines:
+            raise SystemExit(f"benchmarks/process.py: plain run failed:\n{res.stderr[-2000:]}")
+        r = json.loads(lines[-1])
+        return wall, (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime), r["simulate_s"]
+
+
+def _min_phases(runs: list[dict]) -> dict:
+    """Per phase, the least CPU over the repeated instrumented runs (the machine may be shared)."""
+    best = dict(runs[0])
+    best["phases"] = {ph: min(r["phases"][ph] for r in runs) for ph in PHASES}
+    return best
+
+
 def breakdown(code: Path, scenario: Path, until: str) -> dict:
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, __file__, "--child", "simulate", str(scenario), "--until", until, "-q",
@@ -185,14 +285,14 @@ def breakdown(code: Path, scenario: Path, until: str) -> dict:
             raise SystemExit(f"benchmarks/process.py: instrumented run failed:\n{res.stderr[-2000:]}")
         r = json.loads(lines[-1])
         whole = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
-        r["phases"]["shutdown"] = max(0.0, whole - r["cpu_s"])
+        r["phases"]["shutdown"] = max(0.0, whole - r["cpu_s"] - r.get("calibration_s", 0.0))
         return r
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--child"]:  # the instrumented run: the rest is examday's own command line
-        r = instrumented(argv[1:])
+    if argv[:1] in (["--child"], ["--child-plain"]):  # a measured run: the rest is examday's own command line
+        r = instrumented(argv[1:]) if argv[0] == "--child" else plain_child(argv[1:])
         sys.stdout.flush()
         print("\n" + json.dumps(r))
         return 0
@@ -201,7 +301,8 @@ def main(argv=None) -> int:
     ap.add_argument("--until", default="30min")
     ap.add_argument("--baseline", metavar="REV", help="also measure this git revision (e.g. main)")
     ap.add_argument("--repeat", type=int, default=1,
-                    help="plain runs per tree, interleaved between trees (the minimum CPU is shown)")
+                    help="plain and instrumented runs per tree, interleaved between trees (the minimum CPU "
+                         "is shown, per phase for the instrumented runs)")
     args = ap.parse_args(argv)
     scenario = Path(args.scenario).resolve()
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; "
@@ -213,20 +314,36 @@ def main(argv=None) -> int:
         plain: dict[str, list] = {label: [] for label in codes}
         for _ in range(args.repeat):  # interleaved, so both trees see the same load
             for label, code in codes.items():
-                plain[label].append(whole_simulate(code, scenario, args.until))
-        res = {label: (min(plain[label], key=lambda w: w[1]), breakdown(code, scenario, args.until))
-               for label, code in codes.items()}
+                plain[label].append(plain_run(code, scenario, args.until))
+        instr: dict[str, list] = {label: [] for label in codes}
+        for _ in range(args.repeat):
+            for label, code in codes.items():
+                instr[label].append(breakdown(code, scenario, args.until))
+        res = {label: (min(plain[label], key=lambda w: w[1]), _min_phases(instr[label])) for label in codes}
+        plain_runs = plain
     print(f"{scenario.stem}, --until {args.until}, whole `examday simulate` process (CPU s, one core):")
     labels = list(res)
     print(f"  {'phase':<12}" + "".join(f"{lb:>22}" for lb in labels))
     for ph in PHASES:
         print(f"  {ph:<12}" + "".join(f"{res[lb][1]['phases'][ph]:>22.2f}" for lb in labels))
     print(f"  {'sum (instr.)':<12}" + "".join(f"{sum(res[lb][1]['phases'].values()):>22.2f}" for lb in labels))
+    outside = {lb: sum(res[lb][1]["phases"][p] for p in OUTSIDE) for lb in labels}
+    print(f"  {'outside sim.':<12}" + "".join(f"{outside[lb]:>22.2f}" for lb in labels)
+          + "   (every phase but simulate and instrument)")
     print(f"  {'whole, plain':<12}" + "".join(f"{res[lb][0][1]:>16.2f} (wall{res[lb][0][0]:>5.1f})"
                                             for lb in labels))
+    rest = {lb: min(w[1] - w[2] for w in plain_runs[lb]) for lb in labels}
+    print(f"  {'simulate()':<12}" + "".join(f"{min(w[2] for w in plain_runs[lb]):>22.2f}" for lb in labels)
+          + "   (plain: the model.simulate call, trace writing included)")
+    print(f"  {'the rest':<12}" + "".join(f"{rest[lb]:>22.2f}" for lb in labels)
+          + "   (plain: whole minus that call; least of the runs)")
     if len(labels) == 2:
         b, n = res[labels[0]][0][1], res[labels[1]][0][1]
         print(f"  whole process: {b:.2f} -> {n:.2f} s cpu ({b / n:.2f}x)")
+        ob, on = outside[labels[0]], outside[labels[1]]
+        print(f"  outside the simulation (instrumented): {ob:.2f} -> {on:.2f} s cpu ({ob / on:.2f}x)")
+        rb, rn = rest[labels[0]], rest[labels[1]]
+        print(f"  outside the simulate call (plain): {rb:.2f} -> {rn:.2f} s cpu ({rb / rn:.2f}x)")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -274,13 +274,22 @@ def attribute(t: StepTable, r: ResourceTable, rd: Readiness) -> Attribution:
 def _slowing_resource(t, rows, steps, step_codes, sites, site_codes, rooms, room_codes, integ: _Integrals,
                       server_names) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the most utilised sampled resource on its path during the attempt (else the step's server),
-    and that resource's mean utilisation over the attempt (-1 where nothing on the path was sampled)."""
+    and that resource's mean utilisation over the attempt (-1 where nothing on the path was sampled).
+
+    The path's resources are tried in ``_PATHS`` order and a later one wins only when it is busier by more
+    than 1e-9. The mean utilisations are computed first, one ``_Integrals.mean`` per sampled resource over
+    every attempt it is on the path of (elementwise, so the same numbers as per (resource, step)); the
+    ordered comparison then runs per path position, vectorised over the attempts.
+    """
     out = server_names(rows)
     best = np.full(len(rows), -1.0)
     if not integ.t or not len(rows):
         return out, best
     a, b = t.start_s[rows], t.end_s[rows]
     sc = step_codes[rows]
+    names: list[str] = []  # sampled resources on some path, by first appearance
+    name_id: dict[str, int] = {}
+    tasks: list[tuple[np.ndarray, np.ndarray]] = []  # per (step, path position): attempts, resource id (-1: none)
     for s_idx, step in enumerate(steps.tolist()):
         path = _PATHS.get(step)
         m_step = sc == s_idx
@@ -289,26 +298,51 @@ def _slowing_resource(t, rows, steps, step_codes, sites, site_codes, rooms, room
         idx = np.flatnonzero(m_step)
         for tmpl in path:
             if "{room}" in tmpl:
-                key = site_codes[rows[idx]] * len(rooms) + room_codes[rows[idx]]
+                key, n_keys = site_codes[rows[idx]] * len(rooms) + room_codes[rows[idx]], len(sites) * len(rooms)
             elif "{site}" in tmpl:
-                key = site_codes[rows[idx]]
+                key, n_keys = site_codes[rows[idx]], len(sites)
             else:
-                key = np.zeros(len(idx), dtype=np.int64)
-            order = np.argsort(key, kind="stable")
-            sk = key[order]
-            bounds = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1], True])
-            for lo, hi in zip(bounds[:-1], bounds[1:]):
-                k = int(sk[lo])
+                key, n_keys = np.zeros(len(idx), dtype=np.int64), 1
+            present = np.zeros(n_keys, dtype=bool)  # the distinct keys (small integers) without a sort
+            present[key] = True
+            uk = np.flatnonzero(present)
+            inv = (np.cumsum(present) - 1)[key]
+            ids = np.full(len(uk), -1, dtype=np.int64)
+            for j, k in enumerate(uk.tolist()):
                 site = str(sites[k // len(rooms)]) if "{room}" in tmpl else (str(sites[k]) if "{site}" in tmpl else "")
                 room = str(rooms[k % len(rooms)]) if "{room}" in tmpl else ""
                 name = tmpl.format(site=site, room=room)
-                if name not in integ.t:
-                    continue
-                sel = idx[order[lo:hi]]
-                u = integ.mean(name, a[sel], b[sel])
-                better = u > best[sel] + 1e-9
-                best[sel[better]] = u[better]
-                out[sel[better]] = name
+                if name in integ.t:
+                    ids[j] = name_id.setdefault(name, len(names))
+                    if ids[j] == len(names):
+                        names.append(name)
+            tasks.append((idx, ids[inv]))
+    if not names:
+        return out, best
+    # every (attempt, resource) pair at once, grouped by resource: one mean per resource
+    pos = np.concatenate([idx for idx, _ in tasks])
+    rid = np.concatenate([r for _, r in tasks])
+    u_all = np.full(len(pos), np.nan)
+    have = np.flatnonzero(rid >= 0)
+    small = rid[have].astype(np.int16) if len(names) < 2 ** 15 else rid[have]  # 16-bit: numpy's radix sort
+    order = have[np.argsort(small, kind="stable")]
+    sr = rid[order]
+    bounds = np.flatnonzero(np.r_[True, sr[1:] != sr[:-1], True])
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        sel = order[lo:hi]
+        p = pos[sel]
+        u_all[sel] = integ.mean(names[int(sr[lo])], a[p], b[p])
+    name_arr = np.empty(len(names), dtype=object)
+    name_arr[:] = names
+    at = 0
+    for idx, r in tasks:  # path order: a later resource wins only when busier by > 1e-9
+        u, r = u_all[at:at + len(idx)], r
+        at += len(idx)
+        on = r >= 0
+        sel, u, r = idx[on], u[on], r[on]
+        better = u > best[sel] + 1e-9
+        best[sel[better]] = u[better]
+        out[sel[better]] = name_arr[r[better]]
     return out, best
 
 

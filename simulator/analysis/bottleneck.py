@@ -150,7 +150,11 @@ def resource_series(r: ResourceTable) -> ResourceSeries:
     if hit is not None and hit[0]() is r:
         return hit[1]
     _, res_codes = factorize(r.resource)
-    order = np.lexsort((r.t_s, res_codes))
+    step = np.diff(res_codes)
+    if len(res_codes) < 2 or ((step >= 0).all() and (np.diff(r.t_s)[step == 0] >= 0).all()):
+        order = np.arange(len(res_codes))  # as written (per resource, in time): what the stable sort returns
+    else:
+        order = np.lexsort((r.t_s, res_codes))
     rc = res_codes[order]
     bounds = np.flatnonzero(np.r_[True, rc[1:] != rc[:-1], True]) if len(rc) else np.zeros(1, np.int64)
     ts = r.t_s[order]

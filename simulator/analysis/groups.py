@@ -10,6 +10,7 @@ the lowest share ready by the headline deadline.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,8 +118,8 @@ def group_stats(level: str, t: StepTable, rd: Readiness, att: Attribution, deadl
     failed_rows = in_g & ~t.ok if len(t) else np.zeros(0, bool)
     failures = np.bincount(rg[failed_rows], minlength=n)
     fail_steps: list[dict[str, int]] = [{} for _ in range(n)]
-    for g, s in zip(rg[failed_rows].tolist(), t.step[failed_rows].tolist()):
-        fail_steps[g][s] = fail_steps[g].get(s, 0) + 1
+    for (g, s), k in Counter(zip(rg[failed_rows].tolist(), t.step[failed_rows].tolist())).items():
+        fail_steps[g][s] = k  # (sorted by step below)
     ttr, bounds = _sorted_groups(dcodes, rd.time_to_ready_s, n)
     counts = np.diff(bounds)
     ready = np.bincount(dcodes, weights=np.isfinite(rd.time_to_ready_s), minlength=n).astype(int)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -98,8 +99,10 @@ def _q(text: str) -> float:
     return q
 
 
+@lru_cache(maxsize=256)
 def parse_name(name: str) -> SloSpec:
-    """Parse an SLO name or raise ``UserError`` saying what names exist."""
+    """Parse an SLO name or raise ``UserError`` saying what names exist (memoised: a city's report asks
+    for the same few names once per site and room verdict, ~8k times; ``SloSpec`` is frozen)."""
     name = name.strip()
     if m := _BY.match(name):
         hh, mm = int(m["hh"]), int(m["mm"])

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..trace import STEPS, StepTable
+from ..trace import STEPS, StepTable, known_codes
 
 __all__ = [
     "QUANTILES",
@@ -28,6 +29,8 @@ __all__ = [
     "ready_share",
     "NON_PUPIL_KINDS",
     "factorize",
+    "column_is",
+    "column_in",
     "READY_STEPS",
     "with_unwalked",
 ]
@@ -55,6 +58,9 @@ def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hit = _FACTOR_CACHE.get(id(values))
     if hit is not None and hit[0]() is values:
         return hit[1]
+    known = known_codes(values)  # a text column as the trace reader parsed it: already encoded
+    if known is not None:
+        return known
     items = values.tolist()
     first = dict.fromkeys(items)
     if len(first) <= 8:  # few labels (steps, kinds): one vectorised comparison per label
@@ -75,6 +81,21 @@ def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         del _FACTOR_CACHE[k]
     _FACTOR_CACHE[id(values)] = (ref, (labels, codes))
     return labels, codes
+
+
+def column_is(values: np.ndarray, value: object) -> np.ndarray:
+    """``values == value`` for a text column, through its (memoised) ``factorize`` codes: an integer
+    comparison instead of one string comparison per row."""
+    labels, codes = factorize(values)
+    hit = [i for i, v in enumerate(labels.tolist()) if v == value]
+    return codes == hit[0] if hit else np.zeros(len(values), dtype=bool)
+
+
+def column_in(values: np.ndarray, wanted) -> np.ndarray:
+    """``np.isin(values, wanted)`` for a text column, through its ``factorize`` codes."""
+    labels, codes = factorize(values)
+    want = set(wanted)
+    return np.isin(codes, [i for i, v in enumerate(labels.tolist()) if v in want])
 
 
 def _key(q: float) -> str:
@@ -176,8 +197,8 @@ def step_stats(t: StepTable) -> dict[str, StepStats]:
         m = step_codes == step_names.tolist().index(step)
         ok = t.ok[m]
         errors: dict[str, int] = {}
-        for e in t.error[m][~ok].tolist():
-            errors[e or "unknown"] = errors.get(e or "unknown", 0) + 1
+        for e, n in Counter(t.error[m][~ok].tolist()).items():  # C-level counting; "" is "unknown"
+            errors[e or "unknown"] = errors.get(e or "unknown", 0) + n
         errors = dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0])))
         q = t.queue_s[m][ok]
         queue = percentiles(q) if np.any(~np.isnan(q)) else None

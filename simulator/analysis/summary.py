@@ -167,15 +167,19 @@ class Analysis:
     def headline_clock(self) -> str | None:
         return self._headline_deadline().clock if self.deadlines else None
 
+    def live_json(self) -> dict | None:
+        """The ``live`` part of ``summary.json`` (None for a model run)."""
+        if self.info.engine != "live":
+            return None
+        gen_peak = [r for r in self.bottlenecks.by_peak_utilisation if r.resource.startswith("generator:")]
+        return {"co_lag_s": self.co_lag_s.to_json() if self.co_lag_s else None,
+                "generator": self.info.generator,
+                "generator_peak_cpu": max((r.peak_utilisation for r in gen_peak), default=None)}
+
     def to_json(self) -> dict:
         """The ``summary.json`` document (see README of the report for the layout)."""
         rd = self.readiness
-        live = None
-        if self.info.engine == "live":
-            gen_peak = [r for r in self.bottlenecks.by_peak_utilisation if r.resource.startswith("generator:")]
-            live = {"co_lag_s": self.co_lag_s.to_json() if self.co_lag_s else None,
-                    "generator": self.info.generator,
-                    "generator_peak_cpu": max((r.peak_utilisation for r in gen_peak), default=None)}
+        live = self.live_json()
         return {
             "format": SUMMARY_FORMAT,
             "verdict": self.verdict_line(),

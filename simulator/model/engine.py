@@ -37,7 +37,7 @@ from ..trace import TraceWriter
 from .commands import AwaitSession, Bulk, Serve
 from . import flows
 from .flows import MSS, FluidNetwork, NotPlain, TcpFlow, waterfill, waterfill_py
-from .mac import DELAYED_ACK, IP_TCP, flow_cost
+from .mac import DELAYED_ACK, IP_TCP, flow_cost, repeat_probability
 from .procs import DeviceState, device_proc, transfer_proc
 from .sampling import write_samples
 from .services import ServiceTimes, Station
@@ -105,16 +105,28 @@ def _by_class(present: list[int], cls: np.ndarray, over, u, up, both) -> list[tu
     return out
 
 
-def _class_costs(topo: Topology, present: list[int], segs, over, u, up, both, by_class: list[tuple]):
-    """Airtime cost and A-MPDU size per flow (``mac.flow_cost``), one call per radio class."""
+def _class_costs(topo: Topology, present: list[int], segs, over, u, up, both, by_class: list[tuple], repeat=None,
+                 window=None):
+    """Airtime cost and A-MPDU size per flow (``mac.flow_cost``), one call per radio class.
+
+    ``repeat``: per flow, q of ``mac.window_ampdu`` (``mac.repeat_probability``); ``window``: per flow, its
+    TCP window in segments where ``segs`` is its share of a shared FIFO (default ``segs``).
+    """
     if len(present) == 1:  # one radio class (a classroom, a city of one device kind): no masks
         rc = topo.classes[present[0]]
-        return flow_cost(rc.rate_bps, segs, rc.timing, rc.seg, over, u, up=up, piggyback=both)
+        return flow_cost(rc.rate_bps, segs, rc.timing, rc.seg, over, u, up=up, piggyback=both, repeat=repeat,
+                         window=window)
     cost, k = np.empty(len(segs)), np.empty(len(segs))
     for c, m, over_m, u_m, up_m, both_m in by_class:
         rc = topo.classes[c]
-        cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over_m, u_m, up=up_m, piggyback=both_m)
+        cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over_m, u_m, up=up_m, piggyback=both_m,
+                                  repeat=None if repeat is None else repeat[m], window=None if window is None else window[m])
     return cost, k
+
+
+def _repeat(air: OnAir) -> np.ndarray:
+    """Per flow of ``air``: q of ``mac.window_ampdu``, from its room's contention chain (``mac.repeat_probability``)."""
+    return repeat_probability(air.u)
 
 
 @dataclass
@@ -452,7 +464,8 @@ class Simulation:
         segs = np.where(net.tcp[idx], net.win[idx] / net.mss[idx], 1e9)
         if held is not None:
             segs = np.where(fair | up, segs, held / net.mss[idx])
-        cost, k = _class_costs(topo, present, segs, over, u, up, both, air.by_class)
+        cost, k = _class_costs(topo, present, segs, over, u, up, both, air.by_class, _repeat(air),
+                               None if held is None else np.where(net.tcp[idx], net.win[idx] / net.mss[idx], 1e9))
         net.ap_cost[idx] = cost
         net.segs[idx] = k
         net.ap_weight[idx] = 1.0 / cost if held is None else np.where(fair, 1.0 / cost, self._fifo_weights(held, rooms, up))
@@ -469,7 +482,7 @@ class Simulation:
         both = None if air.both is None else air.both[pos]
         present = air.present if len(air.present) == 1 else np.bincount(cls).nonzero()[0].tolist()
         by_class = _by_class(present, cls, over, u, up, both) if len(present) > 1 else []
-        cost, k = _class_costs(topo, present, segs, over, u, up, both, by_class)
+        cost, k = _class_costs(topo, present, segs, over, u, up, both, by_class, _repeat(air)[pos])
         net.ap_cost[changed] = cost
         net.segs[changed] = k
         net.ap_weight[changed] = 1.0 / cost

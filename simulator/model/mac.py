@@ -44,6 +44,17 @@ the spirit of Bianchi's model, not a published formula; DL/UL multi-user
 analyses (Bellalta & Kosek-Szott, Ad Hoc Networks 2019) treat OFDMA, which
 this single-user model does not.
 
+How big a downlink A-MPDU is: the caps (byte cap, BlockAck window, PPDU
+duration) bound it, and so does the flow's window: the AP holds only what the
+sender has released, W less what the station has received but not yet
+acknowledged. Over a window cycle (``window_ampdu``, renewal-reward) the AP
+sends j A-MPDUs to the station before its ACK A-MPDU returns the window, one
+more with probability q = 1 − u (``repeat_probability``: the same chain). A
+station alone: q = 1/2, 36.9 MPDUs of a 90-segment window under a 42-MPDU
+cap; ns-3 36.5 (``validation/tables``, ``mean_ampdu_mpdus_dl``). A collision
+of TCP-ACK PPDUs alone (two of the k stations, neither the AP nor an upload)
+lasts an ACK exchange, not a data PPDU (``collision_terms``' T_c0).
+
 Every flow then has an airtime cost per delivered bit: its exchange, its
 share of contention, and the reverse exchange carrying its TCP ACKs. For an
 upload that reverse exchange is the AP's: a single-user PPDU carries one
@@ -66,7 +77,7 @@ import numpy as np
 from .wifi import bianchi_tau_array
 
 __all__ = ["MacTiming", "Segments", "ppdu_time", "mpdus_per_ampdu", "contention", "contention_terms", "ContentionTable",
-           "flow_cost", "block_ack_time", "N_LTF"]
+           "flow_cost", "block_ack_time", "window_ampdu", "collision_terms", "repeat_probability", "N_LTF"]
 
 SLOT = 9e-6
 #: HT/VHT/HE long training fields per number of spatial streams (IEEE 802.11-2020 Table 19-13)
@@ -173,9 +184,61 @@ def mpdus_per_ampdu(rate_bps, timing: MacTiming, subframe: float):
     return np.maximum(1.0, np.minimum(np.minimum(by_bytes, timing.max_mpdus), by_time))
 
 
-@lru_cache(maxsize=65536)
+def window_ampdu(window, cap, repeat):
+    """Mean MPDUs per A-MPDU of a window-bound downlink flow: W segments in flight, at most ``cap`` per A-MPDU.
+
+    The AP's queue for the station holds what the window lets the sender
+    release, W less what the station has received and not yet acknowledged
+    (RFC 5681 §3: the sender is window-bound; all of it is released when the
+    station's aggregated TCP ACKs return). After each A-MPDU to the station the
+    next event of that flow is either another A-MPDU to it (probability q,
+    ``repeat``) or the station's ACK A-MPDU, which gives the whole window back.
+    A window cycle therefore carries j A-MPDUs of ``cap`` with probability
+    q^(j−1)(1−q) for j < J = ⌈W/cap⌉, and with probability q^(J−1) all J of
+    them, the last holding the rest (after that the queue is empty until the
+    ACKs come). Mean A-MPDU = E[segments per cycle] / E[A-MPDUs per cycle]
+    (renewal-reward theorem), in closed form: E[A-MPDUs] = Σ_{i<J} q^i =
+    (1 − q^J)/(1 − q), E[segments] = cap·(E[A-MPDUs] − J·q^(J−1)) +
+    W·q^(J−1). W = 90, cap = 42, q = 1/2: 36.9 MPDUs, ns-3
+    ``ax80-spread10-*`` 36.5 (flows mostly alone). W ≤ cap: W.
+    """
+    w = np.maximum(1.0, np.asarray(window, float))
+    c = np.maximum(1.0, np.asarray(cap, float))
+    q = np.clip(np.asarray(repeat, float), 0.0, 1.0)
+    j = np.ceil(w / c - 1e-9)  # J
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        last = np.where(j > 1, q ** (j - 1.0), 1.0)  # q^(J−1): the cycle reaches its J-th A-MPDU
+        count = np.where(q < 1.0, (1.0 - q * last) / np.maximum(1.0 - q, 1e-300), j)  # Σ_{i<J} q^i
+        segs = c * (count - j * last) + w * last  # Σ_{i<J} i·c·P_i + W·q^(J−1)
+    return segs / count
+
+
+def repeat_probability(u):
+    """q of ``window_ampdu`` from the contention chain's ``u`` (uplink ACK exchanges per downlink A-MPDU): 1 − u.
+
+    In the chain (``contention_terms``) a station's ACK batch ends when it wins
+    an access, and grows when the AP serves it again first; per downlink
+    A-MPDU there are u ACK exchanges, so an A-MPDU is followed by another to
+    the same station before its ACKs with probability 1 − u (a geometric
+    window cycle: 1/(1 − q) A-MPDUs per ACK exchange). One station alone: the
+    AP and it are the two contenders, each next with probability 1/2 (Bianchi
+    2000), u = q = 1/2; many backlogged stations: the AP rarely comes back
+    first, u → 1, q → 0. ns-3's ACK/data A-MPDU ratio grows the same way
+    with n: 0.69–0.77 at n = 10, 0.83–0.85 at 20, 0.91–0.97 at 30
+    (``ampdus_ul``/``ampdus_dl``, validation/tables).
+    """
+    return np.clip(1.0 - np.asarray(u, float), 0.0, 1.0)
+
+
 def contention_terms(m_down: int, n_up: int, timing: MacTiming) -> tuple[float, float, float, float]:
-    """(a, b, c, u): the contention overhead per successful exchange is a + b·T_c1 + c·(T_c2 − T_c1).
+    """(a, b, c, u) of ``collision_terms`` (d left out: the overhead with every ACK-only collision at T_c1)."""
+    a, b, c, _, u = collision_terms(m_down, n_up, timing)
+    return a, b, c, u
+
+
+@lru_cache(maxsize=65536)
+def collision_terms(m_down: int, n_up: int, timing: MacTiming) -> tuple[float, float, float, float, float]:
+    """(a, b, c, d, u): the overhead per successful exchange is a + b·T_c1 + c·(T_c2 − T_c1) + d·(T_c0 − T_c1).
 
     ``m_down`` stations with downlink data (the AP contends for them),
     ``n_up`` stations with an upload (always contending); the chain of k
@@ -186,10 +249,15 @@ def contention_terms(m_down: int, n_up: int, timing: MacTiming) -> tuple[float, 
     longest PPDU (Bianchi 2000, T_c with the largest payload E[P*]): T_c1 when
     one data PPDU is in it (the AP's, or an upload's, against TCP ACKs), T_c2
     when two uploads collide — the share n_up(n_up − 1) / (N(N − 1)) of the
-    pairs of the N contenders. ``u``: uplink ACK exchanges per downlink A-MPDU.
+    pairs of the N contenders; T_c0 when only TCP-ACK PPDUs collide (two of
+    the k stations holding ACKs, neither the AP nor an upload sending): the
+    share k(k − 1)/(N(N − 1)) of the pairs, ``d``. Most collisions of a busy
+    downlink room are of that kind (k grows with m_down), and an ACK PPDU is
+    a tenth of a data PPDU. ``u``: uplink ACK exchanges per downlink A-MPDU.
     """
     if m_down == 0 and n_up > 0 and not timing.aggregates:
-        return _ack_clocked_uploads(n_up, timing)
+        a, b, c, u = _ack_clocked_uploads(n_up, timing)
+        return a, b, c, 0.0, u
     ap = 1 if (m_down > 0 or n_up > 0) else 0
     k_max = max(0, m_down)
     ks = np.arange(k_max + 1, dtype=float)
@@ -214,11 +282,12 @@ def contention_terms(m_down: int, n_up: int, timing: MacTiming) -> tuple[float, 
     a = float(np.sum(pi * ((1.0 - p_tr) * SLOT / (p_tr * p_s) + coll * timing.aifs))) + timing.aifs
     b = float(np.sum(pi * coll))
     c = float(np.sum(pi * coll * both_up))
+    d = float(np.sum(pi * coll * ks * np.maximum(0.0, ks - 1) / np.maximum(1.0, n * (n - 1))))
     ap_wins = float(np.sum(pi * ap / n))  # downlink share of successes (some go to a station already holding
     # ACKs: its batch grows instead, so u < 1)
     ack_wins = float(np.sum(pi * ks / n))
     u = ack_wins / ap_wins if ap_wins > 0 else 0.0
-    return a, b, c, u
+    return a, b, c, d, u
 
 
 def _ack_clocked_uploads(n_up: int, timing: MacTiming) -> tuple[float, float, float, float]:
@@ -257,28 +326,32 @@ def _ack_clocked_uploads(n_up: int, timing: MacTiming) -> tuple[float, float, fl
 
 
 def contention(m_down: int, n_up: int, t_collision: float, timing: MacTiming,
-               t_collision_data: float | None = None) -> tuple[float, float]:
+               t_collision_data: float | None = None, t_collision_ack: float | None = None) -> tuple[float, float]:
     """(mean contention overhead per successful exchange (s), uplink ACK exchanges per downlink A-MPDU).
 
     ``t_collision``: a collision with one data PPDU in it; ``t_collision_data``
-    (default the same): two uploads colliding (``contention_terms``).
+    (default the same): two uploads colliding; ``t_collision_ack`` (default
+    the same): TCP-ACK PPDUs alone (``collision_terms``).
     """
-    a, b, c, u = contention_terms(m_down, n_up, timing)
+    a, b, c, d, u = collision_terms(m_down, n_up, timing)
     t2 = t_collision if t_collision_data is None else t_collision_data
-    return a + b * t_collision + c * (t2 - t_collision), u
+    t0 = t_collision if t_collision_ack is None else t_collision_ack
+    return a + b * t_collision + c * (t2 - t_collision) + d * (t0 - t_collision), u
 
 
 class ContentionTable:
-    """``contention_terms`` for one AP's timing on a dense grid of (m_down, n_up), filled lazily.
+    """``collision_terms`` for one AP's timing on a dense grid of (m_down, n_up), filled lazily.
 
     The engine looks up every radio at every recompute with the collision
     durations of who is on the air there; counts above ``cap`` use the cap
-    (the overhead has long saturated there).
+    (the overhead has long saturated there). ``t_ack``: T_c0, a collision of
+    TCP-ACK PPDUs alone (default ``t_collision``).
     """
 
-    def __init__(self, timing: MacTiming, t_collision: float, cap: int = 128):
+    def __init__(self, timing: MacTiming, t_collision: float, cap: int = 128, t_ack: float | None = None):
         self.timing, self.tc, self.cap = timing, t_collision, cap
-        self.terms = np.full((cap + 1, cap + 1, 4), np.nan)
+        self.tc0 = t_collision if t_ack is None else t_ack
+        self.terms = np.full((cap + 1, cap + 1, 5), np.nan)
 
     def lookup(self, m_down: np.ndarray, n_up: np.ndarray, tc1=None, tc2=None) -> tuple[np.ndarray, np.ndarray]:
         """(overhead, u) per room; ``tc1``/``tc2`` the collision durations (default: the table's ``t_collision``)."""
@@ -287,15 +360,15 @@ class ContentionTable:
         miss = np.isnan(self.terms[m, n, 0])
         if miss.any():
             for a, b in set(zip(m[miss].tolist(), n[miss].tolist())):
-                self.terms[a, b] = contention_terms(a, b, self.timing)
+                self.terms[a, b] = collision_terms(a, b, self.timing)
         t = self.terms[m, n]
         t1 = self.tc if tc1 is None else tc1
         t2 = t1 if tc2 is None else tc2
-        return t[:, 0] + t[:, 1] * t1 + t[:, 2] * (t2 - t1), t[:, 3]
+        return t[:, 0] + t[:, 1] * t1 + t[:, 2] * (t2 - t1) + t[:, 3] * (self.tc0 - t1), t[:, 4]
 
 
 def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overhead: float, u: float,
-              reverse_rate_bps=None, up=None, piggyback=None) -> tuple[np.ndarray, np.ndarray]:
+              reverse_rate_bps=None, up=None, piggyback=None, repeat=None, window=None) -> tuple[np.ndarray, np.ndarray]:
     """Airtime seconds per delivered goodput bit, and MPDUs per A-MPDU, of flows on one radio.
 
     A flow sends A-MPDUs of K = min(caps, window) segments at ``rate_bps``;
@@ -313,13 +386,19 @@ def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overh
     A-MPDUs (same receiver, same AC): they cost their subframes' airtime,
     not an exchange of their own. Without aggregation (802.11a/g, K = 1)
     every TCP ACK is a frame of its own: 1/b of them per data MPDU, each
-    with its own access, Ack and contention overhead.
+    with its own access, Ack and contention overhead. ``repeat`` (q, per
+    flow): a downlink's K is the mean over its window cycle (``window_ampdu``
+    of ``window``, default ``window_segments``) instead of min(caps, W), and
+    at most ``window_segments`` (its share of a shared FIFO, if that is less).
     """
     rate = np.asarray(rate_bps, float)
     rev = rate if reverse_rate_bps is None else np.asarray(reverse_rate_bps, float)
     cap = mpdus_per_ampdu(rate, timing, seg.data_subframe)
     w = np.maximum(1.0, window_segments)
-    k = np.minimum(cap, w)
+    if repeat is None or not timing.aggregates:
+        k = np.minimum(cap, w)
+    else:
+        k = np.minimum(window_ampdu(w if window is None else window, cap, repeat), w)
     if up is not None:  # the station's own queue holds its window: sent as ⌈W/cap⌉ A-MPDUs per round trip
         k = np.where(up, w / np.ceil(w / cap - 1e-9), k)
         u = np.where(up, np.minimum(1.0, k / w), u)

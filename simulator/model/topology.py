@@ -18,12 +18,13 @@ capacity (inference: a common router buffer rule of thumb).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..plan import Plan
-from .mac import IP_TCP, ContentionTable, MacTiming, Segments, block_ack_time, contention, flow_cost, ppdu_time
+from .mac import DELIM, IP_TCP, ContentionTable, MacTiming, Segments, block_ack_time, contention, flow_cost, ppdu_time
 from .wifi import negotiate
 
 __all__ = ["Topology", "RadioClass", "build_topology", "MAX_N", "WIRED_BUFFER_S"]
@@ -155,6 +156,14 @@ def _full_exchange(t: MacTiming, rate: float, sub: float) -> float:
     return float(ppdu_time(min(k * sub, rate * (t.max_ppdu_s - t.preamble) / 8), rate, t)) + t.sifs + block_ack_time(t)
 
 
+def _ack_exchange(t: MacTiming, rate: float, seg: Segments) -> float:
+    """A station's TCP-ACK exchange (s): the ACKs of a full A-MPDU (one per delayed-ACK count) at ``rate``, SIFS,
+    BlockAck — how long a collision of ACK PPDUs alone lasts (``mac.collision_terms``' T_c0)."""
+    k = max(1.0, min(t.max_mpdus, t.max_ampdu_bytes // seg.data_subframe))
+    size = math.ceil(k / seg.delayed_ack) * seg.ack_subframe if t.aggregates else seg.ack_subframe - DELIM
+    return float(ppdu_time(size, rate, t)) + t.sifs + block_ack_time(t)
+
+
 def build_topology(plan: Plan) -> Topology:
     rooms = plan.rooms
     site_ids: list[str] = []
@@ -235,16 +244,19 @@ def build_topology(plan: Plan) -> Topology:
     for ri, ci in zip(dev_room.tolist(), device_class.tolist()):
         first_cls.setdefault(ri, ci)
     counts = np.bincount(dev_room * nc + device_class, minlength=nr * nc).reshape(nr, nc) if nc else None
-    room_timing, room_tc = [], np.zeros(nr)
+    class_tc0 = np.array([_ack_exchange(c.timing, c.rate_bps, c.seg) for c in classes])
+    room_timing, room_tc, room_tc0 = [], np.zeros(nr), np.zeros(nr)
     for ri, r in enumerate(rooms):
         ci = first_cls.get(ri)
         if ci is None:
             lr = negotiate(r.ap.radio, r.ap.radio)
             t = MacTiming(lr.standard, lr.streams, lr.guard_s, r.ap.radio.band)
             room_tc[ri] = _full_exchange(t, lr.rate_bps, Segments().data_subframe)
+            room_tc0[ri] = _ack_exchange(t, lr.rate_bps, Segments())
         else:
             t = classes[ci].timing
             room_tc[ri] = float(class_tc[counts[ri] > 0].min())  # its fastest stations' (collision_times)
+            room_tc0[ri] = float(class_tc0[counts[ri] > 0].min())
         room_timing.append(t)
 
     tables: dict[MacTiming, int] = {}
@@ -252,7 +264,8 @@ def build_topology(plan: Plan) -> Topology:
     for ri in range(nr):
         room_mac[ri] = tables.setdefault(room_timing[ri], len(tables))
     first_room = {ti: ri for ri, ti in reversed(list(enumerate(room_mac.tolist())))}
-    contention_tables = [ContentionTable(t, float(room_tc[first_room[ti]])) for t, ti in tables.items()]
+    contention_tables = [ContentionTable(t, float(room_tc[first_room[ti]]), t_ack=float(room_tc0[first_room[ti]]))
+                         for t, ti in tables.items()]
     nc = len(classes)
     lone, air, bulk_air, small = np.zeros(nc), np.zeros(nc), np.zeros(nc), np.zeros((nc, 2))
     for ci, c in enumerate(classes):

@@ -98,13 +98,16 @@ def _long_lived_caller():
     every frozen object, as ``simulator.model.engine.simulate`` does).
     """
     thresholds = gc.get_threshold()
-    gc.freeze()
+    frozen = gc.get_freeze_count() > 0  # a caller froze already (``commands.simulate``): it thaws later
+    if not frozen:
+        gc.freeze()
     gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], 100))
     try:
         yield
     finally:
         gc.set_threshold(*thresholds)
-        gc.unfreeze()
+        if not frozen:
+            gc.unfreeze()
 
 
 def write_report(run_dir: str | os.PathLike, slo_overrides: dict[str, float] | None = None,

@@ -13,6 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
+from ..analysis.stats import column_is
 from ..analysis.summary import Analysis
 from ..units import format_clock
 
@@ -49,7 +50,7 @@ def fig(title: str, w: float = 9, h: float = 4.8, **margins: float) -> tuple[Fig
     FigureCanvasAgg(f)
     fixed_margins(f, **margins)
     ax = f.add_subplot()
-    ax.set_title(title)
+    ax.set_title(title, y=1.0)  # a fixed position: no title-overlap search (a tight bbox of each axis)
     ax.grid(alpha=0.3)
     return f, ax
 
@@ -67,7 +68,7 @@ def clock_axis(ax, a: Analysis, lo_s: float, hi_s: float) -> None:
 def session_open_s(a: Analysis) -> float:
     """When the first session opened (the teacher's ``open`` step), NaN when the trace has none."""
     t = a.steps
-    m = (t.step == "open") & t.ok if len(t) else np.zeros(0, bool)
+    m = column_is(t.step, "open") & t.ok if len(t) else np.zeros(0, bool)
     return float(t.end_s[m].min()) if m.any() else math.nan
 
 
