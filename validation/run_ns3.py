@@ -170,6 +170,13 @@ def _grid() -> list[Case]:
             f"ax20-mcs5-n{n}", f"802.11ax 5 GHz 20 MHz (channel 36) 2x2, {n} stations at HE-MCS 5, 2 MB download "
             "each, starts over 1 s", channel=36, width_mhz=20, stations=n, station_streams=_uniform(n, 2),
             mcs=_uniform(n, 5), download_bytes=2_000_000, seeds=3 if n < 30 else 2, slow=True))
+    # the same at 2.4 GHz: 802.11ax 20 MHz on channel 1, 2x2 HE-MCS 7 (172.1 Mbit/s), 2 MB each
+    for n in (10, 20):
+        cases.append(Case(
+            f"ax20-2g4-mcs7-n{n}", f"802.11ax 2.4 GHz 20 MHz (channel 1) 2x2, {n} stations at HE-MCS 7, 2 MB "
+            "download each, starts over 1 s", band="2.4 GHz", channel=1, width_mhz=20, stations=n,
+            station_streams=_uniform(n, 2), mcs=_uniform(n, 7), download_bytes=2_000_000, sim_cap_s=120.0,
+            seeds=3, slow=True))
     return cases
 
 

@@ -297,9 +297,12 @@ class TcpState:
             n_g = np.bincount(g, minlength=ng)[g[is_codel]]
             backlog = qf - fifo_g[g[is_codel]] / np.maximum(1, n_g)  # DRR hands the FIFO its packets evenly
             standing = backlog > self._codel_threshold(fc, target_g[g[is_codel]]) * (1 + 1e-9)
-            if len(armed):
+            if len(armed):  # the clocks of the armed flows not standing now stop
                 first_above = self._codel_flows()[0]
-                first_above[np.setdiff1d(armed, fc[standing], assume_unique=True)] = np.nan
+                still = fc[standing]
+                kept = first_above[still]
+                first_above[armed] = np.nan
+                first_above[still] = kept
             due, _ = self._codel_due(fc, standing)
             lost[is_codel] = due.astype(np.int64)
         elif armed is not None and len(armed):

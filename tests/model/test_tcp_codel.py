@@ -2,9 +2,11 @@
 
 Independent expectations: RFC 8289 §5 (the first drop once the sojourn has
 stood above ``target`` for ``interval``, then drops at interval/√count while it
-stays above; none while it does not) and the committed ns-3 tables of
-``validation/tables/slow/`` (802.11ax 20 MHz 2x2 HE-MCS 5, 2 MB downloads,
-n = 10/20/30; ``validation/run_ns3.py --case 'ax20-mcs5-*'``).
+stays above; none while it does not), Little's law for the FIFO wait, and
+the committed ns-3 tables: ``validation/tables/slow/`` (802.11ax 20 MHz 2x2
+HE-MCS 5 at 5 GHz, n = 10/20/30, and HE-MCS 7 at 2.4 GHz, n = 10/20; 2 MB
+downloads; ``validation/run_ns3.py --case 'ax20-*'``) for the room's figures, and those plus the 2.4 GHz and
+ax80 n = 30 tables for the number of TCP loss recoveries.
 """
 
 import json
@@ -77,7 +79,8 @@ SLOW_TABLES = tables(SLOW)
 
 
 def test_the_slow_tables_are_committed():
-    assert [t["case"] for t in SLOW_TABLES] == ["ax20-mcs5-n10", "ax20-mcs5-n20", "ax20-mcs5-n30"]
+    assert [t["case"] for t in SLOW_TABLES] == ["ax20-2g4-mcs7-n10", "ax20-2g4-mcs7-n20", "ax20-mcs5-n10",
+                                                "ax20-mcs5-n20", "ax20-mcs5-n30"]
     index = json.loads((SLOW / "index.json").read_text())
     assert {c["file"] for c in index["cases"]} == {f"{t['case']}.json" for t in SLOW_TABLES}
 
@@ -87,7 +90,12 @@ def test_the_slow_tables_are_committed():
 # Measured (tcp branch, 2026-12-03): n10 p50 +20 %, p95 +92 %, gp -23 % (the model loses 2 SYNs in
 # seed 1, ns-3 none); n20 +127 % / +13 % / -9 % (more lost SYNs: 10.7 vs 7.3 per seed);
 # n30 +28 % / +8 % / -7 %. The pessimistic highs are the misses to work on, not tolerances to keep.
+# 802.11ax at 2.4 GHz (HE-MCS 7, 172 Mbit/s): n10 +11 % / +1 % / +1 %; n20 -18 % / +2 % / +1 %: the
+# early wave finishes too soon, since the handshake does not wait in the AP's FIFO (``fifo_wait``, not
+# yet in ``procs.transfer_proc``; with it: n10 +6 % / -1 % / +1 %, n20 -13 % / +4 % / -1 %).
 TOLERANCE = {
+    "ax20-2g4-mcs7-n10": (-0.15, 0.15, -0.15, 0.15, -0.10, 0.10),
+    "ax20-2g4-mcs7-n20": (-0.20, 0.15, -0.15, 0.15, -0.10, 0.10),
     "ax20-mcs5-n10": (-0.15, 1.00, -0.15, 1.00, -0.30, 0.10),
     "ax20-mcs5-n20": (-0.15, 1.50, -0.15, 0.15, -0.10, 0.10),
     "ax20-mcs5-n30": (-0.15, 0.40, -0.15, 0.15, -0.10, 0.10),
@@ -125,3 +133,35 @@ def test_a_new_packet_waits_behind_the_fifo_backlog():
 
     assert wait([200e3, 300e3]) == pytest.approx(FIFO / (RADIO_BPS / 8))
     assert wait([40e3]) == pytest.approx((40e3 - RADIO_BPS * 0.01 / 8) / (RADIO_BPS / 8))
+
+
+# ns-3 cases with their queue-disc behaviour: none (ax20 n10/n20, ax80 n30: data losses only at the MAC queue),
+# some (ax20 n30: 90-158 queue-disc drops per seed), many (802.11n 2.4 GHz, 802.11g: 34-1,020 per seed)
+LOSS_CASES = ["slow/ax20-mcs5-n10", "slow/ax20-mcs5-n20", "slow/ax20-mcs5-n30", "n20-2g4-mcs7-n10",
+              "n20-2g4-mcs7-n20", "g-54-n10", "g-54-n20", "ax80-mcs9-n30"]
+
+
+@pytest.mark.parametrize("case", LOSS_CASES)
+def test_window_cuts_track_ns3_loss_recoveries(case, tmp_path: Path, monkeypatch):
+    # the model's window cuts (fast recovery or timeout) over the first two seeds against ns-3's entries
+    # into fast recovery plus RTOs (CongState traces): within 12 or half of ns-3's count. The old
+    # group-wide fq_codel law cut 68 windows in ax20-mcs5-n20 (ns-3: 2), 56 in ax80-mcs9-n30 (ns-3: 13)
+    from simulator.model import tcp
+
+    from .ns3_reference import seed_run
+
+    cuts = [0]
+    drops = tcp.TcpState._drops
+
+    def counting(self, idx):
+        changed = drops(self, idx)
+        cuts[0] += 0 if changed is None else len(changed)
+        return changed
+
+    monkeypatch.setattr(tcp.TcpState, "_drops", counting)
+    table = json.loads((TABLES / f"{case}.json").read_text())
+    rows = table["per_seed"][:2]
+    for row in rows:
+        seed_run(table, row, tmp_path)
+    want = sum(r["tcp_fast_recovery"] + r["tcp_rto"] for r in rows)
+    assert abs(cuts[0] - want) <= max(12, 0.5 * want), f"model {cuts[0]} window cuts, ns-3 {want} recoveries"
