@@ -57,6 +57,14 @@ Then (79a5a95: text columns keep the parser's codes, fewer string comparisons in
 ``--baseline main``, one run each, load 2-5): whole process 19.29 -> 18.00 s cpu, plain whole minus the
 simulate call 4.44 -> 3.72 s (1.19x); the instrumented phases are within the load's noise (+-0.3 s).
 
+Overall (2026-12-03, load 2.5-2.9; this tree against the same tree with the report side's files as in
+084ad93, so the same simulation; two interleaved plain runs each, least): whole minus the simulate call
+4.43 -> 3.37 s cpu (1.31x); whole process 17.95 -> 17.52 s (the simulate call itself varies by +-1.5 s
+under load). What is left outside the simulation (~3.4 s at this load, ~2.5 s idle): plots ~1.1 s
+(matplotlib 3.11 text), imports ~0.7 (matplotlib ~0.35, pydantic and the scenario models ~0.2), the
+analysis ~0.3, reading the trace ~0.15, load + plan ~0.2, summary/tables/html ~0.1; inside the simulate
+call the trace costs ~0.45 (row formatting ~0.25, gzip ~0.15, resource rows ~0.07).
+
 Where the time goes (malmo-worst-case, 30 min, 2026-12-02, load 3-6 on the
 shared 2-core machine, so +-0.5 s per phase): outside the simulation about
 3.5 s. Imports ~1.2-1.5 s (numpy ~0.15, pydantic + building the scenario

@@ -66,8 +66,13 @@ class ReportResult:
     analysis: Analysis
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
 def _clean(v: object) -> object:
     """Strict JSON: NaN/inf become null, numpy scalars plain numbers."""
+    if type(v) in _PLAIN:  # most of a city's 22k values: no further tests
+        return v
     if isinstance(v, dict):
         return {str(k): _clean(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
