@@ -336,7 +336,7 @@ def _slowing_resource(t, rows, steps, step_codes, sites, site_codes, rooms, room
     name_arr[:] = names
     at = 0
     for idx, r in tasks:  # path order: a later resource wins only when busier by > 1e-9
-        u, r = u_all[at:at + len(idx)], r
+        u = u_all[at:at + len(idx)]
         at += len(idx)
         on = r >= 0
         sel, u, r = idx[on], u[on], r[on]

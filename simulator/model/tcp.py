@@ -190,7 +190,8 @@ class TcpState:
         (first_above_time); a drop is due once it has stood for ``interval``
         and, while it keeps standing, again after interval/√count. A queue that
         stops standing resets the clock; re-entering within 16 intervals of
-        the last drop resumes at count − 2 (RFC 8289 §5.5), else at 0.
+        the last drop resumes at count − 2, else at 0 (an approximation of
+        RFC 8289 §5.5, whose pseudocode resumes at count − lastcount).
         """
         first_above, last, count, started = self._codel_flows()
         t, iv = self.t, self.codel_interval
