@@ -350,9 +350,9 @@ def transfer_proc(sim, st: DeviceState, up: bool):
         syn = yield syn + sim.topo.classes[st.cls].syn_timeout
     elif up and sim.synack_lost(st.room):  # the server's SYN-ACK met the AP's full FIFO: its initial RTO
         syn = yield syn + INITIAL_RTO_S
-    # SYN, SYN-ACK: the sender's data leaves one round trip after the start; a download's SYN-ACK and
-    # first segment also queue behind the AP's FIFO backlog (TcpState.fifo_wait; ns-3 tables/slow/)
-    yield syn + sim.rtt(st) + (0.0 if up else sim.net.fifo_wait(st.room, sim.now))
+    # SYN, SYN-ACK: the sender's data leaves one round trip after the start; the SYN-ACK (and a download's
+    # first segment) also queue behind the AP's FIFO backlog (TcpState.fifo_wait; ns-3 tables/slow/)
+    yield syn + sim.rtt(st) + sim.net.fifo_wait(st.room, sim.now)
     end = yield Bulk(st.room, st.cls, nbytes * 8.0, float(tr.connections), up, st.index)
     if end <= sim.horizon:
         row("upload" if up else "download", d.start_s, start, end, nbytes, True, "", 1, 0.0)

@@ -78,7 +78,7 @@ class TcpState:
     def fifo_wait(self, room: int, now: float) -> float:
         """Seconds a new packet to a station of ``room`` waits in its AP's shared transmit FIFO (0: none there).
 
-        A new connection's SYN passes the fq_codel stage at once (a new flow's
+        A new connection's SYN-ACK passes the fq_codel stage at once (a new flow's
         queue is served first, RFC 8290 §4.1) but then joins the FIFO behind
         the downlink windows' backlog (their windows less what is in flight,
         capped at what the FIFO holds), drained at their rates: wait =
