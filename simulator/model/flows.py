@@ -448,7 +448,6 @@ class FluidNetwork(TcpState):
         self._fifo_memo = None  # (idx, TcpState._radio_fifo_delay(idx)) of the last allocation
         self._nodes_memo = None  # [idx, per level the nodes of idx, their weights, the same as lists] (``_pass``)
         self._floors: list[float] | None = None  # per level, its smallest capacity (``_allocate``)
-        self._codel: dict[int, tuple[float, int]] = {}  # group key -> (last drop, drops in this episode)
         self.tokens: list[object] = [None] * cap
         self._spec: dict[int, tuple] = {}  # queued flows (``add``) until ``update`` admits and writes them
         self.free = list(range(cap - 1, -1, -1))
