@@ -35,8 +35,7 @@ import numpy as np
 from ..plan import Plan
 from ..trace import TraceWriter
 from .commands import AwaitSession, Bulk, Serve
-from . import flows
-from .flows import MSS, FluidNetwork, NotPlain, TcpFlow, waterfill, waterfill_py
+from .flows import MSS, FluidNetwork, TcpFlow, waterfill, waterfill_rates
 from .mac import DELAYED_ACK, IP_TCP, flow_cost, repeat_probability
 from .procs import DeviceState, device_proc, transfer_proc
 from .sampling import write_samples
@@ -122,11 +121,6 @@ def _class_costs(topo: Topology, present: list[int], segs, over, u, up, both, by
         cost[m], k[m] = flow_cost(rc.rate_bps, segs[m], rc.timing, rc.seg, over_m, u_m, up=up_m, piggyback=both_m,
                                   repeat=None if repeat is None else repeat[m], window=None if window is None else window[m])
     return cost, k
-
-
-def _repeat(air: OnAir) -> np.ndarray:
-    """Per flow of ``air``: q of ``mac.window_ampdu``, from its room's contention chain (``mac.repeat_probability``)."""
-    return repeat_probability(air.u)
 
 
 @dataclass
@@ -248,10 +242,7 @@ class Simulation:
         """
         if self.topo.room_fair[room]:
             return False  # per-station queues: a new station's SYN waits in its own, empty queue
-        net = self.net
-        m = net.active & net.tcp & ~net.up & (net.nodes[:, 0] == room) & (net.paused <= self.now)
-        queued = np.maximum(0.0, net.win[m] - net.rate[m] * net.rtt[m] / 8.0)  # a window less what is in flight
-        return float(np.sum(queued)) > float(self.topo.buffers[0][room])
+        return self.net.fifo_backlog(room, self.now)[0] > float(self.topo.buffers[0][room])
 
     def synack_lost(self, room: int) -> bool:
         """Whether a new upload's handshake reply (the server's SYN-ACK) is dropped at the AP's full transmit FIFO.
@@ -461,11 +452,10 @@ class Simulation:
                                                         air.both, air.present)  # over, u: per flow
         held = self._fifo_held(net, idx, rooms, up) if not air.all_fair else None
         # an A-MPDU carries what the station's queue holds: its window (per-station queues) or its FIFO share
-        segs = np.where(net.tcp[idx], net.win[idx] / net.mss[idx], 1e9)
-        if held is not None:
-            segs = np.where(fair | up, segs, held / net.mss[idx])
-        cost, k = _class_costs(topo, present, segs, over, u, up, both, air.by_class, _repeat(air),
-                               None if held is None else np.where(net.tcp[idx], net.win[idx] / net.mss[idx], 1e9))
+        window = np.where(net.tcp[idx], net.win[idx] / net.mss[idx], 1e9)  # segments
+        segs = window if held is None else np.where(fair | up, window, held / net.mss[idx])
+        cost, k = _class_costs(topo, present, segs, over, u, up, both, air.by_class, repeat_probability(u),
+                               None if held is None else window)
         net.ap_cost[idx] = cost
         net.segs[idx] = k
         net.ap_weight[idx] = 1.0 / cost if held is None else np.where(fair, 1.0 / cost, self._fifo_weights(held, rooms, up))
@@ -482,7 +472,7 @@ class Simulation:
         both = None if air.both is None else air.both[pos]
         present = air.present if len(air.present) == 1 else np.bincount(cls).nonzero()[0].tolist()
         by_class = _by_class(present, cls, over, u, up, both) if len(present) > 1 else []
-        cost, k = _class_costs(topo, present, segs, over, u, up, both, by_class, _repeat(air)[pos])
+        cost, k = _class_costs(topo, present, segs, over, u, up, both, by_class, repeat_probability(u))
         net.ap_cost[changed] = cost
         net.segs[changed] = k
         net.ap_weight[changed] = 1.0 / cost
@@ -528,15 +518,7 @@ class Simulation:
     def _fifo_held(self, net: FluidNetwork, idx: np.ndarray, rooms: np.ndarray, up: np.ndarray) -> np.ndarray:
         """Bytes each downlink flow holds in its AP's transmit FIFO: min(W_i, f), Σ min(W_i, f) = FIFO size."""
         w = np.where(net.tcp[idx], np.minimum(net.win[idx], 1e12), 1e12) * np.where(net.tcp[idx], 1.0, net.weight[idx])
-        want = np.where(up, 0.0, w)
-        if len(idx) <= flows.SMALL:  # a few flows: plain Python (bit-identical)
-            try:
-                held = np.array(waterfill_py(want.tolist(), [1.0] * len(idx), None, rooms.tolist(),
-                                             self.topo.buffers[0])[0])
-                return np.where(up, 0.0, held)
-            except NotPlain:
-                pass
-        held, _ = waterfill(want, np.ones(len(idx)), None, rooms, self.topo.buffers[0])
+        held = waterfill_rates(np.where(up, 0.0, w), np.ones(len(idx)), None, rooms, self.topo.buffers[0])
         return np.where(up, 0.0, held)
 
     def _fifo_weights(self, held: np.ndarray, rooms: np.ndarray, up: np.ndarray) -> np.ndarray:

@@ -55,8 +55,8 @@ import numpy as np
 
 from .tcp import TcpState
 
-__all__ = ["MSS", "IW_SEGMENTS", "slow_start", "transfer_time", "waterfill", "waterfill_py", "FluidNetwork", "Completion",
-           "TcpFlow"]
+__all__ = ["MSS", "IW_SEGMENTS", "slow_start", "transfer_time", "waterfill", "waterfill_py", "waterfill_rates",
+           "FluidNetwork", "Completion", "TcpFlow"]
 
 MSS = 1448.0
 IW_SEGMENTS = 10
@@ -351,6 +351,18 @@ def waterfill_py(demand: list[float], weight: list[float], cost: list[float] | N
             if x < dd * (1 - 1e-12):
                 lim.append(i)
     return out, lim
+
+
+def waterfill_rates(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray | None, group: np.ndarray,
+                    capacity: np.ndarray) -> np.ndarray:
+    """``waterfill``'s rates alone, in plain Python (``waterfill_py``) for at most ``SMALL`` flows: bit-identical."""
+    if len(demand) <= SMALL:
+        try:
+            return np.array(waterfill_py(demand.tolist(), weight.tolist(), None if cost is None else cost.tolist(),
+                                         group.tolist(), capacity)[0])
+        except NotPlain:
+            pass
+    return waterfill(demand, weight, cost, group, capacity)[0]
 
 
 def _cumsum(xs: list[float]) -> list[float]:

@@ -205,11 +205,11 @@ def window_ampdu(window, cap, repeat):
     w = np.maximum(1.0, np.asarray(window, float))
     c = np.maximum(1.0, np.asarray(cap, float))
     q = np.clip(np.asarray(repeat, float), 0.0, 1.0)
-    j = np.ceil(w / c - 1e-9)  # J
-    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        last = np.where(j > 1, q ** (j - 1.0), 1.0)  # q^(J−1): the cycle reaches its J-th A-MPDU
-        count = np.where(q < 1.0, (1.0 - q * last) / np.maximum(1.0 - q, 1e-300), j)  # Σ_{i<J} q^i
-        segs = c * (count - j * last) + w * last  # Σ_{i<J} i·c·P_i + W·q^(J−1)
+    j = np.ceil(w / c - 1e-9)  # J ≥ 1
+    # no np.errstate (a hot path): q ∈ [0, 1] and J ≥ 1 keep every step finite, count ≥ 1 − q > 0 or = J
+    last = np.where(j > 1, q ** (j - 1.0), 1.0)  # q^(J−1): the cycle reaches its J-th A-MPDU
+    count = np.where(q < 1.0, (1.0 - q * last) / np.maximum(1.0 - q, 1e-300), j)  # Σ_{i<J} q^i
+    segs = c * (count - j * last) + w * last  # Σ_{i<J} i·c·P_i + W·q^(J−1)
     return segs / count
 
 

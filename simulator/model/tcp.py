@@ -75,6 +75,13 @@ class TcpState:
         out[sel] = d[r]
         return out
 
+    def fifo_backlog(self, room: int, now: float) -> tuple[float, float]:
+        """(bytes, bytes/s): what the downlink windows of ``room`` keep queued at its AP (each window less what
+        is in flight) and the rate at which they drain."""
+        m = self.active & self.tcp & ~self.up & (self.nodes[:, 0] == room) & (self.paused <= now)
+        queued = float(np.sum(np.maximum(0.0, self.win[m] - self.rate[m] * self.rtt[m] / 8.0)))
+        return queued, float(np.sum(self.rate[m])) / 8.0
+
     def fifo_wait(self, room: int, now: float) -> float:
         """Seconds a new packet to a station of ``room`` waits in its AP's shared transmit FIFO (0: none there).
 
@@ -88,12 +95,8 @@ class TcpState:
         """
         if self.buffers is None or not self.shared_fifo[room]:
             return 0.0
-        m = self.active & self.tcp & ~self.up & (self.nodes[:, 0] == room) & (self.paused <= now)
-        drain = float(np.sum(self.rate[m])) / 8.0
-        if drain <= 0.0:
-            return 0.0
-        queued = float(np.sum(np.maximum(0.0, self.win[m] - self.rate[m] * self.rtt[m] / 8.0)))
-        return min(queued, float(self.buffers[0][room])) / drain
+        queued, drain = self.fifo_backlog(room, now)
+        return min(queued, float(self.buffers[0][room])) / drain if drain > 0.0 else 0.0
 
     def _cycle(self, idx: np.ndarray) -> np.ndarray:
         """A window's round trip: base RTT, queueing, and for an upload the airtime of the window itself.
@@ -183,8 +186,25 @@ class TcpState:
             st = self._codel_f = new
         return st
 
-    def _codel_due(self, f: np.ndarray, standing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """CoDel's control law per fq_codel flow (RFC 8289 §5): which of ``f`` drop a packet now; when each next may.
+    def _codel_next(self, f: np.ndarray) -> np.ndarray:
+        """When each of ``f`` (clocks running) may drop next: ``interval`` after its queue began to stand, and
+        interval/√count after its last drop (RFC 8289 §5)."""
+        first_above, last, count, _ = self._codel_flows()
+        iv = self.codel_interval
+        return np.maximum(first_above[f] + iv, last[f] + iv / np.sqrt(np.maximum(1.0, count[f])))
+
+    def _stop_clocks(self, armed: np.ndarray | None, keep: np.ndarray | None = None) -> None:
+        """Stop the CoDel clocks of the ``armed`` flows (their queues no longer stand), except ``keep``'s."""
+        if armed is None or not len(armed):
+            return
+        first_above = self._codel_flows()[0]
+        kept = None if keep is None else first_above[keep]
+        first_above[armed] = np.nan
+        if keep is not None:
+            first_above[keep] = kept
+
+    def _codel_due(self, f: np.ndarray, standing: np.ndarray) -> np.ndarray:
+        """CoDel's control law per fq_codel flow (RFC 8289 §5): which of ``f`` drop a packet now.
 
         A flow's queue standing above its threshold starts the clock
         (first_above_time); a drop is due once it has stood for ``interval``
@@ -206,14 +226,11 @@ class TcpState:
             count[fe] = np.where(t - last[fe] < 16 * iv, np.maximum(0.0, count[fe] - 2), 0.0)
             first_above[fe] = t
         first_above[f[~standing]] = np.nan
-        fa = first_above[f]
-        next_t = np.maximum(fa + iv, last[f] + iv / np.sqrt(np.maximum(1.0, count[f])))
-        due = standing & (t >= next_t - 1e-9)
+        due = standing & (t >= self._codel_next(f) - 1e-9)
         fd = f[due]
         count[fd] += 1
         last[fd] = t
-        next_t[due] = t + iv / np.sqrt(count[fd])
-        return due, np.where(standing, next_t, np.inf)
+        return due
 
     def _queue_delays(self, idx: np.ndarray) -> None:
         """Queueing delay per flow for its next window: its radio's shared FIFO plus its wired bottleneck's queue."""
@@ -263,8 +280,7 @@ class TcpState:
         # drop tail: the node's queue at its buffer; fq_codel: anything beyond the FIFO (each flow's CoDel decides)
         over = np.where(codel, total > fifo_g * (1 + 1e-9), total >= cap * (1 - 1e-9)).nonzero()[0]
         if not len(over):
-            if armed is not None and len(armed):
-                first_above[armed] = np.nan
+            self._stop_clocks(armed)
             return None
         f_lim = idx[sel]
         g_lv = self.limit_level[f_lim[first[over]]]
@@ -298,16 +314,10 @@ class TcpState:
             n_g = np.bincount(g, minlength=ng)[g[is_codel]]
             backlog = qf - fifo_g[g[is_codel]] / np.maximum(1, n_g)  # DRR hands the FIFO its packets evenly
             standing = backlog > self._codel_threshold(fc, target_g[g[is_codel]]) * (1 + 1e-9)
-            if len(armed):  # the clocks of the armed flows not standing now stop
-                first_above = self._codel_flows()[0]
-                still = fc[standing]
-                kept = first_above[still]
-                first_above[armed] = np.nan
-                first_above[still] = kept
-            due, _ = self._codel_due(fc, standing)
-            lost[is_codel] = due.astype(np.int64)
-        elif armed is not None and len(armed):
-            self._codel_flows()[0][armed] = np.nan
+            self._stop_clocks(armed, keep=fc[standing])  # the armed flows not standing now
+            lost[is_codel] = self._codel_due(fc, standing).astype(np.int64)
+        else:
+            self._stop_clocks(armed)
         hit = lost > 0
         if not hit.any():
             return None
@@ -370,12 +380,9 @@ class TcpState:
                 t_full = np.where(gr > 0, (cap - total) / gr, np.inf)
             t_full[(target_g > 0) & (total >= cap * (1 - 1e-9))] = np.inf  # standing: the CoDel clocks below
             if (target_g > 0).any():  # fq_codel: a standing flow's next drop is due at its CoDel clock
-                first_above, last, count, _ = self._codel_flows()
-                fs = idx[~np.isnan(first_above[idx])]
+                fs = idx[~np.isnan(self._codel_flows()[0][idx])]
                 if len(fs):
-                    iv = self.codel_interval
-                    due = np.maximum(first_above[fs] + iv, last[fs] + iv / np.sqrt(np.maximum(1.0, count[fs])))
-                    np.minimum.at(self.next_ev, self.fsite[fs], np.maximum(t + 1e-6, due))
+                    np.minimum.at(self.next_ev, self.fsite[fs], np.maximum(t + 1e-6, self._codel_next(fs)))
             if len(t_full):
                 np.minimum.at(self.next_ev, self.fsite[f[first]], t + np.maximum(1e-6, t_full))
 

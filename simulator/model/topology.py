@@ -150,16 +150,21 @@ def _timing(radio, ap, dev) -> MacTiming:
                      min(ap.mac.max_ppdu, dev.mac.max_ppdu))
 
 
+def _cap_mpdus(t: MacTiming, sub: float) -> float:
+    """MPDUs of ``sub`` bytes in a full A-MPDU by the byte cap and MPDU count alone (no PPDU duration)."""
+    return max(1.0, min(t.max_mpdus, t.max_ampdu_bytes // sub))
+
+
 def _full_exchange(t: MacTiming, rate: float, sub: float) -> float:
     """A full A-MPDU exchange (s): the caps' worth of MPDUs at ``rate``, SIFS, BlockAck."""
-    k = max(1.0, min(t.max_mpdus, t.max_ampdu_bytes // sub))
+    k = _cap_mpdus(t, sub)
     return float(ppdu_time(min(k * sub, rate * (t.max_ppdu_s - t.preamble) / 8), rate, t)) + t.sifs + block_ack_time(t)
 
 
 def _ack_exchange(t: MacTiming, rate: float, seg: Segments) -> float:
     """A station's TCP-ACK exchange (s): the ACKs of a full A-MPDU (one per delayed-ACK count) at ``rate``, SIFS,
     BlockAck — how long a collision of ACK PPDUs alone lasts (``mac.collision_terms``' T_c0)."""
-    k = max(1.0, min(t.max_mpdus, t.max_ampdu_bytes // seg.data_subframe))
+    k = _cap_mpdus(t, seg.data_subframe)
     size = math.ceil(k / seg.delayed_ack) * seg.ack_subframe if t.aggregates else seg.ack_subframe - DELIM
     return float(ppdu_time(size, rate, t)) + t.sifs + block_ack_time(t)
 
