@@ -35,7 +35,7 @@ import numpy as np
 from ..plan import Plan
 from ..trace import TraceWriter
 from .commands import AwaitSession, Bulk, Serve
-from .flows import MSS, FluidNetwork, TcpFlow, waterfill, waterfill_rates
+from .flows import MSS, FluidNetwork, TcpFlow, waterfill_rates
 from .mac import DELAYED_ACK, IP_TCP, flow_cost, repeat_probability
 from .procs import DeviceState, device_proc, transfer_proc
 from .sampling import write_samples
