@@ -65,6 +65,22 @@ under load). What is left outside the simulation (~3.4 s at this load, ~2.5 s id
 analysis ~0.3, reading the trace ~0.15, load + plan ~0.2, summary/tables/html ~0.1; inside the simulate
 call the trace costs ~0.45 (row formatting ~0.25, gzip ~0.15, resource rows ~0.07).
 
+Since 2026-12-03, second pass (procspeed; outputs identical: sha256 of the trace uncompressed and as
+written, summary.json, sites/rooms.csv, junit.xml, every PNG, report.html and manifest.json without
+their timestamps and wall_s, ``examday schema``): the whole process minus the engine (``model.simulate``
+replaced by a replay of malmo's stored trace through ``TraceWriter`` in the engine's blocks; 5 interleaved
+fresh processes per tree, load 2.0) main 7d8e3c4 -> this tree 3.41 -> 3.01 s cpu least (3.69 -> 3.21
+median). From: the cyclic collector off for the whole ``examday simulate`` process (``cli.COLLECTOR_OFF``;
+~0.15 s of collections outside the engine, and the engine's own 50k-object young collections, ~0.2 s:
+the simulation alone on 9.4-10.5 -> 9.1-9.9 s cpu, 3 interleaved pairs, same 196 MB peak), attribute
+docstrings attached only when a JSON Schema is asked for (import of ``simulator.plan`` 0.405 -> 0.352 s,
+least of 8), libyaml's parser for scenario and profiles (load 0.04-0.056 -> 0.019-0.03 s), the trace's
+pending text as pieces instead of a StringIO (writing malmo's trace 0.146 -> 0.135 s). This benchmark's
+plain runs (``--repeat 3``, load 2.6-2.9, wall ~1.5x cpu) do not resolve these against the +-0.5 s the
+simulate call varies by; the instrumented "outside sim." 3.70 -> 3.47 s (imports 0.81 -> 0.70, load +
+plan 0.17 -> 0.10). With PYTHONDONTWRITEBYTECODE set (this machine's sessions) every run also compiles
+simulator's ~45 modules from source, ~0.1-0.3 s an installed package does not pay (``--compiled``).
+
 Where the time goes (malmo-worst-case, 30 min, 2026-12-02, load 3-6 on the
 shared 2-core machine, so +-0.5 s per phase): outside the simulation about
 3.5 s. Imports ~1.2-1.5 s (numpy ~0.15, pydantic + building the scenario
