@@ -18,9 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
+from . import mpl  # noqa: F401  (first: matplotlib on Agg, without its artists' docstrings)
 import numpy as np  # noqa: E402
 from matplotlib.cbook import pts_to_poststep  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
