@@ -68,7 +68,8 @@ def _version() -> str:
 #: collector stays off for the whole process (their objects are freed by reference counting; what is left in
 #: cycles, a few matplotlib figures, goes with the process). Its collections cost malmo-worst-case's
 #: ``simulate`` ~0.3 s of CPU (the 21k-device plan while it is built, the young objects the simulation
-#: leaves, the report's imports) for the same peak memory (~420 MB). Never a server or a watcher.
+#: leaves, the report's imports) for the same peak memory (~420 MB). Never a server or a watcher (and
+#: ``simulate --mqtt`` turns it back on for its real-time replay).
 COLLECTOR_OFF = frozenset({"simulate"})
 
 
