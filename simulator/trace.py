@@ -143,7 +143,14 @@ class StepRows:
     def add(self, step: str, planned: float, start: float, end: float, nbytes: float, ok: bool, error: str,
             attempt: int, queue: float, ttfb: float = math.nan) -> None:
         # The same text as formatting each float with ``_f``, with the NaN tests inline (x == x) rather
-        # than a call per float: ~20 % of the row's cost for a city's 120k rows.
+        # than a call per float: ~20 % of the row's cost for a city's 120k rows. Most rows (no ttfb, no
+        # error, every time known: 84k of malmo's 120k) are one f-string: ~8 % less again.
+        if ttfb != ttfb and not error and queue == queue and planned == planned and start == start and end == end:
+            self.out.append(f"{self.prefix}{step},{planned:.6f},{start:.6f},{end:.6f},{int(nbytes)},{1 if ok else 0},,,"
+                            f"{attempt},{queue:.6f}\n")
+            if len(self.out) >= self.every:
+                self.flush()
+            return
         if ttfb == ttfb:
             tail = f"{ttfb:.6f},{attempt},{queue:.6f}\n" if queue == queue else f"{ttfb:.6f},{attempt},\n"
         else:
