@@ -354,6 +354,11 @@ OnCwnd(Run_* run, int sta, uint32_t old, uint32_t now)
         run->res.diag.push_back("cwnd " + std::to_string(Simulator::Now().GetSeconds()) + " " +
                                 std::to_string(sta) + " " + std::to_string(old) + " " + std::to_string(now));
     }
+    else if (now / 14480 != old / 14480)  // growth, one line per 10 segments crossed: ``cwup t sta bytes``
+    {
+        run->res.diag.push_back("cwup " + std::to_string(Simulator::Now().GetSeconds()) + " " +
+                                std::to_string(sta) + " " + std::to_string(now));
+    }
 }
 
 /** --diag: every packet the AP's root queue disc drops (``qdrop t``: CoDel or overflow). */
