@@ -79,7 +79,12 @@ least of 8), libyaml's parser for scenario and profiles (load 0.04-0.056 -> 0.01
 pending text as pieces instead of a StringIO (writing malmo's trace 0.146 -> 0.135 s). This benchmark's
 plain runs (``--repeat 3``, load 2.6-2.9, wall ~1.5x cpu) do not resolve these against the +-0.5 s the
 simulate call varies by; the instrumented "outside sim." 3.70 -> 3.47 s (imports 0.81 -> 0.70, load +
-plan 0.17 -> 0.10). With PYTHONDONTWRITEBYTECODE set (this machine's sessions) every run also compiles
+plan 0.17 -> 0.10). Last, after merging main d4e084e (``--baseline main --repeat 2``, load 2.0-2.6): whole process 16.34 ->
+13.49 s cpu (1.21x; the simulate call 12.77 -> 10.67, of which the collector's share ~0.2-1 s and the rest
+load), outside the simulate call (plain) 3.57 -> 2.82 s (1.26x), instrumented outside 4.24 -> 3.70
+(imports 0.83 -> 0.64 with the report's matplotlib imported without its artists' docstrings,
+``report/mpl.py``); ``--replay --baseline main --repeat 5`` least 3.02 -> 2.69, median 3.23 -> 2.91 s.
+With PYTHONDONTWRITEBYTECODE set (this machine's sessions) every run also compiles
 simulator's ~45 modules from source, ~0.1-0.3 s an installed package does not pay (``--compiled``).
 
 Where the time goes (malmo-worst-case, 30 min, 2026-12-02, load 3-6 on the
