@@ -31,7 +31,7 @@ import numpy as np
 from ..trace import ResourceTable, StepTable
 from .stats import factorize
 
-__all__ = ["ResourceStats", "Bottlenecks", "ResourceSeries", "resource_series", "resource_stats", "bottlenecks",
+__all__ = ["ResourceStats", "Bottlenecks", "ResourceSeries", "resource_series", "resource_stats", "bottlenecks", "equal_rows",
            "step_resource", "SATURATED"]
 
 #: Utilisation at or above which a resource counts as saturated.
@@ -185,29 +185,71 @@ def _trace_waits(t: StepTable) -> dict[str, float]:
     return out
 
 
+def equal_rows(bounds: np.ndarray, n: int) -> int:
+    """The common length of every group ``bounds`` delimits over ``n`` rows (the model samples every resource
+    at the same times), 0 when they differ or there are none: then the groups can be one 2-D array."""
+    if len(bounds) < 2:
+        return 0
+    size = int(bounds[1] - bounds[0])
+    return size if size > 0 and size * (len(bounds) - 1) == n and (np.diff(bounds) == size).all() else 0
+
+
+def _per_resource(sr: ResourceSeries, dt: np.ndarray, qdt: np.ndarray, rows: bool = True):
+    """Per group: index of its first peak, mean utilisation, sampled wait, peak queue, saturated seconds.
+
+    With groups of one length, as one 2-D reduction per statistic: numpy reduces each row of a C-ordered
+    array as it does the same 1-D slice (pairwise sums, first maximum), so the numbers are the loop's to the
+    bit; the saturated seconds (a masked sum) stay per group, for the groups that have any. ``rows=False``
+    forces the loop (tests)."""
+    bounds, util, queue = sr.bounds, sr.util, sr.queue
+    size = equal_rows(bounds, len(util)) if rows else 0
+    n = len(bounds) - 1
+    if size:
+        u = util.reshape(n, size)
+        peak_i = u.argmax(axis=1)
+        mean = u.mean(axis=1)
+        wait = qdt.reshape(n, size).sum(axis=1)
+        peak_q = queue.reshape(n, size).max(axis=1)
+        sat = np.zeros(n)
+        hot = u >= SATURATED
+        d = dt.reshape(n, size)
+        for g in np.flatnonzero(hot.any(axis=1)).tolist():
+            sat[g] = d[g][hot[g]].sum()
+        return peak_i.tolist(), mean.tolist(), wait.tolist(), peak_q.tolist(), sat.tolist()
+    peak_i, mean, wait, peak_q, sat = [], [], [], [], []
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        u = util[a:b]
+        peak_i.append(int(u.argmax()))
+        mean.append(float(u.mean()))
+        wait.append(float(qdt[a:b].sum()))
+        peak_q.append(float(queue[a:b].max()))
+        sat.append(float(dt[a:b][u >= SATURATED].sum()))
+    return peak_i, mean, wait, peak_q, sat
+
+
 def resource_stats(r: ResourceTable, t: StepTable | None = None) -> list[ResourceStats]:
     """Statistics of every sampled resource (plus resources only the trace's queue_s names)."""
     waits = _trace_waits(t) if t is not None else {}
     out: list[ResourceStats] = []
     if len(r):
         sr = resource_series(r)
-        ts, util, queue, bounds = sr.t, sr.util, sr.queue, sr.bounds
+        ts, util, bounds = sr.t, sr.util, sr.bounds
         dt = np.empty(len(ts))  # per sample: the interval it covers; the last of a resource one typical step
         dt[:-1] = np.diff(ts)
         dt[bounds[1:] - 1] = sr.step
-        qdt = queue * dt
-        for g, (a, b) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
-            name = str(sr.names[g])
-            u = util[a:b]
-            sample_wait = float(qdt[a:b].sum())
+        qdt = sr.queue * dt
+        peak_i, mean, sample_waits, peak_q, sat = _per_resource(sr, dt, qdt)
+        names, kinds, starts = sr.names.tolist(), sr.kind[bounds[:-1]].tolist(), bounds.tolist()
+        for g in range(len(names)):
+            name, a, b = str(names[g]), starts[g], starts[g + 1]
+            sample_wait = sample_waits[g]
             if name in waits:
                 wait, src = waits.pop(name), "trace"
             else:
                 wait, src = sample_wait, "samples" if sample_wait > 0 else "none"
-            i = int(u.argmax())
-            out.append(ResourceStats(name, str(sr.kind[a]), b - a, float(u[i]), float(u.mean()),
-                                     float(dt[a:b][u >= SATURATED].sum()), float(queue[a:b].max()), wait, src,
-                                     float(ts[a + i])))
+            i = peak_i[g]
+            out.append(ResourceStats(name, str(kinds[g]), b - a, float(util[a + i]), mean[g], sat[g], peak_q[g],
+                                     wait, src, float(ts[a + i])))
     for name, wait in waits.items():  # waited at, but never sampled
         kind = name.split(":", 1)[0]
         out.append(ResourceStats(name, kind, 0, math.nan, math.nan, 0.0, math.nan, wait, "trace", math.nan))
