@@ -303,6 +303,8 @@ def _slowing_resource(t, rows, steps, step_codes, sites, site_codes, rooms, room
     names: list[str] = []  # sampled resources on some path, by first appearance
     name_id: dict[str, int] = {}
     tasks: list[tuple[np.ndarray, np.ndarray]] = []  # per (step, path position): attempts, resource id (-1: none)
+    known: dict[tuple[str, int], int] = {}  # (template, key) -> resource id (-1: not sampled); steps share paths
+    site_names, room_names = [str(x) for x in sites.tolist()], [str(x) for x in rooms.tolist()]
     for s_idx, step in enumerate(steps.tolist()):
         path = _PATHS.get(step)
         m_step = sc == s_idx
@@ -322,13 +324,18 @@ def _slowing_resource(t, rows, steps, step_codes, sites, site_codes, rooms, room
             inv = (np.cumsum(present) - 1)[key]
             ids = np.full(len(uk), -1, dtype=np.int64)
             for j, k in enumerate(uk.tolist()):
-                site = str(sites[k // len(rooms)]) if "{room}" in tmpl else (str(sites[k]) if "{site}" in tmpl else "")
-                room = str(rooms[k % len(rooms)]) if "{room}" in tmpl else ""
-                name = tmpl.format(site=site, room=room)
-                if name in integ.t:
-                    ids[j] = name_id.setdefault(name, len(names))
-                    if ids[j] == len(names):
-                        names.append(name)
+                hit = known.get((tmpl, k))
+                if hit is None:
+                    site = site_names[k // len(rooms)] if "{room}" in tmpl else (site_names[k] if "{site}" in tmpl else "")
+                    room = room_names[k % len(rooms)] if "{room}" in tmpl else ""
+                    name = tmpl.format(site=site, room=room)
+                    hit = -1
+                    if name in integ.t:
+                        hit = name_id.setdefault(name, len(names))
+                        if hit == len(names):
+                            names.append(name)
+                    known[(tmpl, k)] = hit
+                ids[j] = hit
             tasks.append((idx, ids[inv]))
     if not names:
         return out, best
