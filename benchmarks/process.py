@@ -84,6 +84,16 @@ plan 0.17 -> 0.10). Last, after merging main d4e084e (``--baseline main --repeat
 load), outside the simulate call (plain) 3.57 -> 2.82 s (1.26x), instrumented outside 4.24 -> 3.70
 (imports 0.83 -> 0.64 with the report's matplotlib imported without its artists' docstrings,
 ``report/mpl.py``); ``--replay --baseline main --repeat 5`` least 3.02 -> 2.69, median 3.23 -> 2.91 s.
+Then the analysis's per-resource loops as 2-D reductions (resource_stats 0.051 -> 0.014 s, the
+attribution's integrals 0.033 -> 0.003 s) and a row's common case as one f-string; the session's total
+against d4e084e (main before it; load 2.0-2.2): ``--replay --repeat 5`` least 3.14 -> 2.93, median 3.55 ->
+3.18 s; ``--repeat 2`` plain outside the simulate call 2.71 -> 2.56 s, instrumented outside 4.03 -> 3.61
+(imports 0.89 -> 0.67, load + plan 0.16 -> 0.12, trace write 0.72 -> 0.57, analysis 0.33 -> 0.29, report
+1.35 -> 1.25); the whole process 12.31 -> 12.50 s is within the simulate call's +-0.5 s. What is left
+outside the engine (~2.5 s idle): matplotlib's drawing ~0.9 s (FreeType/libraqm per label, measured and
+drawn: ~1 ms a label, 447 labels and tick marks), imports ~0.6 (matplotlib ~0.25, pydantic + models
+~0.12, numpy, pyarrow), the analysis ~0.25, reading the trace ~0.15, zlib of the trace ~0.13, row
+formatting ~0.25, load + plan ~0.1, summary/tables/html ~0.1.
 With PYTHONDONTWRITEBYTECODE set (this machine's sessions) every run also compiles
 simulator's ~45 modules from source, ~0.1-0.3 s an installed package does not pay (``--compiled``).
 
