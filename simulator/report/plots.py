@@ -18,7 +18,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import mpl  # noqa: F401  (first: matplotlib on Agg, without its artists' docstrings)
+import matplotlib
+
+matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from matplotlib.cbook import pts_to_poststep  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402

@@ -9,9 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from . import mpl  # noqa: F401  (first: matplotlib on Agg, without its artists' docstrings)
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 

@@ -16,9 +16,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-
-from . import mpl  # noqa: F401  (first: matplotlib on Agg, without its artists' docstrings)
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..analysis.slo import parse_name
