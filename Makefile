@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m compileall -q simulator  # bytecode as a wheel install has it (read even under PYTHONDONTWRITEBYTECODE)
 	@touch $(STAMP)
 
 setup: $(STAMP)
