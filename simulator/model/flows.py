@@ -738,8 +738,14 @@ class FluidNetwork(TcpState):
             r = self.rate[idx]
             t_done = np.divide(self.rem[idx], r, out=np.full(len(idx), np.inf), where=r > 0) + t
             fs = self.fsite[idx]
-            np.minimum.at(self.next_done, fs, t_done)
-            np.add.at(self.top_load, (fs, self.up[idx].astype(np.int64)), r)
+            if len(sites_arr) == 1:  # one site: its earliest completion (a min is exact)
+                s0 = int(sites_arr[0])
+                self.next_done[s0] = min(float(self.next_done[s0]), float(t_done.min()))
+            else:
+                np.minimum.at(self.next_done, fs, t_done)
+            # per site and direction, the rates added in flow order to the zeroed rows (np.add.at's sums;
+            # the other sites' rows get + 0.0)
+            self.top_load += np.bincount(2 * fs + self.up[idx], r, minlength=2 * self.n_sites).reshape(-1, 2)
         self.site_rc[sites_arr] = t
         self._due = None
         if not local:
