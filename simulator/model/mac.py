@@ -203,11 +203,12 @@ def window_ampdu(window, cap, repeat):
     ``ax80-spread10-*`` 36.5 (flows mostly alone). W ≤ cap: W.
     """
     w = np.maximum(1.0, np.asarray(window, float))
-    c = np.maximum(1.0, np.asarray(cap, float))
-    q = np.clip(np.asarray(repeat, float), 0.0, 1.0)
+    c = max(1.0, cap) if isinstance(cap, float) else np.maximum(1.0, np.asarray(cap, float))  # a class's scalar
+    q = np.minimum(np.maximum(np.asarray(repeat, float), 0.0), 1.0)  # np.clip, without its wrapper's cost
     j = np.ceil(w / c - 1e-9)  # J ≥ 1
-    # no np.errstate (a hot path): q ∈ [0, 1] and J ≥ 1 keep every step finite, count ≥ 1 − q > 0 or = J
-    last = np.where(j > 1, q ** (j - 1.0), 1.0)  # q^(J−1): the cycle reaches its J-th A-MPDU
+    # no np.errstate (a hot path): q ∈ [0, 1] and J ≥ 1 keep every step finite, count ≥ 1 − q > 0 or = J;
+    # q^(J−1) is the cycle reaching its J-th A-MPDU, exactly 1 at J = 1 (IEEE 754 pow(x, 0) = 1)
+    last = q ** (j - 1.0)
     count = np.where(q < 1.0, (1.0 - q * last) / np.maximum(1.0 - q, 1e-300), j)  # Σ_{i<J} q^i
     segs = c * (count - j * last) + w * last  # Σ_{i<J} i·c·P_i + W·q^(J−1)
     return segs / count
@@ -392,6 +393,57 @@ def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overh
     of ``window``, default ``window_segments``) instead of min(caps, W), and
     at most ``window_segments`` (its share of a shared FIFO, if that is less).
     """
+    if np.ndim(rate_bps) or (reverse_rate_bps is not None and np.ndim(reverse_rate_bps)):
+        return _flow_cost_arrays(rate_bps, window_segments, timing, seg, overhead, u, reverse_rate_bps, up,
+                                 piggyback, repeat, window)
+    rate = float(rate_bps)
+    rev = rate if reverse_rate_bps is None else float(reverse_rate_bps)
+    cap, ba, n_dbps, n_dbps_rev, data_sub, lone = _link_constants(rate, rev, timing, seg)
+    w = np.maximum(1.0, window_segments)
+    if repeat is None or not timing.aggregates:
+        k = np.minimum(cap, w)
+    else:
+        k = np.minimum(window_ampdu(w if window is None else window, cap, repeat), w)
+    u = np.asarray(u, float)
+    if up is not None and up.any():  # the station's own queue holds its window: ⌈W/cap⌉ A-MPDUs per round trip
+        k = np.where(up, w / np.ceil(w / cap - 1e-9), k)
+        u = np.where(up, np.minimum(1.0, k / w), u)
+    t_sym, pre_ext = timing.t_sym, timing.signal_extension
+    # ppdu_time with the class's N_DBPS: preamble + t_sym·⌈(22 + 8L)/N_DBPS⌉ + signal extension
+    t_data = (timing.preamble + t_sym * np.ceil((22.0 + 8.0 * (k * data_sub - lone)) / n_dbps - 1e-9) + pre_ext) \
+        + timing.sifs + ba
+    overhead = np.asarray(overhead, float)
+    if timing.txop_s > 0:
+        t = t_data + overhead / np.maximum(1.0, np.floor(timing.txop_s / t_data))
+    else:
+        t = t_data + overhead  # overhead / 1.0
+    acks = np.ceil(k / seg.delayed_ack)
+    if timing.aggregates:
+        per_batch = np.ceil(acks / np.maximum(u, 1e-6))
+        t_ack = (timing.preamble + t_sym * np.ceil((22.0 + 8.0 * (per_batch * seg.ack_subframe)) / n_dbps_rev - 1e-9)
+                 + pre_ext) + timing.sifs + ba
+        reverse = np.where(u > 0, u * (t_ack + overhead), 0.0)
+        if piggyback is not None:
+            reverse = np.where(piggyback, acks * seg.ack_subframe * 8.0 / rev, reverse)
+    else:  # a/g: every TCP ACK is an MPDU with its own access and Ack, one per b segments
+        t_ack1 = ppdu_time(seg.ack_subframe - DELIM, rev, timing) + timing.sifs + ba
+        reverse = (k / seg.delayed_ack) * (t_ack1 + overhead)
+    t = t + reverse
+    return t / (k * seg.mss * 8.0), k
+
+
+@lru_cache(maxsize=4096)
+def _link_constants(rate: float, rev: float, timing: MacTiming, seg: Segments) -> tuple[float, ...]:
+    """Per radio class (hoisted out of ``flow_cost``'s hot path): MPDU cap, BlockAck time, N_DBPS both ways, the
+    data subframe, and the delimiter a lone MPDU does not carry (0 with aggregation)."""
+    cap = float(mpdus_per_ampdu(rate, timing, seg.data_subframe))
+    lone = 0.0 if timing.aggregates else float(DELIM)
+    return cap, block_ack_time(timing), rate * timing.t_sym, rev * timing.t_sym, seg.data_subframe, lone
+
+
+def _flow_cost_arrays(rate_bps, window_segments, timing: MacTiming, seg: Segments, overhead, u,
+                      reverse_rate_bps=None, up=None, piggyback=None, repeat=None, window=None):
+    """``flow_cost`` with per-flow PHY rates (no per-class constants)."""
     rate = np.asarray(rate_bps, float)
     rev = rate if reverse_rate_bps is None else np.asarray(reverse_rate_bps, float)
     cap = mpdus_per_ampdu(rate, timing, seg.data_subframe)

@@ -20,6 +20,30 @@ import numpy as np
 __all__ = ["TcpState"]
 
 
+def _unique(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(key, return_index=True, return_inverse=True)`` of integer keys, the same arrays: sorted keys, the
+    first position of each, each position's group. A queue group's handful of flows in plain Python (np.unique's
+    fixed cost dominates there), larger sets with one stable sort."""
+    n = len(key)
+    if n <= 24:
+        kl = key.tolist()
+        first: dict[int, int] = {}
+        for i, k in enumerate(kl):
+            first.setdefault(k, i)
+        ks = sorted(first)
+        pos = {k: i for i, k in enumerate(ks)}
+        return (np.array(ks, key.dtype), np.array([first[k] for k in ks], np.intp),
+                np.array([pos[k] for k in kl], np.intp))
+    order = np.argsort(key, kind="stable")
+    sk = key[order]
+    flag = np.empty(n, bool)
+    flag[0] = True
+    np.not_equal(sk[1:], sk[:-1], out=flag[1:])
+    inv = np.empty(n, np.intp)
+    inv[order] = np.cumsum(flag) - 1
+    return sk[flag], order[flag], inv
+
+
 class TcpState:
     """TCP methods of ``FluidNetwork`` (uses its per-flow arrays: win, ssth, rtt, mss, rate, nodes, ...)."""
 
@@ -146,7 +170,7 @@ class TcpState:
         if qs is None:
             return None
         sel, key, q, fifo, target = qs
-        keys, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        keys, first, inv = _unique(key)
         f = idx[sel]
         x = self.rate[f] / 8.0
         total = np.bincount(inv, q)
@@ -286,7 +310,7 @@ class TcpState:
         g_lv = self.limit_level[f_lim[first[over]]]
         live = idx[self.tcp[idx] & (self.paused[idx] <= self.t)]
         member = np.full(len(live), -1)
-        for lv in np.unique(g_lv).tolist():  # every live flow through an overflowing node is a member
+        for lv in sorted(set(g_lv.tolist())):  # every live flow through an overflowing node is a member
             gk = keys[over[g_lv == lv]]
             k_live = self.offset_arr[lv] + self.nodes[live, lv]
             if lv == 0:  # the AP's queue holds downlink flows; an uplink flow queues in its own station
@@ -321,7 +345,7 @@ class TcpState:
         hit = lost > 0
         if not hit.any():
             return None
-        self.losses += len(np.unique(g[hit]))
+        self.losses += len(set(g[hit].tolist()))
         g_after = np.bincount(g, np.where(hit, 0.0, grow), minlength=ng)
         with np.errstate(divide="ignore", invalid="ignore"):
             p_after = np.where(served > 0, g_after / (served + g_after), 0.0)

@@ -67,6 +67,7 @@ class Topology:
     device_class: np.ndarray  # device index -> class
     room_timing: list[MacTiming]  # the AP's contention parameters per room
     class_tc: np.ndarray  # [class] a full A-MPDU exchange (s): a collision with its data PPDU lasts this long
+    class_tc_up: np.ndarray  # [class] an upload's exchange (s): the A-MPDU a window-bound upload sends (T_c2)
     room_tc: np.ndarray  # collision duration per room with one data PPDU: its fastest stations' exchange (s)
     room_mac: np.ndarray  # room -> index into ``contention_tables`` (rooms with the same AP share one)
     contention_tables: list[ContentionTable]
@@ -97,9 +98,12 @@ class Topology:
         A collision lasts as long as its longest PPDU (Bianchi 2000: T_c with
         the largest payload, E[P*]). T_c2, two uploads colliding at the AP
         (equal power, neither survives): the mean of the longer of two of the
-        room's uploaders' full exchanges, Σ_i x_(i)(2i − 1)/n² over their
+        room's uploaders' exchanges, Σ_i x_(i)(2i − 1)/n² over their
         sorted values (two independent draws), so one slow uploader lengthens
-        every collision it is in, which costs every station of the room.
+        every collision it is in, which costs every station of the room. An
+        uploader's exchange is the A-MPDU it sends (``class_tc_up``: its window
+        in ⌈W/cap⌉ A-MPDUs), not the caps' full one: the collided PPDU is
+        the one on the air (Bianchi 2000's T_c of the payload sent).
         T_c1, one data PPDU against short TCP-ACK PPDUs: one full exchange at
         the fastest active rate, as before. There the data PPDU's receiver
         often captures it (preamble capture, per-MPDU FCS and BlockAck: only
@@ -113,15 +117,17 @@ class Topology:
         nr = self.n_rooms
         t = self.class_tc[cls]
         if len(t) == 0 or float(t.max()) == float(t.min()):  # one kind of exchange on the air: no mix
-            v = np.full(nr, float(t[0]) if len(t) else 0.0)
-            return v, v
-        n = np.bincount(rooms, minlength=nr)
-        tc1 = np.full(nr, np.inf)
-        np.minimum.at(tc1, rooms, t)
-        tc1 = np.where(n > 0, tc1, float(t.min()))
+            tc1 = np.full(nr, float(t[0]) if len(t) else 0.0)
+            if not up.any():
+                return tc1, tc1
+        else:
+            n = np.bincount(rooms, minlength=nr)
+            tc1 = np.full(nr, np.inf)
+            np.minimum.at(tc1, rooms, t)
+            tc1 = np.where(n > 0, tc1, float(t.min()))
         tc2 = tc1
         if up.any():
-            ru, tu = rooms[up], t[up]
+            ru, tu = rooms[up], self.class_tc_up[cls[up]]
             order = np.lexsort((tu, ru))
             ru, tu = ru[order], tu[order]
             nu = np.bincount(ru, minlength=nr)
@@ -159,6 +165,20 @@ def _full_exchange(t: MacTiming, rate: float, sub: float) -> float:
     """A full A-MPDU exchange (s): the caps' worth of MPDUs at ``rate``, SIFS, BlockAck."""
     k = _cap_mpdus(t, sub)
     return float(ppdu_time(min(k * sub, rate * (t.max_ppdu_s - t.preamble) / 8), rate, t)) + t.sifs + block_ack_time(t)
+
+
+def _upload_exchange(c: RadioClass) -> float:
+    """A window-bound upload's exchange (s): its window W (the socket buffer cap) sent as ⌈W/cap⌉ A-MPDUs of
+    K = W/⌈W/cap⌉ MPDUs (``mac.flow_cost(up=...)``; ns-3 ``ax80-upload-*``: ~31 MPDUs of a 90-segment window
+    under a 42-MPDU byte cap), SIFS, BlockAck: how long its PPDU keeps a collision going (Bianchi 2000, T_c of
+    the PPDU actually sent). Without a window cap, the caps' full exchange."""
+    t, sub = c.timing, c.seg.data_subframe
+    k = _cap_mpdus(t, sub)
+    if math.isfinite(c.max_window) and t.aggregates:
+        w = max(1.0, c.max_window / c.seg.mss)
+        k = min(k, w / math.ceil(w / k - 1e-9))
+    return float(ppdu_time(min(k * sub, c.rate_bps * (t.max_ppdu_s - t.preamble) / 8), c.rate_bps, t)) + t.sifs \
+        + block_ack_time(t)
 
 
 def _ack_exchange(t: MacTiming, rate: float, seg: Segments) -> float:
@@ -244,6 +264,7 @@ def build_topology(plan: Plan) -> Topology:
     # (``Topology.collision_times``, from who is on the air)
     nc = len(classes)
     class_tc = np.array([_full_exchange(c.timing, c.rate_bps, c.seg.data_subframe) for c in classes])
+    class_tc_up = np.array([_upload_exchange(c) for c in classes])
     dev_room = np.array([room_index[d.room.id] for d in plan.devices], np.int64)
     first_cls: dict[int, int] = {}
     for ri, ci in zip(dev_room.tolist(), device_class.tolist()):
@@ -291,7 +312,7 @@ def build_topology(plan: Plan) -> Topology:
         room_fair=np.array([r.ap.airtime_fairness for r in rooms]),
         room_rtt=np.array([r.route.rtt_s for r in rooms]),
         capacities=caps, buffers=buffers, codel=codel, codel_interval=codel_interval, offsets=offsets, resources=resources,
-        classes=classes, device_class=device_class, class_tc=class_tc, room_timing=room_timing, room_tc=room_tc,
+        classes=classes, device_class=device_class, class_tc=class_tc, class_tc_up=class_tc_up, room_timing=room_timing, room_tc=room_tc,
         room_mac=room_mac,
         contention_tables=contention_tables,
         lone_rate=lone, air_rtt=air, bulk_air_rtt=bulk_air, small_air=small,
