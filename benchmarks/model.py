@@ -95,6 +95,12 @@ again only when the sampling bin or the aggregated autosaves changed. Tried and 
 order (most top-level runs tie: the current stable sort is already ~20 us for 1.8k flows, the check
 failed in 219 of 300 recorded runs), column arrays for the short exchanges (``np.array`` of the 153k
 tuples is 0.05 s, not 0.4 s), ``argmax`` for the first binding index (no measurable change).
+The 50k point (1.10 ms/device, worse than 20k's 0.73): 622 city-wide recomputes of > 3,000 flows take
+49 of its 66 s (instrumented), ~79 ms each: drops ~16 s, allocation ~15 s (of it the three top levels'
+water-fills 8.3 s, 7,473 calls over ~5-20k flows, ~1.1 ms each: the core's sort, two cumsums and
+gathers; its data centre and egress, also 10 Gbit/s, find the core's rates within 1e-13 of capacity
+and return after one bincount), integration 3.4 s. So its cost per device grows with the flows per
+city-wide recompute (O(n log n) per allocation, ~3.4 allocations per recompute).
 """
 
 from __future__ import annotations
