@@ -1,6 +1,7 @@
 """Where the whole ``examday simulate`` process spends its CPU (issue 9, speed): a per-phase breakdown.
 
-Run: ``.venv/bin/python benchmarks/process.py [--baseline main] [--until 30min] [SCENARIO]``
+Run: ``.venv/bin/python benchmarks/process.py [--baseline main] [--repeat N] [--compiled] [--replay RUN_DIR]
+[--until 30min] [SCENARIO]`` (``--replay``: the process minus the engine, see ``replay_child``)
 (default ``scenarios/malmo-worst-case.yaml``, first 30 minutes). It runs the
 real command (``python -m simulator simulate SCENARIO --until … -q -o DIR``)
 in a fresh interpreter, twice per code tree:
@@ -64,6 +65,22 @@ under load). What is left outside the simulation (~3.4 s at this load, ~2.5 s id
 (matplotlib 3.11 text), imports ~0.7 (matplotlib ~0.35, pydantic and the scenario models ~0.2), the
 analysis ~0.3, reading the trace ~0.15, load + plan ~0.2, summary/tables/html ~0.1; inside the simulate
 call the trace costs ~0.45 (row formatting ~0.25, gzip ~0.15, resource rows ~0.07).
+
+Since 2026-12-03, second pass (procspeed; outputs identical: sha256 of the trace uncompressed and as
+written, summary.json, sites/rooms.csv, junit.xml, every PNG, report.html and manifest.json without
+their timestamps and wall_s, ``examday schema``): the whole process minus the engine (``model.simulate``
+replaced by a replay of malmo's stored trace through ``TraceWriter`` in the engine's blocks; 5 interleaved
+fresh processes per tree, load 2.0) main 7d8e3c4 -> this tree 3.41 -> 3.01 s cpu least (3.69 -> 3.21
+median). From: the cyclic collector off for the whole ``examday simulate`` process (``cli.COLLECTOR_OFF``;
+~0.15 s of collections outside the engine, and the engine's own 50k-object young collections, ~0.2 s:
+the simulation alone on 9.4-10.5 -> 9.1-9.9 s cpu, 3 interleaved pairs, same 196 MB peak), attribute
+docstrings attached only when a JSON Schema is asked for (import of ``simulator.plan`` 0.405 -> 0.352 s,
+least of 8), libyaml's parser for scenario and profiles (load 0.04-0.056 -> 0.019-0.03 s), the trace's
+pending text as pieces instead of a StringIO (writing malmo's trace 0.146 -> 0.135 s). This benchmark's
+plain runs (``--repeat 3``, load 2.6-2.9, wall ~1.5x cpu) do not resolve these against the +-0.5 s the
+simulate call varies by; the instrumented "outside sim." 3.70 -> 3.47 s (imports 0.81 -> 0.70, load +
+plan 0.17 -> 0.10). With PYTHONDONTWRITEBYTECODE set (this machine's sessions) every run also compiles
+simulator's ~45 modules from source, ~0.1-0.3 s an installed package does not pay (``--compiled``).
 
 Where the time goes (malmo-worst-case, 30 min, 2026-12-02, load 3-6 on the
 shared 2-core machine, so +-0.5 s per phase): outside the simulation about
@@ -234,6 +251,77 @@ def instrumented(argv: list[str]) -> dict:
             "wrapper_s_per_call": per_call, "wrapped": sorted(f"{m}.{a}" for m, a in done)}
 
 
+def replay_child(stored: str, argv: list[str]) -> dict:
+    """The command with ``model.simulate`` replaced by a replay of ``stored``'s trace (a run folder of the same
+    scenario) through ``TraceWriter``, in the engine's blocks (5,000 step rows, one resource's samples at a
+    time): everything the process does but the engine. The stored text is read before the clock starts."""
+    import gzip
+    import types
+
+    import simulator.model as model
+    from simulator.trace import TraceWriter
+
+    prep0 = time.process_time()
+
+    def lines(name: str) -> list[str]:
+        return gzip.open(Path(stored) / name).read().decode().split("\n", 1)[1].splitlines(keepends=True)
+
+    steps, res = lines("steps.csv.gz"), lines("resources.csv.gz")
+    blocks, i = [], 0
+    while i < len(res):
+        name, j = res[i].split(",", 2)[1], i
+        while j < len(res) and res[j].split(",", 2)[1] == name:
+            j += 1
+        blocks.append(("".join(res[i:j]), j - i))
+        i = j
+    steps = [("".join(steps[i:i + 5000]), len(steps[i:i + 5000])) for i in range(0, len(steps), 5000)]
+    m = json.loads((Path(stored) / "manifest.json").read_text())["model"]
+
+    def replay(plan, run_dir, until_s=None, progress=None):
+        w = TraceWriter(run_dir)
+        for text, n in steps:
+            w.step_csv(text, n)
+        for text, n in blocks:
+            w.resource_csv(text, n)
+        w.close()
+        return types.SimpleNamespace(devices=len(plan.devices), **{k: m[k] for k in (
+            "events", "wall_s", "flow_recomputes", "sample_interval_s", "autosave_detail", "sim_end_s")})
+    model.simulate = replay
+    prep = time.process_time() - prep0
+    from simulator.cli import main
+    sys.argv = [sys.argv[0], *argv]
+    code = main()
+    return {"exit_code": code, "prep_s": prep}
+
+
+def replay_runs(codes: dict[str, Path], stored: Path, scenario: Path, until: str, repeat: int) -> None:
+    """``--replay``: fresh processes, interleaved; each one's whole CPU (rusage: start-up to exit) minus what
+    reading and splitting the stored trace cost it."""
+    runs: dict[str, list[float]] = {label: [] for label in codes}
+    for _ in range(repeat):
+        for label, code in codes.items():
+            with tempfile.TemporaryDirectory() as out:
+                cmd = [sys.executable, __file__, "--child-replay", str(stored), "simulate", str(scenario), "--until",
+                       until, "-q", "-o", str(Path(out) / "run")]
+                c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                res = subprocess.run(cmd, capture_output=True, text=True, cwd=code,
+                                     env=dict(os.environ, PYTHONPATH=str(code)))
+                c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                lines = res.stdout.strip().splitlines()
+                if res.returncode not in (0, 1) or not lines:
+                    raise SystemExit(f"benchmarks/process.py: replay run failed:\n{res.stderr[-2000:]}")
+                whole = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
+                runs[label].append(whole - json.loads(lines[-1])["prep_s"])
+    print(f"{scenario.stem}, --until {until}: the process minus the engine (replay of {stored}), CPU s:")
+    for label, v in runs.items():
+        v = sorted(v)
+        print(f"  {label:<24} least {v[0]:.2f}  median {v[len(v) // 2]:.2f}  ({' '.join(f'{x:.2f}' for x in v)})")
+    if len(runs) == 2:
+        (b, vb), (n, vn) = [(lb, sorted(v)) for lb, v in runs.items()]
+        print(f"  least {vb[0]:.2f} -> {vn[0]:.2f} s ({vb[0] / vn[0]:.2f}x), median {vb[len(vb) // 2]:.2f} -> "
+              f"{vn[len(vn) // 2]:.2f} s")
+
+
 def plain_child(argv: list[str]) -> dict:
     """The command as it runs, with one clock pair around ``model.simulate`` (one call: no overhead to speak
     of), so the plain run also splits into the simulate call (trace writing included) and the rest."""
@@ -299,8 +387,9 @@ def breakdown(code: Path, scenario: Path, until: str) -> dict:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] in (["--child"], ["--child-plain"]):  # a measured run: the rest is examday's own command line
-        r = instrumented(argv[1:]) if argv[0] == "--child" else plain_child(argv[1:])
+    if argv[:1] in (["--child"], ["--child-plain"], ["--child-replay"]):  # a measured run: examday's command line
+        r = (instrumented(argv[1:]) if argv[0] == "--child" else plain_child(argv[1:]) if argv[0] == "--child-plain"
+             else replay_child(argv[1], argv[2:]))
         sys.stdout.flush()
         print("\n" + json.dumps(r))
         return 0
@@ -311,14 +400,31 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=1,
                     help="plain and instrumented runs per tree, interleaved between trees (the minimum CPU "
                          "is shown, per phase for the instrumented runs)")
+    ap.add_argument("--compiled", action="store_true",
+                    help="byte-compile each tree's simulator/ first (python -m compileall), as a pip install "
+                         "does: with PYTHONDONTWRITEBYTECODE set no run writes .pyc files, so every run "
+                         "compiles the ~45 simulator modules it imports from source (~0.1-0.3 s cpu)")
+    ap.add_argument("--replay", metavar="RUN_DIR",
+                    help="measure only the process minus the engine: model.simulate replays this run folder's "
+                         "trace (a run of the same scenario and --until); --repeat runs per tree, least and median")
     args = ap.parse_args(argv)
     scenario = Path(args.scenario).resolve()
+    if os.environ.get("PYTHONDONTWRITEBYTECODE") and not args.compiled:
+        print("note: PYTHONDONTWRITEBYTECODE is set: each run compiles simulator's modules from source "
+              "(an installed package would not; --compiled byte-compiles the trees first)")
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; "
           f"reference loop {reference_s():.3f} s cpu")
     with tempfile.TemporaryDirectory(prefix="bench-process-") as tmp:
         codes = {"this tree": ROOT}
         if args.baseline:
             codes = {f"baseline {args.baseline}": export(args.baseline, Path(tmp)), **codes}
+        if args.compiled:
+            for code in codes.values():
+                subprocess.run([sys.executable, "-m", "compileall", "-q", str(code / "simulator")], check=True)
+        if args.replay:
+            replay_runs(codes, Path(args.replay).resolve(), scenario, args.until, args.repeat)
+            print(f"load average after: {os.getloadavg()[0]:.2f}")
+            return 0
         plain: dict[str, list] = {label: [] for label in codes}
         for _ in range(args.repeat):  # interleaved, so both trees see the same load
             for label, code in codes.items():

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import glob
-import io
 import math
 import os
 import threading
@@ -144,7 +143,14 @@ class StepRows:
     def add(self, step: str, planned: float, start: float, end: float, nbytes: float, ok: bool, error: str,
             attempt: int, queue: float, ttfb: float = math.nan) -> None:
         # The same text as formatting each float with ``_f``, with the NaN tests inline (x == x) rather
-        # than a call per float: ~20 % of the row's cost for a city's 120k rows.
+        # than a call per float: ~20 % of the row's cost for a city's 120k rows. Most rows (no ttfb, no
+        # error, every time known: 84k of malmo's 120k) are one f-string: ~8 % less again.
+        if ttfb != ttfb and not error and queue == queue and planned == planned and start == start and end == end:
+            self.out.append(f"{self.prefix}{step},{planned:.6f},{start:.6f},{end:.6f},{int(nbytes)},{1 if ok else 0},,,"
+                            f"{attempt},{queue:.6f}\n")
+            if len(self.out) >= self.every:
+                self.flush()
+            return
         if ttfb == ttfb:
             tail = f"{ttfb:.6f},{attempt},{queue:.6f}\n" if queue == queue else f"{ttfb:.6f},{attempt},\n"
         else:
@@ -165,15 +171,27 @@ def resource_lines(times: list[str], name: str, kind: str, util: list[float], qu
     return "".join(f"{t}{mid}{u!r},{q!r}\n" for t, u, q in zip(times, util, queue))
 
 
+class _Pieces(list):
+    """Text pieces in write order; ``write`` appends (the file interface ``csv.writer`` wants)."""
+
+    __slots__ = ()
+    write = list.append
+
+
 class _Shard:
-    """One gzip CSV file written incrementally with periodic sync flushes."""
+    """One gzip CSV file written incrementally with periodic sync flushes.
+
+    The text waiting for the next flush is kept as the pieces written (``_Pieces``), joined once at the
+    flush: the model engine hands over 5,000 formatted rows at a time, which then go to zlib without
+    being copied through a ``StringIO`` (~0.07 s of a city's 18 MB of steps).
+    """
 
     def __init__(self, path: Path, columns: tuple[str, ...], flush_every: int):
         self.path = path
         self._kept: list[bytes] | None = [] if _RETAIN else None  # the text written, inside ``retained()``
         self._raw = open(path, "wb")
         self._z = zlib.compressobj(TRACE_GZIP_LEVEL, zlib.DEFLATED, 31)
-        self._buf = io.StringIO()
+        self._buf = _Pieces()
         self._csv = csv.writer(self._buf, lineterminator="\n")
         self._csv.writerow(columns)
         self._pending = 0
@@ -191,9 +209,8 @@ class _Shard:
                 self._flush_locked()
 
     def _flush_locked(self) -> None:
-        data = self._buf.getvalue().encode()
-        self._buf.seek(0)
-        self._buf.truncate()
+        data = "".join(self._buf).encode()
+        self._buf.clear()
         if self._kept is not None:
             self._kept.append(data)
         self._raw.write(self._z.compress(data) + self._z.flush(zlib.Z_SYNC_FLUSH))
@@ -203,7 +220,7 @@ class _Shard:
     def write_text(self, text: str, rows: int) -> None:
         """Append ``rows`` already-formatted CSV lines (each ending in a newline)."""
         with self._lock:
-            self._buf.write(text)
+            self._buf.append(text)
             self._pending += rows
             self.rows += rows
             if self._pending >= self._flush_every:

@@ -184,11 +184,33 @@ PhyTap::Tx(WifiConstPsduMap psdus, WifiTxVector txv, double)
                 }
             }
             r.dataModesSeen[mode] += 1;
+            if (run->prm.diagInterval > 0)  // --diag: every data PSDU (``tx t sender receiver mpdus retries dur``)
+            {
+                int retries = 0;
+                for (std::size_t k = 0; k < psdu->GetNMpdus(); ++k)
+                {
+                    retries += psdu->GetHeader(k).IsRetry() ? 1 : 0;
+                }
+                auto tx = run->staIndex.find(psdu->GetAddr2());
+                auto rx = run->staIndex.find(psdu->GetAddr1());
+                r.diag.push_back("tx " + std::to_string(Simulator::Now().GetSeconds()) + " " +
+                                 (ap ? std::string("ap") : "sta" + std::to_string(tx != run->staIndex.end() ? tx->second : -1)) +
+                                 " " + (ap ? "sta" + std::to_string(rx != run->staIndex.end() ? rx->second : -1) : std::string("ap")) +
+                                 " " + std::to_string(psdu->GetNMpdus()) + " " + std::to_string(retries) + " " +
+                                 std::to_string(d));
+            }
         }
         else
         {
             (ap ? r.apOther : r.staOther) += d;
             r.otherModesSeen[mode] += 1;
+            if (run->prm.diagInterval > 0 && psdu->GetNMpdus() > 0)  // --diag: ``ctl t sender type dur``
+            {
+                auto tx = run->staIndex.find(psdu->GetAddr2());
+                r.diag.push_back("ctl " + std::to_string(Simulator::Now().GetSeconds()) + " " +
+                                 (ap ? std::string("ap") : "sta" + std::to_string(tx != run->staIndex.end() ? tx->second : -1)) +
+                                 " " + psdu->GetHeader(0).GetTypeString() + " " + std::to_string(d));
+            }
         }
         break;  // SU PPDUs only: one PSDU, duration counted once
     }
@@ -271,9 +293,20 @@ struct DiagTap
     Ptr<WifiMacQueue> macq;
     Ptr<QueueDisc> qd;
     Ptr<NetDeviceQueueInterface> ndqi;
+    std::vector<Ptr<WifiMacQueue>> staq;  // every station's AC_BE MAC queue
 
     void Sample()
     {
+        int busy = 0;
+        uint32_t held = 0;
+        for (auto& q : staq)
+        {
+            busy += q->GetNPackets() > 0 ? 1 : 0;
+            held += q->GetNPackets();
+        }
+        // ``sq t stations-with-queued-frames their-packets``: who contends for uplink
+        run->res.diag.push_back("sq " + std::to_string(Simulator::Now().GetSeconds()) + " " + std::to_string(busy) +
+                                " " + std::to_string(held));
         std::string stopped;
         for (std::size_t i = 0; ndqi && i < ndqi->GetNTxQueues(); ++i)
         {
@@ -320,6 +353,11 @@ OnCwnd(Run_* run, int sta, uint32_t old, uint32_t now)
     {
         run->res.diag.push_back("cwnd " + std::to_string(Simulator::Now().GetSeconds()) + " " +
                                 std::to_string(sta) + " " + std::to_string(old) + " " + std::to_string(now));
+    }
+    else if (now / 14480 != old / 14480)  // growth, one line per 10 segments crossed: ``cwup t sta bytes``
+    {
+        run->res.diag.push_back("cwup " + std::to_string(Simulator::Now().GetSeconds()) + " " +
+                                std::to_string(sta) + " " + std::to_string(now));
     }
 }
 
@@ -540,6 +578,10 @@ Run(const Params& prm)
         auto apWifi = DynamicCast<WifiNetDevice>(apDev.Get(0));
         auto* d = new DiagTap{run, apWifi->GetMac()->GetTxopQueue(qos ? AC_BE : AC_BE_NQOS), qd,
                               apWifi->GetObject<NetDeviceQueueInterface>()};
+        for (uint32_t i = 1; i < all.GetN(); ++i)
+        {
+            d->staq.push_back(DynamicCast<WifiNetDevice>(all.Get(i))->GetMac()->GetTxopQueue(qos ? AC_BE : AC_BE_NQOS));
+        }
         Simulator::Schedule(Seconds(prm.flowStart), &DiagTap::Sample, d);
         if (qd)
         {

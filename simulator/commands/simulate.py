@@ -81,6 +81,8 @@ def _run(args) -> int:
         "sim_end_s": result.sim_end_s})
     if args.mqtt:  # issue 14: replay the model's timeline on the bus (real time or --speed N)
         from ..telemetry.session import publish_model_run
+
+        gc.enable()  # the replay runs an event loop for as long as the exam (``cli.COLLECTOR_OFF``): collect cycles
         publish_model_run(args.mqtt, run_dir, plan, args.speed)
     code = _report(run_dir, args)
     if args.json:

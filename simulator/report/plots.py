@@ -14,12 +14,11 @@ resource samples; a single-site scenario for the site plots).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
+from . import mpl  # noqa: F401  (first: matplotlib on Agg, without its artists' docstrings)
 import numpy as np  # noqa: E402
 from matplotlib.cbook import pts_to_poststep  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
@@ -32,7 +31,8 @@ from ..analysis.summary import Analysis  # noqa: E402
 from .style import GREY, WORST, clock_axis, fig as _fig, fixed_margins, mark_moments, session_open_s, step_color  # noqa: E402
 
 __all__ = ["PlotFile", "PLOTS", "arrivals_completions", "step_latency_over_time", "ready_cdf", "room_cdf",
-           "utilisation_over_time", "time_breakdown", "site_heatmap", "ap_telemetry", "write_plots", "cdf_overlay"]
+           "utilisation_over_time", "time_breakdown", "site_heatmap", "ap_telemetry", "write_plots", "cdf_overlay",
+           "save_png"]
 
 _NICE = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
@@ -454,6 +454,18 @@ PLOTS = {
 }
 
 
+def save_png(f, path: Path) -> None:
+    """``f`` as ``path`` written atomically (a temporary file beside it, then ``os.replace``): a reader, or a
+    report killed half-way, never sees half a PNG."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        f.savefig(tmp, format="png", pil_kwargs={"compress_level": 1})  # zlib level 1: same pixels, a fraction of the time
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def write_plots(a: Analysis, plots_dir: Path) -> list[PlotFile]:
     """Render every applicable plot to ``plots_dir/<name>.png`` (stale ones from an earlier report removed)."""
     plots_dir.mkdir(parents=True, exist_ok=True)
@@ -463,7 +475,7 @@ def write_plots(a: Analysis, plots_dir: Path) -> list[PlotFile]:
         if f is None:
             continue
         path = plots_dir / f"{name}.png"
-        f.savefig(path, pil_kwargs={"compress_level": 1})  # zlib level 1: same pixels, a fraction of the time
+        save_png(f, path)
         out.append(PlotFile(name, path, f.axes[0].get_title()))
     for old in plots_dir.glob("*.png"):  # an earlier report's plots that no longer apply
         if old.stem not in {p.name for p in out}:

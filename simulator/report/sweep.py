@@ -16,7 +16,9 @@ import math
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from . import mpl  # noqa: F401  (first: matplotlib on Agg, without its artists' docstrings)
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure
 
 from ..analysis.slo import parse_name

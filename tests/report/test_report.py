@@ -1,6 +1,7 @@
 import json
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +200,28 @@ def test_plots_speak_clock_time_and_keep_one_colour_per_step(tmp_path):
         assert {"exam start", "deadline 09:02", "deadline 09:05"} <= marks
     util = PLOTS["utilisation"](model).axes[0]
     assert any(ln.get_label().startswith("Wi-Fi airtime, ") for ln in util.get_lines())  # human names
+
+
+def test_plot_files_are_replaced_atomically(tmp_path, monkeypatch):
+    """A PNG is written beside its name and renamed over it: a failed render leaves the old file whole and
+    no temporary file behind; a good one replaces it (a reader never sees half a PNG)."""
+    from matplotlib.figure import Figure
+
+    from simulator.report.plots import save_png
+
+    path = tmp_path / "a.png"
+    path.write_bytes(b"old picture")
+    fig = Figure(figsize=(2, 1))
+    fig.add_subplot().plot([0, 1], [0, 1])
+
+    def broken(*a, **k):
+        Path(a[0]).write_bytes(b"\x89PNG half")  # a render that fails half-way through writing
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(fig, "savefig", broken)
+    with pytest.raises(RuntimeError):
+        save_png(fig, path)
+    assert path.read_bytes() == b"old picture" and [p.name for p in tmp_path.iterdir()] == ["a.png"]
+    monkeypatch.undo()
+    save_png(fig, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and [p.name for p in tmp_path.iterdir()] == ["a.png"]
