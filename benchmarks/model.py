@@ -101,6 +101,10 @@ water-fills 8.3 s, 7,473 calls over ~5-20k flows, ~1.1 ms each: the core's sort,
 gathers; its data centre and egress, also 10 Gbit/s, find the core's rates within 1e-13 of capacity
 and return after one bincount), integration 3.4 s. So its cost per device grows with the flows per
 city-wide recompute (O(n log n) per allocation, ~3.4 allocations per recompute).
+Figures (``--quick --repeat 2 --baseline main``, main 3d49892, load 1.1-2.0): malmo's simulation
+9.90 -> 9.39 s cpu (1.05x; 10.75 -> 10.24 against e840760 in an earlier run), whole process 14.15 ->
+12.95 s (report unchanged: partly noise), classroom 58 -> 54 ms (1,339x ns-3), 1k/5k/20k cities
+7.71/8.05/17.18 -> 7.00/9.20/15.06 s (the 5k pair is noise: 9.93 -> 7.60 s in the earlier run).
 """
 
 from __future__ import annotations
