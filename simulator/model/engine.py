@@ -25,6 +25,7 @@ from __future__ import annotations
 import gc
 import heapq
 import math
+import operator
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +64,8 @@ class OnAir:
     both: np.ndarray | None  # per flow: its station also sends the other way (_both_ways)
     present: list[int]  # the radio classes among the flows
     by_class: list[tuple]  # per class present (several): (class, mask, over, u, up, both) of its flows
-    busy_rooms: list[int]  # the rooms with a flow (their airtime left is all the allocation reads)
+    busy_rooms: np.ndarray  # the rooms with a flow (their airtime left is all the allocation reads)
+    pick: Callable  # their entries of a per-room list, as a tuple (``operator.itemgetter``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +149,7 @@ class Simulation:
         ss = np.random.SeedSequence(plan.seed)
         streams = ss.spawn(8)
         self.rng_dev = np.random.default_rng(streams[0])
-        self.rng_jitter = np.random.default_rng(streams[1])
+        self.rng_jitter = _Uniforms(np.random.default_rng(streams[1]))
         self.dev_uniform = self.rng_dev.random(len(plan.devices)).tolist()  # Python floats: cheaper hot path
         for k, (role, sp) in enumerate(sorted(plan.services.items())):
             prof = sp.profile
@@ -197,6 +199,8 @@ class Simulation:
         # aggregated autosaves of devices that reached the test: (times, room, site, bytes, bit/s per bin),
         # added to the three tables above by flush_autosaves before any of them is read
         self.autosaves_ahead: list[tuple[np.ndarray, int, int, float, float]] = []
+        self._agg_version = 0  # flush_autosaves calls that added any: with the bin, names the uplink capacities
+        self._up_set: tuple[int, int] | None = None  # (bin, _agg_version) the site uplinks' up capacities were set for
         self._air: OnAir | None = None  # the radios' contention for the last set of active flows (_on_air)
         self.ps_due: dict[str, float] = {}
 
@@ -368,6 +372,7 @@ class Simulation:
         self.autosaves_ahead = []
         if not len(times):
             return
+        self._agg_version += 1
         np.add.at(self.autosave_hist, (times - self.t_lo).astype(np.int64), 1.0)
         bins = ((times - self.t_lo) // self.dt).astype(np.int64)
         rooms = np.repeat(np.array([a[1] for a in ahead], np.int64), counts)
@@ -440,14 +445,16 @@ class Simulation:
             return
         # airtime left to bulk flows, for the rooms with a flow (waterfill and the FIFO delay read only those;
         # the same element-wise arithmetic as over every room)
-        br, air_v, air_t = air.busy_rooms, self.air_v, self.air_t
-        busy = np.array([air_v[r] for r in br]) * np.exp(-np.maximum(0.0, self.now - np.array([air_t[r] for r in br]))
-                                                         / AIR_TAU_S)
-        net.ap_capacity[br] = 1.0 - np.minimum(busy, 0.9)
+        pick = air.pick
+        busy = np.array(pick(self.air_v)) * np.exp(-np.maximum(0.0, self.now - np.array(pick(self.air_t))) / AIR_TAU_S)
+        net.ap_capacity[air.busy_rooms] = 1.0 - np.minimum(busy, 0.9)
         if self.agg_up is not None:  # aggregated autosaves take their share of each site's uplink
             self.flush_autosaves()
             b = min(len(self.agg_up) - 1, max(0, int((self.now - self.t_lo) // self.dt)))
-            net.set_capacity(3, slice(len(topo.site_ids), None), np.maximum(0.05 * self.up_base, self.up_base - self.agg_up[b]))
+            if (b, self._agg_version) != self._up_set:  # else the capacities set last time, unchanged since
+                self._up_set = (b, self._agg_version)
+                net.set_capacity(3, slice(len(topo.site_ids), None),
+                                 np.maximum(0.05 * self.up_base, self.up_base - self.agg_up[b]))
         rooms, up, cls, fair, over, u, both, present = (air.rooms, air.up, air.cls, air.fair, air.over, air.u,
                                                         air.both, air.present)  # over, u: per flow
         held = self._fifo_held(net, idx, rooms, up) if not air.all_fair else None
@@ -512,7 +519,7 @@ class Simulation:
         present = np.bincount(cls).nonzero()[0].tolist()
         by_class = _by_class(present, cls, over, u, up, both) if len(present) > 1 else []
         self._air = OnAir(key, rooms, up, cls, fair, bool(fair.all()), over, u, both, present, by_class,
-                          busy_rooms.tolist())
+                          busy_rooms, _picker(busy_rooms.tolist()))
         return self._air
 
     def _fifo_held(self, net: FluidNetwork, idx: np.ndarray, rooms: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -658,6 +665,34 @@ class Simulation:
                     progress(t - self.t_lo, until - self.t_lo)
         finally:
             self.events = events
+
+
+class _Uniforms:
+    """``Generator.random()`` one value at a time, drawn in blocks: the same values in the same order (a
+    block of n is n successive draws of the bit generator's next double), without NumPy's ~1 us per scalar
+    call. Only ``random()`` may be asked of it, so nothing else advances the stream between blocks."""
+
+    __slots__ = ("_rng", "_buf", "_i")
+
+    def __init__(self, rng: np.random.Generator):
+        self._rng, self._buf, self._i = rng, [], 0
+
+    def random(self) -> float:
+        i = self._i
+        if i >= len(self._buf):
+            self._buf, i = self._rng.random(1024).tolist(), 0
+        self._i = i + 1
+        return self._buf[i]
+
+
+def _picker(items: list[int]) -> Callable:
+    """``operator.itemgetter`` of ``items`` that always returns a tuple (also for one item or none)."""
+    if len(items) == 1:
+        i = items[0]
+        return lambda xs: (xs[i],)
+    if not items:
+        return lambda xs: ()
+    return operator.itemgetter(*items)
 
 
 def _both_ways(station: np.ndarray, up: np.ndarray) -> np.ndarray | None:

@@ -630,9 +630,19 @@ class FluidNetwork(TcpState):
         wait_res = res[has, ll[has]] if has.any() else None
         res, vals = res.ravel(), vals.ravel()
         t0_min = float(t0s.min())
+        # every flow from the same clock (one site, or the whole city): one span per bin, the same values
+        t0 = t0_min if t0_min == float(t0s.max()) else None
         b0, b1 = int((t0_min - self.t_lo) // self.dt), int((t1 - self.t_lo) // self.dt)
         for b in range(b0, min(b1, len(self.busy) - 1) + 1):
             lo_b, hi_b = self.t_lo + b * self.dt, self.t_lo + (b + 1) * self.dt
+            if t0 is not None:
+                s = min(t1, hi_b) - max(t0, lo_b)
+                if not s > 0:
+                    continue
+                self.busy[b] += np.bincount(res, vals * s, minlength=self.n_res)
+                if wait_res is not None:
+                    self.waiting[b] += np.bincount(wait_res, np.full(len(wait_res), s), minlength=self.n_res)
+                continue
             span = np.minimum(t1, hi_b) - np.maximum(t0s, lo_b)  # each flow's time inside this bin
             if not (span > 0).any():
                 continue
@@ -670,13 +680,11 @@ class FluidNetwork(TcpState):
         """
         local = sites is not None and self.n_sites > 1
         sites_arr = np.asarray(sites, np.int64) if local else np.arange(self.n_sites)
-        if local:
+        site_mask = None
+        if local:  # the sites' flows among the active ones (not a mask over every slot: slots outnumber flows)
             site_mask = np.zeros(self.n_sites, bool)
             site_mask[sites_arr] = True
-            in_site = site_mask[self.fsite]
-        else:
-            in_site = None
-        idx = (self.active & in_site).nonzero()[0] if local else self.active.nonzero()[0]
+        idx = self._active_in(site_mask)
         done: list[Completion] = []
         if len(idx):
             t0s = self.ts[self.fsite[idx]]
@@ -697,9 +705,11 @@ class FluidNetwork(TcpState):
                 self.free.append(i)
         self.ts[sites_arr] = t
         self.t = max(self.t, t)
-        keep, adm = [], []
-        for i in self.pending:
-            (adm if not local or in_site[i] else keep).append(i)
+        keep, adm = [], self.pending
+        if local and adm:
+            pend = np.array(adm, np.int64)
+            take = site_mask[self.fsite[pend]]
+            adm, keep = pend[take].tolist(), pend[~take].tolist()
         if adm:
             self._write(adm)
             self.active[adm] = True
@@ -709,7 +719,7 @@ class FluidNetwork(TcpState):
         self.next_done[sites_arr] = math.inf
         self.next_ev[sites_arr] = math.inf
         self.top_load[sites_arr] = 0.0
-        idx = (self.active & in_site).nonzero()[0] if local else self.active.nonzero()[0]
+        idx = self._active_in(site_mask)
         if len(idx):
             changed = None  # after a drop episode: the flows whose windows it changed (refresh only those)
             for _ in range(4):  # a drop episode changes windows: allocate again (bounded)
@@ -728,8 +738,14 @@ class FluidNetwork(TcpState):
             r = self.rate[idx]
             t_done = np.divide(self.rem[idx], r, out=np.full(len(idx), np.inf), where=r > 0) + t
             fs = self.fsite[idx]
-            np.minimum.at(self.next_done, fs, t_done)
-            np.add.at(self.top_load, (fs, self.up[idx].astype(np.int64)), r)
+            if len(sites_arr) == 1:  # one site: its earliest completion (a min is exact)
+                s0 = int(sites_arr[0])
+                self.next_done[s0] = min(float(self.next_done[s0]), float(t_done.min()))
+            else:
+                np.minimum.at(self.next_done, fs, t_done)
+            # per site and direction, the rates added in flow order to the zeroed rows (np.add.at's sums;
+            # the other sites' rows get + 0.0)
+            self.top_load += np.bincount(2 * fs + self.up[idx], r, minlength=2 * self.n_sites).reshape(-1, 2)
         self.site_rc[sites_arr] = t
         self._due = None
         if not local:
@@ -737,6 +753,11 @@ class FluidNetwork(TcpState):
         self.recomputes += 1
         done.sort(key=lambda c: c.end_s)
         return done
+
+    def _active_in(self, site_mask: np.ndarray | None) -> np.ndarray:
+        """The active flows' slots in ascending order: all, or those of the sites ``site_mask`` marks."""
+        act = self.active.nonzero()[0]
+        return act if site_mask is None else act[site_mask[self.fsite[act]]]
 
     def _groups(self, idx: np.ndarray):
         """``TcpState._groups``, computed once per allocation: drops, queue delays and the TCP schedule all

@@ -181,7 +181,7 @@ def device_proc(sim, st: DeviceState):
 
     def backoff(attempt: int) -> float:
         b = min(retry.max_backoff, retry.backoff * 2 ** (attempt - 1))
-        return b * (1 + retry.jitter * (2 * float(rng_u.random()) - 1))
+        return b * (1 + retry.jitter * (2 * rng_u.random() - 1))
 
     # ---------------------------------------------------------------- join
     start = now
@@ -204,7 +204,7 @@ def device_proc(sim, st: DeviceState):
                 sim.dhcp_site.append(st.site)
                 if e0 + rtt / 2 < best:  # retransmissions keep the xid: the first answer wins
                     best, q_best = e0 + rtt / 2, s0 - arrive
-            t_next = t + timer + (2 * float(rng_u.random()) - 1)
+            t_next = t + timer + (2 * rng_u.random() - 1)
             if best <= t_next:
                 t, q_total = best, q_total + q_best
                 break

@@ -56,7 +56,7 @@ class ServiceTimes:
 
     def __init__(self, rng: np.random.Generator, cv: float, block: int = 4096):
         self.rng, self.cv, self.block = rng, cv, block
-        self._buf = np.empty(0)
+        self._buf: list[float] = []  # a block of unit-mean draws as Python floats (cheaper to index)
         self._i = 0
 
     def draw(self, mean: float) -> float:
@@ -64,11 +64,11 @@ class ServiceTimes:
             return mean
         if self._i >= len(self._buf):
             k = 1.0 / (self.cv * self.cv)
-            self._buf = self.rng.gamma(k, 1.0 / k, self.block)  # unit mean
+            self._buf = self.rng.gamma(k, 1.0 / k, self.block).tolist()  # unit mean
             self._i = 0
         v = self._buf[self._i]
         self._i += 1
-        return mean * float(v)
+        return mean * v
 
 
 @dataclass(slots=True)
