@@ -357,6 +357,11 @@ class ContentionTable:
 
     def lookup(self, m_down: np.ndarray, n_up: np.ndarray, tc1=None, tc2=None) -> tuple[np.ndarray, np.ndarray]:
         """(overhead, u) per room; ``tc1``/``tc2`` the collision durations (default: the table's ``t_collision``)."""
+        if type(m_down) is np.ndarray and m_down.ndim == 1 and len(m_down) <= SMALL:
+            try:
+                return self._lookup_py(m_down, n_up, tc1, tc2)
+            except NotPlain:
+                pass
         m = np.minimum(m_down, self.cap)
         n = np.minimum(n_up, self.cap)
         miss = np.isnan(self.terms[m, n, 0])
@@ -367,6 +372,29 @@ class ContentionTable:
         t1 = self.tc if tc1 is None else tc1
         t2 = t1 if tc2 is None else tc2
         return t[:, 0] + t[:, 1] * t1 + t[:, 2] * (t2 - t1) + t[:, 3] * (self.tc0 - t1), t[:, 4]
+
+    def _lookup_py(self, m_down: np.ndarray, n_up: np.ndarray, tc1, tc2) -> tuple[np.ndarray, np.ndarray]:
+        """``lookup`` for a few rooms in plain Python (the same terms, the same elementwise sums: bit-identical)."""
+        n = len(m_down)
+        cap, terms = self.cap, self.terms
+        ml, nl = m_down.tolist(), n_up.tolist()
+        if len(nl) != n:
+            raise NotPlain
+        t1 = [self.tc] * n if tc1 is None else _plain(tc1, n)
+        t2 = t1 if tc2 is None else _plain(tc2, n)
+        tc0 = self.tc0
+        over, uu = [], []
+        for a, b, x1, x2 in zip(ml, nl, t1, t2):
+            a, b = min(a, cap), min(b, cap)
+            if a < 0 or b < 0:
+                raise NotPlain
+            row = terms[a, b]
+            if row[0] != row[0]:
+                terms[a, b] = collision_terms(a, b, self.timing)
+            ta, tb, tc, td, tu = terms[a, b].tolist()
+            over.append(ta + tb * x1 + tc * (x2 - x1) + td * (tc0 - x1))
+            uu.append(tu)
+        return np.array(over), np.array(uu)
 
 
 def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overhead: float, u: float,
