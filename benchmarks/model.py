@@ -33,7 +33,11 @@ depends only on the set of active flows (who is on each radio, its Bianchi
 contention, collision times) is kept between recomputes (``engine.OnAir``),
 the radio FIFO delay is computed once per allocation, and wired levels that
 cannot limit are skipped: ~0.6-0.8 ms per classroom recompute, results
-identical. A small city still costs more per device (linearity < 1) mostly
+identical. Since 2026-12-03 (kernels) a site's recompute of at most 24 flows runs ``tcp._demand`` (with
+the radio FIFO delay), ``tcp._schedule_tcp``'s per-flow part, ``mac.flow_cost`` and
+``ContentionTable.lookup`` in plain Python (as ``flows.waterfill_py``; bit-identical): --quick --repeat 2
+--baseline main, 1k city 8.20 -> 5.83 s cpu, 5k 9.28 -> 6.55 s, 20k 16.95 -> 14.35 s, classroom 51 -> 48 ms,
+malmo simulation 12.30 -> 11.90 s (a shared machine: an earlier run gave 1.20x at 1k). A small city still costs more per device (linearity < 1) mostly
 because it recomputes more often: the 1k city makes ~11k recomputes, as many
 as the 5k one, and the 20k city ~3.5k (its top saturates, so recomputes are
 city-wide and batched by ``max_gap``). The report: analysis ~2 s, plots ~2.5 s

@@ -357,6 +357,11 @@ class ContentionTable:
 
     def lookup(self, m_down: np.ndarray, n_up: np.ndarray, tc1=None, tc2=None) -> tuple[np.ndarray, np.ndarray]:
         """(overhead, u) per room; ``tc1``/``tc2`` the collision durations (default: the table's ``t_collision``)."""
+        if type(m_down) is np.ndarray and m_down.ndim == 1 and len(m_down) <= SMALL:
+            try:
+                return self._lookup_py(m_down, n_up, tc1, tc2)
+            except NotPlain:
+                pass
         m = np.minimum(m_down, self.cap)
         n = np.minimum(n_up, self.cap)
         miss = np.isnan(self.terms[m, n, 0])
@@ -367,6 +372,29 @@ class ContentionTable:
         t1 = self.tc if tc1 is None else tc1
         t2 = t1 if tc2 is None else tc2
         return t[:, 0] + t[:, 1] * t1 + t[:, 2] * (t2 - t1) + t[:, 3] * (self.tc0 - t1), t[:, 4]
+
+    def _lookup_py(self, m_down: np.ndarray, n_up: np.ndarray, tc1, tc2) -> tuple[np.ndarray, np.ndarray]:
+        """``lookup`` for a few rooms in plain Python (the same terms, the same elementwise sums: bit-identical)."""
+        n = len(m_down)
+        cap, terms = self.cap, self.terms
+        ml, nl = m_down.tolist(), n_up.tolist()
+        if len(nl) != n:
+            raise NotPlain
+        t1 = [self.tc] * n if tc1 is None else _plain(tc1, n)
+        t2 = t1 if tc2 is None else _plain(tc2, n)
+        tc0 = self.tc0
+        over, uu = [], []
+        for a, b, x1, x2 in zip(ml, nl, t1, t2):
+            a, b = min(a, cap), min(b, cap)
+            if a < 0 or b < 0:
+                raise NotPlain
+            row = terms[a, b]
+            if row[0] != row[0]:
+                terms[a, b] = collision_terms(a, b, self.timing)
+            ta, tb, tc, td, tu = terms[a, b].tolist()
+            over.append(ta + tb * x1 + tc * (x2 - x1) + td * (tc0 - x1))
+            uu.append(tu)
+        return np.array(over), np.array(uu)
 
 
 def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overhead: float, u: float,
@@ -398,7 +426,13 @@ def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overh
                                  piggyback, repeat, window)
     rate = float(rate_bps)
     rev = rate if reverse_rate_bps is None else float(reverse_rate_bps)
-    cap, ba, n_dbps, n_dbps_rev, data_sub, lone = _link_constants(rate, rev, timing, seg)
+    consts = _link_constants(rate, rev, timing, seg)
+    if type(window_segments) is np.ndarray and 0 < len(window_segments) <= SMALL and window_segments.ndim == 1:
+        try:
+            return _flow_cost_py(rev, consts, window_segments, timing, seg, overhead, u, up, piggyback, repeat, window)
+        except (NotPlain, OverflowError):  # OverflowError: ceil of ±inf
+            pass
+    cap, ba, n_dbps, n_dbps_rev, data_sub, lone = consts
     w = np.maximum(1.0, window_segments)
     if repeat is None or not timing.aggregates:
         k = np.minimum(cap, w)
@@ -430,6 +464,88 @@ def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overh
         reverse = (k / seg.delayed_ack) * (t_ack1 + overhead)
     t = t + reverse
     return t / (k * seg.mss * 8.0), k
+
+
+SMALL = 24  # at most this many flows: ``flow_cost`` in plain Python (``_flow_cost_py``), as ``flows.waterfill_py``
+
+
+class NotPlain(Exception):
+    """``_flow_cost_py`` met a value whose NumPy semantics it does not copy (NaN, ±inf in a ceil, a shape)."""
+
+
+def _plain(v, n: int) -> list:
+    """``v`` (a scalar or an array of ``n``) as a list of ``n`` Python floats, NaN-free (else ``NotPlain``)."""
+    if np.ndim(v) == 0:
+        x = float(v)
+        if x != x:
+            raise NotPlain
+        return [x] * n
+    if len(v) != n or np.ndim(v) != 1:
+        raise NotPlain
+    out = np.asarray(v, float).tolist()
+    for x in out:
+        if x != x:
+            raise NotPlain
+    return out
+
+
+def _flow_cost_py(rev: float, consts: tuple, window_segments: np.ndarray, timing: MacTiming, seg: Segments,
+                  overhead, u, up, piggyback, repeat, window) -> tuple[np.ndarray, np.ndarray]:
+    """``flow_cost``'s one-class path for a few flows in plain Python, bit-identical: NumPy's per-call cost
+    dominates there. Elementwise IEEE operations (+ − × ÷, ceil, floor, min/max in NumPy's argument order,
+    NaN-free) are the same on Python floats; the one power (``window_ampdu``'s q^(J−1)) stays NumPy's,
+    whose vector pow may differ from ``math.pow`` in the last bit. ``NotPlain``: the caller uses NumPy."""
+    ceil, floor = math.ceil, math.floor
+    cap, ba, n_dbps, n_dbps_rev, data_sub, lone = consts
+    n = len(window_segments)
+    w = [max(1.0, x) for x in _plain(window_segments, n)]
+    if repeat is None or not timing.aggregates:
+        k = [min(cap, x) for x in w]
+    else:
+        ww = w if window is None else _plain(window, n)
+        c = max(1.0, cap)
+        w2 = [max(1.0, x) for x in ww]
+        q = [min(max(x, 0.0), 1.0) for x in _plain(repeat, n)]
+        j = [float(ceil(x / c - 1e-9)) for x in w2]
+        last = (np.array(q) ** (np.array(j) - 1.0)).tolist()
+        k = []
+        for wi, w2i, qi, ji, li in zip(w, w2, q, j, last):
+            count = (1.0 - qi * li) / max(1.0 - qi, 1e-300) if qi < 1.0 else ji
+            k.append(min((c * (count - ji * li) + w2i * li) / count, wi))
+    uu = _plain(u, n)
+    if up is not None and up.any():
+        for i, flag in enumerate(up.tolist()):
+            if flag:
+                k[i] = w[i] / float(ceil(w[i] / cap - 1e-9))
+                uu[i] = min(1.0, k[i] / w[i])
+    ov = _plain(overhead, n)
+    pre, t_sym, pre_ext, sifs = timing.preamble, timing.t_sym, timing.signal_extension, timing.sifs
+    txop = timing.txop_s
+    b, ack_sub, mss = seg.delayed_ack, seg.ack_subframe, seg.mss
+    agg = timing.aggregates
+    pig = None if piggyback is None or not agg else piggyback.tolist()
+    if not agg:
+        t_ack1 = float(ppdu_time(ack_sub - DELIM, rev, timing) + timing.sifs + ba)
+    cost = []
+    for i in range(n):
+        ki, oi, ui = k[i], ov[i], uu[i]
+        t_data = (pre + t_sym * float(ceil((22.0 + 8.0 * (ki * data_sub - lone)) / n_dbps - 1e-9)) + pre_ext) + sifs + ba
+        if txop > 0:
+            t = t_data + oi / max(1.0, float(floor(txop / t_data)))
+        else:
+            t = t_data + oi
+        acks = float(ceil(ki / b))
+        if agg:
+            per_batch = float(ceil(acks / max(ui, 1e-6)))
+            t_ack = (pre + t_sym * float(ceil((22.0 + 8.0 * (per_batch * ack_sub)) / n_dbps_rev - 1e-9))
+                     + pre_ext) + sifs + ba
+            reverse = ui * (t_ack + oi) if ui > 0 else 0.0
+            if pig is not None and pig[i]:
+                reverse = acks * ack_sub * 8.0 / rev
+        else:
+            reverse = (ki / b) * (t_ack1 + oi)
+        cost.append((t + reverse) / (ki * mss * 8.0))
+    return np.array(cost), np.array(k)
 
 
 @lru_cache(maxsize=4096)

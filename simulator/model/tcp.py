@@ -15,9 +15,24 @@ allocation.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["TcpState"]
+
+SMALL = 24  # at most this many flows: ``_demand`` and ``_schedule_tcp`` in plain Python (as ``flows.waterfill_py``)
+
+
+class NotPlain(Exception):
+    """A plain-Python path met a value whose NumPy semantics it does not copy (NaN, ±inf, a zero divisor)."""
+
+
+def _finite(xs: list[float]) -> list[float]:
+    for x in xs:
+        if not math.isfinite(x):
+            raise NotPlain
+    return xs
 
 
 def _unique(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -136,6 +151,11 @@ class TcpState:
         return self.rtt[idx] + self.qdelay[idx] + own
 
     def _demand(self, idx: np.ndarray) -> np.ndarray:
+        if len(idx) <= SMALL:
+            try:
+                return self._demand_py(idx)
+            except (NotPlain, ZeroDivisionError):
+                pass
         d = np.minimum(self.demand[idx], 1e15)
         tcp = self.tcp[idx]
         if tcp.any():
@@ -145,6 +165,76 @@ class TcpState:
         if paused.any():
             d = np.where(paused, 0.0, d)
         return d
+
+    def _demand_py(self, idx: np.ndarray) -> np.ndarray:
+        """``_demand`` (with ``_radio_fifo_delay`` and ``_cycle``) for a few flows in plain Python, bit-identical:
+        elementwise IEEE operations, min/max in NumPy's argument order on NaN-free values, and ``bincount``'s and
+        ``minimum.at``'s sums and minima in index order. ``NotPlain``/``ZeroDivisionError``: NumPy's path
+        (nothing written yet)."""
+        d = [min(x, 1e15) for x in self.demand[idx].tolist()]
+        tcp = self.tcp[idx].tolist()
+        paused = (self.paused[idx] > self.t).tolist()
+        if any(tcp):
+            win = _finite(self.win[idx].tolist())
+            up = self.up[idx].tolist()
+            cost = _finite(self.ap_cost[idx].tolist())
+            rtt = _finite(self.rtt[idx].tolist())
+            wired = _finite(self._wired_delay[idx].tolist())
+            fifo = self._fifo_py(idx, tcp, up, win, cost, rtt)
+            qd = [a + b for a, b in zip(wired, fifo)]
+            out = d
+            d = []
+            for j in range(len(out)):
+                if tcp[j]:
+                    own = cost[j] * min(win[j], 1e12) * 8.0 if up[j] else 0.0
+                    d.append(min(out[j], win[j] * 8.0 / (rtt[j] + qd[j] + own)))
+                else:
+                    d.append(out[j])
+            for x in d:
+                if x != x:
+                    raise NotPlain
+            self._fifo_memo = (idx, np.array(fifo))
+            self.qdelay[idx] = qd
+        if any(paused):
+            d = [0.0 if pz else x for x, pz in zip(d, paused)]
+        return np.array(d)
+
+    def _fifo_py(self, idx: np.ndarray, tcp: list, up: list, win: list, cost: list, rtt: list) -> list[float]:
+        """``_radio_fifo_delay`` in plain Python (``_demand_py``); the caller stores the memo."""
+        n = len(idx)
+        out = [0.0] * n
+        if self.buffers is None:
+            return out
+        rooms = self.nodes[idx, 0]
+        sel = (self.shared_fifo[rooms] & (self.paused[idx] <= self.t)).tolist()
+        rl = rooms.tolist()
+        drain: dict[int, float] = {}
+        bits: dict[int, float] = {}
+        rmin: dict[int, float] = {}
+        for j in range(n):
+            if sel[j] and tcp[j] and not up[j]:
+                r = rl[j]
+                w = min(win[j], 1e12) * 8.0
+                drain[r] = drain.get(r, 0.0) + cost[j] * w
+                bits[r] = bits.get(r, 0.0) + w
+                rmin[r] = min(rmin.get(r, math.inf), rtt[j])
+        if not drain:
+            return out
+        apc, buf = self.ap_capacity, self.buffers[0]
+        d: dict[int, float] = {}
+        for r, dr in drain.items():
+            dr = dr / max(float(apc[r]), 1e-3)
+            b = bits[r]
+            if not b > 0.0:
+                raise NotPlain
+            v = min(max(0.0, dr - rmin[r]), dr * float(buf[r]) * 8.0 / b)
+            if not math.isfinite(v):
+                raise NotPlain
+            d[r] = v
+        for j in range(n):
+            if sel[j] and tcp[j] and not up[j]:
+                out[j] = d[rl[j]]
+        return out
 
     def _queues(self, idx: np.ndarray):
         """Per TCP flow limited by a node with a buffer: (flow positions, group key, queued bytes, buffer bytes)."""
@@ -367,7 +457,60 @@ class TcpState:
         tcp = self.tcp[idx]
         if not tcp.any():
             return
-        i = idx[tcp]
+        if len(idx) <= SMALL:
+            try:
+                self._schedule_flows_py(idx[tcp])
+            except (NotPlain, ZeroDivisionError):  # NumPy's path (the minima already taken are taken again)
+                self._schedule_flows(idx[tcp])
+        else:
+            self._schedule_flows(idx[tcp])
+        self._schedule_queues(idx)
+
+    def _schedule_flows_py(self, i: np.ndarray) -> None:
+        """``_schedule_flows`` in plain Python for a few flows (bit-identical: elementwise IEEE operations, min/max
+        in NumPy's argument order on NaN-free values; ``minimum.at`` is a minimum in any order)."""
+        t = self.t
+        ne = self.next_ev
+        site = self.fsite[i].tolist()
+        paused = self.paused[i].tolist()
+        r = _finite(self.rate[i].tolist())
+        win = _finite(self.win[i].tolist())
+        wmax, ssth = self.wmax[i].tolist(), self.ssth[i].tolist()
+        up = self.up[i].tolist()
+        cost = self.ap_cost[i].tolist()
+        rtt0, qd = _finite(self.rtt[i].tolist()), _finite(self.qdelay[i].tolist())
+        segs, mss = self.segs[i].tolist(), self.mss[i].tolist()
+        for j in range(len(site)):
+            pz = paused[j]
+            if pz != pz:
+                raise NotPlain
+            if pz > t:
+                if pz < ne[site[j]]:
+                    ne[site[j]] = pz
+                continue
+            rj = r[j]
+            if not rj > 0:
+                continue
+            own = cost[j] * min(win[j], 1e12) * 8.0 if up[j] else 0.0
+            rtt = rtt0[j] + qd[j] + own
+            w = win[j]
+            cap = w * 8.0 / rtt
+            if rj >= cap * (1 - 1e-9) and w < wmax[j]:
+                ss = ssth[j]
+                x = rj / 8.0
+                t_ss = min(rtt, max((ss - w) / x, 0.25 * rtt)) if w < ss else 4 * rtt
+                v = t + t_ss
+            elif segs[j] * mss[j] >= w * (1 - 1e-9) and w < wmax[j] and w < ssth[j]:
+                v = t + w * 8.0 / rj
+            else:
+                continue
+            if v != v:
+                raise NotPlain
+            if v < ne[site[j]]:
+                ne[site[j]] = v
+
+    def _schedule_flows(self, i: np.ndarray) -> None:
+        """Per TCP flow of ``i``: its timeout's end, or its next ramp while its window limits it."""
         t = self.t
         paused = self.paused[i]
         wait = paused > t
@@ -391,6 +534,10 @@ class TcpState:
             & (self.win[i] < self.wmax[i]) & (self.win[i] < self.ssth[i])
         if small.any():
             np.minimum.at(self.next_ev, self.fsite[i[small]], t + self.win[i][small] * 8.0 / r[small])
+
+    def _schedule_queues(self, idx: np.ndarray) -> None:
+        """Per queue group: when its backlog reaches what it holds; per standing fq_codel flow: its CoDel clock."""
+        t = self.t
         grp = self._groups(idx)
         if grp is not None:
             sel, keys, first, inv, q, total, served, fifo_g, target_g, cap = grp
