@@ -53,6 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .plain import SMALL, NotPlain
 from .tcp import TcpState
 
 __all__ = ["MSS", "IW_SEGMENTS", "slow_start", "transfer_time", "waterfill", "waterfill_py", "waterfill_rates",
@@ -245,13 +246,6 @@ def _by_group_then_level(lam: np.ndarray, g: np.ndarray, n_groups: int, n_presen
     if n_groups <= 65536:
         go = go.astype(np.uint16)
     return order[np.argsort(go, kind="stable")]
-
-
-SMALL = 24  # at most this many flows: ``_pass`` water-fills in plain Python (``waterfill_py``)
-
-
-class NotPlain(Exception):
-    """``waterfill_py`` met a value whose NumPy semantics it does not copy (NaN, a weight ≤ 0, a level ≤ 0)."""
 
 
 def waterfill_py(demand: list[float], weight: list[float], cost: list[float] | None, group: list[int],

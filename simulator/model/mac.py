@@ -74,6 +74,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .plain import SMALL, NotPlain
 from .wifi import bianchi_tau_array
 
 __all__ = ["MacTiming", "Segments", "ppdu_time", "mpdus_per_ampdu", "contention", "contention_terms", "ContentionTable",
@@ -464,13 +465,6 @@ def flow_cost(rate_bps, window_segments, timing: MacTiming, seg: Segments, overh
         reverse = (k / seg.delayed_ack) * (t_ack1 + overhead)
     t = t + reverse
     return t / (k * seg.mss * 8.0), k
-
-
-SMALL = 24  # at most this many flows: ``flow_cost`` in plain Python (``_flow_cost_py``), as ``flows.waterfill_py``
-
-
-class NotPlain(Exception):
-    """``_flow_cost_py`` met a value whose NumPy semantics it does not copy (NaN, ±inf in a ceil, a shape)."""
 
 
 def _plain(v, n: int) -> list:

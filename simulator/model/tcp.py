@@ -19,28 +19,16 @@ import math
 
 import numpy as np
 
+from .plain import SMALL, NotPlain, finite as _finite
+
 __all__ = ["TcpState"]
-
-SMALL = 24  # at most this many flows: ``_demand`` and ``_schedule_tcp`` in plain Python (as ``flows.waterfill_py``)
-
-
-class NotPlain(Exception):
-    """A plain-Python path met a value whose NumPy semantics it does not copy (NaN, ±inf, a zero divisor)."""
-
-
-def _finite(xs: list[float]) -> list[float]:
-    for x in xs:
-        if not math.isfinite(x):
-            raise NotPlain
-    return xs
-
 
 def _unique(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``np.unique(key, return_index=True, return_inverse=True)`` of integer keys, the same arrays: sorted keys, the
     first position of each, each position's group. A queue group's handful of flows in plain Python (np.unique's
     fixed cost dominates there), larger sets with one stable sort."""
     n = len(key)
-    if n <= 24:
+    if n <= SMALL:
         kl = key.tolist()
         first: dict[int, int] = {}
         for i, k in enumerate(kl):
