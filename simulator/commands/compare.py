@@ -29,7 +29,7 @@ def _d(v: float) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..analysis.compare import compare
     from ..analysis.summary import analyse
-    from ..report.plots import cdf_overlay
+    from ..report.plots import cdf_overlay, save_png
 
     a, b = analyse(args.run_a), analyse(args.run_b)
     la, lb = Path(args.run_a).name, Path(args.run_b).name
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     doc = cmp.to_json()
     (out / "compare.json").write_text(json.dumps(doc, indent=2) + "\n")
-    cdf_overlay([(la, a), (lb, b)]).savefig(out / "ready_cdf_compare.png")
+    save_png(cdf_overlay([(la, a), (lb, b)]), out / "ready_cdf_compare.png")
     if args.json:
         print(json.dumps(doc, indent=2))
     elif not args.quiet:

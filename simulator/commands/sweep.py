@@ -125,6 +125,7 @@ def _progress(total: int):
 
 def _write(out: Path, base, keys: dict[str, list[str]], docs: list[dict], args) -> int:
     from ..analysis.sweep import SweepPoint, curves
+    from ..report.plots import save_png
     from ..report.sweep import sweep_plot, write_sweep_csv
 
     points = [SweepPoint.from_json(d) for d in docs]
@@ -134,7 +135,7 @@ def _write(out: Path, base, keys: dict[str, list[str]], docs: list[dict], args) 
     for key in keys:
         fig = sweep_plot(key, [c for c in cs if c.key == key], base.scenario, dict(base.slo or {}))
         path = out / "plots" / f"sweep-{re.sub(r'[^A-Za-z0-9_.-]+', '_', key)}.png"
-        fig.savefig(path)
+        save_png(fig, path)
         plots.append(str(path))
     csv_path = write_sweep_csv(out / "sweep.csv", points, keys, list(base.slo or {}))
     doc = {"format": "examday-sweep/2", "scenario": base.scenario, "scenario_path": str(Path(args.scenario).resolve()),
