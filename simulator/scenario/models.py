@@ -6,21 +6,15 @@ Templates (``templates.classrooms`` / ``templates.sites`` with ``count``) are
 expanded by the loader before these models see the document, so a Scenario
 always lists concrete sites and classrooms.
 
-Every field is documented by the attribute docstring on the line below it:
-that text is the field's description in ``examday schema``, which editors
-show on hover. It is attached when a schema is asked for (``document_fields``),
-not when the classes are built: pydantic's ``use_attribute_docstrings`` reads
-and parses each class's source at import, ~0.04 s of every ``examday
-simulate`` for text only the schema shows.
+Every field is documented by the attribute docstring on the line below it
+(``use_attribute_docstrings``): that text is the field's description in
+``examday schema``, which editors show on hover.
 """
 
 from __future__ import annotations
 
-import ast
-import inspect
 import re
-import sys
-from typing import Annotated, ForwardRef, Literal, get_args
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
@@ -84,13 +78,7 @@ Width = Literal["20 MHz", "40 MHz", "80 MHz", "160 MHz"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @classmethod
-    def model_json_schema(cls, *args, **kwargs) -> dict:
-        """The JSON Schema, every field described by its attribute docstring (``document_fields``)."""
-        document_fields()
-        return super().model_json_schema(*args, **kwargs)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 # ---------------------------------------------------------------- profiles
@@ -651,58 +639,3 @@ def _slo_value(v: object) -> float:
         except units.UnitError:
             raise ValueError(f"cannot read {v!r} as an SLO threshold; write a duration ('5 min') "
                              "or a percentage ('0.5 %')") from None
-
-
-_DOCUMENTED: list[bool] = []
-
-
-def _attribute_docs(body: list) -> dict[str, str]:
-    """Field name -> the string statement right after its annotated assignment (pydantic's
-    ``use_attribute_docstrings`` rule), cleaned as ``inspect.cleandoc`` does."""
-    docs = {}
-    for prev, stmt in zip(body, body[1:]):
-        if (isinstance(prev, ast.AnnAssign) and isinstance(prev.target, ast.Name) and isinstance(stmt, ast.Expr)
-                and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)):
-            docs[prev.target.id] = inspect.cleandoc(stmt.value.value)
-    return docs
-
-
-def document_fields() -> None:
-    """Set every model field's description from its attribute docstring (where it has none) and rebuild the
-    validators, so JSON Schemas carry them; once per process (what ``use_attribute_docstrings`` would do)."""
-    if _DOCUMENTED:
-        return
-    _DOCUMENTED.append(True)
-    tree = ast.parse(inspect.getsource(sys.modules[__name__]))
-    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
-    models = [v for v in globals().values() if isinstance(v, type) and issubclass(v, _Strict) and v is not _Strict]
-    for model in models:
-        docs = _attribute_docs(classes[model.__name__].body)
-        for name, info in model.model_fields.items():
-            if info.description is None and name in docs:
-                info.description = docs[name]
-    # a model embeds its fields' models' schemas as they were when it was built, and some refer to models
-    # defined after them (Classroom -> LinkQuality): rebuild each after the models its fields hold
-    done: set[type] = set()
-
-    def rebuild(model: type) -> None:
-        if model in done:
-            return
-        done.add(model)
-        for info in model.model_fields.values():
-            for inner in _models_in(info.annotation):
-                rebuild(inner)
-        model.model_rebuild(force=True)
-
-    for model in models:
-        rebuild(model)
-
-
-def _models_in(tp: object) -> list[type]:
-    """The scenario models an annotation holds (``Site``, ``tuple[Site, ...]``, ``Templates | None``; a field
-    whose model was defined after its own is still a ``ForwardRef``, resolved here in this module)."""
-    if isinstance(tp, ForwardRef):
-        tp = eval(tp.__forward_arg__, globals())  # our own annotation text
-    if isinstance(tp, type) and issubclass(tp, _Strict):
-        return [tp]
-    return [m for arg in get_args(tp) for m in _models_in(arg)]
