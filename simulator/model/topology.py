@@ -161,10 +161,15 @@ def _cap_mpdus(t: MacTiming, sub: float) -> float:
     return max(1.0, min(t.max_mpdus, t.max_ampdu_bytes // sub))
 
 
+def _exchange(t: MacTiming, rate: float, sub: float, k: float) -> float:
+    """An A-MPDU exchange (s): ``k`` MPDUs of ``sub`` bytes at ``rate`` (within the PPDU duration limit), SIFS,
+    BlockAck."""
+    return float(ppdu_time(min(k * sub, rate * (t.max_ppdu_s - t.preamble) / 8), rate, t)) + t.sifs + block_ack_time(t)
+
+
 def _full_exchange(t: MacTiming, rate: float, sub: float) -> float:
     """A full A-MPDU exchange (s): the caps' worth of MPDUs at ``rate``, SIFS, BlockAck."""
-    k = _cap_mpdus(t, sub)
-    return float(ppdu_time(min(k * sub, rate * (t.max_ppdu_s - t.preamble) / 8), rate, t)) + t.sifs + block_ack_time(t)
+    return _exchange(t, rate, sub, _cap_mpdus(t, sub))
 
 
 def _upload_exchange(c: RadioClass) -> float:
@@ -177,8 +182,7 @@ def _upload_exchange(c: RadioClass) -> float:
     if math.isfinite(c.max_window) and t.aggregates:
         w = max(1.0, c.max_window / c.seg.mss)
         k = min(k, w / math.ceil(w / k - 1e-9))
-    return float(ppdu_time(min(k * sub, c.rate_bps * (t.max_ppdu_s - t.preamble) / 8), c.rate_bps, t)) + t.sifs \
-        + block_ack_time(t)
+    return _exchange(t, c.rate_bps, sub, k)
 
 
 def _ack_exchange(t: MacTiming, rate: float, seg: Segments) -> float:
