@@ -75,7 +75,8 @@ median). From: the cyclic collector off for the whole ``examday simulate`` proce
 ~0.15 s of collections outside the engine, and the engine's own 50k-object young collections, ~0.2 s:
 the simulation alone on 9.4-10.5 -> 9.1-9.9 s cpu, 3 interleaved pairs, same 196 MB peak), attribute
 docstrings attached only when a JSON Schema is asked for (import of ``simulator.plan`` 0.405 -> 0.352 s,
-least of 8), libyaml's parser for scenario and profiles (load 0.04-0.056 -> 0.019-0.03 s), the trace's
+least of 8; later reverted to pydantic's own ``use_attribute_docstrings``: a re-implementation was not worth
+~0.05 s), libyaml's parser for scenario and profiles (load 0.04-0.056 -> 0.019-0.03 s), the trace's
 pending text as pieces instead of a StringIO (writing malmo's trace 0.146 -> 0.135 s). This benchmark's
 plain runs (``--repeat 3``, load 2.6-2.9, wall ~1.5x cpu) do not resolve these against the +-0.5 s the
 simulate call varies by; the instrumented "outside sim." 3.70 -> 3.47 s (imports 0.81 -> 0.70, load +
