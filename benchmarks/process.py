@@ -310,6 +310,14 @@ def replay_child(stored: str, argv: list[str]) -> dict:
     return {"exit_code": code, "prep_s": prep}
 
 
+#: code tree -> the interpreter its runs use (``--baseline-python``: the baseline's own virtualenv)
+PYTHONS: dict[Path, str] = {}
+
+
+def _python(code: Path) -> str:
+    return PYTHONS.get(code, sys.executable)
+
+
 def replay_runs(codes: dict[str, Path], stored: Path, scenario: Path, until: str, repeat: int) -> None:
     """``--replay``: fresh processes, interleaved; each one's whole CPU (rusage: start-up to exit) minus what
     reading and splitting the stored trace cost it."""
@@ -317,7 +325,7 @@ def replay_runs(codes: dict[str, Path], stored: Path, scenario: Path, until: str
     for _ in range(repeat):
         for label, code in codes.items():
             with tempfile.TemporaryDirectory() as out:
-                cmd = [sys.executable, __file__, "--child-replay", str(stored), "simulate", str(scenario), "--until",
+                cmd = [_python(code), __file__, "--child-replay", str(stored), "simulate", str(scenario), "--until",
                        until, "-q", "-o", str(Path(out) / "run")]
                 c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 res = subprocess.run(cmd, capture_output=True, text=True, cwd=code,
@@ -363,7 +371,7 @@ def plain_child(argv: list[str]) -> dict:
 def plain_run(code: Path, scenario: Path, until: str) -> tuple[float, float, float]:
     """(wall, whole CPU, CPU of the ``model.simulate`` call) of one plain run in a fresh interpreter."""
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, __file__, "--child-plain", "simulate", str(scenario), "--until", until, "-q",
+        cmd = [_python(code), __file__, "--child-plain", "simulate", str(scenario), "--until", until, "-q",
                "-o", str(Path(out) / "run")]
         c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
@@ -386,7 +394,7 @@ def _min_phases(runs: list[dict]) -> dict:
 
 def breakdown(code: Path, scenario: Path, until: str) -> dict:
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, __file__, "--child", "simulate", str(scenario), "--until", until, "-q",
+        cmd = [_python(code), __file__, "--child", "simulate", str(scenario), "--until", until, "-q",
                "-o", str(Path(out) / "run")]
         env = dict(os.environ, PYTHONPATH=str(code))
         c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -423,6 +431,9 @@ def main(argv=None) -> int:
     ap.add_argument("--replay", metavar="RUN_DIR",
                     help="measure only the process minus the engine: model.simulate replays this run folder's "
                          "trace (a run of the same scenario and --until); --repeat runs per tree, least and median")
+    ap.add_argument("--baseline-python", metavar="PYTHON",
+                    help="the interpreter of the baseline's runs (another virtualenv: the same code against other "
+                         "versions of its dependencies); default this one")
     args = ap.parse_args(argv)
     scenario = Path(args.scenario).resolve()
     if os.environ.get("PYTHONDONTWRITEBYTECODE") and not args.compiled:
@@ -434,9 +445,11 @@ def main(argv=None) -> int:
         codes = {"this tree": ROOT}
         if args.baseline:
             codes = {f"baseline {args.baseline}": export(args.baseline, Path(tmp)), **codes}
+            if args.baseline_python:
+                PYTHONS[codes[f"baseline {args.baseline}"]] = args.baseline_python
         if args.compiled:
             for code in codes.values():
-                subprocess.run([sys.executable, "-m", "compileall", "-q", str(code / "simulator")], check=True)
+                subprocess.run([_python(code), "-m", "compileall", "-q", str(code / "simulator")], check=True)
         if args.replay:
             replay_runs(codes, Path(args.replay).resolve(), scenario, args.until, args.repeat)
             print(f"load average after: {os.getloadavg()[0]:.2f}")
