@@ -101,7 +101,8 @@ glyph from Python (set_size, a 2x2 matrix, a render call per glyph: ~2.5 ms a ti
 level 1; Pillow's adaptive row filters cost 0.145 s, this 0.045 s, same pixels). ``--baseline 7821b27
 --baseline-python`` (a copy of the virtualenv with matplotlib 3.11.2), ``--compiled``, load 1.2-1.5:
 ``--replay --repeat 5`` least 2.79 -> 2.48, median 3.35 -> 2.95 s; ``--repeat 2`` instrumented outside
-3.75 -> 3.19 (report 1.26 -> 0.85), plain outside the simulate call 2.63 -> 2.44. Trace, summary,
+3.75 -> 3.19 (report 1.26 -> 0.85), plain outside the simulate call 2.63 -> 2.44; on an idle machine (load
+0.0-0.5) ``--replay --repeat 5`` least 3.03 -> 2.22, median 3.52 -> 2.59 s (1.37x). Trace, summary,
 tables, junit byte-equal; the PNGs differ in text anti-aliasing only (3.10's glyph rendering).
 With PYTHONDONTWRITEBYTECODE set (this machine's sessions) every run also compiles
 simulator's ~45 modules from source, ~0.1-0.3 s an installed package does not pay (``--compiled``).
