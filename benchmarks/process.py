@@ -95,6 +95,15 @@ outside the engine (~2.5 s idle): matplotlib's drawing ~0.9 s (FreeType/libraqm 
 drawn: ~1 ms a label, 447 labels and tick marks), imports ~0.6 (matplotlib ~0.25, pydantic + models
 ~0.12, numpy, pyarrow), the analysis ~0.25, reading the trace ~0.15, zlib of the trace ~0.13, row
 formatting ~0.25, load + plan ~0.1, summary/tables/html ~0.1.
+Third pass (procspeed, 2026-12-03 evening): matplotlib pinned below 3.11, whose Agg backend draws each
+glyph from Python (set_size, a 2x2 matrix, a render call per glyph: ~2.5 ms a tick label against ~0.9 in
+3.10; the report's 7 PNGs 1.0 -> 0.44 s), and the PNGs encoded by ``report.png`` (unfiltered rows at zlib
+level 1; Pillow's adaptive row filters cost 0.145 s, this 0.045 s, same pixels). ``--baseline 7821b27
+--baseline-python`` (a copy of the virtualenv with matplotlib 3.11.2), ``--compiled``, load 1.2-1.5:
+``--replay --repeat 5`` least 2.79 -> 2.48, median 3.35 -> 2.95 s; ``--repeat 2`` instrumented outside
+3.75 -> 3.19 (report 1.26 -> 0.85), plain outside the simulate call 2.63 -> 2.44; on an idle machine (load
+0.0-0.5) ``--replay --repeat 5`` least 3.03 -> 2.22, median 3.52 -> 2.59 s (1.37x). Trace, summary,
+tables, junit byte-equal; the PNGs differ in text anti-aliasing only (3.10's glyph rendering).
 With PYTHONDONTWRITEBYTECODE set (this machine's sessions) every run also compiles
 simulator's ~45 modules from source, ~0.1-0.3 s an installed package does not pay (``--compiled``).
 
@@ -310,6 +319,14 @@ def replay_child(stored: str, argv: list[str]) -> dict:
     return {"exit_code": code, "prep_s": prep}
 
 
+#: code tree -> the interpreter its runs use (``--baseline-python``: the baseline's own virtualenv)
+PYTHONS: dict[Path, str] = {}
+
+
+def _python(code: Path) -> str:
+    return PYTHONS.get(code, sys.executable)
+
+
 def replay_runs(codes: dict[str, Path], stored: Path, scenario: Path, until: str, repeat: int) -> None:
     """``--replay``: fresh processes, interleaved; each one's whole CPU (rusage: start-up to exit) minus what
     reading and splitting the stored trace cost it."""
@@ -317,7 +334,7 @@ def replay_runs(codes: dict[str, Path], stored: Path, scenario: Path, until: str
     for _ in range(repeat):
         for label, code in codes.items():
             with tempfile.TemporaryDirectory() as out:
-                cmd = [sys.executable, __file__, "--child-replay", str(stored), "simulate", str(scenario), "--until",
+                cmd = [_python(code), __file__, "--child-replay", str(stored), "simulate", str(scenario), "--until",
                        until, "-q", "-o", str(Path(out) / "run")]
                 c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 res = subprocess.run(cmd, capture_output=True, text=True, cwd=code,
@@ -363,7 +380,7 @@ def plain_child(argv: list[str]) -> dict:
 def plain_run(code: Path, scenario: Path, until: str) -> tuple[float, float, float]:
     """(wall, whole CPU, CPU of the ``model.simulate`` call) of one plain run in a fresh interpreter."""
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, __file__, "--child-plain", "simulate", str(scenario), "--until", until, "-q",
+        cmd = [_python(code), __file__, "--child-plain", "simulate", str(scenario), "--until", until, "-q",
                "-o", str(Path(out) / "run")]
         c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
@@ -386,7 +403,7 @@ def _min_phases(runs: list[dict]) -> dict:
 
 def breakdown(code: Path, scenario: Path, until: str) -> dict:
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, __file__, "--child", "simulate", str(scenario), "--until", until, "-q",
+        cmd = [_python(code), __file__, "--child", "simulate", str(scenario), "--until", until, "-q",
                "-o", str(Path(out) / "run")]
         env = dict(os.environ, PYTHONPATH=str(code))
         c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -423,6 +440,9 @@ def main(argv=None) -> int:
     ap.add_argument("--replay", metavar="RUN_DIR",
                     help="measure only the process minus the engine: model.simulate replays this run folder's "
                          "trace (a run of the same scenario and --until); --repeat runs per tree, least and median")
+    ap.add_argument("--baseline-python", metavar="PYTHON",
+                    help="the interpreter of the baseline's runs (another virtualenv: the same code against other "
+                         "versions of its dependencies); default this one")
     args = ap.parse_args(argv)
     scenario = Path(args.scenario).resolve()
     if os.environ.get("PYTHONDONTWRITEBYTECODE") and not args.compiled:
@@ -434,9 +454,11 @@ def main(argv=None) -> int:
         codes = {"this tree": ROOT}
         if args.baseline:
             codes = {f"baseline {args.baseline}": export(args.baseline, Path(tmp)), **codes}
+            if args.baseline_python:
+                PYTHONS[codes[f"baseline {args.baseline}"]] = args.baseline_python
         if args.compiled:
             for code in codes.values():
-                subprocess.run([sys.executable, "-m", "compileall", "-q", str(code / "simulator")], check=True)
+                subprocess.run([_python(code), "-m", "compileall", "-q", str(code / "simulator")], check=True)
         if args.replay:
             replay_runs(codes, Path(args.replay).resolve(), scenario, args.until, args.repeat)
             print(f"load average after: {os.getloadavg()[0]:.2f}")
