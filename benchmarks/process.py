@@ -97,12 +97,10 @@ drawn: ~1 ms a label, 447 labels and tick marks), imports ~0.6 (matplotlib ~0.25
 formatting ~0.25, load + plan ~0.1, summary/tables/html ~0.1.
 Third pass (procspeed, 2026-12-03 evening): matplotlib pinned below 3.11, whose Agg backend draws each
 glyph from Python (set_size, a 2x2 matrix, a render call per glyph: ~2.5 ms a tick label against ~0.9 in
-3.10; the report's 7 PNGs 1.0 -> 0.44 s), and the PNGs encoded by ``report.png`` (unfiltered rows at zlib
-level 1; Pillow's adaptive row filters cost 0.145 s, this 0.045 s, same pixels). ``--baseline 7821b27
---baseline-python`` (a copy of the virtualenv with matplotlib 3.11.2), ``--compiled``, load 1.2-1.5:
-``--replay --repeat 5`` least 2.79 -> 2.48, median 3.35 -> 2.95 s; ``--repeat 2`` instrumented outside
-3.75 -> 3.19 (report 1.26 -> 0.85), plain outside the simulate call 2.63 -> 2.44; on an idle machine (load
-0.0-0.5) ``--replay --repeat 5`` least 3.03 -> 2.22, median 3.52 -> 2.59 s (1.37x). Trace, summary,
+3.10; the report's 7 PNGs 1.0 -> 0.44 s). A hand-written PNG encoder (unfiltered rows, 0.145 -> 0.045 s)
+was measured with it and reverted: ~0.1 s is not worth re-implementing what Pillow does. Figures of both together,
+``--baseline 7821b27 --baseline-python`` (a copy of the virtualenv with matplotlib 3.11.2), ``--compiled``, idle
+machine: ``--replay --repeat 5`` least 3.03 -> 2.22, median 3.52 -> 2.59 s (1.37x). Trace, summary,
 tables, junit byte-equal; the PNGs differ in text anti-aliasing only (3.10's glyph rendering).
 With PYTHONDONTWRITEBYTECODE set (this machine's sessions) every run also compiles
 simulator's ~45 modules from source, ~0.1-0.3 s an installed package does not pay (``--compiled``).
