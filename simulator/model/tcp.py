@@ -423,7 +423,7 @@ class TcpState:
         hit = lost > 0
         if not hit.any():
             return None
-        self.losses += len(set(g[hit].tolist()))
+        self.losses += int(np.count_nonzero(np.bincount(g[hit], minlength=ng)))  # nodes with a loss
         g_after = np.bincount(g, np.where(hit, 0.0, grow), minlength=ng)
         with np.errstate(divide="ignore", invalid="ignore"):
             p_after = np.where(served > 0, g_after / (served + g_after), 0.0)
