@@ -700,7 +700,7 @@ class FluidNetwork(TcpState):
                     done.append(Completion(i, end, tokens[i]))
                     tokens[i] = None
                 self.active[fi] = False
-                np.subtract.at(self.site_flows, self.fsite[fi], 1)
+                self.site_flows -= np.bincount(self.fsite[fi], minlength=self.n_sites)
                 self.n_flows -= len(slots)
                 self.free.extend(slots)
         self.ts[sites_arr] = t
