@@ -109,6 +109,18 @@ Figures (``--quick --repeat 2 --baseline main``, main 3d49892, load 1.1-2.0): ma
 9.90 -> 9.39 s cpu (1.05x; 10.75 -> 10.24 against e840760 in an earlier run), whole process 14.15 ->
 12.95 s (report unchanged: partly noise), classroom 58 -> 54 ms (1,339x ns-3), 1k/5k/20k cities
 7.71/8.05/17.18 -> 7.00/9.20/15.06 s (the 5k pair is noise: 9.93 -> 7.60 s in the earlier run).
+
+Since 2026-12-03 (simspeed, third pass; results bit-identical): a resumed process's next wake is pushed with
+the loop's next pop (one ``heappushpop``), finished flows are retired with array operations and their
+completions gathered at once (``Completion`` a NamedTuple), a FIFO exchange takes its down and up shares
+in one call, the short exchanges' table is read with ``fromiter``, a one-node drop episode finds its
+members without a search. ``--quick --repeat 2 --baseline 7821b27`` (load 0.7-1.6): malmo's simulation
+12.03 -> 10.31 s cpu (1.17x), whole process 13.38 -> 13.37 s (goal not met); cities 1k/5k/20k
+7.12/8.54/16.84 -> 8.61/10.35/17.23 s in that command, but the same call counts ran ~8 % slower in
+every function, untouched ones included: in reversed order the 1k city was 8.11/8.04 (this) vs
+8.22/8.74 s (main), i.e. neutral. Tried and dropped: a stable order from unstable sorts of
+(rank, position) keys (np.unique + searchsorted + sort: 3-5x slower than the uint64 timsort at ~5k
+flows, 70 % of levels distinct); skipping zero-probability binomial draws (almost none are zero).
 """
 
 from __future__ import annotations

@@ -294,21 +294,21 @@ class Simulation:
         self.seq += 1
         heapq.heappush(self.heap, (t, self.seq, kind, item))
 
-    def resume(self, proc, value) -> None:
-        """Run a device process until it next waits."""
+    def resume(self, proc, value) -> tuple | None:
+        """Run a device process until it next waits; a sleep is returned as its heap entry for the caller to
+        push (``run`` pushes it with its next pop: one ``heappushpop``), None otherwise."""
         while True:
             try:
                 cmd = proc.send(value)
             except StopIteration:
-                return
+                return None
             if isinstance(cmd, float):
                 if cmd <= self.now:
                     value = self.now
                     continue
                 self.seq += 1
                 # a numpy float64 (a float subclass) as a Python float: the same value, faster heap compares
-                heapq.heappush(self.heap, (float(cmd), self.seq, _RESUME, proc))
-                return
+                return (float(cmd), self.seq, _RESUME, proc)
             match cmd:
                 case Bulk(room=room, cls=cls, bits=bits, connections=conns, up=up, device=device):
                     c = self.topo.classes[cls]
@@ -598,11 +598,15 @@ class Simulation:
         self._schedule_net(batch)
 
     def _completed(self, done) -> None:
-        for c in done:
-            room = int(self.net.nodes[c.flow, 0])
-            site = int(self.topo.room_site[room])
+        if not done:
+            return
+        flows = [c.flow for c in done]
+        rooms = self.net.nodes[flows, 0]
+        # per flow (room, site, direction) read in one gather each, then counted down one at a time as before
+        for c, room, site, up in zip(done, rooms.tolist(), self.topo.room_site[rooms].tolist(),
+                                     self.net.up[flows].tolist()):
             self.ap_bulk[room] -= 1
-            if self.net.up[c.flow]:
+            if up:
                 self.site_up[site] -= 1
                 self.total_up -= 1
             else:
@@ -638,13 +642,20 @@ class Simulation:
     # ------------------------------------------------------------ loop
     def run(self, until: float, progress: Callable[[float, float], None] | None = None) -> None:
         """Handle events in time order up to ``until`` (the first later one stays on the heap)."""
-        heap, pop = self.heap, heapq.heappop
+        heap, pop, pushpop = self.heap, heapq.heappop, heapq.heappushpop
         resume, on_net, on_ps, on_tick = self.resume, self._on_net, self._on_ps, self._on_tick
         next_report = 0 if progress is not None else math.inf
         events = self.events
+        ahead = None  # a resumed process's next wake, pushed with the next pop (the same order: keys are unique)
         try:
-            while heap:
-                ev = pop(heap)
+            while True:
+                if ahead is not None:
+                    ev = pushpop(heap, ahead)
+                    ahead = None
+                elif heap:
+                    ev = pop(heap)
+                else:
+                    break
                 t, _, kind, item = ev
                 if t > until:
                     heapq.heappush(heap, ev)
@@ -653,9 +664,9 @@ class Simulation:
                 events += 1
                 if kind == _RESUME:
                     if item.__class__ is tuple:
-                        resume(item[0], item[1])
+                        ahead = resume(item[0], item[1])
                     else:
-                        resume(item, t)
+                        ahead = resume(item, t)
                 elif kind == _NET:
                     on_net(item)
                 elif kind == _PS:
@@ -663,7 +674,7 @@ class Simulation:
                 elif kind == _SESSION_TIMEOUT:
                     if item[1]:
                         item[1] = False
-                        resume(item[0], None)
+                        ahead = resume(item[0], None)
                 else:
                     on_tick(item)
                 if events >= next_report:

@@ -76,19 +76,25 @@ class DeviceState:
 
 def _share(sim, st: DeviceState, up: bool = False) -> float:
     """A new transfer's expected rate (bit/s): the least of its shares of airtime, site uplink and city core."""
+    return _shares(sim, st)[up]
+
+
+def _shares(sim, st: DeviceState) -> tuple[float, float]:
+    """``_share`` down and up at once (one radio look-up): (down, up)."""
     n_ap = sim.ap_bulk[st.room] + 1
     v = st.rates[n_ap if n_ap < MAX_N else MAX_N - 1]
     if v == 0.0:
         v = sim.radio_rate(st.cls, n_ap, st.room)
     r_ap = v / n_ap
-    if up:
-        r_up = sim.uplink_up_caps[st.site] / (sim.site_up[st.site] + 1)
-        r_core = sim.core_up_cap / (sim.total_up + 1)
-    else:
-        r_up = sim.uplink_caps[st.site] / (sim.site_bulk[st.site] + 1)
-        r_core = sim.core_cap / (sim.total_bulk + 1)  # core, data centre, content egress: the smallest
+    site = st.site
+    r_up = sim.uplink_up_caps[site] / (sim.site_up[site] + 1)
+    r_core = sim.core_up_cap / (sim.total_up + 1)
     r = r_ap if r_ap < r_up else r_up
-    return r if r < r_core else r_core
+    up = r if r < r_core else r_core
+    r_up = sim.uplink_caps[site] / (sim.site_bulk[site] + 1)
+    r_core = sim.core_cap / (sim.total_bulk + 1)  # core, data centre, content egress: the smallest
+    r = r_ap if r_ap < r_up else r_up
+    return (r if r < r_core else r_core), up
 
 
 def _resp_time(size: float, rate: float, rtt: float, iw: float) -> float:
@@ -111,8 +117,8 @@ def _exchange_fifo(sim, st: DeviceState, rtt: float, t0: float, role: str, op: s
     so the station serves in send order, which differs from arrival order by
     milliseconds.
     """
-    rate = _share(sim, st)
-    t_arr = t0 + setup * rtt + (req * 8 / _share(sim, st, True) if req else 0.0) + rtt / 2
+    rate, rate_up = _shares(sim, st)
+    t_arr = t0 + setup * rtt + (req * 8 / rate_up if req else 0.0) + rtt / 2
     station = sim.stations[role]
     start, end = station.offer(t_arr, station.times.draw(sim.ops[role].get(op, 0.001)))
     if start == REFUSED:

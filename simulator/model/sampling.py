@@ -11,6 +11,7 @@ sampled from their job records (``services.Station.sample``).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -28,7 +29,8 @@ def write_samples(sim, end: float) -> int:
     busy = sim.net.busy[:nb].copy()
     wait = sim.net.waiting[:nb] / dt
     if sim.small:
-        arr = np.array(sim.small, dtype=float)
+        # the exchanges' (t, room, cls, up, down) tuples as rows, read as one flat run (np.array's values, faster)
+        arr = np.fromiter(itertools.chain.from_iterable(sim.small), float, 5 * len(sim.small)).reshape(-1, 5)
         t, room, cls = arr[:, 0], arr[:, 1].astype(np.int64), arr[:, 2].astype(np.int64)
         up, down = arr[:, 3] * 8, arr[:, 4] * 8
         b = ((t - t_lo) // dt).astype(np.int64)

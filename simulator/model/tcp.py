@@ -393,6 +393,9 @@ class TcpState:
             k_live = self.offset_arr[lv] + self.nodes[live, lv]
             if lv == 0:  # the AP's queue holds downlink flows; an uplink flow queues in its own station
                 k_live = np.where(self.up[live], self.n_res + live, k_live)
+            if len(gk) == 1:  # one node (a city's shared top): no search
+                member[(k_live == gk[0]) & (member < 0)] = int(np.searchsorted(keys, gk[0]))
+                continue
             pos = np.minimum(np.searchsorted(gk, k_live), len(gk) - 1)
             hit_g = (gk[pos] == k_live) & (member < 0)
             member[hit_g] = np.searchsorted(keys, k_live[hit_g])
@@ -423,7 +426,7 @@ class TcpState:
         hit = lost > 0
         if not hit.any():
             return None
-        self.losses += len(set(g[hit].tolist()))
+        self.losses += int(np.count_nonzero(np.bincount(g[hit], minlength=ng)))  # nodes with a loss
         g_after = np.bincount(g, np.where(hit, 0.0, grow), minlength=ng)
         with np.errstate(divide="ignore", invalid="ignore"):
             p_after = np.where(served > 0, g_after / (served + g_after), 0.0)
