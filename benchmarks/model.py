@@ -37,7 +37,8 @@ identical. Since 2026-12-03 (kernels) a site's recompute of at most 24 flows run
 the radio FIFO delay), ``tcp._schedule_tcp``'s per-flow part, ``mac.flow_cost`` and
 ``ContentionTable.lookup`` in plain Python (as ``flows.waterfill_py``; bit-identical): --quick --repeat 2
 --baseline main, 1k city 8.20 -> 5.83 s cpu, 5k 9.28 -> 6.55 s, 20k 16.95 -> 14.35 s, classroom 51 -> 48 ms,
-malmo simulation 12.30 -> 11.90 s (a shared machine: an earlier run gave 1.20x at 1k). A small city still costs more per device (linearity < 1) mostly
+malmo simulation 12.30 -> 11.90 s (a shared machine: an earlier run gave 1.20x at 1k).
+A small city still costs more per device (linearity < 1) mostly
 because it recomputes more often: the 1k city makes ~11k recomputes, as many
 as the 5k one, and the 20k city ~3.5k (its top saturates, so recomputes are
 city-wide and batched by ``max_gap``). The report: analysis ~2 s, plots ~2.5 s
@@ -113,8 +114,8 @@ Figures (``--quick --repeat 2 --baseline main``, main 3d49892, load 1.1-2.0): ma
 Since 2026-12-03 (simspeed, third pass; results bit-identical): a resumed process's next wake is pushed with
 the loop's next pop (one ``heappushpop``), finished flows are retired with array operations and their
 completions gathered at once (``Completion`` a NamedTuple), a FIFO exchange takes its down and up shares
-in one call, the short exchanges' table is read with ``fromiter``, a one-node drop episode finds its
-members without a search. ``--quick --repeat 2 --baseline 7821b27`` (load 0.7-1.6): malmo's simulation
+in one call, the short exchanges' table is read with ``fromiter``. ``--quick --repeat 2 --baseline 7821b27``
+(load 0.7-1.6): malmo's simulation
 12.03 -> 10.31 s cpu (1.17x), whole process 13.38 -> 13.37 s (goal not met); cities 1k/5k/20k
 7.12/8.54/16.84 -> 8.61/10.35/17.23 s in that command, but the same call counts ran ~8 % slower in
 every function, untouched ones included: in reversed order the 1k city was 8.11/8.04 (this) vs

@@ -80,11 +80,14 @@ least of 8; later reverted to pydantic's own ``use_attribute_docstrings``: a re-
 pending text as pieces instead of a StringIO (writing malmo's trace 0.146 -> 0.135 s). This benchmark's
 plain runs (``--repeat 3``, load 2.6-2.9, wall ~1.5x cpu) do not resolve these against the +-0.5 s the
 simulate call varies by; the instrumented "outside sim." 3.70 -> 3.47 s (imports 0.81 -> 0.70, load +
-plan 0.17 -> 0.10). Last, after merging main d4e084e (``--baseline main --repeat 2``, load 2.0-2.6): whole process 16.34 ->
+plan 0.17 -> 0.10). Last, after merging main d4e084e (``--baseline main --repeat 2``, load 2.0-2.6): whole
+process 16.34 ->
 13.49 s cpu (1.21x; the simulate call 12.77 -> 10.67, of which the collector's share ~0.2-1 s and the rest
 load), outside the simulate call (plain) 3.57 -> 2.82 s (1.26x), instrumented outside 4.24 -> 3.70
 (imports 0.83 -> 0.64, of which ~0.1 s from importing matplotlib without its artists' docstrings,
-a patch of ``matplotlib.artist.kwdoc`` later reverted as not worth it); ``--replay --baseline main --repeat 5`` least 3.02 -> 2.69, median 3.23 -> 2.91 s.
+a patch of ``matplotlib.artist.kwdoc`` later reverted as not worth it);
+``--replay --baseline main --repeat 5`` least 3.02 -> 2.69, median
+3.23 -> 2.91 s.
 Then the analysis's per-resource loops as 2-D reductions (resource_stats 0.051 -> 0.014 s, the
 attribution's integrals 0.033 -> 0.003 s) and a row's common case as one f-string; the session's total
 against d4e084e (main before it; load 2.0-2.2): ``--replay --repeat 5`` least 3.14 -> 2.93, median 3.55 ->

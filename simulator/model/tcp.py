@@ -23,6 +23,7 @@ from .plain import SMALL, NotPlain, finite as _finite
 
 __all__ = ["TcpState"]
 
+
 def _unique(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``np.unique(key, return_index=True, return_inverse=True)`` of integer keys, the same arrays: sorted keys, the
     first position of each, each position's group. A queue group's handful of flows in plain Python (np.unique's
@@ -393,9 +394,6 @@ class TcpState:
             k_live = self.offset_arr[lv] + self.nodes[live, lv]
             if lv == 0:  # the AP's queue holds downlink flows; an uplink flow queues in its own station
                 k_live = np.where(self.up[live], self.n_res + live, k_live)
-            if len(gk) == 1:  # one node (a city's shared top): no search
-                member[(k_live == gk[0]) & (member < 0)] = int(np.searchsorted(keys, gk[0]))
-                continue
             pos = np.minimum(np.searchsorted(gk, k_live), len(gk) - 1)
             hit_g = (gk[pos] == k_live) & (member < 0)
             member[hit_g] = np.searchsorted(keys, k_live[hit_g])
