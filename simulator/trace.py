@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
+from isal import isal_zlib
 
 __all__ = [
     "STEPS",
@@ -52,8 +53,9 @@ __all__ = [
     "retained",
 ]
 
-#: gzip level of the trace files: 1 compresses ~3x faster than 6 for ~35 % larger files (a city's trace
-#: is written in seconds; the model's whole run is timed in ``benchmarks/model.py``)
+#: deflate of the trace files: ISA-L's level 1 (``isal.isal_zlib``, zlib's interface and stream format) is
+#: ~4x faster than zlib's fastest level and its files ~9 % smaller (malmo's 30 min: 0.11 -> 0.026 s cpu for
+#: 19 MB of steps, 3.86 -> 3.52 MB); any gzip reader inflates them to the same text
 TRACE_GZIP_LEVEL = 1
 
 #: Canonical step names (DESIGN.md), in the order a device walks them.
@@ -143,26 +145,31 @@ class StepRows:
     def add(self, step: str, planned: float, start: float, end: float, nbytes: float, ok: bool, error: str,
             attempt: int, queue: float, ttfb: float = math.nan) -> None:
         # The same text as formatting each float with ``_f``, with the NaN tests inline (x == x) rather
-        # than a call per float: ~20 % of the row's cost for a city's 120k rows. Most rows (no ttfb, no
-        # error, every time known: 84k of malmo's 120k) are one f-string: ~8 % less again.
+        # than a call per float. Most rows (no ttfb, no error, every time known: 84k of malmo's 120k) are
+        # one printf-style format (``_ROW``: parsed once in C, ~35 % less than the f-string with a format
+        # spec per float; ``%d`` truncates a float as ``int()`` does).
         if ttfb != ttfb and not error and queue == queue and planned == planned and start == start and end == end:
-            self.out.append(f"{self.prefix}{step},{planned:.6f},{start:.6f},{end:.6f},{int(nbytes)},{1 if ok else 0},,,"
-                            f"{attempt},{queue:.6f}\n")
+            self.out.append(_ROW % (self.prefix, step, planned, start, end, nbytes, 1 if ok else 0, attempt, queue))
             if len(self.out) >= self.every:
                 self.flush()
             return
         if ttfb == ttfb:
-            tail = f"{ttfb:.6f},{attempt},{queue:.6f}\n" if queue == queue else f"{ttfb:.6f},{attempt},\n"
+            tail = "%.6f,%d,%.6f\n" % (ttfb, attempt, queue) if queue == queue else "%.6f,%d,\n" % (ttfb, attempt)
         else:
-            tail = f",{attempt},{queue:.6f}\n" if queue == queue else f",{attempt},\n"
+            tail = ",%d,%.6f\n" % (attempt, queue) if queue == queue else ",%d,\n" % attempt
         if planned == planned and start == start and end == end:
-            self.out.append(f"{self.prefix}{step},{planned:.6f},{start:.6f},{end:.6f},{int(nbytes)},{1 if ok else 0},"
-                            f"{csv_field(error) if error else ''},{tail}")
+            head = _TIMES % (self.prefix, step, planned, start, end, nbytes, 1 if ok else 0)
         else:
-            self.out.append(f"{self.prefix}{step},{_f(planned)},{_f(start)},{_f(end)},{int(nbytes)},{1 if ok else 0},"
-                            f"{csv_field(error) if error else ''},{tail}")
+            head = "%s%s,%s,%s,%s,%d,%d," % (self.prefix, step, _f(planned), _f(start), _f(end), nbytes, 1 if ok else 0)
+        self.out.append(f"{head}{csv_field(error) if error else ''},{tail}")
         if len(self.out) >= self.every:
             self.flush()
+
+
+#: a step row without ttfb or error, every time known (``StepRows.add``'s common case)
+_ROW = "%s%s,%.6f,%.6f,%.6f,%d,%d,,,%d,%.6f\n"
+#: a step row's columns up to ``ok`` with every time known (the rest follows)
+_TIMES = "%s%s,%.6f,%.6f,%.6f,%d,%d,"
 
 
 def resource_lines(times: list[str], name: str, kind: str, util: list[float], queue: list[float]) -> str:
@@ -190,7 +197,7 @@ class _Shard:
         self.path = path
         self._kept: list[bytes] | None = [] if _RETAIN else None  # the text written, inside ``retained()``
         self._raw = open(path, "wb")
-        self._z = zlib.compressobj(TRACE_GZIP_LEVEL, zlib.DEFLATED, 31)
+        self._z = isal_zlib.compressobj(TRACE_GZIP_LEVEL, isal_zlib.DEFLATED, 31)
         self._buf = _Pieces()
         self._csv = csv.writer(self._buf, lineterminator="\n")
         self._csv.writerow(columns)
@@ -213,7 +220,7 @@ class _Shard:
         self._buf.clear()
         if self._kept is not None:
             self._kept.append(data)
-        self._raw.write(self._z.compress(data) + self._z.flush(zlib.Z_SYNC_FLUSH))
+        self._raw.write(self._z.compress(data) + self._z.flush(isal_zlib.Z_SYNC_FLUSH))
         self._raw.flush()
         self._pending = 0
 
@@ -235,7 +242,7 @@ class _Shard:
             if self._raw.closed:
                 return
             self._flush_locked()
-            self._raw.write(self._z.flush(zlib.Z_FINISH))
+            self._raw.write(self._z.flush(isal_zlib.Z_FINISH))
             self._raw.close()
             if self._kept is not None and _RETAIN:
                 st = os.stat(self.path)

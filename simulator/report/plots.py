@@ -30,7 +30,7 @@ from matplotlib.transforms import ScaledTranslation, blended_transform_factory  
 from ..analysis.attribution import resource_label  # noqa: E402
 from ..analysis.stats import READY_STEPS, column_in, column_is, factorize  # noqa: E402
 from ..analysis.summary import Analysis  # noqa: E402
-from .style import GREY, WORST, clock_axis, fig as _fig, fixed_margins, mark_moments, session_open_s, step_color  # noqa: E402
+from .style import GREY, WORST, InView, clock_axis, fig as _fig, fixed_margins, mark_moments, session_open_s, step_color  # noqa: E402
 
 __all__ = ["PlotFile", "PLOTS", "arrivals_completions", "step_latency_over_time", "ready_cdf", "room_cdf",
            "utilisation_over_time", "time_breakdown", "site_heatmap", "ap_telemetry", "write_plots", "cdf_overlay",
@@ -144,6 +144,8 @@ def step_latency_over_time(a: Analysis, steps: tuple[str, ...] = ("join", "login
         ax.set_yscale("log")
         # decades as plain numbers (0.1, 1, 10 s), not mathtext 10^n: no TeX-like parser (~0.2 s on first use)
         ax.yaxis.set_major_formatter(FuncFormatter(_plain_decade))
+        ax.yaxis.set_major_locator(InView(ax.yaxis.get_major_locator()))
+        ax.yaxis.set_minor_locator(InView(ax.yaxis.get_minor_locator()))
         ax.legend(loc="best", ncols=2, fontsize=8, framealpha=0.8)
     else:
         _empty(ax, "no successful steps in the trace")
