@@ -172,10 +172,13 @@ _ROW = "%s%s,%.6f,%.6f,%.6f,%d,%d,,,%d,%.6f\n"
 _TIMES = "%s%s,%.6f,%.6f,%.6f,%d,%d,"
 
 
-def resource_lines(times: list[str], name: str, kind: str, util: list[float], queue: list[float]) -> str:
-    """Resource rows of one resource (``RESOURCE_COLUMNS`` order); ``times`` already formatted."""
+def resource_lines(times: list[str], name: str, kind: str, util: list[float], queue: list[float] | None) -> str:
+    """Resource rows of one resource (``RESOURCE_COLUMNS`` order); ``times`` already formatted; ``queue``
+    None: 0.0 throughout (most of a city's resources: one ``repr`` less per row)."""
     mid = f",{csv_field(name)},{kind},"
-    return "".join(f"{t}{mid}{u!r},{q!r}\n" for t, u, q in zip(times, util, queue))
+    if queue is None:
+        return "".join([f"{t}{mid}{u!r},0.0\n" for t, u in zip(times, util)])
+    return "".join([f"{t}{mid}{u!r},{q!r}\n" for t, u, q in zip(times, util, queue)])
 
 
 class _Pieces(list):
@@ -362,7 +365,7 @@ def _read_bytes(path: Path) -> bytes:
         st = os.stat(path)
         if (st.st_size, st.st_mtime_ns) == kept[:2]:
             data = kept[2]
-            return data[: data.rfind(b"\n") + 1]
+            return _whole_lines(data)
     d = zlib.decompressobj(31)
     out: list[bytes] = []
     with open(path, "rb") as f:
@@ -370,8 +373,12 @@ def _read_bytes(path: Path) -> bytes:
             d, ok = _inflate(d, chunk, out, (1 << 20, 4096, 1))
             if not ok:
                 break
-    data = b"".join(out)
-    return data[: data.rfind(b"\n") + 1]
+    return _whole_lines(b"".join(out))
+
+
+def _whole_lines(data: bytes) -> bytes:
+    """``data`` up to its last line end (a half-written row dropped); not copied when it ends with one."""
+    return data if data.endswith(b"\n") else data[: data.rfind(b"\n") + 1]
 
 
 def _arrow_types(columns: tuple[str, ...]) -> dict:
@@ -406,7 +413,7 @@ def _columns(pattern: str, run_dir: Path, columns: tuple[str, ...]) -> dict[str,
     tables = []
     for path in sorted(glob.glob(str(run_dir / pattern))):
         data = _read_bytes(Path(path))
-        if data.count(b"\n") < 2:
+        if data.find(b"\n", data.find(b"\n") + 1) < 0:  # the second line's end, not a count over the text
             continue  # nothing past the header (or not even that)
         tables.append(pcsv.read_csv(pa.BufferReader(data), read_options=read, convert_options=convert))
     out: dict[str, np.ndarray] = {}

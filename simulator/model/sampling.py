@@ -75,7 +75,9 @@ def write_samples(sim, end: float) -> int:
     for (name, kind), u, q in zip(names, columns, queues):
         if not (u.any() or q.any()) and not name.startswith(always):
             continue
-        sim.writer.resource_csv(resource_lines(t_col, name, kind, np.round(u, 5).tolist(), np.round(q, 3).tolist()),
+        q = np.round(q, 3)
+        zero = not q.any() and not np.signbit(q).any()  # every cell "0.0" (-0.0 would print as "-0.0")
+        sim.writer.resource_csv(resource_lines(t_col, name, kind, np.round(u, 5).tolist(), None if zero else q.tolist()),
                                 len(t_col))
         rows += len(t_col)
     return rows
