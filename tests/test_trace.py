@@ -83,3 +83,29 @@ def test_awkward_error_text_survives(tmp_path):
     t = read_steps(tmp_path)
     assert t.error.tolist() == ["http 503", 'saml: "bad", very bad second line']
     t.end_s[0] = 9.0  # arrays are ordinary writable numpy arrays
+
+
+def test_resource_lines_with_an_all_zero_queue_are_the_same_text(tmp_path):
+    """``resource_lines`` with ``queue=None`` (the all-zero case the model passes) writes what the explicit
+    zeros write, and both read back as the values (repr of each float, 0.0 queues)."""
+    from simulator.trace import resource_lines
+
+    times, util = ["1.0", "2.0", "3.5"], [0.0, 0.25, 1 / 3]
+    text = resource_lines(times, "ap:s/9A", "ap", util, None)
+    assert text == resource_lines(times, "ap:s/9A", "ap", util, [0.0, 0.0, 0.0])
+    assert text.splitlines()[2] == f"3.5,ap:s/9A,ap,{1 / 3!r},0.0"
+    with TraceWriter(tmp_path) as w:
+        w.resource_csv(text, 3)
+    r = read_resources(tmp_path)
+    assert r.t_s.tolist() == [1.0, 2.0, 3.5] and r.utilisation.tolist() == util and r.queue.tolist() == [0.0] * 3
+
+
+def test_trace_files_are_standard_gzip(tmp_path):
+    """The shards (ISA-L's deflate) inflate with the standard library's gzip to the rows written."""
+    import gzip
+
+    with TraceWriter(tmp_path, flush_every=2) as w:
+        for i in range(5):
+            w.step(_rec(i))
+    lines = gzip.decompress((tmp_path / "steps.csv.gz").read_bytes()).decode().splitlines()
+    assert len(lines) == 6 and lines[1].split(",")[2] == "s/9A/chromebook-0"
