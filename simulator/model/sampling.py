@@ -133,8 +133,9 @@ def _dhcp_queues(sim, edges: np.ndarray) -> np.ndarray:
     out = np.zeros((ns, len(edges) - 1))
     if not st.arrivals:
         return out
-    a, s = np.asarray(st.arrivals), np.asarray(st.starts)
-    site = np.asarray(sim.dhcp_site[: len(a)])
+    # fromiter: about half np.asarray's time on a long list of floats (43k requests in malmo)
+    a, s = np.fromiter(st.arrivals, float, len(st.arrivals)), np.fromiter(st.starts, float, len(st.starts))
+    site = np.fromiter(sim.dhcp_site, np.int64, len(a))
     for si in np.unique(site):
         m = site == si
         out[si] = (np.searchsorted(np.sort(a[m]), edges[1:], "right")
