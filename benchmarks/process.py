@@ -107,6 +107,19 @@ machine: ``--replay --repeat 5`` least 3.03 -> 2.22, median 3.52 -> 2.59 s (1.37
 tables, junit byte-equal; the PNGs differ in text anti-aliasing only (3.10's glyph rendering).
 With PYTHONDONTWRITEBYTECODE set (this machine's sessions) every run also compiles
 simulator's ~45 modules from source, ~0.1-0.3 s an installed package does not pay (``--compiled``).
+Fourth pass (procspeed, 2026-12-03 night; trace, summary, tables, junit, every PNG byte-equal, report.html
+equal but for timestamps and wall_s): the trace deflated by ISA-L (``isal``; level 1: malmo's 19 MB of steps
+0.11 -> 0.026 s cpu, 3.86 -> 3.52 MB, "trace write" 0.18 -> 0.08), one OpenBLAS thread in the ``examday``
+process (``import numpy`` 0.12 -> 0.06 s cpu on 2 cores), tick locators clipped to the view on the clock and
+log axes (``style.InView``: 190 -> 139 tick objects for the same pixels), step rows printf-formatted
+(``StepRows.add`` ~10-15 % less), fewer per-row reprs for all-zero queues, no newline count or copy of the
+retained text, the plan digest in one sha256 update. ``--replay --baseline main --repeat 9 --compiled``, load
+2.8-3.0 (two other sessions' benchmarks and ns-3 on the 2 cores, so every figure ~1.2x idle): least 2.65 ->
+2.39, median 2.70 -> 2.54 s; again at load 0.6-1.2: least 2.71 -> 2.45 (1.10x). ``--baseline main --repeat 2``
+(load 0.0-0.9): instrumented outside the simulation 3.58 -> 2.82 s (imports 0.81 -> 0.60, trace write 0.54 ->
+0.40, report 1.12 -> 0.78, analysis 0.31 -> 0.24), plain whole minus the simulate call 2.80 -> 2.67; the whole
+process 15.04 -> 15.04 (the simulate call's own +-0.5 s). Not reached: the issue's 1.2 s outside the engine; what is left is
+matplotlib's import and drawing (~1.1 s), pydantic's model building (~0.13), pyarrow's parse (~0.1).
 
 Where the time goes (malmo-worst-case, 30 min, 2026-12-02, load 3-6 on the
 shared 2-core machine, so +-0.5 s per phase): outside the simulation about
