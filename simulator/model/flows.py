@@ -721,11 +721,17 @@ class FluidNetwork(TcpState):
         self.top_load[sites_arr] = 0.0
         idx = self._active_in(site_mask)
         if len(idx):
-            levels = self.local_levels if local else self.L
-            self._refreshed_allocation(idx, levels, refresh, None)
-            changed = self._drop_episode(idx)
-            if changed is not None:  # the windows the episode cut: share the capacity out again
-                self._refreshed_allocation(idx, levels, refresh, changed)
+            changed = None  # after a drop episode: the flows whose windows it changed (refresh only those)
+            for _ in range(4):  # a drop episode changes windows: allocate again (bounded)
+                self._groups_memo = None
+                if refresh is not None:
+                    refresh(self, idx, changed)
+                self._allocate(idx, self.local_levels if local else self.L)
+                changed = self._drops(idx)
+                if changed is None:
+                    break
+            else:  # the last drop episode changed windows after its queues and FIFO delays were read
+                self._groups_memo = self._fifo_memo = None
             self._queue_delays(idx)
             self._schedule_tcp(idx)
             self._groups_memo = None
@@ -747,48 +753,6 @@ class FluidNetwork(TcpState):
         self.recomputes += 1
         done.sort(key=lambda c: c.end_s)
         return done
-
-    def _refreshed_allocation(self, idx: np.ndarray, levels: int, refresh, changed: np.ndarray | None) -> None:
-        """The radio costs (``refresh``; ``changed``: only these flows' windows moved since), then the rates."""
-        self._groups_memo = None
-        if refresh is not None:
-            refresh(self, idx, changed)
-        self._allocate(idx, levels)
-
-    def _drop_episode(self, idx: np.ndarray, rounds: int = 4) -> np.ndarray | None:
-        """Drop rounds (``_drops``) while a node still overflows, at most ``rounds``; the flows whose windows
-        they cut (ascending, as ``idx``), None when no round dropped.
-
-        The rounds belong to one round trip, in which no flow's window can grow
-        into the capacity a cut frees (its ACKs take that round trip to come
-        back): between rounds a cut flow sends at most what its new window
-        allows and every other flow keeps its rate (``_hold_rates``). The caller
-        allocates once after the episode, which hands the freed capacity out.
-        """
-        cut = []
-        for _ in range(rounds):
-            hit = self._drops(idx)
-            if hit is None:
-                break
-            cut.append(hit)
-            self._groups_memo = None  # the queues moved with the windows
-            self._hold_rates(hit)
-        if len(cut) <= 1:
-            return cut[0] if cut else None
-        mark = np.zeros(len(self.win), bool)
-        for hit in cut:
-            mark[hit] = True
-        return idx[mark[idx]]
-
-    def _hold_rates(self, f: np.ndarray) -> None:
-        """Flows ``f`` after a drop round: at most what their new windows send per round trip (``_demand``'s
-        TCP bound with the queueing delays of the allocation), nothing while a timeout pauses them; a flow
-        held to its window is no longer limited by a node (it keeps no queue there)."""
-        d = np.minimum(np.minimum(self.demand[f], 1e15), self.win[f] * 8.0 / self._cycle(f))
-        d = np.where(self.paused[f] > self.t, 0.0, d)
-        lower = d < self.rate[f]
-        self.rate[f[lower]] = d[lower]
-        self.limit_level[f[lower]] = -1
 
     def _active_in(self, site_mask: np.ndarray | None) -> np.ndarray:
         """The active flows' slots in ascending order: all, or those of the sites ``site_mask`` marks."""
