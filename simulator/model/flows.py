@@ -454,7 +454,6 @@ class FluidNetwork(TcpState):
         self.station = np.full(cap, -1, np.int64)  # device index where its flows in both directions meet (or -1)
         self._groups_memo = None  # (idx, TcpState._groups(idx)) while the queues are unchanged
         self._fifo_memo = None  # (idx, TcpState._radio_fifo_delay(idx)) of the last allocation
-        self._drop_wired = False  # the last drop round was at wired nodes only (``_drops``, ``_drop_episode``)
         self._nodes_memo = None  # [idx, per level the nodes of idx, their weights, the same as lists] (``_pass``)
         self._floors: list[float] | None = None  # per level, its smallest capacity (``_allocate``)
         self.tokens: list[object] = [None] * cap
@@ -722,9 +721,17 @@ class FluidNetwork(TcpState):
         self.top_load[sites_arr] = 0.0
         idx = self._active_in(site_mask)
         if len(idx):
-            levels = self.local_levels if local else self.L
-            self._refreshed_allocation(idx, levels, refresh, None)
-            self._drop_episode(idx, levels, refresh)
+            changed = None  # after a drop episode: the flows whose windows it changed (refresh only those)
+            for _ in range(4):  # a drop episode changes windows: allocate again (bounded)
+                self._groups_memo = None
+                if refresh is not None:
+                    refresh(self, idx, changed)
+                self._allocate(idx, self.local_levels if local else self.L)
+                changed = self._drops(idx)
+                if changed is None:
+                    break
+            else:  # the last drop episode changed windows after its queues and FIFO delays were read
+                self._groups_memo = self._fifo_memo = None
             self._queue_delays(idx)
             self._schedule_tcp(idx)
             self._groups_memo = None
@@ -746,61 +753,6 @@ class FluidNetwork(TcpState):
         self.recomputes += 1
         done.sort(key=lambda c: c.end_s)
         return done
-
-    def _refreshed_allocation(self, idx: np.ndarray, levels: int, refresh, changed: np.ndarray | None) -> None:
-        """The radio costs (``refresh``; ``changed``: only these flows' windows moved since), then the rates."""
-        self._groups_memo = None
-        if refresh is not None:
-            refresh(self, idx, changed)
-        self._allocate(idx, levels)
-
-    def _drop_episode(self, idx: np.ndarray, levels: int, refresh, rounds: int = 4) -> None:
-        """Drop rounds (``_drops``) while a node still overflows, at most ``rounds``, each followed by what it moves.
-
-        A round at a radio changes the airtime of every station there (costs
-        and FIFO shares follow the windows), so the rates are allocated again
-        before the next round (after the last one: at the next update). A round
-        only at wired nodes (fixed capacities) is part of one round trip in
-        which no other flow's window can grow into the capacity the cuts free
-        (its ACKs take that round trip): the cut flows send at most what their
-        new windows allow, the others keep their rates (``_hold_rates``), and
-        one allocation after the episode hands the freed capacity out.
-        """
-        held = None  # flows cut at wired nodes since the last allocation (ascending)
-        for k in range(rounds):
-            hit = self._drops(idx)
-            if hit is None:
-                break
-            self._groups_memo = None  # the queues moved with the windows
-            changed = hit if held is None else self._in_order(idx, (held, hit))
-            if self._drop_wired:
-                self._hold_rates(hit)
-                held = changed
-            elif k < rounds - 1:
-                self._refreshed_allocation(idx, levels, refresh, changed)
-                held = None
-            else:  # windows changed after the FIFO delays were read
-                self._fifo_memo = None
-                held = None
-        if held is not None:
-            self._refreshed_allocation(idx, levels, refresh, held)
-
-    def _hold_rates(self, f: np.ndarray) -> None:
-        """Flows ``f`` after a drop round: at most what their new windows send per round trip (``_demand``'s
-        TCP bound, with the queueing delays of the allocation), nothing while a timeout pauses them; a flow
-        held to its window is limited by no node (it keeps no queue there)."""
-        d = np.minimum(np.minimum(self.demand[f], 1e15), self.win[f] * 8.0 / self._cycle(f))
-        d = np.where(self.paused[f] > self.t, 0.0, d)
-        lower = d < self.rate[f]
-        self.rate[f[lower]] = d[lower]
-        self.limit_level[f[lower]] = -1
-
-    def _in_order(self, idx: np.ndarray, parts: tuple[np.ndarray, ...]) -> np.ndarray:
-        """The flows of ``idx`` in any of ``parts`` (each a subset of ``idx``), in ``idx`` order, once each."""
-        mark = np.zeros(len(self.win), bool)
-        for p in parts:
-            mark[p] = True
-        return idx[mark[idx]]
 
     def _active_in(self, site_mask: np.ndarray | None) -> np.ndarray:
         """The active flows' slots in ascending order: all, or those of the sites ``site_mask`` marks."""

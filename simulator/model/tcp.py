@@ -387,7 +387,6 @@ class TcpState:
             return None
         f_lim = idx[sel]
         g_lv = self.limit_level[f_lim[first[over]]]
-        self._drop_wired = bool(g_lv.min() > 0)  # no radio among the overflowing nodes (``flows._drop_episode``)
         live = idx[self.tcp[idx] & (self.paused[idx] <= self.t)]
         member = np.full(len(live), -1)
         for lv in sorted(set(g_lv.tolist())):  # every live flow through an overflowing node is a member
