@@ -122,6 +122,28 @@ every function, untouched ones included: in reversed order the 1k city was 8.11/
 8.22/8.74 s (main), i.e. neutral. Tried and dropped: a stable order from unstable sorts of
 (rank, position) keys (np.unique + searchsorted + sort: 3-5x slower than the uint64 timsort at ~5k
 flows, 70 % of levels distinct); skipping zero-probability binomial draws (almost none are zero).
+
+Since 2026-12-03 (simspeed, fourth pass: algorithmic changes allowed if validation holds; per-kind CPU of
+instrumented runs, load 1.5-3): of malmo's simulation the fluid updates are ~5.9 s: 225 city-wide ones of
+>= 3,000 flows 3.6 s (741 allocations: allocation 1.8 ms, drop round 1.3 ms, airtime refresh 1.0 ms each),
+4,557 per-site ones 1.5 s (~0.33 ms, a third of it the airtime refresh: ``topology.collision_times``,
+``ContentionTable.lookup``, ``mac.flow_cost``), 510 other city-wide 0.8 s; the other ~4.4 s are the 293k
+process resumes, 29k network events (24k of them stale) and 15k PS events. Why the partial recomputes the
+issue suggests do not apply there: after a drop round the next allocation moves the rate of 97.6 % of
+the flows (8 % in L1) and ~60-80 % of them were cut, since the saturated egress couples them all; 96 % of
+the airtime costs change between updates (windows grow); 2.4 % of the flows are paused; per-site
+contention caches would hit 205 of 3,000 misses. Tried and dropped (the commits are on branch simspeed):
+drop rounds of one episode at held rates with one allocation after the episode (741 -> 448 allocations,
+~0.4 s): at every node it moved compare.py's 802.11g cases by up to 1.8 points; at wired nodes only the
+classroom tables stay identical but malmo's dc-up wait moves 9.2 % (two other seeds of the drop stream:
+4.5 %) for a gain within the machine's noise. Note for output-changing work: another seed of the drop
+stream alone moves autosave p50 by 12 %, download max by 3.9 %, login failures by 1.3 % and reorders the
+ranking's AP tail (``benchmarks/summary_diff.py --noise`` judges a change against that spread).
+Changed, results bit-identical: consecutive wired levels on which every flow has the same node (switch and
+uplink; core, data centre and egress, 40/20/10 Gbit/s down) are one fill at each node's smallest capacity
+(``FluidNetwork._level_runs``; it replaces the reused-order guess), a 5k-flow allocation ~1.3-1.4 ->
+~1.1-1.2 ms (best of 40, captured states); ``--quick --repeat 2 --baseline 7821b27`` at load 2.4-2.8:
+simulation 12.53 -> 12.19 s cpu (1.03x), whole process 17.12 -> 14.33 s (noise: the report is untouched).
 """
 
 from __future__ import annotations

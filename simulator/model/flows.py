@@ -103,13 +103,12 @@ class TcpFlow:
 
 
 def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray | None, group: np.ndarray,
-              capacity: np.ndarray, chain: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+              capacity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted max-min fair rates for flows in groups sharing one capacity each.
 
     Each group g solves Σ_i cost_i · min(demand_i, L_g · weight_i) = capacity_g
     for its water level L_g (∞ when the demands fit). Returns the new rates
     and a mask of the flows this level limited. ``cost`` None: 1 for every flow.
-    ``chain``: a dict shared by the levels of one pass (``_chained_order``; the same result).
     """
     n = len(demand)
     dcost = demand if cost is None else demand * cost
@@ -121,13 +120,9 @@ def waterfill(demand: np.ndarray, weight: np.ndarray, cost: np.ndarray | None, g
     g, d, w = group[sel], demand[sel], weight[sel]
     lam = d / w
     n_over = int(np.count_nonzero(over))
-    order = None
-    if chain is not None and n_over == 1:
-        order = _chained_order(chain, sel, lam)
-    if order is None:
-        order = _by_group_then_level(lam, g, len(capacity), n_over)
+    order = _by_group_then_level(lam, g, len(capacity), n_over)
     if n_over == 1:
-        return _waterfill_one(demand, cost, sel, order, d, w, lam, capacity[over][0], chain)
+        return _waterfill_one(demand, cost, sel, order, d, w, lam, capacity[over][0])
     g = g[order]
     d, w, lam, back, dc, wc = _sorted_run(cost, sel, order, d, w, lam)
     cum_dc = np.cumsum(dc)
@@ -169,38 +164,7 @@ def _sorted_run(cost, sel, order, d, w, lam):
     return d, w, lam, back, d * c, w * c
 
 
-def _chained_order(chain: dict, sel: np.ndarray, lam: np.ndarray) -> np.ndarray | None:
-    """``np.argsort(lam, kind="stable")`` without a sort, when the level below was one group over the
-    same flows (a city's core, data centre and content egress in turn), or None.
-
-    The level below left the flows before its binding index (in its order)
-    at their demands, whose levels ``lam`` are then the same floats, already
-    in order, and lowered the rest to about its level: the guess is those
-    first, then the rest by level (usually all equal: by position). A stable
-    sort's result is the one order with non-decreasing keys and equal keys
-    by position, so the guess is returned only if it passes that check.
-    """
-    prev = chain.get("sel")
-    if prev is None or len(prev) != len(sel) or len(sel) < 256 or not np.array_equal(prev, sel):
-        return None
-    keys = lam + 0.0
-    if not keys.min() >= 0.0:  # negative or NaN: the float sort
-        return None
-    keys = keys.view(np.uint64)
-    below, k = chain["order"], chain["k"]
-    rest = np.zeros(len(sel), bool)
-    rest[below[k:]] = True
-    rest = rest.nonzero()[0]  # by position
-    kr = keys[rest]
-    if len(kr) and kr.min() != kr.max():
-        rest = rest[np.argsort(kr, kind="stable")]
-    guess = np.concatenate((below[:k], rest))
-    kg = keys[guess]
-    ok = (kg[1:] > kg[:-1]) | ((kg[1:] == kg[:-1]) & (guess[1:] > guess[:-1]))
-    return guess if ok.all() else None
-
-
-def _waterfill_one(demand, cost, sel, order, d, w, lam, cap, chain=None) -> tuple[np.ndarray, np.ndarray]:
+def _waterfill_one(demand, cost, sel, order, d, w, lam, cap) -> tuple[np.ndarray, np.ndarray]:
     """``waterfill``'s general path when one group is over its capacity (a city's shared top): the same
     arithmetic without the per-group bookkeeping. Bit-identical: the group's running sums start at 0.0
     (x − 0.0 = x), and ``bincount``'s total of the sorted run is the last running sum (both add in order)."""
@@ -218,10 +182,7 @@ def _waterfill_one(demand, cost, sel, order, d, w, lam, cap, chain=None) -> tupl
         out[back] = new
         lim[back] = new < d * (1 - 1e-12)
     else:
-        k = len(d)
         out[back] = d
-    if chain is not None:
-        chain["sel"], chain["order"], chain["k"] = sel, order, int(k)
     return out, lim
 
 
@@ -794,18 +755,18 @@ class FluidNetwork(TcpState):
 
     def _pass(self, idx: np.ndarray, rate: np.ndarray, levels: int, floors: list[float]
               ) -> tuple[np.ndarray, np.ndarray]:
-        """One bottom-up pass: the radios, then each wired level in turn.
+        """One bottom-up pass: the radios, then each run of wired levels in turn (``_level_runs``).
 
-        A wired level whose smallest node could carry every flow's rate at once
-        cannot limit any (``waterfill`` would return the rates unchanged), so it
-        is skipped: the sum after the radio bounds every later level's loads,
+        A run whose smallest node could carry every flow's rate at once cannot
+        limit any (``waterfill`` would return the rates unchanged), so it is
+        skipped: the sum after the radio bounds every later level's loads,
         since levels only lower rates. The slack 2.3e-16·n covers the rounding
         of both sums, so the skip happens only where ``waterfill``'s own test
         (a node's load above capacity·(1 + 1e-12)) is false.
         """
         memo = self._nodes_memo
         if memo is None or memo[0] is not idx:  # the flows' nodes per level and weights, once per update
-            memo = self._nodes_memo = [idx, None, None, None]  # idx, arrays (NumPy), lists (plain Python)
+            memo = self._nodes_memo = [idx, None, None, None, {}]  # idx, arrays (NumPy), lists, runs per levels
         if len(idx) <= SMALL:
             try:
                 return self._pass_py(idx, rate, levels, floors, memo)
@@ -818,13 +779,47 @@ class FluidNetwork(TcpState):
         rate, lim = waterfill(rate, self.ap_weight[idx], self.ap_cost[idx], nodes[0], self.ap_capacity)
         limit[lim] = 0
         bound = float(rate.sum()) * (1.0 + 2.3e-16 * len(idx))
-        chain: dict = {}
-        for lv in range(1, levels):
-            if bound <= floors[lv] * (1 + 1e-12):
+        for run in self._level_runs(memo, levels):
+            if bound <= min(floors[lv] for lv in run) * (1 + 1e-12):
                 continue
-            rate, lim = waterfill(rate, w, None, nodes[lv], self.caps[lv], chain)
-            limit[lim] = lv
+            cap, at = self._run_capacity(run)
+            group = nodes[run[0]]
+            rate, lim = waterfill(rate, w, None, group, cap)
+            limit[lim] = at if type(at) is int else at[group[lim]]
         return rate, limit
+
+    def _level_runs(self, memo: list, levels: int) -> list[list[int]]:
+        """The wired levels below ``levels`` in runs of consecutive levels on which every flow of ``memo``
+        has the same node (school switch and site uplink; city core, data centre and content egress: one
+        node per direction), found once per update.
+
+        Water-filling a run's levels in turn equals one fill at each node's
+        smallest capacity: a fill at C below the level before lowers the same
+        flows further (that level's water is higher, so it lowered none that C
+        does not), one at C above it finds nothing over capacity. A flow the
+        run limits is attributed to the level of that smallest capacity, as the
+        levels in turn did (on ties the first: the later ones find nothing over).
+        """
+        runs = memo[4].get(levels)
+        if runs is None:
+            a = self.nodes[memo[0]]
+            alike = (a[:, 1:] == a[:, :-1]).all(axis=0).tolist()  # alike[lv - 1]: levels lv - 1 and lv
+            runs = []
+            for lv in range(1, levels):
+                if runs and alike[lv - 1] and len(self.caps[lv]) == len(self.caps[runs[-1][0]]):
+                    runs[-1].append(lv)
+                else:
+                    runs.append([lv])
+            memo[4][levels] = runs
+        return runs
+
+    def _run_capacity(self, run: list[int]) -> tuple[np.ndarray, int | np.ndarray]:
+        """A run's capacity per node (its levels' smallest) and the level a flow it limits is attributed
+        to: the level itself, or per node the first of the run's levels with that capacity."""
+        if len(run) == 1:
+            return self.caps[run[0]], run[0]
+        caps = np.stack([self.caps[lv] for lv in run])
+        return caps.min(axis=0), np.asarray(run)[caps.argmin(axis=0)]
 
     def _pass_py(self, idx: np.ndarray, rate: np.ndarray, levels: int, floors: list[float], memo: list
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -841,10 +836,12 @@ class FluidNetwork(TcpState):
         for i in lim:
             limit[i] = 0
         bound = sum(r) * (1.0 + 2.3e-16 * n)
-        for lv in range(1, levels):
-            if bound <= floors[lv] * (1 + 1e-12):
+        for run in self._level_runs(memo, levels):
+            if bound <= min(floors[lv] for lv in run) * (1 + 1e-12):
                 continue
-            r, lim = waterfill_py(r, w, None, nodes[lv], self.caps[lv])
+            cap, at = self._run_capacity(run)
+            group = nodes[run[0]]
+            r, lim = waterfill_py(r, w, None, group, cap)
             for i in lim:
-                limit[i] = lv
+                limit[i] = at if type(at) is int else int(at[group[i]])
         return np.array(r), np.array(limit)

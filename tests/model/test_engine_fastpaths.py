@@ -55,32 +55,29 @@ def test_python_waterfill_defers_to_numpy_on_a_zero_weight():
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_chained_levels_sort_as_numpy_does(seed, monkeypatch):
-    """Single-node levels in a row (core, data centre, egress) reuse the order of the level below: the
-    same rates and limits as sorting each level afresh."""
-    used = []
-    real = flows._chained_order
-
-    def counted(*args):
-        order = real(*args)
-        used.append(order is not None)
-        return order
-
-    monkeypatch.setattr(flows, "_chained_order", counted)
+def test_a_run_of_alike_levels_fills_as_its_levels_in_turn(seed):
+    """Single-node levels in a row over the same flows (core, data centre, egress; one node per direction):
+    one fill at each node's smallest capacity (``FluidNetwork._level_runs``) gives the rates and the
+    limiting level of filling the levels one after the other, the definition of the bottom-up pass."""
     rng = np.random.default_rng(100 + seed)
     n = int(rng.integers(300, 3000))
     demand = np.where(rng.random(n) < 0.2, 0.0, rng.choice([1e5, 2e6, 7e6], n) * rng.choice([1.0, 1.0, 1.3], n))
     weight = rng.choice([1.0, 2.0, 6.0], n) if seed % 2 else np.ones(n)
     group = (rng.random(n) < 0.1).astype(np.int64)  # most down (node 0), some up (node 1)
-    chain: dict = {}
-    want = got = demand
-    for frac in (0.8, 0.5, 0.3):
-        caps = np.array([frac * demand[group == 0].sum(), 1e18])
-        want, want_lim = waterfill(want, weight, None, group, caps)
-        got, lim = waterfill(got, weight, None, group, caps, chain)
-        assert np.array_equal(got.view(np.uint64), want.view(np.uint64))
-        assert np.array_equal(lim, want_lim)
-    assert used == [False, True, True]  # the first level sorts, the next two reuse its order
+    down, up = demand[group == 0].sum(), demand[group == 1].sum()
+    # down: the last level is the smallest; up: the first (the later ones find nothing over), then a tie
+    caps = [np.array([0.8 * down, 0.5 * up]), np.array([0.5 * down, 0.9 * up]), np.array([0.3 * down, 0.5 * up])]
+    want, want_level = demand, np.full(n, -1)
+    for lv, cap in enumerate(caps, start=4):
+        want, lim = waterfill(want, weight, None, group, cap)
+        want_level[lim] = lv
+    stack = np.stack(caps)
+    got, lim = waterfill(demand, weight, None, group, stack.min(axis=0))
+    level = np.full(n, -1)
+    level[lim] = np.array([4, 5, 6])[stack.argmin(axis=0)][group[lim]]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0.0)
+    assert np.array_equal(level, want_level)
+    assert set(want_level[group == 0].tolist()) >= {6} and set(want_level[group == 1].tolist()) >= {4}
 
 
 def test_a_run_is_bit_identical_without_the_python_fast_paths(tmp_path, monkeypatch):
