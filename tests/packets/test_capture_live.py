@@ -3,9 +3,10 @@
 The live engine times each step with its own clock (Locust process); the
 capture's timings come from the kernel's packet timestamps (dumpcap) and
 only the URLs, form fields and cookies on the wire. Tolerance: every step
-attempt of every pupil and teacher is found in both, and its start and end
-differ by at most 50 ms (a loaded 2-core machine; the median differences
-are well under 5 ms).
+attempt of every pupil and teacher is found in both; the median start and
+end differences are under 5 ms and none exceeds 250 ms (a loaded 2-core
+machine can delay the Locust process's clock reading by ~0.1 s; pairing a
+step with the wrong attempt would be off by the 2 s autosave period).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from simulator.trace import read_steps
 
 from packets_helpers import examday, examday_here, short_scenario
 
-TOL_S = 0.050
+MEDIAN_S, MAX_S = 0.005, 0.250
 
 
 def _by_step(table):
@@ -56,4 +57,5 @@ def test_load_capture_analyse_agrees_with_live_trace(tmp_path):
             ds.append(s1 - s2)
             de.append(e1 - e2)
     ds, de = np.abs(ds), np.abs(de)
-    assert ds.max() <= TOL_S and de.max() <= TOL_S, (ds.max(), de.max())
+    assert np.median(ds) <= MEDIAN_S and np.median(de) <= MEDIAN_S, (np.median(ds), np.median(de))
+    assert ds.max() <= MAX_S and de.max() <= MAX_S, (ds.max(), de.max())
