@@ -183,6 +183,7 @@ class Simulation:
         self.core_cap = float(min(topo.capacities[4][0], topo.capacities[5][0], topo.capacities[6][0]))
         self.core_up_cap = float(min(topo.capacities[4][1], topo.capacities[5][1]))
         self._rates: dict[tuple[int, int], list[float]] = {}
+        self._routes: dict[tuple, tuple] = {}  # _bulk_route's results
         self._room_mac = topo.room_mac.tolist()  # plain lists for the per-exchange hot path
         self._small_air = [tuple(row) for row in topo.small_air.tolist()]
         self.rows: list[str] = []
@@ -222,10 +223,12 @@ class Simulation:
             v = table[n] = self.topo.eff_rate(cls, n, room)
         return v
 
-    def small_airtime(self, cls: int, up_bytes: float, down_bytes: float) -> float:
-        """Airtime (s) of one short request/response exchange (two PPDU exchanges with contention)."""
+    def short_exchange(self, t: float, room: int, cls: int, up_bytes: float, down_bytes: float) -> None:
+        """Record a short request/response sent at t (``small``) and take its airtime from the room's radio
+        (two PPDU exchanges with contention: a fixed part and a part per byte)."""
+        self.small.append((t, room, cls, up_bytes, down_bytes))
         fixed, per_byte = self._small_air[cls]
-        return fixed + per_byte * (up_bytes + down_bytes)
+        self.add_airtime(room, t, fixed + per_byte * (up_bytes + down_bytes))
 
     def iw(self, cls: int) -> float:
         return self.topo.classes[cls].window0
@@ -311,11 +314,10 @@ class Simulation:
                 return (float(cmd), self.seq, _RESUME, proc)
             match cmd:
                 case Bulk(room=room, cls=cls, bits=bits, connections=conns, up=up, device=device):
-                    c = self.topo.classes[cls]
-                    rtt = float(self.topo.room_rtt[room] + self.topo.bulk_air_rtt[cls])
-                    tcp = TcpFlow(c.window0 * conns, rtt, c.seg.mss, c.min_rto, c.dupthresh, c.max_window * conns, c.beta)
-                    self.net.add(self.topo.nodes(room, up), bits, conns, proc, cls=cls, tcp=tcp, up=up, station=device)
-                    site = int(self.topo.room_site[room])
+                    key = (room, cls, conns, up)
+                    route = self._routes.get(key) or self._bulk_route(key)
+                    nodes, tcp, site = route
+                    self.net.add(nodes, bits, conns, proc, cls=cls, tcp=tcp, up=up, station=device)
                     self._schedule_net(site)
                     self.ap_bulk[room] += 1
                     if up:
@@ -343,6 +345,16 @@ class Simulation:
                     return
                 case _:
                     raise ValueError(f"unknown command {cmd!r}")
+
+    def _bulk_route(self, key: tuple[int, int, float, bool]) -> tuple[tuple[int, ...], TcpFlow, int]:
+        """A bulk flow's (nodes, TCP start state, site) for (room, class, connections, up): the same for
+        every such flow and immutable, so built once (``_routes``)."""
+        room, cls, conns, up = key
+        c = self.topo.classes[cls]
+        rtt = float(self.topo.room_rtt[room] + self.topo.bulk_air_rtt[cls])
+        tcp = TcpFlow(c.window0 * conns, rtt, c.seg.mss, c.min_rto, c.dupthresh, c.max_window * conns, c.beta)
+        route = self._routes[key] = (self.topo.nodes(room, up), tcp, int(self.topo.room_site[room]))
+        return route
 
     def open_session(self, room: int, t: float) -> None:
         if self.room_open[room] is not None:
