@@ -228,10 +228,15 @@ class Simulation:
         (two PPDU exchanges with contention: a fixed part and a part per byte)."""
         self.small.append((t, room, cls, up_bytes, down_bytes))
         fixed, per_byte = self._small_air[cls]
-        self.add_airtime(room, t, fixed + per_byte * (up_bytes + down_bytes))
-
-    def iw(self, cls: int) -> float:
-        return self.topo.classes[cls].window0
+        seconds = fixed + per_byte * (up_bytes + down_bytes)
+        # its airtime per second per room, decaying (AIR_TAU_S): Python floats, cheap to turn into an array
+        air_v, air_t = self.air_v, self.air_t
+        dt = t - air_t[room]
+        if dt > 0:
+            air_v[room] = float(air_v[room] * math.exp(-dt / AIR_TAU_S) + seconds / AIR_TAU_S)
+            air_t[room] = float(t)
+        else:
+            air_v[room] = float(air_v[room] + seconds / AIR_TAU_S)
 
     def rtt(self, st: DeviceState) -> float:
         """Base round trip of a device: the wired route plus one Wi-Fi data and ACK exchange."""
@@ -413,7 +418,7 @@ class Simulation:
             sites = int(sites[0])  # the same arithmetic as next_times, on scalars
         if isinstance(sites, int):  # one site (a flow arrived): scalar arithmetic is cheaper
             t = net.next_time(sites)
-            if t < self.site_due[sites] - 1e-12 or t == math.inf:
+            if t < self.site_due.item(sites) - 1e-12 or t == math.inf:
                 self.site_due[sites] = t
                 self.site_ver[sites] += 1
                 if t < math.inf:
@@ -438,16 +443,6 @@ class Simulation:
         if t < self.ps_due.get(role, math.inf) - 1e-12:
             self.ps_due[role] = t
             self.push(max(t, self.now), _PS, role)
-
-    def add_airtime(self, room: int, t: float, seconds: float) -> None:
-        """Airtime taken by a short exchange (both directions share the radio): a decaying rate per room."""
-        air_v, air_t = self.air_v, self.air_t
-        dt = t - air_t[room]
-        if dt > 0:
-            air_v[room] = float(air_v[room] * math.exp(-dt / AIR_TAU_S) + seconds / AIR_TAU_S)
-            air_t[room] = float(t)
-        else:
-            air_v[room] = float(air_v[room] + seconds / AIR_TAU_S)  # Python floats: cheap to turn into an array
 
     def _refresh_ap(self, net: FluidNetwork, idx: np.ndarray, changed: np.ndarray | None = None) -> None:
         """Airtime costs and weights of the active flows from who sends on each radio (``mac``).
@@ -790,7 +785,7 @@ def _simulate(plan: Plan, run_dir: str | Path, until_s: float | None, progress, 
                 with_teacher.add(ri)
             cls = int(topo.device_class[i])
             st = DeviceState(d, i, ri, int(topo.room_site[ri]), cls, n_in_room >= d.room.ap.max_clients,
-                             sim.rate_table(cls, ri))
+                             sim.rate_table(cls, ri), topo.classes[cls].window0)
             if d.transfer:
                 procs = [transfer_proc(sim, st, up) for up in ((False, True) if d.transfer == "both" else
                                                                ((d.transfer == "up"),))]

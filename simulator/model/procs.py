@@ -72,6 +72,7 @@ class DeviceState:
     cls: int
     over_capacity: bool
     rates: list  # Simulation.rate_table(cls, room): radio_rate's cache, read directly by _share
+    iw: float  # the radio class's initial window (bytes) for short responses
 
 
 def _share(sim, st: DeviceState, up: bool = False) -> float:
@@ -126,7 +127,7 @@ def _exchange_fifo(sim, st: DeviceState, rtt: float, t0: float, role: str, op: s
     if start == REFUSED:
         return False, "http 503", 0.0, t_arr + rtt / 2
     sim.short_exchange(t0, st.room, st.cls, req, resp)
-    t_done = end + _resp_time(resp, rate, rtt, sim.iw(st.cls))
+    t_done = end + _resp_time(resp, rate, rtt, st.iw)
     if t_done - t0 > timeout:
         return False, "timeout", start - t_arr, t0 + timeout
     return True, "", start - t_arr, t_done
@@ -148,7 +149,7 @@ def _exchange_ps(sim, st: DeviceState, rtt: float, role: str, op: str, req: floa
         return False, "http 503", 0.0, now + rtt / 2
     sim.short_exchange(t0, st.room, st.cls, req, resp)
     q = max(0.0, end - t_arr - work)
-    t_done = end + _resp_time(resp, _share(sim, st), rtt, sim.iw(st.cls))
+    t_done = end + _resp_time(resp, _share(sim, st), rtt, st.iw)
     if t_done - t0 > timeout:
         return False, "timeout", q, t0 + timeout
     return True, "", q, t_done
