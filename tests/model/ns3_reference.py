@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TABLES = ROOT / "validation" / "tables"
 HOLDOUT = TABLES / "holdout"  # held-out cases (validation/README.md "Held-out cases"), same format
 
-__all__ = ["TABLES", "HOLDOUT", "tables", "ModelFigures", "model_figures", "SeedRun", "seed_run", "scenario_for"]
+__all__ = ["TABLES", "HOLDOUT", "tables", "ModelFigures", "model_figures", "SeedRun", "seed_run", "scenario_for", "station_index"]
 
 
 def tables(folder: Path = TABLES) -> list[dict]:
@@ -56,16 +56,36 @@ def _edca(cfg: dict) -> str:
     return f", edca: {{aifsn: {m[1]}, cw_min: {m[2]}, cw_max: {m[3]}}}" if m else ""
 
 
+def _station_kinds(cfg: dict) -> tuple[dict[tuple[int, int], str], list[tuple[str, int]]]:
+    """The device kind of each (streams, MCS) pair, and (kind, ns-3 station index) in the room's device order."""
+    n = cfg["stations"]
+    streams = _per_station(cfg["station_streams"], n)
+    mcs = _per_station(cfg["mcs"], n)
+    if cfg["standard"] == "n":  # HT MCS index carries the streams: 0-7 one stream, 8-15 two ...
+        streams, mcs = [1 + m // 8 for m in mcs], [m % 8 for m in mcs]
+    kinds: dict[tuple[int, int], str] = {}
+    for s, m in zip(streams, mcs):
+        kinds.setdefault((s, m), f"sta-{s}ss-mcs{m}")
+    order = [(kind, i) for key, kind in kinds.items() for i, k in enumerate(zip(streams, mcs)) if k == key]
+    return kinds, order
+
+
+def station_index(cfg: dict) -> dict[str, int]:
+    """The ns-3 station index of each model device (``<site>/<room>/<kind>-<j>``: the j-th device of its kind)."""
+    _, order = _station_kinds(cfg)
+    seen: dict[str, int] = {}
+    names = {}
+    for kind, i in order:
+        seen[kind] = seen.get(kind, 0) + 1
+        names[f"lab/room/{kind}-{seen[kind]}"] = i
+    return names
+
+
 def scenario_for(table: dict, seed_row: dict, folder: Path) -> Path:
     """Write profiles and one scenario reproducing ``table`` with ``seed_row``'s start offsets; its path."""
     cfg = table["config"]
-    n = cfg["stations"]
     std, band, width = cfg["standard"], cfg["band"], cfg["width_mhz"]
     gi = f"{cfg['gi_ns'] / 1000:g} us"
-    streams = _per_station(cfg["station_streams"], n)
-    mcs = _per_station(cfg["mcs"], n)
-    if std == "n":  # HT MCS index carries the streams: 0-7 one stream, 8-15 two ...
-        streams, mcs = [1 + m // 8 for m in mcs], [m % 8 for m in mcs]
     tcp = cfg["tcp"]
     prof = folder / "profiles"
     if not prof.exists():
@@ -77,10 +97,7 @@ def scenario_for(table: dict, seed_row: dict, folder: Path) -> Path:
     (prof / "aps" / "ns3-ap.yaml").write_text(
         f"name: ns3-ap\nradio: {{standard: {std}, streams: {cfg['ap_streams']}, max_mcs: {top}, width: {width} MHz, "
         f"band: {band}, gi: {gi}}}\nmax_clients: 256\nairtime_fairness: false\nport: 100 Gbit/s\n{mac}\n")
-    kinds: dict[tuple[int, int], str] = {}
-    order: list[tuple[str, int]] = []  # (kind, station index) in the room's device order
-    for s, m in zip(streams, mcs):
-        kinds.setdefault((s, m), f"sta-{s}ss-mcs{m}")
+    kinds, order = _station_kinds(cfg)
     for key, kind in kinds.items():
         (prof / "devices" / f"{kind}.yaml").write_text(
             f"name: {kind}\nwifi: {{standard: {std}, streams: {key[0]}, max_mcs: {key[1]}, width: {width} MHz, "
@@ -89,7 +106,6 @@ def scenario_for(table: dict, seed_row: dict, folder: Path) -> Path:
             f"delayed_ack: {tcp['delayed_ack']}, min_rto: {tcp['min_rto_s']} s, "
             f"buffer: {min(tcp.get('snd_buf_bytes', 10**9), tcp.get('rcv_buf_bytes', 10**9))} B, "
             f"syn_timeout: {tcp.get('conn_timeout_s', 1.0)} s}}\n")
-        order += [(kind, i) for i, k in enumerate(zip(streams, mcs)) if k == key]
     counts = {kind: sum(1 for k, _ in order if k == kind) for kind in kinds.values()}
     offsets = [seed_row["start_offset_s"][i] for _, i in order]
     down, up = cfg["download_bytes"], cfg["upload_bytes"]
@@ -148,6 +164,7 @@ class SeedRun:
     completions_s: list[float]  # per station that finished: its last transfer end − its first start
     goodput_mbps: float  # all bytes over first start → last end
     wall_s: float  # model wall time (simulate only)
+    ends_s: dict[int, float]  # ns-3 station index → its last transfer end (s after the flows' start)
 
 
 def seed_run(table: dict, row: dict, folder: Path) -> SeedRun:
@@ -165,7 +182,9 @@ def seed_run(table: dict, row: dict, folder: Path) -> SeedRun:
             first[dev] = start
             nbytes += b
     span = max(done.values()) - min(first.values())
-    return SeedRun([done[d] - first[d] for d in done], nbytes * 8 / 1e6 / span, res.wall_s)
+    index = station_index(table["config"])
+    return SeedRun([done[d] - first[d] for d in done], nbytes * 8 / 1e6 / span, res.wall_s,
+                   {index[d]: e for d, e in done.items()})
 
 
 def model_figures(table: dict, folder: Path, seeds: int | None = None) -> ModelFigures:

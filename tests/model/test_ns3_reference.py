@@ -101,3 +101,18 @@ def test_lost_handshakes_track_ns3(case, tol, tmp_path, monkeypatch):
         lost[0] = 0
         seed_run(table, row, tmp_path)
         assert abs(lost[0] - row["late_handshakes"]) <= tol, (row["seed"], lost[0], row["late_handshakes"])
+
+
+@pytest.mark.parametrize("case", ["ax80-mixedup-n10", "n20-2g4-mixed-n10"])
+def test_model_devices_map_to_ns3_stations(case, tmp_path):
+    # each model device is named after its ns-3 station (compare.py --per-station): every station's model end
+    # less that station's start offset in the table is one of the model's own completions (end − its trace start)
+    from .ns3_reference import seed_run
+
+    table = next(t for t in TABLES if t["case"] == case)
+    row = table["per_seed"][0]
+    run = seed_run(table, row, tmp_path)
+    n = table["config"]["stations"]
+    assert sorted(run.ends_s) == list(range(n))
+    by_index = sorted(round(run.ends_s[i] - row["start_offset_s"][i], 9) for i in range(n))
+    assert by_index == sorted(round(c, 9) for c in run.completions_s)
