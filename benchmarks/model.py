@@ -144,6 +144,18 @@ uplink; core, data centre and egress, 40/20/10 Gbit/s down) are one fill at each
 (``FluidNetwork._level_runs``; it replaces the reused-order guess), a 5k-flow allocation ~1.3-1.4 ->
 ~1.1-1.2 ms (best of 40, captured states); ``--quick --repeat 2 --baseline 7821b27`` at load 2.4-2.8:
 simulation 12.53 -> 12.19 s cpu (1.03x), whole process 17.12 -> 14.33 s (noise: the report is untouched).
+
+Since 2026-12-03 (simspeed, fifth pass: the per-resume cost; cProfile of malmo's simulation, results
+bit-identical): of the process side the exchanges dominate (159k FIFO offers, 153k short responses, 120k
+trace rows), not the loop: the 24k stale network events cost a push, a pop and one version compare each
+(~50 ms in all, not worth a second index), PS events 15k. Changed: a bulk flow's nodes, TCP start state
+and site are built once per (room, class, connections, direction) (``Simulation._bulk_route``; 45k flows),
+a short exchange's record and airtime are one call (``short_exchange``), a response within the initial
+window skips the slow-start arithmetic (profiled ``_resp_time`` 0.45 -> 0.22 s), the initial window is on
+``DeviceState``, a site's ``next_time`` reads Python scalars. ``--quick --repeat 2 --baseline 44484d3``
+(load 1.1-2.5): simulation 8.57 -> 8.52 s cpu; four interleaved runs of the simulation alone, least
+CPU: 8.59 -> 8.35 s (1.03x); the 1k city neutral (6.01 -> 5.96 s, the benchmark's 5.70 -> 7.40 was the
+shared machine: runs of one code varied 6.0-9.2 s).
 """
 
 from __future__ import annotations

@@ -183,6 +183,7 @@ class Simulation:
         self.core_cap = float(min(topo.capacities[4][0], topo.capacities[5][0], topo.capacities[6][0]))
         self.core_up_cap = float(min(topo.capacities[4][1], topo.capacities[5][1]))
         self._rates: dict[tuple[int, int], list[float]] = {}
+        self._routes: dict[tuple, tuple] = {}  # _bulk_route's results
         self._room_mac = topo.room_mac.tolist()  # plain lists for the per-exchange hot path
         self._small_air = [tuple(row) for row in topo.small_air.tolist()]
         self.rows: list[str] = []
@@ -222,13 +223,20 @@ class Simulation:
             v = table[n] = self.topo.eff_rate(cls, n, room)
         return v
 
-    def small_airtime(self, cls: int, up_bytes: float, down_bytes: float) -> float:
-        """Airtime (s) of one short request/response exchange (two PPDU exchanges with contention)."""
+    def short_exchange(self, t: float, room: int, cls: int, up_bytes: float, down_bytes: float) -> None:
+        """Record a short request/response sent at t (``small``) and take its airtime from the room's radio
+        (two PPDU exchanges with contention: a fixed part and a part per byte)."""
+        self.small.append((t, room, cls, up_bytes, down_bytes))
         fixed, per_byte = self._small_air[cls]
-        return fixed + per_byte * (up_bytes + down_bytes)
-
-    def iw(self, cls: int) -> float:
-        return self.topo.classes[cls].window0
+        seconds = fixed + per_byte * (up_bytes + down_bytes)
+        # its airtime per second per room, decaying (AIR_TAU_S): Python floats, cheap to turn into an array
+        air_v, air_t = self.air_v, self.air_t
+        dt = t - air_t[room]
+        if dt > 0:
+            air_v[room] = float(air_v[room] * math.exp(-dt / AIR_TAU_S) + seconds / AIR_TAU_S)
+            air_t[room] = float(t)
+        else:
+            air_v[room] = float(air_v[room] + seconds / AIR_TAU_S)
 
     def rtt(self, st: DeviceState) -> float:
         """Base round trip of a device: the wired route plus one Wi-Fi data and ACK exchange."""
@@ -311,11 +319,10 @@ class Simulation:
                 return (float(cmd), self.seq, _RESUME, proc)
             match cmd:
                 case Bulk(room=room, cls=cls, bits=bits, connections=conns, up=up, device=device):
-                    c = self.topo.classes[cls]
-                    rtt = float(self.topo.room_rtt[room] + self.topo.bulk_air_rtt[cls])
-                    tcp = TcpFlow(c.window0 * conns, rtt, c.seg.mss, c.min_rto, c.dupthresh, c.max_window * conns, c.beta)
-                    self.net.add(self.topo.nodes(room, up), bits, conns, proc, cls=cls, tcp=tcp, up=up, station=device)
-                    site = int(self.topo.room_site[room])
+                    key = (room, cls, conns, up)
+                    route = self._routes.get(key) or self._bulk_route(key)
+                    nodes, tcp, site = route
+                    self.net.add(nodes, bits, conns, proc, cls=cls, tcp=tcp, up=up, station=device)
                     self._schedule_net(site)
                     self.ap_bulk[room] += 1
                     if up:
@@ -343,6 +350,16 @@ class Simulation:
                     return
                 case _:
                     raise ValueError(f"unknown command {cmd!r}")
+
+    def _bulk_route(self, key: tuple[int, int, float, bool]) -> tuple[tuple[int, ...], TcpFlow, int]:
+        """A bulk flow's (nodes, TCP start state, site) for (room, class, connections, up): the same for
+        every such flow and immutable, so built once (``_routes``)."""
+        room, cls, conns, up = key
+        c = self.topo.classes[cls]
+        rtt = float(self.topo.room_rtt[room] + self.topo.bulk_air_rtt[cls])
+        tcp = TcpFlow(c.window0 * conns, rtt, c.seg.mss, c.min_rto, c.dupthresh, c.max_window * conns, c.beta)
+        route = self._routes[key] = (self.topo.nodes(room, up), tcp, int(self.topo.room_site[room]))
+        return route
 
     def open_session(self, room: int, t: float) -> None:
         if self.room_open[room] is not None:
@@ -401,7 +418,7 @@ class Simulation:
             sites = int(sites[0])  # the same arithmetic as next_times, on scalars
         if isinstance(sites, int):  # one site (a flow arrived): scalar arithmetic is cheaper
             t = net.next_time(sites)
-            if t < self.site_due[sites] - 1e-12 or t == math.inf:
+            if t < self.site_due.item(sites) - 1e-12 or t == math.inf:
                 self.site_due[sites] = t
                 self.site_ver[sites] += 1
                 if t < math.inf:
@@ -426,16 +443,6 @@ class Simulation:
         if t < self.ps_due.get(role, math.inf) - 1e-12:
             self.ps_due[role] = t
             self.push(max(t, self.now), _PS, role)
-
-    def add_airtime(self, room: int, t: float, seconds: float) -> None:
-        """Airtime taken by a short exchange (both directions share the radio): a decaying rate per room."""
-        air_v, air_t = self.air_v, self.air_t
-        dt = t - air_t[room]
-        if dt > 0:
-            air_v[room] = float(air_v[room] * math.exp(-dt / AIR_TAU_S) + seconds / AIR_TAU_S)
-            air_t[room] = float(t)
-        else:
-            air_v[room] = float(air_v[room] + seconds / AIR_TAU_S)  # Python floats: cheap to turn into an array
 
     def _refresh_ap(self, net: FluidNetwork, idx: np.ndarray, changed: np.ndarray | None = None) -> None:
         """Airtime costs and weights of the active flows from who sends on each radio (``mac``).
@@ -778,7 +785,7 @@ def _simulate(plan: Plan, run_dir: str | Path, until_s: float | None, progress, 
                 with_teacher.add(ri)
             cls = int(topo.device_class[i])
             st = DeviceState(d, i, ri, int(topo.room_site[ri]), cls, n_in_room >= d.room.ap.max_clients,
-                             sim.rate_table(cls, ri))
+                             sim.rate_table(cls, ri), topo.classes[cls].window0)
             if d.transfer:
                 procs = [transfer_proc(sim, st, up) for up in ((False, True) if d.transfer == "both" else
                                                                ((d.transfer == "up"),))]

@@ -534,7 +534,7 @@ class FluidNetwork(TcpState):
 
     def gap(self, site: int | None = None) -> float:
         """The batching window: proportional to the flows sharing the bottlenecks (a site's, or all)."""
-        n = self.n_flows if site is None else int(self.site_flows[site])
+        n = self.n_flows if site is None else self.site_flows.item(site)
         return min(self.max_gap, self.gap_per_flow * n)
 
     def next_time(self, site: int | None = None) -> float:
@@ -550,12 +550,13 @@ class FluidNetwork(TcpState):
             if self.pending:
                 due = min(due, self.t)
             return max(due, soonest) if due < math.inf else math.inf
-        if self.site_flows[site] == 0:
+        n = self.site_flows.item(site)  # scalars read as Python numbers (cheaper than NumPy scalars; the same values)
+        if n == 0:
             return math.inf
-        due = float(min(self.next_done[site], self.next_ev[site]))
-        if self.site_pending[site]:
-            due = min(due, float(self.ts[site]))
-        return max(due, float(self.site_rc[site]) + self.gap(site)) if due < math.inf else math.inf
+        due = min(self.next_done.item(site), self.next_ev.item(site))
+        if self.site_pending.item(site):
+            due = min(due, self.ts.item(site))
+        return max(due, self.site_rc.item(site) + self.gap(site)) if due < math.inf else math.inf
 
     def next_times(self, sites: np.ndarray) -> np.ndarray:
         """``next_time`` of several sites at once (the same arithmetic, vectorised)."""

@@ -18,7 +18,7 @@ down tree, autosave and submit bodies (and a bare test's uploads) ``Bulk``
 flows on the up tree (station airtime → AP port → switch → ``uplink-up`` →
 ``core-up`` → ``dc-up``); the short requests and responses of the login
 exchanges are timed against the current up/down shares and take airtime from
-the same radio (``Simulation.add_airtime``). The process yields typed
+the same radio (``Simulation.short_exchange``). The process yields typed
 commands (``commands``) or a float (sleep until then).
 
 Bare transfer mode (``exam.transfer``): no join, login or session; after one
@@ -72,6 +72,7 @@ class DeviceState:
     cls: int
     over_capacity: bool
     rates: list  # Simulation.rate_table(cls, room): radio_rate's cache, read directly by _share
+    iw: float  # the radio class's initial window (bytes) for short responses
 
 
 def _share(sim, st: DeviceState, up: bool = False) -> float:
@@ -99,6 +100,8 @@ def _shares(sim, st: DeviceState) -> tuple[float, float]:
 
 def _resp_time(size: float, rate: float, rtt: float, iw: float) -> float:
     """Response after the server's last byte: half an RTT, slow-start rounds, serialisation."""
+    if size <= iw:  # within the initial window (most responses): what the general case gives, in fewer steps
+        return rtt / 2 + size * 8 / rate
     k, sent = slow_start(size, rate, rtt, 1, iw)
     first = min(size, iw)
     return rtt / 2 + max(k - 1, 0) * rtt + (max(0.0, size - sent) + first) * 8 / rate
@@ -123,9 +126,8 @@ def _exchange_fifo(sim, st: DeviceState, rtt: float, t0: float, role: str, op: s
     start, end = station.offer(t_arr, station.times.draw(sim.ops[role].get(op, 0.001)))
     if start == REFUSED:
         return False, "http 503", 0.0, t_arr + rtt / 2
-    sim.small.append((t0, st.room, st.cls, req, resp))
-    sim.add_airtime(st.room, t0, sim.small_airtime(st.cls, req, resp))
-    t_done = end + _resp_time(resp, rate, rtt, sim.iw(st.cls))
+    sim.short_exchange(t0, st.room, st.cls, req, resp)
+    t_done = end + _resp_time(resp, rate, rtt, st.iw)
     if t_done - t0 > timeout:
         return False, "timeout", start - t_arr, t0 + timeout
     return True, "", start - t_arr, t_done
@@ -145,10 +147,9 @@ def _exchange_ps(sim, st: DeviceState, rtt: float, role: str, op: str, req: floa
     end = yield Serve(role, work)
     if end is None:
         return False, "http 503", 0.0, now + rtt / 2
-    sim.small.append((t0, st.room, st.cls, req, resp))
-    sim.add_airtime(st.room, t0, sim.small_airtime(st.cls, req, resp))
+    sim.short_exchange(t0, st.room, st.cls, req, resp)
     q = max(0.0, end - t_arr - work)
-    t_done = end + _resp_time(resp, _share(sim, st), rtt, sim.iw(st.cls))
+    t_done = end + _resp_time(resp, _share(sim, st), rtt, st.iw)
     if t_done - t0 > timeout:
         return False, "timeout", q, t0 + timeout
     return True, "", q, t_done
